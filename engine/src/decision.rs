@@ -1,0 +1,145 @@
+//! What the engine answers: the discounts to apply and the reasons behind every offer considered.
+
+use crate::money::{Bps, Money};
+
+/// A machine-readable reason code. Codes are stable: they appear in Function logs, snapshots and
+/// the merchant's reports. Add new codes; never rename or reuse one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ReasonCode {
+    // The decision as a whole.
+    PolicyMissing,
+    PolicyMalformed,
+    PolicyUnsupportedVersion,
+    PolicyCurrencyUnknown,
+    RateInvalid,
+    ProfileMalformed,
+    ProfileMissing,
+    HoldoutIn,
+    HoldoutOut,
+    NoEligibleOffer,
+    OfferSelected,
+    RenderedByOtherTarget,
+    EmptyCart,
+    // One offer or rule.
+    OfferMalformed,
+    SegmentNotEligible,
+    ClvOutOfRange,
+    ChurnBelowMinimum,
+    SubtotalBelowMinimum,
+    CustomerTypeNotEligible,
+    ClassNotAllowed,
+    NoTargetLines,
+    NoSlotFound,
+    NoShippingToDiscount,
+    GuardReduced,
+    GuardDropped,
+    CapReduced,
+    NotSelected,
+    // One line or metafield.
+    LineCostUnknown,
+    LineVariantMalformed,
+    LineBundleParentExcluded,
+    Overflow,
+}
+
+impl ReasonCode {
+    /// The stable snake_case code.
+    pub fn code(self) -> &'static str {
+        match self {
+            ReasonCode::PolicyMissing => "policy_missing",
+            ReasonCode::PolicyMalformed => "policy_malformed",
+            ReasonCode::PolicyUnsupportedVersion => "policy_unsupported_version",
+            ReasonCode::PolicyCurrencyUnknown => "policy_currency_unknown",
+            ReasonCode::RateInvalid => "rate_invalid",
+            ReasonCode::ProfileMalformed => "profile_malformed",
+            ReasonCode::ProfileMissing => "profile_missing",
+            ReasonCode::HoldoutIn => "holdout_in",
+            ReasonCode::HoldoutOut => "holdout_out",
+            ReasonCode::NoEligibleOffer => "no_eligible_offer",
+            ReasonCode::OfferSelected => "offer_selected",
+            ReasonCode::RenderedByOtherTarget => "rendered_by_other_target",
+            ReasonCode::EmptyCart => "empty_cart",
+            ReasonCode::OfferMalformed => "offer_malformed",
+            ReasonCode::SegmentNotEligible => "segment_not_eligible",
+            ReasonCode::ClvOutOfRange => "clv_out_of_range",
+            ReasonCode::ChurnBelowMinimum => "churn_below_minimum",
+            ReasonCode::SubtotalBelowMinimum => "subtotal_below_minimum",
+            ReasonCode::CustomerTypeNotEligible => "customer_type_not_eligible",
+            ReasonCode::ClassNotAllowed => "class_not_allowed",
+            ReasonCode::NoTargetLines => "no_target_lines",
+            ReasonCode::NoSlotFound => "no_slot_found",
+            ReasonCode::NoShippingToDiscount => "no_shipping_to_discount",
+            ReasonCode::GuardReduced => "guard_reduced",
+            ReasonCode::GuardDropped => "guard_dropped",
+            ReasonCode::CapReduced => "cap_reduced",
+            ReasonCode::NotSelected => "not_selected",
+            ReasonCode::LineCostUnknown => "line_cost_unknown",
+            ReasonCode::LineVariantMalformed => "line_variant_malformed",
+            ReasonCode::LineBundleParentExcluded => "line_bundle_parent_excluded",
+            ReasonCode::Overflow => "overflow",
+        }
+    }
+}
+
+/// One reason: a code, what it is about (an offer id, a line id, a policy path) and a short detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    pub code: ReasonCode,
+    /// Offer id, line id or JSON path the reason is about; empty for the decision as a whole.
+    pub subject: String,
+    /// Human-readable detail with the figures involved (e.g. "1500 -> 820 bps, line floor 4120").
+    pub detail: String,
+}
+
+/// A discount on one cart line, as a total amount for the whole line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineDiscount {
+    pub line_id: String,
+    pub amount_minor: Money,
+    pub message: String,
+}
+
+/// A discount on the order subtotal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderDiscount {
+    pub amount_minor: Money,
+    /// Lines the discount must not be allocated to (unknown cost, bundle parents...).
+    pub excluded_line_ids: Vec<String>,
+    pub message: String,
+}
+
+/// A discount on one delivery group's shipping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShippingDiscount {
+    pub delivery_group_id: String,
+    /// Percentage off the shipping cost, in basis points (10_000 = free shipping).
+    pub percent_bps: Bps,
+    pub message: String,
+}
+
+/// The margin picture of the cart after the decision, presentment minor units over lines of
+/// known cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MarginSummary {
+    pub revenue_minor: Money,
+    pub cost_minor: Money,
+    /// Our discount (all kinds) on lines of known cost.
+    pub discount_minor: Money,
+    /// Shipping discount given away, an estimate from the known shipping costs.
+    pub shipping_discount_minor: Money,
+    /// (revenue - discount - cost) / revenue, basis points; 0 when revenue is 0.
+    pub margin_kept_bps: Bps,
+}
+
+/// The engine's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Decision {
+    /// The winning offer's id, if any.
+    pub offer_id: Option<String>,
+    pub line_discounts: Vec<LineDiscount>,
+    pub order_discount: Option<OrderDiscount>,
+    pub shipping_discounts: Vec<ShippingDiscount>,
+    pub margin: MarginSummary,
+    /// Reasons for the decision, every offer considered and every line that was left out.
+    pub reasons: Vec<Reason>,
+}

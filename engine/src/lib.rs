@@ -1,0 +1,35 @@
+//! marginwise-engine: the pure decision core behind every marginwise Function.
+//!
+//! Given a customer's precomputed profile, the cart (with unit cost floors and complementary
+//! products per line) and the merchant's policy, the engine decides which personalized offer the
+//! shopper gets and renders it as line, order and shipping discounts, always together with the
+//! reasons for every offer it considered.
+//!
+//! What it deliberately does not do: it knows nothing about Shopify's generated types, does no IO,
+//! reads no clock and no randomness, and cannot fail. A malformed rule or metafield is skipped and
+//! reported as a [`Reason`]; the worst outcome is "no personalized offer" with a reason code. That
+//! one decision is what lets the same code run inside a Shopify Function (where a panic silently
+//! drops every offer), in the pipeline's scenario report and in property tests.
+//!
+//! Money is `i64` minor units of one currency, rates are basis points, and every arithmetic step is
+//! checked: an overflow becomes a reason, never a panic.
+
+#![forbid(unsafe_code)]
+
+pub mod format;
+pub mod money;
+
+pub use format::{Profile, Segment, VariantData};
+pub use money::{Bps, Currency, Money, Rate};
+pub mod decision;
+pub mod policy;
+pub mod request;
+
+pub use decision::{
+    Decision, LineDiscount, MarginSummary, OrderDiscount, Reason, ReasonCode, ShippingDiscount,
+};
+pub use policy::{Policy, PolicySource};
+pub use request::{
+    CustomerFacts, DeliveryGroup, DiscountClasses, Line, ProfileInput, Request, Target,
+    VariantInput,
+};

@@ -1,0 +1,241 @@
+//! Money as integer minor units, rates as basis points, and exact decimal conversion at the edges.
+//!
+//! Shopify sends money as decimal strings ("19.99"); the engine never turns them into floats. A
+//! decimal string is parsed straight into minor units of a currency whose exponent (digits after the
+//! decimal point) is known, and rendered back the same way.
+
+/// An amount of money in minor units of one currency (cents for USD, yen for JPY, fils for KWD).
+pub type Money = i64;
+
+/// A rate in basis points: 10_000 bps = 100 %.
+pub type Bps = i64;
+
+/// 100 % in basis points.
+pub const BPS_ONE: Bps = 10_000;
+
+/// A currency as far as the engine cares: its ISO 4217 code and its minor-unit exponent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Currency {
+    pub code: [u8; 3],
+    pub exponent: u8,
+}
+
+/// ISO 4217 currencies whose minor unit is not 1/100. Every other code has exponent 2.
+/// (Shopify presents prices in these with the same number of decimals.)
+const EXPONENT_EXCEPTIONS: &[(&[u8; 3], u8)] = &[
+    (b"BIF", 0),
+    (b"CLP", 0),
+    (b"DJF", 0),
+    (b"GNF", 0),
+    (b"ISK", 0),
+    (b"JPY", 0),
+    (b"KMF", 0),
+    (b"KRW", 0),
+    (b"PYG", 0),
+    (b"RWF", 0),
+    (b"UGX", 0),
+    (b"VND", 0),
+    (b"VUV", 0),
+    (b"XAF", 0),
+    (b"XOF", 0),
+    (b"XPF", 0),
+    (b"BHD", 3),
+    (b"IQD", 3),
+    (b"JOD", 3),
+    (b"KWD", 3),
+    (b"LYD", 3),
+    (b"OMR", 3),
+    (b"TND", 3),
+];
+
+impl Currency {
+    /// The currency for an ISO 4217 code (case-sensitive, three ASCII letters), or `None`.
+    pub fn from_code(code: &str) -> Option<Currency> {
+        let bytes: [u8; 3] = code.as_bytes().try_into().ok()?;
+        if !bytes.iter().all(u8::is_ascii_uppercase) {
+            return None;
+        }
+        let exponent = EXPONENT_EXCEPTIONS
+            .iter()
+            .find(|(c, _)| **c == bytes)
+            .map_or(2, |(_, e)| *e);
+        Some(Currency {
+            code: bytes,
+            exponent,
+        })
+    }
+
+    /// The ISO code as a string slice.
+    pub fn code_str(&self) -> &str {
+        std::str::from_utf8(&self.code).unwrap_or("???")
+    }
+}
+
+/// Parses a non-negative or negative decimal string ("19.99", "-3", "0.5", "1e2" is rejected) into
+/// minor units with `exponent` digits. Extra fractional digits must be zeros ("19.990" is fine for
+/// USD, "19.995" is not): Shopify never sends sub-minor amounts, so one is a sign of bad input.
+/// Returns `None` on any malformed input or overflow.
+pub fn parse_decimal_minor(text: &str, exponent: u8) -> Option<Money> {
+    let (negative, digits) = match text.as_bytes().first()? {
+        b'-' => (true, text.get(1..)?),
+        _ => (false, text),
+    };
+    let (whole, fraction) = match digits.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (digits, ""),
+    };
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if !fraction.bytes().all(|b| b.is_ascii_digit())
+        || (digits.contains('.') && fraction.is_empty())
+    {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for b in whole.bytes() {
+        value = value.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
+    }
+    let exponent = usize::from(exponent);
+    for i in 0..exponent {
+        let digit = fraction.as_bytes().get(i).map_or(0, |b| b - b'0');
+        value = value.checked_mul(10)?.checked_add(i64::from(digit))?;
+    }
+    if fraction.bytes().skip(exponent).any(|b| b != b'0') {
+        return None;
+    }
+    if negative {
+        value.checked_neg()
+    } else {
+        Some(value)
+    }
+}
+
+/// Renders minor units as a decimal string with exactly `exponent` fractional digits
+/// (1999, 2 -> "19.99"; 500, 0 -> "500"; -5, 3 -> "-0.005").
+pub fn format_decimal_minor(amount: Money, exponent: u8) -> String {
+    let negative = amount < 0;
+    let magnitude = amount.unsigned_abs();
+    let scale = 10u64.pow(u32::from(exponent));
+    let whole = magnitude / scale;
+    let fraction = magnitude % scale;
+    let sign = if negative { "-" } else { "" };
+    if exponent == 0 {
+        format!("{sign}{whole}")
+    } else {
+        format!(
+            "{sign}{whole}.{fraction:0width$}",
+            width = usize::from(exponent)
+        )
+    }
+}
+
+/// A conversion rate from the shop's currency to the presentment currency, as a fixed-point number
+/// with 9 decimal places (Shopify's `presentmentCurrencyRate`, e.g. "1.0" or "0.921345").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub nanos: i64,
+}
+
+impl Rate {
+    pub const ONE: Rate = Rate {
+        nanos: 1_000_000_000,
+    };
+
+    /// Parses a decimal rate string; `None` when malformed, zero or negative.
+    pub fn parse(text: &str) -> Option<Rate> {
+        // A rate may carry more than 9 decimals; truncate the tail instead of rejecting it.
+        let truncated = match text.split_once('.') {
+            Some((w, f)) if f.len() > 9 => format!("{w}.{}", f.get(..9)?),
+            _ => text.to_string(),
+        };
+        let nanos = parse_decimal_minor(&truncated, 9)?;
+        (nanos > 0).then_some(Rate { nanos })
+    }
+
+    /// Converts an amount in the shop currency's minor units into the presentment currency's minor
+    /// units, rounding half away from zero. `None` on overflow.
+    pub fn convert(&self, amount: Money, from: Currency, to: Currency) -> Option<Money> {
+        // amount * nanos * 10^to / (10^from * 10^9), computed in i128 so no step can overflow i64.
+        let numerator = i128::from(amount)
+            .checked_mul(i128::from(self.nanos))?
+            .checked_mul(10i128.pow(u32::from(to.exponent)))?;
+        let denominator = 10i128.pow(u32::from(from.exponent)) * 1_000_000_000;
+        let half = denominator / 2;
+        let rounded = if numerator >= 0 {
+            (numerator + half) / denominator
+        } else {
+            (numerator - half) / denominator
+        };
+        i64::try_from(rounded).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exponents_of_three_currencies() {
+        assert_eq!(Currency::from_code("USD").map(|c| c.exponent), Some(2));
+        assert_eq!(Currency::from_code("JPY").map(|c| c.exponent), Some(0));
+        assert_eq!(Currency::from_code("KWD").map(|c| c.exponent), Some(3));
+        assert_eq!(Currency::from_code("usd"), None);
+        assert_eq!(Currency::from_code("US"), None);
+    }
+
+    #[test]
+    fn decimal_parse_and_format_round_trip() {
+        let cases = [
+            ("19.99", 2, 1999),
+            ("19.9", 2, 1990),
+            ("19", 2, 1900),
+            ("19.990", 2, 1999),
+            ("500", 0, 500),
+            ("500.0", 0, 500),
+            ("1.234", 3, 1234),
+            ("-0.005", 3, -5),
+            ("0", 2, 0),
+        ];
+        for (text, exponent, minor) in cases {
+            assert_eq!(parse_decimal_minor(text, exponent), Some(minor), "{text}");
+        }
+        assert_eq!(format_decimal_minor(1999, 2), "19.99");
+        assert_eq!(format_decimal_minor(500, 0), "500");
+        assert_eq!(format_decimal_minor(-5, 3), "-0.005");
+        assert_eq!(format_decimal_minor(7, 2), "0.07");
+    }
+
+    #[test]
+    fn decimal_parse_rejects_bad_input() {
+        for text in [
+            "",
+            "-",
+            ".5",
+            "5.",
+            "1e2",
+            "19.995",
+            "abc",
+            "1.2.3",
+            " 1",
+            "99999999999999999999",
+        ] {
+            assert_eq!(parse_decimal_minor(text, 2), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn rate_converts_between_exponents() {
+        let usd = Currency::from_code("USD").unwrap();
+        let jpy = Currency::from_code("JPY").unwrap();
+        let rate = Rate::parse("150.5").unwrap();
+        // $12.34 at 150.5 JPY/USD = 1857.17 -> 1857 yen.
+        assert_eq!(rate.convert(1234, usd, jpy), Some(1857));
+        assert_eq!(Rate::ONE.convert(1234, usd, usd), Some(1234));
+        assert_eq!(Rate::parse("0"), None);
+        assert_eq!(
+            Rate::parse("0.1234567891234").map(|r| r.nanos),
+            Some(123_456_789)
+        );
+    }
+}

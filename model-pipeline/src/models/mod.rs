@@ -1,0 +1,1 @@
+//! Customer-value models fitted by maximum likelihood.
