@@ -1,8 +1,11 @@
-//! What the engine is asked: everything a Function knows about one checkout, already translated
-//! out of Shopify's types into plain values.
+//! What the engine is asked: everything a Function knows about one checkout, copied out of
+//! Shopify's types as plain values.
+//!
+//! Money, rates and metafields arrive as the raw text Shopify sent. The engine, not the Function,
+//! parses and validates them: the shop currency needed to read unit costs is only known once the
+//! policy is parsed, and keeping every parse in one place means every malformed value is reported
+//! the same way, as a reason, instead of each Function inventing its own fallback.
 
-use crate::format::{Profile, VariantData};
-use crate::money::{Currency, Money, Rate};
 use crate::policy::PolicySource;
 
 /// Which Function target is asking. Both targets evaluate the same policy on the same facts, so
@@ -30,10 +33,8 @@ pub enum ProfileInput {
     Anonymous,
     /// A known customer whose profile metafield is absent (new customer, opted out, not scored yet).
     Missing,
-    /// The metafield was present but unreadable; the text says which field.
-    Malformed(String),
-    /// A readable profile.
-    Known(Profile),
+    /// The raw `$app.profile` metafield value (see [`crate::format`]).
+    Text(String),
 }
 
 /// The customer facts Shopify itself provides.
@@ -48,10 +49,8 @@ pub struct CustomerFacts {
 pub enum VariantInput {
     /// Not a product variant (custom product) or no metafield: cost and product unknown.
     Missing,
-    /// Present but unreadable; the text says which field.
-    Malformed(String),
-    /// Readable per-variant data (unit cost still in the shop currency).
-    Known(VariantData),
+    /// The raw `$app.offer` metafield value (see [`crate::format`]).
+    Text(String),
 }
 
 /// One cart line.
@@ -60,8 +59,8 @@ pub struct Line {
     /// The cart line's GID, used as the discount target.
     pub id: String,
     pub quantity: i64,
-    /// Unit price before discounts, presentment currency minor units.
-    pub unit_price_minor: Money,
+    /// Unit price before discounts, decimal text in the presentment currency (`"19.99"`).
+    pub unit_price: String,
     pub variant: VariantInput,
 }
 
@@ -69,18 +68,19 @@ pub struct Line {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryGroup {
     pub id: String,
-    /// Presentment currency minor units; `None` when no option is known yet.
-    pub shipping_cost_minor: Option<Money>,
+    /// Decimal text in the presentment currency: the selected option's cost, else the most
+    /// expensive option offered (the worst case for margin); `None` when no option is known.
+    pub shipping_cost: Option<String>,
 }
 
 /// Everything the engine needs for one decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub target: Target,
-    /// The presentment (cart) currency.
-    pub currency: Currency,
-    /// Shop currency to presentment currency (`presentmentCurrencyRate`).
-    pub rate: Rate,
+    /// The presentment (cart) currency's ISO code (`cart.cost.totalAmount.currencyCode`).
+    pub currency_code: String,
+    /// Shop currency to presentment currency, decimal text (`presentmentCurrencyRate`).
+    pub presentment_rate: String,
     pub classes: DiscountClasses,
     pub profile: ProfileInput,
     pub customer: CustomerFacts,
