@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole marginwise test suite, exactly what CI runs (.ci/run calls this script and nothing else).
+#
+# It installs what it needs itself (the wasm target, cargo-insta), so it works on a fresh machine:
+#   - formatting and clippy (warnings are errors),
+#   - every crate's tests through `cargo insta test --check --unreferenced=reject`, so a snapshot that
+#     is stale, missing or no longer referenced by any test fails the run,
+#   - the Functions' wasm builds (size budgets) and the wasm runner's budget suite run inside
+#     `cargo test` (see tests/conformance and tests/runner).
+# Set CARGO_TARGET_DIR to keep the build cache outside the clone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rustup target add wasm32-unknown-unknown >/dev/null
+
+INSTA_VERSION=1.49.0
+tools="${CARGO_TARGET_DIR:-$PWD/target}/tools"
+if ! "$tools/bin/cargo-insta" --version 2>/dev/null | grep -q "$INSTA_VERSION"; then
+    echo "installing cargo-insta $INSTA_VERSION into $tools"
+    cargo install cargo-insta --version "$INSTA_VERSION" --locked --root "$tools" --quiet
+fi
+export PATH="$tools/bin:$PATH"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== cargo insta test (all tests, snapshots checked)"
+cargo insta test --workspace --locked --check --unreferenced=reject
