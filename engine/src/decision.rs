@@ -40,6 +40,9 @@ pub enum ReasonCode {
     LineVariantMalformed,
     LineBundleParentExcluded,
     Overflow,
+    // Added after the first contract; appended so existing codes keep their order.
+    /// A delivery group's shipping cost could not be read; that group gets no shipping discount.
+    ShippingCostMalformed,
 }
 
 impl ReasonCode {
@@ -77,6 +80,7 @@ impl ReasonCode {
             ReasonCode::LineVariantMalformed => "line_variant_malformed",
             ReasonCode::LineBundleParentExcluded => "line_bundle_parent_excluded",
             ReasonCode::Overflow => "overflow",
+            ReasonCode::ShippingCostMalformed => "shipping_cost_malformed",
         }
     }
 }

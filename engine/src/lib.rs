@@ -25,6 +25,21 @@ pub mod decision;
 pub mod policy;
 pub mod request;
 
+mod arith;
+mod cap;
+mod cart;
+mod eligibility;
+mod evaluate;
+mod guard;
+pub mod holdout;
+mod margin;
+mod render;
+mod reward;
+mod slots;
+
+pub use evaluate::evaluate;
+pub use render::MAX_LOG_LINE_BYTES;
+
 pub use decision::{
     Decision, LineDiscount, MarginSummary, OrderDiscount, Reason, ReasonCode, ShippingDiscount,
 };

@@ -1,44 +1,78 @@
 //! The merchant's policy: versioned JSON stored in the discount node's `$app.policy` metafield.
 //!
-//! Format (version 1; money is integer minor units of `currency`, the shop's currency; rates are
-//! basis points):
+//! Format, version 1. Money is integer minor units of `currency`, the shop's currency (the engine
+//! converts it to the cart's currency); rates are basis points (10000 = 100 %). Only `version`,
+//! `currency`, `offers` and, per offer, `id`, `reward` and `message` are required; `null` means
+//! the same as an absent key. Unknown keys are errors, so a misspelt guard field can never
+//! silently turn the guard off.
 //!
 //! ```json
 //! {
 //!   "version": 1,
 //!   "currency": "USD",
-//!   "strategy": "priority",                    // or "best_for_shopper"
+//!   "strategy": "priority",
 //!   "guard": {
-//!     "min_line_margin_bps": 1000,             // no line ends below cost x (1 + 10 %)
-//!     "min_order_margin_bps": 1500,            // the order keeps cost x (1 + 15 %)
-//!     "assumed_stack_bps": 500,                // other combinable discounts may take 5 % more
-//!     "unknown_cost": "exclude"                // or "allow"
+//!     "min_line_margin_bps": 1000,
+//!     "min_order_margin_bps": 1500,
+//!     "assumed_stack_bps": 500,
+//!     "unknown_cost": "exclude"
 //!   },
 //!   "holdout": { "share_bps": 1000, "salt": "2026-q4" },
 //!   "offers": [
 //!     {
 //!       "id": "vip-10",
 //!       "eligibility": {
-//!         "segments": ["loyal_high_value"],    // absent or empty: any segment
-//!         "clv_min": 20000, "clv_max": null,   // shop currency minor units
-//!         "churn_min_bps": 0,
+//!         "segments": ["loyal_high_value"],
+//!         "clv_min": 20000,
+//!         "clv_max": null,
 //!         "subtotal_min": 5000,
-//!         "customer": "any"                    // "new" | "returning" | "any"
+//!         "customer": "returning"
 //!       },
 //!       "reward": { "kind": "order_percent", "bps": 1000 },
-//!       "cap": 5000,                           // most this offer may give on one order
+//!       "cap": 5000,
 //!       "message": "10% off for our best customers"
 //!     }
 //!   ]
 //! }
 //! ```
 //!
-//! Reward kinds: `order_percent {bps}`, `order_fixed {amount}`, `lines_percent {bps}`,
-//! `lines_fixed {amount}` (per unit), `shipping_percent {bps}`, `free_shipping {}`,
-//! `slot_percent {bps, max_slots}` (a complement line whose anchor product is in the cart).
+//! | field | meaning (default) |
+//! |---|---|
+//! | `version` | must be `1`; anything else is `policy_unsupported_version` |
+//! | `currency` | ISO 4217 code of the shop currency all policy money is in |
+//! | `strategy` | `priority` (first surviving offer wins, the default) or `best_for_shopper` (largest value wins, ties by order) |
+//! | `guard.min_line_margin_bps` | no discounted line ends below cost x (1 + this) (0; at most 100000) |
+//! | `guard.min_order_margin_bps` | the discountable lines together keep cost x (1 + this) (0; at most 100000) |
+//! | `guard.assumed_stack_bps` | share of each price other combinable discounts may also take (0; 0..=10000) |
+//! | `guard.unknown_cost` | `exclude`: lines without a known cost get nothing and are excluded from order discounts (default); `allow`: treat their cost as 0 |
+//! | `holdout.share_bps` | share of shoppers who never get an offer, for measuring lift (0..=10000) |
+//! | `holdout.salt` | mixed into the holdout hash; change it to draw a new holdout group ("") |
+//! | `offers[].id` | 1-64 characters of `A-Z a-z 0-9 - _ . :`, unique |
+//! | `offers[].eligibility.segments` | profile segments allowed (`new`, `active`, `loyal_high_value`, `at_risk`, `lapsed`); empty or absent: anyone, with or without a profile |
+//! | `offers[].eligibility.clv_min` / `clv_max` | inclusive bounds on the profile's predicted 12-month value; either one requires a profile |
+//! | `offers[].eligibility.churn_min_bps` | the profile's churn risk must be at least this; requires a profile |
+//! | `offers[].eligibility.subtotal_min` | the cart subtotal must be at least this |
+//! | `offers[].eligibility.customer` | `any` (default), `new` (no previous order, or anonymous) or `returning` |
+//! | `offers[].reward` | `{"kind": K, ...}`, see below |
+//! | `offers[].cap` | the most this offer may give on one order, all discounts together (no cap) |
+//! | `offers[].message` | the text the shopper sees, 1-100 characters |
+//!
+//! Reward kinds: `order_percent {bps}`, `order_fixed {amount}`, `lines_percent {bps}` (every
+//! discountable line), `lines_fixed {amount}` (per unit), `shipping_percent {bps}`,
+//! `free_shipping {}`, `slot_percent {bps, max_slots}` (one unit of up to `max_slots` lines whose
+//! product is a complement of another product in the cart). `bps` is 0..=10000, `amount` is
+//! non-negative, `max_slots` at least 1.
 //!
 //! Parsing never fails as a whole when the document is readable: a malformed offer is skipped with
-//! a reason naming its JSON path, and the rest of the policy still applies.
+//! an `offer_malformed` reason whose subject is its JSON path (`offers[2].reward.bps`), and the rest
+//! of the policy still applies. A malformed top-level field (strategy, guard, holdout) rejects the
+//! whole policy instead: falling back to a default guard would give away margin the merchant chose
+//! to keep.
+
+mod parse;
+mod syntax;
+
+pub use parse::{POLICY_VERSION, parse};
 
 use crate::decision::Reason;
 use crate::format::Segment;
@@ -138,4 +172,57 @@ pub struct Policy {
 pub struct ParsedPolicy {
     pub policy: Option<Policy>,
     pub reasons: Vec<Reason>,
+}
+
+/// Longest offer id accepted, in bytes. Ids appear in every Function log line, which is short.
+pub const MAX_OFFER_ID_BYTES: usize = 64;
+
+/// Longest shopper-facing message accepted, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 100;
+
+/// Largest margin over cost a guard may demand (1000 %): beyond that a typo is likelier than intent.
+pub const MAX_SURCHARGE_MARGIN_BPS: Bps = 100_000;
+
+impl Guard {
+    /// The guard of a policy without a `guard` object: keep cost, assume no stacking, exclude
+    /// lines of unknown cost.
+    pub const DEFAULT: Guard = Guard {
+        min_line_margin_bps: 0,
+        min_order_margin_bps: 0,
+        assumed_stack_bps: 0,
+        unknown_cost: UnknownCost::Exclude,
+    };
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        Guard::DEFAULT
+    }
+}
+
+impl Eligibility {
+    /// No condition at all: every shopper and cart.
+    pub const ANY: Eligibility = Eligibility {
+        segments: Vec::new(),
+        clv_min: None,
+        clv_max: None,
+        churn_min_bps: None,
+        subtotal_min: None,
+        customer: CustomerType::Any,
+    };
+}
+
+impl Reward {
+    /// The stable snake_case kind used in the policy JSON.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reward::OrderPercent { .. } => "order_percent",
+            Reward::OrderFixed { .. } => "order_fixed",
+            Reward::LinesPercent { .. } => "lines_percent",
+            Reward::LinesFixed { .. } => "lines_fixed",
+            Reward::ShippingPercent { .. } => "shipping_percent",
+            Reward::FreeShipping => "free_shipping",
+            Reward::SlotPercent { .. } => "slot_percent",
+        }
+    }
 }

@@ -1,0 +1,103 @@
+//! Checked integer arithmetic for money and basis points.
+//!
+//! Every product of an amount and a rate is taken in `i128`, where two `i64` factors cannot
+//! overflow, and only the final result must fit back into an `i64`. That keeps realistic amounts
+//! from overflowing spuriously while still turning every genuinely unrepresentable result into
+//! [`Overflow`], which the engine reports as the `overflow` reason instead of panicking.
+
+use crate::money::{BPS_ONE, Bps, Money};
+
+/// A result did not fit into `i64` (or a divisor was zero): the caller drops what it was computing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Overflow;
+
+pub(crate) type Checked<T> = Result<T, Overflow>;
+
+pub(crate) fn add(a: Money, b: Money) -> Checked<Money> {
+    a.checked_add(b).ok_or(Overflow)
+}
+
+pub(crate) fn sub(a: Money, b: Money) -> Checked<Money> {
+    a.checked_sub(b).ok_or(Overflow)
+}
+
+pub(crate) fn mul(a: Money, b: i64) -> Checked<Money> {
+    a.checked_mul(b).ok_or(Overflow)
+}
+
+/// Sums amounts, failing on the first overflow.
+pub(crate) fn sum<I: IntoIterator<Item = Money>>(amounts: I) -> Checked<Money> {
+    amounts.into_iter().try_fold(0, add)
+}
+
+fn narrow(value: i128) -> Checked<Money> {
+    i64::try_from(value).map_err(|_| Overflow)
+}
+
+/// `floor(a * b / c)` (rounded toward negative infinity), exact for every `i64` input; `c` must
+/// be positive.
+pub(crate) fn mul_div_floor(a: i64, b: i64, c: i64) -> Checked<Money> {
+    if c <= 0 {
+        return Err(Overflow);
+    }
+    let product = i128::from(a).checked_mul(i128::from(b)).ok_or(Overflow)?;
+    narrow(product.div_euclid(i128::from(c)))
+}
+
+/// `ceil(a * b / c)`, exact for every `i64` input; `c` must be positive.
+pub(crate) fn mul_div_ceil(a: i64, b: i64, c: i64) -> Checked<Money> {
+    if c <= 0 {
+        return Err(Overflow);
+    }
+    let product = i128::from(a).checked_mul(i128::from(b)).ok_or(Overflow)?;
+    let c = i128::from(c);
+    let floor = product.div_euclid(c);
+    let ceil = if product.rem_euclid(c) == 0 {
+        floor
+    } else {
+        floor.checked_add(1).ok_or(Overflow)?
+    };
+    narrow(ceil)
+}
+
+/// `floor(amount * bps / 10_000)`: a percentage of an amount, in the merchant's favour.
+pub(crate) fn bps_floor(amount: Money, bps: Bps) -> Checked<Money> {
+    mul_div_floor(amount, bps, BPS_ONE)
+}
+
+/// `ceil(amount * bps / 10_000)`: a floor or stack estimate, in the merchant's favour.
+pub(crate) fn bps_ceil(amount: Money, bps: Bps) -> Checked<Money> {
+    mul_div_ceil(amount, bps, BPS_ONE)
+}
+
+/// `ceil(cost * (10_000 + margin_bps) / 10_000)`: the least a price may fall to and keep a margin
+/// of `margin_bps` over `cost`.
+pub(crate) fn margin_floor(cost: Money, margin_bps: Bps) -> Checked<Money> {
+    mul_div_ceil(cost, add(BPS_ONE, margin_bps)?, BPS_ONE)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_directions() {
+        assert_eq!(bps_floor(999, 1000), Ok(99));
+        assert_eq!(bps_ceil(999, 1000), Ok(100));
+        assert_eq!(bps_ceil(1000, 1000), Ok(100));
+        assert_eq!(margin_floor(1000, 1500), Ok(1150));
+        assert_eq!(margin_floor(1001, 1500), Ok(1152));
+        assert_eq!(mul_div_floor(-7, 1, 2), Ok(-4));
+        assert_eq!(mul_div_ceil(-7, 1, 2), Ok(-3));
+    }
+
+    #[test]
+    fn overflow_is_reported_not_panicked() {
+        assert_eq!(bps_floor(i64::MAX, 10_000), Ok(i64::MAX));
+        assert_eq!(margin_floor(i64::MAX, 1), Err(Overflow));
+        assert_eq!(mul(i64::MAX, 2), Err(Overflow));
+        assert_eq!(mul_div_floor(1, 1, 0), Err(Overflow));
+        assert_eq!(sum([i64::MAX, 1]), Err(Overflow));
+    }
+}

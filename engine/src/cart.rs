@@ -1,0 +1,255 @@
+//! The cart as the engine computes with it: every price, cost and metafield parsed once into
+//! presentment minor units, with a reason for every line that could not be read.
+
+use crate::arith::{self, Checked};
+use crate::decision::{Reason, ReasonCode};
+use crate::format::VariantData;
+use crate::money::{Currency, Money, Rate, parse_decimal_minor};
+use crate::policy::UnknownCost;
+use crate::request::{DeliveryGroup, Line, VariantInput};
+
+/// A cart line whose price and quantity could be read.
+#[derive(Debug, Clone)]
+pub(crate) struct CartLine<'r> {
+    pub id: &'r str,
+    pub quantity: i64,
+    /// Unit price, presentment minor units.
+    pub unit_price: Money,
+    /// `unit_price * quantity`.
+    pub price: Money,
+    /// Unit cost converted to presentment minor units; `None` when unknown.
+    pub unit_cost: Option<Money>,
+    /// Product id, complements and bundle flag; `None` when the variant data is missing or
+    /// malformed.
+    pub data: Option<VariantData>,
+}
+
+/// A line the offers may discount, with the cost the guard uses for it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Discountable {
+    /// Index into [`Cart::lines`].
+    pub index: usize,
+    /// Unit cost for the guard: the known cost, or 0 under `unknown_cost: allow`.
+    pub unit_cost: Money,
+    /// `unit_cost * quantity`.
+    pub cost: Money,
+}
+
+/// One delivery group whose shipping cost is known.
+#[derive(Debug, Clone)]
+pub(crate) struct Shipping<'r> {
+    pub group_id: &'r str,
+    pub cost: Money,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Cart<'r> {
+    /// Readable lines, in cart order.
+    pub lines: Vec<CartLine<'r>>,
+    /// Ids of lines whose price or quantity could not be read: excluded from everything.
+    pub unreadable_line_ids: Vec<&'r str>,
+    /// Sum of the readable lines' prices; `Err` when it overflows.
+    pub subtotal: Checked<Money>,
+    pub shipping: Vec<Shipping<'r>>,
+}
+
+/// Currencies and rate the cart is read with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Conversion {
+    pub shop: Currency,
+    pub presentment: Currency,
+    pub rate: Rate,
+}
+
+impl Conversion {
+    /// Converts a shop-currency amount into the presentment currency.
+    pub fn to_presentment(self, amount: Money) -> Checked<Money> {
+        self.rate
+            .convert(amount, self.shop, self.presentment)
+            .ok_or(arith::Overflow)
+    }
+}
+
+fn reason(code: ReasonCode, subject: &str, detail: impl Into<String>) -> Reason {
+    Reason {
+        code,
+        subject: subject.to_string(),
+        detail: detail.into(),
+    }
+}
+
+/// Reads every line and delivery group; unreadable ones become reasons.
+pub(crate) fn read<'r>(
+    lines: &'r [Line],
+    groups: &'r [DeliveryGroup],
+    money: Conversion,
+    reasons: &mut Vec<Reason>,
+) -> Cart<'r> {
+    let mut cart = Cart {
+        lines: Vec::with_capacity(lines.len()),
+        unreadable_line_ids: Vec::new(),
+        subtotal: Ok(0),
+        shipping: Vec::new(),
+    };
+    for line in lines {
+        match read_line(line, money, reasons) {
+            Some(read) => {
+                cart.subtotal = cart.subtotal.and_then(|s| arith::add(s, read.price));
+                cart.lines.push(read);
+            }
+            None => cart.unreadable_line_ids.push(&line.id),
+        }
+    }
+    for group in groups {
+        let Some(text) = &group.shipping_cost else {
+            continue;
+        };
+        match parse_decimal_minor(text, money.presentment.exponent).filter(|c| *c >= 0) {
+            Some(cost) => cart.shipping.push(Shipping {
+                group_id: &group.id,
+                cost,
+            }),
+            None => reasons.push(reason(
+                ReasonCode::ShippingCostMalformed,
+                &group.id,
+                format!(
+                    "shipping cost {text:?} is not a {} amount",
+                    money.presentment.code_str()
+                ),
+            )),
+        }
+    }
+    cart
+}
+
+fn read_line<'r>(
+    line: &'r Line,
+    money: Conversion,
+    reasons: &mut Vec<Reason>,
+) -> Option<CartLine<'r>> {
+    let presentment = money.presentment;
+    let Some(unit_price) =
+        parse_decimal_minor(&line.unit_price, presentment.exponent).filter(|p| *p >= 0)
+    else {
+        reasons.push(reason(
+            ReasonCode::LineVariantMalformed,
+            &line.id,
+            format!(
+                "unit price {:?} is not a {} amount",
+                line.unit_price,
+                presentment.code_str()
+            ),
+        ));
+        return None;
+    };
+    if line.quantity < 1 {
+        reasons.push(reason(
+            ReasonCode::LineVariantMalformed,
+            &line.id,
+            format!("quantity {} is below 1", line.quantity),
+        ));
+        return None;
+    }
+    let Ok(price) = arith::mul(unit_price, line.quantity) else {
+        reasons.push(reason(
+            ReasonCode::Overflow,
+            &line.id,
+            format!("unit price {unit_price} x quantity {}", line.quantity),
+        ));
+        return None;
+    };
+    let data = match &line.variant {
+        VariantInput::Missing => {
+            reasons.push(reason(
+                ReasonCode::LineCostUnknown,
+                &line.id,
+                "no variant data",
+            ));
+            None
+        }
+        VariantInput::Text(text) => match VariantData::decode(text, money.shop.exponent) {
+            Ok(data) => Some(data),
+            Err(error) => {
+                reasons.push(reason(
+                    ReasonCode::LineVariantMalformed,
+                    &line.id,
+                    format!("variant data: {error}"),
+                ));
+                None
+            }
+        },
+    };
+    let mut unit_cost = None;
+    if let Some(data) = &data {
+        match data.unit_cost_minor {
+            None => reasons.push(reason(
+                ReasonCode::LineCostUnknown,
+                &line.id,
+                "variant data has no cost",
+            )),
+            Some(shop_cost) => match money.to_presentment(shop_cost) {
+                // The line cost is needed by the guard; a cost whose total overflows is as good
+                // as unknown, and unknown costs are never discounted under the default policy.
+                Ok(cost) if arith::mul(cost, line.quantity).is_ok() => unit_cost = Some(cost),
+                _ => reasons.push(reason(
+                    ReasonCode::Overflow,
+                    &line.id,
+                    format!(
+                        "unit cost {shop_cost} x quantity {} (cost unknown)",
+                        line.quantity
+                    ),
+                )),
+            },
+        }
+    }
+    Some(CartLine {
+        id: &line.id,
+        quantity: line.quantity,
+        unit_price,
+        price,
+        unit_cost,
+        data,
+    })
+}
+
+impl<'r> Cart<'r> {
+    /// The lines offers may discount, in cart order.
+    pub fn discountable(&self, unknown_cost: UnknownCost) -> Vec<Discountable> {
+        self.lines
+            .iter()
+            .enumerate()
+            .filter_map(|(index, line)| {
+                let unit_cost = match (line.unit_cost, unknown_cost) {
+                    (Some(cost), _) => cost,
+                    (None, UnknownCost::Allow) => 0,
+                    (None, UnknownCost::Exclude) => return None,
+                };
+                // INVARIANT: read_line only keeps a unit cost whose line total fits in an i64.
+                let cost = arith::mul(unit_cost, line.quantity).ok()?;
+                Some(Discountable {
+                    index,
+                    unit_cost,
+                    cost,
+                })
+            })
+            .collect()
+    }
+
+    /// Ids of every line an order discount must not be allocated to: unreadable lines and lines
+    /// that are not discountable.
+    pub fn order_excluded_ids(&self, discountable: &[Discountable]) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .lines
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| !discountable.iter().any(|d| d.index == *index))
+            .map(|(_, line)| line.id.to_string())
+            .collect();
+        ids.extend(self.unreadable_line_ids.iter().map(|id| id.to_string()));
+        ids
+    }
+
+    pub fn line(&self, index: usize) -> Option<&CartLine<'r>> {
+        self.lines.get(index)
+    }
+}

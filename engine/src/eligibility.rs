@@ -1,0 +1,123 @@
+//! Whether an offer applies to this shopper and cart at all, before any amount is computed.
+
+use crate::cart::Conversion;
+use crate::decision::ReasonCode;
+use crate::format::Profile;
+use crate::money::Money;
+use crate::policy::{CustomerType, Eligibility, Reward};
+use crate::request::DiscountClasses;
+
+/// The first rule the offer fails: a reason code and the figures behind it.
+pub(crate) struct Ineligible {
+    pub code: ReasonCode,
+    pub detail: String,
+}
+
+fn fail(code: ReasonCode, detail: impl Into<String>) -> Result<(), Ineligible> {
+    Err(Ineligible {
+        code,
+        detail: detail.into(),
+    })
+}
+
+/// What the eligibility rules look at.
+pub(crate) struct Shopper<'p> {
+    pub profile: Option<&'p Profile>,
+    /// `numberOfOrders`; `None` for an anonymous shopper.
+    pub number_of_orders: Option<i64>,
+    /// Cart subtotal over every readable line (presentment minor units); `None` on overflow.
+    pub subtotal: Option<Money>,
+}
+
+/// Checks the rules in the documented order; the first failing one is the reason.
+pub(crate) fn check(
+    eligibility: &Eligibility,
+    reward: &Reward,
+    shopper: &Shopper<'_>,
+    classes: DiscountClasses,
+    conversion: Conversion,
+) -> Result<(), Ineligible> {
+    if !eligibility.segments.is_empty() {
+        match shopper.profile {
+            None => return fail(ReasonCode::SegmentNotEligible, "no profile"),
+            Some(profile) if !eligibility.segments.contains(&profile.segment) => {
+                return fail(
+                    ReasonCode::SegmentNotEligible,
+                    format!("segment {}", profile.segment.code()),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    if eligibility.clv_min.is_some() || eligibility.clv_max.is_some() {
+        let Some(profile) = shopper.profile else {
+            return fail(ReasonCode::ClvOutOfRange, "no profile");
+        };
+        let above_min = eligibility
+            .clv_min
+            .is_none_or(|min| profile.clv_minor >= min);
+        let below_max = eligibility
+            .clv_max
+            .is_none_or(|max| profile.clv_minor <= max);
+        if !(above_min && below_max) {
+            let bound = |b: Option<Money>| b.map_or("-".to_string(), |v| v.to_string());
+            return fail(
+                ReasonCode::ClvOutOfRange,
+                format!(
+                    "clv {} outside {}..={}",
+                    profile.clv_minor,
+                    bound(eligibility.clv_min),
+                    bound(eligibility.clv_max)
+                ),
+            );
+        }
+    }
+    if let Some(min) = eligibility.churn_min_bps {
+        match shopper.profile {
+            None => return fail(ReasonCode::ChurnBelowMinimum, "no profile"),
+            Some(profile) if profile.churn_bps < min => {
+                return fail(
+                    ReasonCode::ChurnBelowMinimum,
+                    format!("churn {} < {min} bps", profile.churn_bps),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(min_shop) = eligibility.subtotal_min {
+        let (Ok(min), Some(subtotal)) = (conversion.to_presentment(min_shop), shopper.subtotal)
+        else {
+            return fail(ReasonCode::Overflow, "subtotal or its minimum");
+        };
+        if subtotal < min {
+            return fail(
+                ReasonCode::SubtotalBelowMinimum,
+                format!("subtotal {subtotal} < {min}"),
+            );
+        }
+    }
+    let is_new = shopper.number_of_orders.is_none_or(|n| n == 0);
+    match (eligibility.customer, is_new) {
+        (CustomerType::New, false) => {
+            return fail(ReasonCode::CustomerTypeNotEligible, "returning customer");
+        }
+        (CustomerType::Returning, true) => {
+            return fail(ReasonCode::CustomerTypeNotEligible, "new customer");
+        }
+        _ => {}
+    }
+    let (allowed, class) = match reward {
+        Reward::OrderPercent { .. } | Reward::OrderFixed { .. } => (classes.order, "order"),
+        Reward::LinesPercent { .. } | Reward::LinesFixed { .. } | Reward::SlotPercent { .. } => {
+            (classes.product, "product")
+        }
+        Reward::ShippingPercent { .. } | Reward::FreeShipping => (classes.shipping, "shipping"),
+    };
+    if !allowed {
+        return fail(
+            ReasonCode::ClassNotAllowed,
+            format!("{class} class not allowed by the discount"),
+        );
+    }
+    Ok(())
+}

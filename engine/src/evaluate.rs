@@ -1,0 +1,394 @@
+//! `evaluate`: one checkout's facts in, one decision with its reasons out.
+//!
+//! The steps follow the engine spec in order: policy, currencies, lines, holdout, profile, then
+//! every offer (eligibility, proposed amounts, cap, guard), selection, and rendering for the target
+//! that asked. Each step that can go wrong adds a reason and, where the whole decision depends on
+//! it, returns early with no offer.
+
+use crate::arith;
+use crate::cap;
+use crate::cart::{self, Cart, Conversion, Discountable};
+use crate::decision::{
+    Decision, LineDiscount, OrderDiscount, Reason, ReasonCode, ShippingDiscount,
+};
+use crate::eligibility::{self, Shopper};
+use crate::format::Profile;
+use crate::guard::{self, Headroom};
+use crate::holdout;
+use crate::margin;
+use crate::money::{Currency, Money, Rate};
+use crate::policy::{self, Offer, Policy, PolicySource, Strategy};
+use crate::request::{ProfileInput, Request, Target};
+use crate::reward::{self, Amounts};
+
+fn reason(code: ReasonCode, subject: &str, detail: impl Into<String>) -> Reason {
+    Reason {
+        code,
+        subject: subject.to_string(),
+        detail: detail.into(),
+    }
+}
+
+/// Decides which offer this checkout gets. Never fails and never panics: anything unusable is a
+/// reason in the returned decision, and the worst outcome is no offer.
+pub fn evaluate(request: &Request) -> Decision {
+    let mut decision = Decision::default();
+    let reasons = &mut decision.reasons;
+
+    // 1. Policy.
+    let policy = match &request.policy {
+        PolicySource::Missing => {
+            reasons.push(reason(ReasonCode::PolicyMissing, "", "no policy metafield"));
+            return decision;
+        }
+        PolicySource::Json(text) => {
+            let parsed = policy::parse(text);
+            reasons.extend(parsed.reasons);
+            match parsed.policy {
+                Some(policy) => policy,
+                None => return decision,
+            }
+        }
+    };
+
+    // 2. Currencies.
+    let Some(presentment) = Currency::from_code(&request.currency_code) else {
+        reasons.push(reason(
+            ReasonCode::PolicyCurrencyUnknown,
+            "cart",
+            format!("unknown cart currency {:?}", request.currency_code),
+        ));
+        return decision;
+    };
+    let Some(rate) = Rate::parse(&request.presentment_rate) else {
+        reasons.push(reason(
+            ReasonCode::RateInvalid,
+            "cart",
+            format!("presentment rate {:?}", request.presentment_rate),
+        ));
+        return decision;
+    };
+    let conversion = Conversion {
+        shop: policy.currency,
+        presentment,
+        rate,
+    };
+
+    // 3. Lines.
+    if request.lines.is_empty() {
+        reasons.push(reason(ReasonCode::EmptyCart, "", "no lines"));
+        return decision;
+    }
+    let cart = cart::read(
+        &request.lines,
+        &request.delivery_groups,
+        conversion,
+        reasons,
+    );
+
+    // 4. Holdout.
+    if let Some(holdout) = policy.holdout.as_ref().filter(|h| h.share_bps > 0) {
+        if request.holdout_key.is_empty() {
+            reasons.push(reason(ReasonCode::HoldoutOut, "", "no key"));
+        } else {
+            let bucket = holdout::bucket(&request.holdout_key, &holdout.salt);
+            let detail = format!("bucket {bucket}, share {} bps", holdout.share_bps);
+            if i64::from(bucket) < holdout.share_bps {
+                reasons.push(reason(ReasonCode::HoldoutIn, "", detail));
+                return decision;
+            }
+            reasons.push(reason(ReasonCode::HoldoutOut, "", detail));
+        }
+    }
+
+    // 5. Profile.
+    let profile = match &request.profile {
+        ProfileInput::Anonymous => {
+            reasons.push(reason(ReasonCode::ProfileMissing, "", "anonymous"));
+            None
+        }
+        ProfileInput::Missing => {
+            reasons.push(reason(
+                ReasonCode::ProfileMissing,
+                "",
+                "no profile metafield",
+            ));
+            None
+        }
+        ProfileInput::Text(text) => match Profile::decode(text) {
+            Ok(profile) => Some(profile),
+            Err(error) => {
+                // A corrupt profile could put the shopper in the wrong segment: no offer at all.
+                reasons.push(reason(ReasonCode::ProfileMalformed, "", error.to_string()));
+                return decision;
+            }
+        },
+    };
+
+    // 6-9. Offers.
+    let shopper = Shopper {
+        profile: profile.as_ref(),
+        number_of_orders: request.customer.number_of_orders,
+        subtotal: cart.subtotal.ok(),
+    };
+    let context = Context {
+        request,
+        cart: &cart,
+        conversion,
+        discountable: cart.discountable(policy.guard.unknown_cost),
+    };
+    let headroom = guard::headroom(&cart, &context.discountable, &policy.guard);
+    let mut survivors: Vec<Survivor> = Vec::new();
+    for (position, offer) in policy.offers.iter().enumerate() {
+        if let Some(survivor) = evaluate_offer(
+            &context,
+            &shopper,
+            headroom.as_ref(),
+            position,
+            offer,
+            reasons,
+        ) {
+            survivors.push(survivor);
+        }
+    }
+
+    // 10. Selection.
+    let winner = match policy.strategy {
+        Strategy::Priority => survivors.first(),
+        // Ties go to the earlier offer: max_by_key would keep the last of equal values.
+        Strategy::BestForShopper => {
+            survivors
+                .iter()
+                .fold(None, |best: Option<&Survivor>, s| match best {
+                    Some(b) if b.value >= s.value => Some(b),
+                    _ => Some(s),
+                })
+        }
+    };
+    let Some(winner) = winner else {
+        reasons.push(reason(
+            ReasonCode::NoEligibleOffer,
+            "",
+            format!("{} offers considered", policy.offers.len()),
+        ));
+        return decision;
+    };
+    for survivor in &survivors {
+        let offer_id = offer_id(&policy, survivor.position);
+        let code = if survivor.position == winner.position {
+            ReasonCode::OfferSelected
+        } else {
+            ReasonCode::NotSelected
+        };
+        reasons.push(reason(code, offer_id, format!("value {}", survivor.value)));
+    }
+
+    // 11. Render for the target that asked.
+    let Some(offer) = policy.offers.get(winner.position) else {
+        return decision;
+    };
+    decision.offer_id = Some(offer.id.clone());
+    let renders_here = matches!(
+        (&winner.amounts, request.target),
+        (Amounts::Lines(_) | Amounts::Order(_), Target::CartLines)
+            | (Amounts::Shipping { .. }, Target::DeliveryOptions)
+    );
+    if renders_here {
+        render_amounts(&mut decision, &context, offer, &winner.amounts);
+    } else {
+        decision.reasons.push(reason(
+            ReasonCode::RenderedByOtherTarget,
+            &offer.id,
+            match request.target {
+                Target::CartLines => "shipping discount, rendered by the delivery options target",
+                Target::DeliveryOptions => {
+                    "line or order discount, rendered by the cart lines target"
+                }
+            },
+        ));
+    }
+
+    // 12. Margin summary of what this run gives.
+    match margin::summarize(&cart, &context.discountable, &decision) {
+        Ok(summary) => decision.margin = summary,
+        Err(arith::Overflow) => decision.reasons.push(reason(
+            ReasonCode::Overflow,
+            "margin",
+            "margin summary left at zero",
+        )),
+    }
+    decision
+}
+
+fn offer_id(policy: &Policy, position: usize) -> &str {
+    policy.offers.get(position).map_or("", |o| o.id.as_str())
+}
+
+/// What every offer is evaluated against.
+struct Context<'a, 'r> {
+    request: &'r Request,
+    cart: &'a Cart<'r>,
+    conversion: Conversion,
+    discountable: Vec<Discountable>,
+}
+
+/// An offer that passed every rule and still gives something after cap and guard.
+struct Survivor {
+    position: usize,
+    amounts: Amounts,
+    value: Money,
+}
+
+/// Runs one offer through eligibility, proposal, cap and guard. Every outcome adds reasons; only
+/// an offer still worth something comes back.
+fn evaluate_offer(
+    context: &Context<'_, '_>,
+    shopper: &Shopper<'_>,
+    headroom: Result<&Headroom, &arith::Overflow>,
+    position: usize,
+    offer: &Offer,
+    reasons: &mut Vec<Reason>,
+) -> Option<Survivor> {
+    let id = offer.id.as_str();
+    let overflow = |reasons: &mut Vec<Reason>, step: &str| {
+        reasons.push(reason(
+            ReasonCode::Overflow,
+            id,
+            format!("while {step}; offer dropped"),
+        ));
+    };
+    if let Err(ineligible) = eligibility::check(
+        &offer.eligibility,
+        &offer.reward,
+        shopper,
+        context.request.classes,
+        context.conversion,
+    ) {
+        reasons.push(reason(ineligible.code, id, ineligible.detail));
+        return None;
+    }
+    let shipping = &context.cart.shipping;
+    let mut amounts = match reward::propose(
+        &offer.reward,
+        id,
+        context.cart,
+        &context.discountable,
+        context.conversion,
+        reasons,
+    ) {
+        Ok(amounts) => amounts,
+        Err(nothing) => {
+            reasons.push(reason(nothing.code, id, nothing.detail));
+            return None;
+        }
+    };
+    let Ok(proposed) = reward::value(&amounts, shipping) else {
+        overflow(reasons, "valuing the proposed discount");
+        return None;
+    };
+    if proposed == 0 {
+        let code = match amounts {
+            Amounts::Shipping { .. } => ReasonCode::NoShippingToDiscount,
+            Amounts::Lines(_) | Amounts::Order(_) => ReasonCode::NoTargetLines,
+        };
+        reasons.push(reason(code, id, "the offer is worth 0 on this cart"));
+        return None;
+    }
+
+    let mut value = proposed;
+    if let Some(cap_shop) = offer.cap {
+        let capped = context
+            .conversion
+            .to_presentment(cap_shop)
+            .and_then(|cap_presentment| {
+                cap::apply(&mut amounts, cap_presentment, shipping)?;
+                Ok(cap_presentment)
+            })
+            .and_then(|cap_presentment| Ok((cap_presentment, reward::value(&amounts, shipping)?)));
+        let Ok((cap_presentment, after)) = capped else {
+            overflow(reasons, "applying the cap");
+            return None;
+        };
+        if after < value {
+            let dropped = if after == 0 { ", dropped" } else { "" };
+            reasons.push(reason(
+                ReasonCode::CapReduced,
+                id,
+                format!("{value} -> {after} (cap {cap_presentment}){dropped}"),
+            ));
+            if after == 0 {
+                return None;
+            }
+            value = after;
+        }
+    }
+
+    let Ok(headroom) = headroom else {
+        overflow(reasons, "computing the margin guard");
+        return None;
+    };
+    let guarded = guard::apply(&mut amounts, headroom, shipping)
+        .and_then(|()| reward::value(&amounts, shipping));
+    let Ok(after) = guarded else {
+        overflow(reasons, "applying the margin guard");
+        return None;
+    };
+    if after < value {
+        let detail = format!("{value} -> {after} (order headroom {})", headroom.order);
+        if after == 0 {
+            reasons.push(reason(ReasonCode::GuardDropped, id, detail));
+            return None;
+        }
+        reasons.push(reason(ReasonCode::GuardReduced, id, detail));
+        value = after;
+    }
+    Some(Survivor {
+        position,
+        amounts,
+        value,
+    })
+}
+
+/// Turns the winner's amounts into the operations this target returns.
+fn render_amounts(
+    decision: &mut Decision,
+    context: &Context<'_, '_>,
+    offer: &Offer,
+    amounts: &Amounts,
+) {
+    let message = &offer.message;
+    match amounts {
+        Amounts::Lines(lines) => {
+            decision.line_discounts = lines
+                .iter()
+                .filter(|l| l.amount > 0)
+                .filter_map(|l| {
+                    Some(LineDiscount {
+                        line_id: context.cart.line(l.index)?.id.to_string(),
+                        amount_minor: l.amount,
+                        message: message.clone(),
+                    })
+                })
+                .collect();
+        }
+        Amounts::Order(amount) => {
+            decision.order_discount = Some(OrderDiscount {
+                amount_minor: *amount,
+                excluded_line_ids: context.cart.order_excluded_ids(&context.discountable),
+                message: message.clone(),
+            });
+        }
+        Amounts::Shipping { bps } => {
+            decision.shipping_discounts = context
+                .cart
+                .shipping
+                .iter()
+                .map(|s| ShippingDiscount {
+                    delivery_group_id: s.group_id.to_string(),
+                    percent_bps: *bps,
+                    message: message.clone(),
+                })
+                .collect();
+        }
+    }
+}

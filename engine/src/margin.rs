@@ -1,0 +1,71 @@
+//! The margin picture after the decision: what the lines of known cost bring in, cost, and what
+//! this run gives away on them.
+
+use crate::arith::{self, Checked};
+use crate::cart::{Cart, Discountable};
+use crate::decision::{Decision, MarginSummary};
+use crate::money::BPS_ONE;
+use crate::reward::shipping_value;
+
+/// Summarizes the margin of the discountable lines whose cost is known, counting only the
+/// discounts this run renders (a run that leaves the winner to the other target gives nothing).
+///
+/// An order discount is spread by Shopify over every discountable line; the part on lines of
+/// known cost is estimated as its price share, rounded up. Shipping given away counts against
+/// the margin too: `margin_kept_bps = (revenue - discount - shipping discount - cost) / revenue`.
+pub(crate) fn summarize(
+    cart: &Cart<'_>,
+    discountable: &[Discountable],
+    decision: &Decision,
+) -> Checked<MarginSummary> {
+    let known: Vec<&Discountable> = discountable
+        .iter()
+        .filter(|d| {
+            cart.line(d.index)
+                .is_some_and(|line| line.unit_cost.is_some())
+        })
+        .collect();
+    let price = |d: &Discountable| cart.line(d.index).map_or(0, |line| line.price);
+    let revenue = arith::sum(known.iter().map(|d| price(d)))?;
+    let cost = arith::sum(known.iter().map(|d| d.cost))?;
+    let all_discountable_price = arith::sum(discountable.iter().map(price))?;
+
+    let mut discount = 0;
+    for line_discount in &decision.line_discounts {
+        let on_known_line = known.iter().any(|d| {
+            cart.line(d.index)
+                .is_some_and(|line| line.id == line_discount.line_id)
+        });
+        if on_known_line {
+            discount = arith::add(discount, line_discount.amount_minor)?;
+        }
+    }
+    if let Some(order) = &decision.order_discount
+        && all_discountable_price > 0
+    {
+        let share = arith::mul_div_ceil(order.amount_minor, revenue, all_discountable_price)?;
+        discount = arith::add(discount, share)?;
+    }
+    // INVARIANT: every shipping discount of one decision carries the winner's single percentage,
+    // so the first one describes them all.
+    let shipping_discount = match decision.shipping_discounts.first() {
+        Some(first) => shipping_value(first.percent_bps, &cart.shipping)?,
+        None => 0,
+    };
+    let kept = arith::sub(
+        arith::sub(arith::sub(revenue, discount)?, shipping_discount)?,
+        cost,
+    )?;
+    let margin_kept_bps = if revenue > 0 {
+        arith::mul_div_floor(kept, BPS_ONE, revenue)?
+    } else {
+        0
+    };
+    Ok(MarginSummary {
+        revenue_minor: revenue,
+        cost_minor: cost,
+        discount_minor: discount,
+        shipping_discount_minor: shipping_discount,
+        margin_kept_bps,
+    })
+}

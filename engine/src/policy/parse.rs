@@ -1,0 +1,518 @@
+//! Reading the policy JSON into [`Policy`], one field at a time.
+//!
+//! miniserde parses the text into a generic [`Value`] tree; the fields are then extracted by hand
+//! instead of derived. Derived deserialization fails the whole document on the first bad field,
+//! and the engine's promise is the opposite: a malformed offer is skipped with a reason that names
+//! its JSON path (`offers[2].reward.bps`) while the other offers still apply.
+//!
+//! Unknown keys are errors, not ignored. A typo such as `min_line_margin` would otherwise silently
+//! fall back to a default of 0 and remove the margin guard the merchant believes is on.
+
+use std::collections::BTreeSet;
+
+use miniserde::json::{Number, Object, Value};
+
+use super::{
+    CustomerType, Eligibility, Guard, Holdout, MAX_MESSAGE_CHARS, MAX_OFFER_ID_BYTES,
+    MAX_SURCHARGE_MARGIN_BPS, Offer, ParsedPolicy, Policy, Reward, Strategy, UnknownCost,
+};
+use crate::decision::{Reason, ReasonCode};
+use crate::format::Segment;
+use crate::money::{BPS_ONE, Currency};
+
+/// The only policy version this build reads.
+pub const POLICY_VERSION: i64 = 1;
+
+/// A field that could not be read: where (JSON path) and why.
+struct FieldError {
+    path: String,
+    detail: String,
+}
+
+type Field<T> = Result<T, FieldError>;
+
+fn error<T>(path: &str, detail: impl Into<String>) -> Field<T> {
+    Err(FieldError {
+        path: path.to_string(),
+        detail: detail.into(),
+    })
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn kind_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn as_object<'v>(value: &'v Value, path: &str) -> Field<&'v Object> {
+    match value {
+        Value::Object(object) => Ok(object),
+        other => error(
+            path,
+            format!("expected an object, found {}", kind_name(other)),
+        ),
+    }
+}
+
+fn check_keys(object: &Object, allowed: &[&str], path: &str) -> Field<()> {
+    match object.keys().find(|key| !allowed.contains(&key.as_str())) {
+        Some(key) => error(&join(path, key), "unknown key"),
+        None => Ok(()),
+    }
+}
+
+/// The value of `key`, treating an explicit `null` like an absent key.
+fn get<'v>(object: &'v Object, key: &str) -> Option<&'v Value> {
+    object
+        .get(key)
+        .filter(|value| !matches!(value, Value::Null))
+}
+
+fn integer(value: &Value, path: &str) -> Field<i64> {
+    match value {
+        Value::Number(Number::I64(n)) => Ok(*n),
+        Value::Number(Number::U64(n)) => match i64::try_from(*n) {
+            Ok(n) => Ok(n),
+            Err(_) => error(path, "integer out of range"),
+        },
+        Value::Number(Number::F64(_)) => error(path, "expected an integer, found a fraction"),
+        other => error(
+            path,
+            format!("expected an integer, found {}", kind_name(other)),
+        ),
+    }
+}
+
+fn integer_in(value: &Value, path: &str, min: i64, max: i64) -> Field<i64> {
+    let n = integer(value, path)?;
+    if (min..=max).contains(&n) {
+        Ok(n)
+    } else {
+        error(path, format!("{n} is outside {min}..={max}"))
+    }
+}
+
+fn optional_integer_in(
+    object: &Object,
+    key: &str,
+    path: &str,
+    min: i64,
+    max: i64,
+) -> Field<Option<i64>> {
+    get(object, key)
+        .map(|value| integer_in(value, &join(path, key), min, max))
+        .transpose()
+}
+
+fn string<'v>(value: &'v Value, path: &str) -> Field<&'v str> {
+    match value {
+        Value::String(text) => Ok(text),
+        other => error(
+            path,
+            format!("expected a string, found {}", kind_name(other)),
+        ),
+    }
+}
+
+fn optional_string<'v>(object: &'v Object, key: &str, path: &str) -> Field<Option<&'v str>> {
+    get(object, key)
+        .map(|value| string(value, &join(path, key)))
+        .transpose()
+}
+
+/// Parses the policy metafield's JSON text. Never fails: a document that cannot be used gives
+/// `policy: None` with the reason, and every skipped offer adds one `offer_malformed` reason.
+pub fn parse(json: &str) -> ParsedPolicy {
+    let value = match miniserde::json::from_str::<Value>(json) {
+        Ok(value) => value,
+        Err(_) => {
+            return rejected(
+                ReasonCode::PolicyMalformed,
+                "",
+                format!("not valid JSON ({})", super::syntax::locate_error(json)),
+            );
+        }
+    };
+    match parse_document(&value) {
+        Ok(parsed) => parsed,
+        Err((code, FieldError { path, detail })) => rejected(code, &path, detail),
+    }
+}
+
+fn rejected(code: ReasonCode, subject: &str, detail: String) -> ParsedPolicy {
+    ParsedPolicy {
+        policy: None,
+        reasons: vec![Reason {
+            code,
+            subject: subject.to_string(),
+            detail,
+        }],
+    }
+}
+
+const DOCUMENT_KEYS: &[&str] = &[
+    "version", "currency", "strategy", "guard", "holdout", "offers",
+];
+
+fn parse_document(value: &Value) -> Result<ParsedPolicy, (ReasonCode, FieldError)> {
+    let malformed = |e| (ReasonCode::PolicyMalformed, e);
+    let object = as_object(value, "").map_err(malformed)?;
+    // The version is checked before anything else: a newer document may legitimately use keys
+    // this build does not know, and "unsupported version" is the useful answer then.
+    let version = match get(object, "version") {
+        Some(v) => integer(v, "version").map_err(malformed)?,
+        None => {
+            return Err(malformed(FieldError {
+                path: "version".to_string(),
+                detail: "missing".to_string(),
+            }));
+        }
+    };
+    if version != POLICY_VERSION {
+        return Err((
+            ReasonCode::PolicyUnsupportedVersion,
+            FieldError {
+                path: "version".to_string(),
+                detail: format!("version {version}, this build reads {POLICY_VERSION}"),
+            },
+        ));
+    }
+    check_keys(object, DOCUMENT_KEYS, "").map_err(malformed)?;
+    let currency_code = match get(object, "currency") {
+        Some(v) => string(v, "currency").map_err(malformed)?,
+        None => {
+            return Err(malformed(FieldError {
+                path: "currency".to_string(),
+                detail: "missing".to_string(),
+            }));
+        }
+    };
+    let currency = Currency::from_code(currency_code).ok_or_else(|| {
+        (
+            ReasonCode::PolicyCurrencyUnknown,
+            FieldError {
+                path: "currency".to_string(),
+                detail: format!("unknown currency code {currency_code:?}"),
+            },
+        )
+    })?;
+    let strategy = parse_strategy(object).map_err(malformed)?;
+    let guard = parse_guard(object).map_err(malformed)?;
+    let holdout = parse_holdout(object).map_err(malformed)?;
+    let offer_values = match get(object, "offers") {
+        Some(Value::Array(array)) => array,
+        Some(other) => {
+            return Err(malformed(FieldError {
+                path: "offers".to_string(),
+                detail: format!("expected an array, found {}", kind_name(other)),
+            }));
+        }
+        None => {
+            return Err(malformed(FieldError {
+                path: "offers".to_string(),
+                detail: "missing".to_string(),
+            }));
+        }
+    };
+
+    let mut offers: Vec<Offer> = Vec::new();
+    let mut reasons = Vec::new();
+    let mut seen_ids = BTreeSet::new();
+    for (index, offer_value) in offer_values.iter().enumerate() {
+        let path = format!("offers[{index}]");
+        let parsed = parse_offer(offer_value, &path).and_then(|offer| {
+            if seen_ids.insert(offer.id.clone()) {
+                Ok(offer)
+            } else {
+                error(
+                    &join(&path, "id"),
+                    format!("duplicate offer id {:?}", offer.id),
+                )
+            }
+        });
+        match parsed {
+            Ok(offer) => offers.push(offer),
+            Err(FieldError { path, detail }) => reasons.push(Reason {
+                code: ReasonCode::OfferMalformed,
+                subject: path,
+                detail,
+            }),
+        }
+    }
+    Ok(ParsedPolicy {
+        policy: Some(Policy {
+            currency,
+            strategy,
+            guard,
+            holdout,
+            offers,
+        }),
+        reasons,
+    })
+}
+
+fn parse_strategy(object: &Object) -> Field<Strategy> {
+    match optional_string(object, "strategy", "")? {
+        None | Some("priority") => Ok(Strategy::Priority),
+        Some("best_for_shopper") => Ok(Strategy::BestForShopper),
+        Some(other) => error(
+            "strategy",
+            format!("unknown strategy {other:?} (priority | best_for_shopper)"),
+        ),
+    }
+}
+
+fn parse_guard(object: &Object) -> Field<Guard> {
+    let mut guard = Guard::DEFAULT;
+    let Some(value) = get(object, "guard") else {
+        return Ok(guard);
+    };
+    let path = "guard";
+    let guard_object = as_object(value, path)?;
+    check_keys(
+        guard_object,
+        &[
+            "min_line_margin_bps",
+            "min_order_margin_bps",
+            "assumed_stack_bps",
+            "unknown_cost",
+        ],
+        path,
+    )?;
+    let margin = |key| optional_integer_in(guard_object, key, path, 0, MAX_SURCHARGE_MARGIN_BPS);
+    if let Some(bps) = margin("min_line_margin_bps")? {
+        guard.min_line_margin_bps = bps;
+    }
+    if let Some(bps) = margin("min_order_margin_bps")? {
+        guard.min_order_margin_bps = bps;
+    }
+    if let Some(bps) = optional_integer_in(guard_object, "assumed_stack_bps", path, 0, BPS_ONE)? {
+        guard.assumed_stack_bps = bps;
+    }
+    match optional_string(guard_object, "unknown_cost", path)? {
+        None | Some("exclude") => guard.unknown_cost = UnknownCost::Exclude,
+        Some("allow") => guard.unknown_cost = UnknownCost::Allow,
+        Some(other) => {
+            return error(
+                "guard.unknown_cost",
+                format!("unknown value {other:?} (exclude | allow)"),
+            );
+        }
+    }
+    Ok(guard)
+}
+
+fn parse_holdout(object: &Object) -> Field<Option<Holdout>> {
+    let Some(value) = get(object, "holdout") else {
+        return Ok(None);
+    };
+    let path = "holdout";
+    let holdout_object = as_object(value, path)?;
+    check_keys(holdout_object, &["share_bps", "salt"], path)?;
+    let share_bps =
+        optional_integer_in(holdout_object, "share_bps", path, 0, BPS_ONE)?.unwrap_or(0);
+    let salt = optional_string(holdout_object, "salt", path)?
+        .unwrap_or_default()
+        .to_string();
+    Ok(Some(Holdout { share_bps, salt }))
+}
+
+const OFFER_KEYS: &[&str] = &["id", "eligibility", "reward", "cap", "message"];
+
+fn parse_offer(value: &Value, path: &str) -> Field<Offer> {
+    let object = as_object(value, path)?;
+    check_keys(object, OFFER_KEYS, path)?;
+    let id_path = join(path, "id");
+    let id = match get(object, "id") {
+        Some(v) => string(v, &id_path)?,
+        None => return error(&id_path, "missing"),
+    };
+    let id_is_token = !id.is_empty()
+        && id.len() <= MAX_OFFER_ID_BYTES
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    if !id_is_token {
+        return error(
+            &id_path,
+            format!("offer id must be 1-{MAX_OFFER_ID_BYTES} characters of A-Z a-z 0-9 - _ . :"),
+        );
+    }
+    let eligibility = match get(object, "eligibility") {
+        Some(v) => parse_eligibility(v, &join(path, "eligibility"))?,
+        None => Eligibility::ANY,
+    };
+    let reward_path = join(path, "reward");
+    let reward = match get(object, "reward") {
+        Some(v) => parse_reward(v, &reward_path)?,
+        None => return error(&reward_path, "missing"),
+    };
+    let cap = optional_integer_in(object, "cap", path, 0, i64::MAX)?;
+    let message_path = join(path, "message");
+    let message = match optional_string(object, "message", path)? {
+        Some(text) if !text.trim().is_empty() => text,
+        Some(_) | None => return error(&message_path, "missing"),
+    };
+    let n_chars = message.chars().count();
+    if n_chars > MAX_MESSAGE_CHARS {
+        return error(
+            &message_path,
+            format!("{n_chars} characters, at most {MAX_MESSAGE_CHARS}"),
+        );
+    }
+    Ok(Offer {
+        id: id.to_string(),
+        eligibility,
+        reward,
+        cap,
+        message: message.to_string(),
+    })
+}
+
+fn parse_eligibility(value: &Value, path: &str) -> Field<Eligibility> {
+    let object = as_object(value, path)?;
+    check_keys(
+        object,
+        &[
+            "segments",
+            "clv_min",
+            "clv_max",
+            "churn_min_bps",
+            "subtotal_min",
+            "customer",
+        ],
+        path,
+    )?;
+    let mut segments = Vec::new();
+    match get(object, "segments") {
+        None => {}
+        Some(Value::Array(items)) => {
+            for (index, item) in items.iter().enumerate() {
+                let item_path = format!("{}[{index}]", join(path, "segments"));
+                let code = string(item, &item_path)?;
+                match Segment::from_code(code) {
+                    Some(segment) => segments.push(segment),
+                    None => return error(&item_path, format!("unknown segment {code:?}")),
+                }
+            }
+        }
+        Some(other) => {
+            return error(
+                &join(path, "segments"),
+                format!("expected an array, found {}", kind_name(other)),
+            );
+        }
+    }
+    let clv_min = optional_integer_in(object, "clv_min", path, 0, i64::MAX)?;
+    let clv_max = optional_integer_in(object, "clv_max", path, 0, i64::MAX)?;
+    if let (Some(min), Some(max)) = (clv_min, clv_max)
+        && min > max
+    {
+        return error(
+            &join(path, "clv_max"),
+            format!("clv_max {max} < clv_min {min}"),
+        );
+    }
+    let churn_min_bps = optional_integer_in(object, "churn_min_bps", path, 0, BPS_ONE)?;
+    let subtotal_min = optional_integer_in(object, "subtotal_min", path, 0, i64::MAX)?;
+    let customer = match optional_string(object, "customer", path)? {
+        None | Some("any") => CustomerType::Any,
+        Some("new") => CustomerType::New,
+        Some("returning") => CustomerType::Returning,
+        Some(other) => {
+            return error(
+                &join(path, "customer"),
+                format!("unknown customer type {other:?} (any | new | returning)"),
+            );
+        }
+    };
+    Ok(Eligibility {
+        segments,
+        clv_min,
+        clv_max,
+        churn_min_bps,
+        subtotal_min,
+        customer,
+    })
+}
+
+fn parse_reward(value: &Value, path: &str) -> Field<Reward> {
+    let object = as_object(value, path)?;
+    let kind_path = join(path, "kind");
+    let kind = match optional_string(object, "kind", path)? {
+        Some(kind) => kind,
+        None => return error(&kind_path, "missing"),
+    };
+    let required = |key: &str, min: i64, max: i64| -> Field<i64> {
+        match get(object, key) {
+            Some(v) => integer_in(v, &join(path, key), min, max),
+            None => error(&join(path, key), "missing"),
+        }
+    };
+    let (reward, keys): (Reward, &[&str]) = match kind {
+        "order_percent" => (
+            Reward::OrderPercent {
+                bps: required("bps", 0, BPS_ONE)?,
+            },
+            &["kind", "bps"],
+        ),
+        "order_fixed" => (
+            Reward::OrderFixed {
+                amount: required("amount", 0, i64::MAX)?,
+            },
+            &["kind", "amount"],
+        ),
+        "lines_percent" => (
+            Reward::LinesPercent {
+                bps: required("bps", 0, BPS_ONE)?,
+            },
+            &["kind", "bps"],
+        ),
+        "lines_fixed" => (
+            Reward::LinesFixed {
+                amount_per_unit: required("amount", 0, i64::MAX)?,
+            },
+            &["kind", "amount"],
+        ),
+        "shipping_percent" => (
+            Reward::ShippingPercent {
+                bps: required("bps", 0, BPS_ONE)?,
+            },
+            &["kind", "bps"],
+        ),
+        "free_shipping" => (Reward::FreeShipping, &["kind"]),
+        "slot_percent" => {
+            let bps = required("bps", 0, BPS_ONE)?;
+            let max_slots = required("max_slots", 1, i64::from(u32::MAX))?;
+            let max_slots = u32::try_from(max_slots).unwrap_or(u32::MAX);
+            (
+                Reward::SlotPercent { bps, max_slots },
+                &["kind", "bps", "max_slots"],
+            )
+        }
+        other => {
+            return error(
+                &kind_path,
+                format!(
+                    "unknown reward kind {other:?} (order_percent | order_fixed | lines_percent | \
+                     lines_fixed | shipping_percent | free_shipping | slot_percent)"
+                ),
+            );
+        }
+    };
+    check_keys(object, keys, path)?;
+    Ok(reward)
+}

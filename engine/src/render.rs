@@ -1,0 +1,113 @@
+//! Text forms of a decision: the readable block used by snapshots and the demo table, and the one
+//! short line a Function writes to its log.
+
+use std::fmt::Write as _;
+
+use crate::decision::{Decision, ReasonCode};
+
+/// A Function log line must stay short: Shopify keeps 1 KB of log per run, shared with the
+/// Function's other output.
+pub const MAX_LOG_LINE_BYTES: usize = 200;
+
+/// Marks a log line whose reason list was cut to fit.
+const TRUNCATED: &str = ",+more";
+
+impl Decision {
+    /// A stable, readable multi-line description: the offer, every operation, the margin summary
+    /// and every reason with its subject and detail. Amounts are minor units of the cart currency.
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "offer: {}", self.offer_id.as_deref().unwrap_or("-"));
+        if !self.line_discounts.is_empty() {
+            out.push_str("line discounts:\n");
+            for line in &self.line_discounts {
+                let _ = writeln!(
+                    out,
+                    "  {}: {} {:?}",
+                    line.line_id, line.amount_minor, line.message
+                );
+            }
+        }
+        if let Some(order) = &self.order_discount {
+            let _ = writeln!(
+                out,
+                "order discount: {} {:?}",
+                order.amount_minor, order.message
+            );
+            if !order.excluded_line_ids.is_empty() {
+                let _ = writeln!(out, "  excluded: {}", order.excluded_line_ids.join(", "));
+            }
+        }
+        if !self.shipping_discounts.is_empty() {
+            out.push_str("shipping discounts:\n");
+            for shipping in &self.shipping_discounts {
+                let _ = writeln!(
+                    out,
+                    "  {}: {} bps {:?}",
+                    shipping.delivery_group_id, shipping.percent_bps, shipping.message
+                );
+            }
+        }
+        let m = &self.margin;
+        let _ = writeln!(
+            out,
+            "margin: revenue {}, cost {}, discount {}, shipping discount {}, kept {} bps",
+            m.revenue_minor,
+            m.cost_minor,
+            m.discount_minor,
+            m.shipping_discount_minor,
+            m.margin_kept_bps
+        );
+        out.push_str("reasons:\n");
+        for reason in &self.reasons {
+            let _ = write!(out, "  {}", reason.code.code());
+            if !reason.subject.is_empty() {
+                let _ = write!(out, " [{}]", reason.subject);
+            }
+            if !reason.detail.is_empty() {
+                let _ = write!(out, ": {}", reason.detail);
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// One short line for the Function log (at most [`MAX_LOG_LINE_BYTES`] bytes):
+    /// `mw offer=<id|-> <codes>`, the reason codes in order of first appearance, each once, with
+    /// a count when it occurred more than once (`line_cost_unknown*37`).
+    pub fn log_line(&self) -> String {
+        let mut counts: Vec<(ReasonCode, usize)> = Vec::new();
+        for reason in &self.reasons {
+            match counts.iter_mut().find(|(code, _)| *code == reason.code) {
+                Some((_, count)) => *count += 1,
+                None => counts.push((reason.code, 1)),
+            }
+        }
+        let id = self.offer_id.as_deref().unwrap_or("-");
+        let mut line = format!("mw offer={}", truncate(id, 64));
+        let mut separator = ' ';
+        for (code, count) in counts {
+            let entry = if count > 1 {
+                format!("{separator}{}*{count}", code.code())
+            } else {
+                format!("{separator}{}", code.code())
+            };
+            if line.len() + entry.len() + TRUNCATED.len() > MAX_LOG_LINE_BYTES {
+                line.push_str(TRUNCATED);
+                break;
+            }
+            line.push_str(&entry);
+            separator = ',';
+        }
+        line
+    }
+}
+
+/// The longest prefix of `text` of at most `max_bytes` bytes that ends on a character boundary.
+fn truncate(text: &str, max_bytes: usize) -> &str {
+    let mut end = text.len().min(max_bytes);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or("")
+}

@@ -1,0 +1,171 @@
+//! What an offer would give on this cart before cap and guard: the proposed amounts per line,
+//! for the order, or as a shipping percentage.
+
+use crate::arith::{self, Checked};
+use crate::cart::{Cart, Conversion, Discountable, Shipping};
+use crate::decision::{Reason, ReasonCode};
+use crate::money::{Bps, Money};
+use crate::policy::Reward;
+use crate::slots;
+
+/// A discount on one cart line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LineAmount {
+    /// Index into the cart's readable lines.
+    pub index: usize,
+    pub amount: Money,
+    /// A recommendation slot discounts one unit only, so the guard checks it per unit.
+    pub slot: bool,
+}
+
+/// An offer's discount, in one of the three shapes Shopify can render.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Amounts {
+    /// Product discounts, in cart order (rendered by the cart lines target).
+    Lines(Vec<LineAmount>),
+    /// One order discount, allocated by Shopify over the discountable lines.
+    Order(Money),
+    /// A percentage off every delivery group with a known cost (rendered by the delivery target).
+    Shipping { bps: Bps },
+}
+
+/// Why an offer gives nothing on this cart, before cap and guard.
+pub(crate) struct NothingToGive {
+    pub code: ReasonCode,
+    pub detail: String,
+}
+
+impl From<arith::Overflow> for NothingToGive {
+    fn from(_: arith::Overflow) -> Self {
+        NothingToGive {
+            code: ReasonCode::Overflow,
+            detail: "computing the proposed discount".to_string(),
+        }
+    }
+}
+
+/// Sum of the known shipping costs.
+pub(crate) fn shipping_total(shipping: &[Shipping<'_>]) -> Checked<Money> {
+    arith::sum(shipping.iter().map(|s| s.cost))
+}
+
+/// What `bps` off every known shipping cost is worth: each group rounded down on its own, the way
+/// the discount is applied.
+pub(crate) fn shipping_value(bps: Bps, shipping: &[Shipping<'_>]) -> Checked<Money> {
+    shipping.iter().try_fold(0, |total, s| {
+        arith::add(total, arith::bps_floor(s.cost, bps)?)
+    })
+}
+
+/// The total value of an offer's discount to the shopper.
+pub(crate) fn value(amounts: &Amounts, shipping: &[Shipping<'_>]) -> Checked<Money> {
+    match amounts {
+        Amounts::Lines(lines) => arith::sum(lines.iter().map(|l| l.amount)),
+        Amounts::Order(amount) => Ok(*amount),
+        Amounts::Shipping { bps } => shipping_value(*bps, shipping),
+    }
+}
+
+/// Computes the offer's proposed discount. `reasons` receives line-level notes (bundle parents
+/// left out of slots); the returned error is the offer's terminal reason.
+pub(crate) fn propose(
+    reward: &Reward,
+    offer_id: &str,
+    cart: &Cart<'_>,
+    discountable: &[Discountable],
+    conversion: Conversion,
+    reasons: &mut Vec<Reason>,
+) -> Result<Amounts, NothingToGive> {
+    let no_lines = || NothingToGive {
+        code: ReasonCode::NoTargetLines,
+        detail: "no line with a known cost".to_string(),
+    };
+    let price = |d: &Discountable| cart.line(d.index).map_or(0, |line| line.price);
+    match *reward {
+        Reward::OrderPercent { bps } => {
+            if discountable.is_empty() {
+                return Err(no_lines());
+            }
+            let subtotal = arith::sum(discountable.iter().map(price))?;
+            Ok(Amounts::Order(arith::bps_floor(subtotal, bps)?))
+        }
+        Reward::OrderFixed { amount } => {
+            if discountable.is_empty() {
+                return Err(no_lines());
+            }
+            let subtotal = arith::sum(discountable.iter().map(price))?;
+            Ok(Amounts::Order(
+                conversion.to_presentment(amount)?.min(subtotal),
+            ))
+        }
+        Reward::LinesPercent { bps } => {
+            if discountable.is_empty() {
+                return Err(no_lines());
+            }
+            let mut lines = Vec::with_capacity(discountable.len());
+            for d in discountable {
+                lines.push(LineAmount {
+                    index: d.index,
+                    amount: arith::bps_floor(price(d), bps)?,
+                    slot: false,
+                });
+            }
+            Ok(Amounts::Lines(lines))
+        }
+        Reward::LinesFixed { amount_per_unit } => {
+            if discountable.is_empty() {
+                return Err(no_lines());
+            }
+            let per_unit = conversion.to_presentment(amount_per_unit)?;
+            let mut lines = Vec::with_capacity(discountable.len());
+            for d in discountable {
+                let Some(line) = cart.line(d.index) else {
+                    continue;
+                };
+                // A fixed amount per unit never exceeds the line's price: Shopify would clamp it,
+                // and the value the engine reports must be what the shopper actually gets.
+                let amount = match arith::mul(per_unit, line.quantity) {
+                    Ok(amount) => amount.min(line.price),
+                    Err(_) => line.price,
+                };
+                lines.push(LineAmount {
+                    index: d.index,
+                    amount,
+                    slot: false,
+                });
+            }
+            Ok(Amounts::Lines(lines))
+        }
+        Reward::SlotPercent { bps, max_slots } => {
+            let slots = slots::find(cart, discountable, max_slots, offer_id, reasons);
+            if slots.is_empty() {
+                return Err(NothingToGive {
+                    code: ReasonCode::NoSlotFound,
+                    detail: "no complement of another cart product".to_string(),
+                });
+            }
+            let mut lines = Vec::with_capacity(slots.len());
+            for index in slots {
+                let unit_price = cart.line(index).map_or(0, |line| line.unit_price);
+                lines.push(LineAmount {
+                    index,
+                    amount: arith::bps_floor(unit_price, bps)?,
+                    slot: true,
+                });
+            }
+            Ok(Amounts::Lines(lines))
+        }
+        Reward::ShippingPercent { bps } => shipping(cart, bps),
+        Reward::FreeShipping => shipping(cart, crate::money::BPS_ONE),
+    }
+}
+
+fn shipping(cart: &Cart<'_>, bps: Bps) -> Result<Amounts, NothingToGive> {
+    if cart.shipping.is_empty() {
+        return Err(NothingToGive {
+            code: ReasonCode::NoShippingToDiscount,
+            detail: "no delivery group with a known cost".to_string(),
+        });
+    }
+    Ok(Amounts::Shipping { bps })
+}

@@ -1,0 +1,64 @@
+//! Recommendation slots: complement lines whose anchor product is already in the cart.
+//!
+//! The pipeline stores, per variant, the products most often bought with it (best first). When a
+//! cart holds product A and also a product B from A's list, B's line is a slot: a discount on one
+//! unit of B rewards completing the basket the model expected, without discounting A, which the
+//! shopper was buying anyway.
+
+use crate::cart::{Cart, Discountable};
+use crate::decision::{Reason, ReasonCode};
+
+/// The cart indices of the slot lines, best complement rank first then cart order, at most
+/// `max_slots`. Only discountable lines can be slots; bundle parents never are (their price is
+/// already a bundle price set by the cart transform), and each one that would have qualified gets
+/// a `line_bundle_parent_excluded` reason.
+pub(crate) fn find(
+    cart: &Cart<'_>,
+    discountable: &[Discountable],
+    max_slots: u32,
+    offer_id: &str,
+    reasons: &mut Vec<Reason>,
+) -> Vec<usize> {
+    let mut ranked: Vec<(usize, usize)> = Vec::new();
+    for (index, line) in cart.lines.iter().enumerate() {
+        let Some(data) = &line.data else {
+            continue;
+        };
+        // The best rank at which any other product in the cart lists this line's product.
+        let best_rank = cart
+            .lines
+            .iter()
+            .filter_map(|anchor| anchor.data.as_ref())
+            .filter(|anchor| anchor.product_id != data.product_id)
+            .filter_map(|anchor| {
+                anchor
+                    .complements
+                    .iter()
+                    .position(|&id| id == data.product_id)
+            })
+            .min();
+        let Some(rank) = best_rank else {
+            continue;
+        };
+        if data.bundle_parent {
+            reasons.push(Reason {
+                code: ReasonCode::LineBundleParentExcluded,
+                subject: line.id.to_string(),
+                detail: format!("bundle parent is never a slot for {offer_id}"),
+            });
+            continue;
+        }
+        if discountable.iter().any(|d| d.index == index) {
+            ranked.push((rank, index));
+        }
+    }
+    // INVARIANT: the keys (rank, cart index) are unique per line, so even an unstable sort gives
+    // one order: the slots are a pure function of the cart.
+    ranked.sort_unstable();
+    let limit = usize::try_from(max_slots).unwrap_or(usize::MAX);
+    ranked
+        .into_iter()
+        .take(limit)
+        .map(|(_, index)| index)
+        .collect()
+}
