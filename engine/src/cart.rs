@@ -11,6 +11,8 @@ use crate::request::{DeliveryGroup, Line, VariantInput};
 /// A cart line whose price and quantity could be read.
 #[derive(Debug, Clone)]
 pub(crate) struct CartLine<'r> {
+    /// Position in the request's line list (unreadable lines included).
+    pub position: usize,
     pub id: &'r str,
     pub quantity: i64,
     /// Unit price, presentment minor units.
@@ -46,8 +48,9 @@ pub(crate) struct Shipping<'r> {
 pub(crate) struct Cart<'r> {
     /// Readable lines, in cart order.
     pub lines: Vec<CartLine<'r>>,
-    /// Ids of lines whose price or quantity could not be read: excluded from everything.
-    pub unreadable_line_ids: Vec<&'r str>,
+    /// Position and id of every line whose price or quantity could not be read: excluded from
+    /// everything.
+    pub unreadable_lines: Vec<(usize, &'r str)>,
     /// Sum of the readable lines' prices; `Err` when it overflows.
     pub subtotal: Checked<Money>,
     pub shipping: Vec<Shipping<'r>>,
@@ -82,29 +85,29 @@ fn reason(code: ReasonCode, subject: &str, detail: impl Into<String>) -> Reason 
 pub(crate) fn read<'r>(
     lines: &'r [Line],
     groups: &'r [DeliveryGroup],
-    money: Conversion,
+    conversion: Conversion,
     reasons: &mut Vec<Reason>,
 ) -> Cart<'r> {
     let mut cart = Cart {
         lines: Vec::with_capacity(lines.len()),
-        unreadable_line_ids: Vec::new(),
+        unreadable_lines: Vec::new(),
         subtotal: Ok(0),
         shipping: Vec::new(),
     };
-    for line in lines {
-        match read_line(line, money, reasons) {
+    for (position, line) in lines.iter().enumerate() {
+        match read_line(position, line, conversion, reasons) {
             Some(read) => {
                 cart.subtotal = cart.subtotal.and_then(|s| arith::add(s, read.price));
                 cart.lines.push(read);
             }
-            None => cart.unreadable_line_ids.push(&line.id),
+            None => cart.unreadable_lines.push((position, &line.id)),
         }
     }
     for group in groups {
         let Some(text) = &group.shipping_cost else {
             continue;
         };
-        match parse_decimal_minor(text, money.presentment.exponent).filter(|c| *c >= 0) {
+        match parse_decimal_minor(text, conversion.presentment.exponent).filter(|c| *c >= 0) {
             Some(cost) => cart.shipping.push(Shipping {
                 group_id: &group.id,
                 cost,
@@ -114,7 +117,7 @@ pub(crate) fn read<'r>(
                 &group.id,
                 format!(
                     "shipping cost {text:?} is not a {} amount",
-                    money.presentment.code_str()
+                    conversion.presentment.code_str()
                 ),
             )),
         }
@@ -123,11 +126,12 @@ pub(crate) fn read<'r>(
 }
 
 fn read_line<'r>(
+    position: usize,
     line: &'r Line,
-    money: Conversion,
+    conversion: Conversion,
     reasons: &mut Vec<Reason>,
 ) -> Option<CartLine<'r>> {
-    let presentment = money.presentment;
+    let presentment = conversion.presentment;
     let Some(unit_price) =
         parse_decimal_minor(&line.unit_price, presentment.exponent).filter(|p| *p >= 0)
     else {
@@ -167,7 +171,7 @@ fn read_line<'r>(
             ));
             None
         }
-        VariantInput::Text(text) => match VariantData::decode(text, money.shop.exponent) {
+        VariantInput::Text(text) => match VariantData::decode(text, conversion.shop.exponent) {
             Ok(data) => Some(data),
             Err(error) => {
                 reasons.push(reason(
@@ -187,7 +191,7 @@ fn read_line<'r>(
                 &line.id,
                 "variant data has no cost",
             )),
-            Some(shop_cost) => match money.to_presentment(shop_cost) {
+            Some(shop_cost) => match conversion.to_presentment(shop_cost) {
                 // The line cost is needed by the guard; a cost whose total overflows is as good
                 // as unknown, and unknown costs are never discounted under the default policy.
                 Ok(cost) if arith::mul(cost, line.quantity).is_ok() => unit_cost = Some(cost),
@@ -203,6 +207,7 @@ fn read_line<'r>(
         }
     }
     Some(CartLine {
+        position,
         id: &line.id,
         quantity: line.quantity,
         unit_price,
@@ -235,18 +240,19 @@ impl<'r> Cart<'r> {
             .collect()
     }
 
-    /// Ids of every line an order discount must not be allocated to: unreadable lines and lines
-    /// that are not discountable.
+    /// Ids of every line an order discount must not be allocated to, in cart order: unreadable
+    /// lines and lines that are not discountable.
     pub fn order_excluded_ids(&self, discountable: &[Discountable]) -> Vec<String> {
-        let mut ids: Vec<String> = self
+        let mut excluded: Vec<(usize, &str)> = self
             .lines
             .iter()
             .enumerate()
             .filter(|(index, _)| !discountable.iter().any(|d| d.index == *index))
-            .map(|(_, line)| line.id.to_string())
+            .map(|(_, line)| (line.position, line.id))
             .collect();
-        ids.extend(self.unreadable_line_ids.iter().map(|id| id.to_string()));
-        ids
+        excluded.extend(self.unreadable_lines.iter().copied());
+        excluded.sort_unstable_by_key(|(position, _)| *position);
+        excluded.into_iter().map(|(_, id)| id.to_string()).collect()
     }
 
     pub fn line(&self, index: usize) -> Option<&CartLine<'r>> {

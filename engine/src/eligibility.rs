@@ -53,22 +53,16 @@ pub(crate) fn check(
         let Some(profile) = shopper.profile else {
             return fail(ReasonCode::ClvOutOfRange, "no profile");
         };
-        let above_min = eligibility
-            .clv_min
-            .is_none_or(|min| profile.clv_minor >= min);
-        let below_max = eligibility
-            .clv_max
-            .is_none_or(|max| profile.clv_minor <= max);
-        if !(above_min && below_max) {
-            let bound = |b: Option<Money>| b.map_or("-".to_string(), |v| v.to_string());
+        if let Some(min) = eligibility.clv_min.filter(|min| profile.clv_minor < *min) {
             return fail(
                 ReasonCode::ClvOutOfRange,
-                format!(
-                    "clv {} outside {}..={}",
-                    profile.clv_minor,
-                    bound(eligibility.clv_min),
-                    bound(eligibility.clv_max)
-                ),
+                format!("clv {} below minimum {min}", profile.clv_minor),
+            );
+        }
+        if let Some(max) = eligibility.clv_max.filter(|max| profile.clv_minor > *max) {
+            return fail(
+                ReasonCode::ClvOutOfRange,
+                format!("clv {} above maximum {max}", profile.clv_minor),
             );
         }
     }
@@ -87,7 +81,10 @@ pub(crate) fn check(
     if let Some(min_shop) = eligibility.subtotal_min {
         let (Ok(min), Some(subtotal)) = (conversion.to_presentment(min_shop), shopper.subtotal)
         else {
-            return fail(ReasonCode::Overflow, "subtotal or its minimum");
+            return fail(
+                ReasonCode::Overflow,
+                "the cart subtotal or its minimum overflows",
+            );
         };
         if subtotal < min {
             return fail(

@@ -33,32 +33,70 @@ fn reason(code: ReasonCode, subject: &str, detail: impl Into<String>) -> Reason 
 /// reason in the returned decision, and the worst outcome is no offer.
 pub fn evaluate(request: &Request) -> Decision {
     let mut decision = Decision::default();
-    let reasons = &mut decision.reasons;
+    let Some((policy, conversion)) = read_policy_and_currencies(request, &mut decision.reasons)
+    else {
+        return decision;
+    };
 
-    // 1. Policy.
+    // 3. Lines.
+    if request.lines.is_empty() {
+        decision
+            .reasons
+            .push(reason(ReasonCode::EmptyCart, "", "no lines"));
+        return decision;
+    }
+    let cart = cart::read(
+        &request.lines,
+        &request.delivery_groups,
+        conversion,
+        &mut decision.reasons,
+    );
+    let context = Context {
+        request,
+        cart: &cart,
+        conversion,
+        discountable: cart.discountable(policy.guard.unknown_cost),
+    };
+
+    decide(&context, &policy, &mut decision);
+
+    // 12. The margin summary of what this run gives, also when it gives nothing: a report can
+    // then compare the margin of held-out and treated carts.
+    match margin::summarize(&cart, &context.discountable, &decision) {
+        Ok(summary) => decision.margin = summary,
+        Err(arith::Overflow) => decision.reasons.push(reason(
+            ReasonCode::Overflow,
+            "margin",
+            "margin summary left at zero",
+        )),
+    }
+    decision
+}
+
+/// Steps 1 and 2: the policy, and the currencies its amounts are converted between. `None` when
+/// there is no usable policy or currency; the reason is already recorded.
+fn read_policy_and_currencies(
+    request: &Request,
+    reasons: &mut Vec<Reason>,
+) -> Option<(Policy, Conversion)> {
     let policy = match &request.policy {
         PolicySource::Missing => {
             reasons.push(reason(ReasonCode::PolicyMissing, "", "no policy metafield"));
-            return decision;
+            return None;
         }
         PolicySource::Json(text) => {
             let parsed = policy::parse(text);
             reasons.extend(parsed.reasons);
-            match parsed.policy {
-                Some(policy) => policy,
-                None => return decision,
-            }
+            parsed.policy?
         }
     };
-
-    // 2. Currencies.
     let Some(presentment) = Currency::from_code(&request.currency_code) else {
         reasons.push(reason(
             ReasonCode::PolicyCurrencyUnknown,
             "cart",
             format!("unknown cart currency {:?}", request.currency_code),
         ));
-        return decision;
+        return None;
     };
     let Some(rate) = Rate::parse(&request.presentment_rate) else {
         reasons.push(reason(
@@ -66,25 +104,20 @@ pub fn evaluate(request: &Request) -> Decision {
             "cart",
             format!("presentment rate {:?}", request.presentment_rate),
         ));
-        return decision;
+        return None;
     };
     let conversion = Conversion {
         shop: policy.currency,
         presentment,
         rate,
     };
+    Some((policy, conversion))
+}
 
-    // 3. Lines.
-    if request.lines.is_empty() {
-        reasons.push(reason(ReasonCode::EmptyCart, "", "no lines"));
-        return decision;
-    }
-    let cart = cart::read(
-        &request.lines,
-        &request.delivery_groups,
-        conversion,
-        reasons,
-    );
+/// Steps 4 to 11 on a readable cart: holdout, profile, every offer, selection and rendering.
+fn decide(context: &Context<'_, '_>, policy: &Policy, decision: &mut Decision) {
+    let request = context.request;
+    let reasons = &mut decision.reasons;
 
     // 4. Holdout.
     if let Some(holdout) = policy.holdout.as_ref().filter(|h| h.share_bps > 0) {
@@ -95,7 +128,7 @@ pub fn evaluate(request: &Request) -> Decision {
             let detail = format!("bucket {bucket}, share {} bps", holdout.share_bps);
             if i64::from(bucket) < holdout.share_bps {
                 reasons.push(reason(ReasonCode::HoldoutIn, "", detail));
-                return decision;
+                return;
             }
             reasons.push(reason(ReasonCode::HoldoutOut, "", detail));
         }
@@ -120,28 +153,22 @@ pub fn evaluate(request: &Request) -> Decision {
             Err(error) => {
                 // A corrupt profile could put the shopper in the wrong segment: no offer at all.
                 reasons.push(reason(ReasonCode::ProfileMalformed, "", error.to_string()));
-                return decision;
+                return;
             }
         },
     };
 
-    // 6-9. Offers.
+    // 6-9. Every offer, in policy order.
     let shopper = Shopper {
         profile: profile.as_ref(),
         number_of_orders: request.customer.number_of_orders,
-        subtotal: cart.subtotal.ok(),
+        subtotal: context.cart.subtotal.ok(),
     };
-    let context = Context {
-        request,
-        cart: &cart,
-        conversion,
-        discountable: cart.discountable(policy.guard.unknown_cost),
-    };
-    let headroom = guard::headroom(&cart, &context.discountable, &policy.guard);
+    let headroom = guard::headroom(context.cart, &context.discountable, &policy.guard);
     let mut survivors: Vec<Survivor> = Vec::new();
     for (position, offer) in policy.offers.iter().enumerate() {
         if let Some(survivor) = evaluate_offer(
-            &context,
+            context,
             &shopper,
             headroom.as_ref(),
             position,
@@ -171,10 +198,10 @@ pub fn evaluate(request: &Request) -> Decision {
             "",
             format!("{} offers considered", policy.offers.len()),
         ));
-        return decision;
+        return;
     };
     for survivor in &survivors {
-        let offer_id = offer_id(&policy, survivor.position);
+        let offer_id = offer_id(policy, survivor.position);
         let code = if survivor.position == winner.position {
             ReasonCode::OfferSelected
         } else {
@@ -183,9 +210,10 @@ pub fn evaluate(request: &Request) -> Decision {
         reasons.push(reason(code, offer_id, format!("value {}", survivor.value)));
     }
 
-    // 11. Render for the target that asked.
+    // 11. Render for the target that asked. Both targets pick the same winner; each renders only
+    // the operations it may return.
     let Some(offer) = policy.offers.get(winner.position) else {
-        return decision;
+        return;
     };
     decision.offer_id = Some(offer.id.clone());
     let renders_here = matches!(
@@ -194,7 +222,7 @@ pub fn evaluate(request: &Request) -> Decision {
             | (Amounts::Shipping { .. }, Target::DeliveryOptions)
     );
     if renders_here {
-        render_amounts(&mut decision, &context, offer, &winner.amounts);
+        render_amounts(decision, context, offer, &winner.amounts);
     } else {
         decision.reasons.push(reason(
             ReasonCode::RenderedByOtherTarget,
@@ -207,17 +235,6 @@ pub fn evaluate(request: &Request) -> Decision {
             },
         ));
     }
-
-    // 12. Margin summary of what this run gives.
-    match margin::summarize(&cart, &context.discountable, &decision) {
-        Ok(summary) => decision.margin = summary,
-        Err(arith::Overflow) => decision.reasons.push(reason(
-            ReasonCode::Overflow,
-            "margin",
-            "margin summary left at zero",
-        )),
-    }
-    decision
 }
 
 fn offer_id(policy: &Policy, position: usize) -> &str {

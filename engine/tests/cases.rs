@@ -14,7 +14,12 @@
 //! - `policy`: a JSON object (serialized as the metafield), a string (the raw metafield text, for
 //!   malformed policies) or null (no policy metafield)
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use marginwise_engine::{
     CustomerFacts, DeliveryGroup, DiscountClasses, Line, PolicySource, ProfileInput, Request,

@@ -101,7 +101,12 @@ fn integer_in(value: &Value, path: &str, min: i64, max: i64) -> Field<i64> {
     if (min..=max).contains(&n) {
         Ok(n)
     } else {
-        error(path, format!("{n} is outside {min}..={max}"))
+        let side = if n < min {
+            format!("below {min}")
+        } else {
+            format!("above {max}")
+        };
+        error(path, format!("{n} is {side}"))
     }
 }
 
