@@ -7,8 +7,8 @@ use crate::reward::{Amounts, shipping_total};
 
 /// Bounds `amounts` so their total value is at most `cap` (presentment minor units).
 ///
-/// Line discounts keep their cart order and the cap is filled from the first line on, so later
-/// lines lose first; a shipping percentage is lowered to the largest that keeps the summed,
+/// The cap is filled in the order the offer lists its lines (cart order; best complement rank
+/// first for slots), so later lines lose first; a shipping percentage is lowered to the largest that keeps the summed,
 /// per-group-rounded value within the cap.
 pub(crate) fn apply(amounts: &mut Amounts, cap: Money, shipping: &[Shipping<'_>]) -> Checked<()> {
     match amounts {

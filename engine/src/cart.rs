@@ -116,7 +116,7 @@ pub(crate) fn read<'r>(
                 ReasonCode::ShippingCostMalformed,
                 &group.id,
                 format!(
-                    "shipping cost {text:?} is not a {} amount",
+                    "shipping cost \"{text}\" is not a {} amount",
                     conversion.presentment.code_str()
                 ),
             )),
@@ -139,7 +139,7 @@ fn read_line<'r>(
             ReasonCode::LineVariantMalformed,
             &line.id,
             format!(
-                "unit price {:?} is not a {} amount",
+                "unit price \"{}\" is not a {} amount",
                 line.unit_price,
                 presentment.code_str()
             ),
@@ -243,16 +243,24 @@ impl<'r> Cart<'r> {
     /// Ids of every line an order discount must not be allocated to, in cart order: unreadable
     /// lines and lines that are not discountable.
     pub fn order_excluded_ids(&self, discountable: &[Discountable]) -> Vec<String> {
-        let mut excluded: Vec<(usize, &str)> = self
+        let not_discountable = self
             .lines
             .iter()
             .enumerate()
             .filter(|(index, _)| !discountable.iter().any(|d| d.index == *index))
-            .map(|(_, line)| (line.position, line.id))
-            .collect();
-        excluded.extend(self.unreadable_lines.iter().copied());
-        excluded.sort_unstable_by_key(|(position, _)| *position);
-        excluded.into_iter().map(|(_, id)| id.to_string()).collect()
+            .map(|(_, line)| (line.position, line.id));
+        // INVARIANT: both lists are in increasing cart position, so merging them keeps cart order
+        // without a sort (which would cost the Function several KB of code).
+        let mut unreadable = self.unreadable_lines.iter().copied().peekable();
+        let mut ids = Vec::new();
+        for (position, id) in not_discountable {
+            while let Some((_, skipped)) = unreadable.next_if(|(p, _)| *p < position) {
+                ids.push(skipped.to_string());
+            }
+            ids.push(id.to_string());
+        }
+        ids.extend(unreadable.map(|(_, id)| id.to_string()));
+        ids
     }
 
     pub fn line(&self, index: usize) -> Option<&CartLine<'r>> {

@@ -94,7 +94,7 @@ fn read_policy_and_currencies(
         reasons.push(reason(
             ReasonCode::PolicyCurrencyUnknown,
             "cart",
-            format!("unknown cart currency {:?}", request.currency_code),
+            format!("unknown cart currency \"{}\"", request.currency_code),
         ));
         return None;
     };
@@ -102,7 +102,7 @@ fn read_policy_and_currencies(
         reasons.push(reason(
             ReasonCode::RateInvalid,
             "cart",
-            format!("presentment rate {:?}", request.presentment_rate),
+            format!("presentment rate \"{}\"", request.presentment_rate),
         ));
         return None;
     };

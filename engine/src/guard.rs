@@ -72,6 +72,9 @@ pub(crate) fn headroom(
 }
 
 /// Lowers `amounts` until every line and the order keep their floors.
+///
+/// The guard only ever lowers an amount, never raises one, so it cannot undo the cap that ran
+/// before it; the property tests check both bounds on the final decision.
 pub(crate) fn apply(
     amounts: &mut Amounts,
     headroom: &Headroom,
@@ -93,6 +96,8 @@ pub(crate) fn apply(
                     });
                 line.amount = line.amount.min(room);
             }
+            // INVARIANT: from here on every amount is at most its line's headroom; the loop below
+            // only lowers amounts, so that stays true while the sum is brought under the order's.
             // The lines together must also leave the order its floor; later lines give way first.
             let mut excess =
                 arith::sub(arith::sum(lines.iter().map(|l| l.amount))?, headroom.order)?;

@@ -13,6 +13,12 @@
 //!
 //! Money is `i64` minor units of one currency, rates are basis points, and every arithmetic step is
 //! checked: an overflow becomes a reason, never a panic.
+//!
+//! [`evaluate`] runs one pipeline, one module per step: `policy` (parse the merchant's JSON),
+//! `cart` (read prices, costs and metafields into minor units), [`holdout`], `eligibility` (the
+//! offer's rules), `reward` and `slots` (the proposed amounts), `cap`, `guard` (the margin floors),
+//! then selection and rendering in `evaluate`, the `margin` summary, and the text forms in
+//! `render`. `arith` holds the checked, i128-backed arithmetic every step uses.
 
 #![forbid(unsafe_code)]
 

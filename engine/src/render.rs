@@ -111,3 +111,67 @@ fn truncate(text: &str, max_bytes: usize) -> &str {
     }
     text.get(..end).unwrap_or("")
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use crate::decision::{Decision, Reason, ReasonCode};
+
+    fn reason(code: ReasonCode) -> Reason {
+        Reason {
+            code,
+            subject: "s".to_string(),
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn log_line_counts_repeated_codes_in_order_of_first_appearance() {
+        let mut reasons = vec![reason(ReasonCode::HoldoutOut)];
+        reasons.extend((0..37).map(|_| reason(ReasonCode::LineCostUnknown)));
+        reasons.push(reason(ReasonCode::OfferSelected));
+        reasons.push(reason(ReasonCode::LineCostUnknown));
+        let decision = Decision {
+            offer_id: Some("vip-10".to_string()),
+            reasons,
+            ..Decision::default()
+        };
+        assert_eq!(
+            decision.log_line(),
+            "mw offer=vip-10 holdout_out,line_cost_unknown*38,offer_selected"
+        );
+        assert_eq!(Decision::default().log_line(), "mw offer=-");
+    }
+
+    #[test]
+    fn log_line_is_cut_at_a_code_boundary_when_too_long() {
+        let codes = [
+            ReasonCode::PolicyUnsupportedVersion,
+            ReasonCode::PolicyCurrencyUnknown,
+            ReasonCode::LineBundleParentExcluded,
+            ReasonCode::CustomerTypeNotEligible,
+            ReasonCode::RenderedByOtherTarget,
+            ReasonCode::SubtotalBelowMinimum,
+            ReasonCode::NoShippingToDiscount,
+            ReasonCode::ShippingCostMalformed,
+            ReasonCode::LineVariantMalformed,
+            ReasonCode::SegmentNotEligible,
+        ];
+        let decision = Decision {
+            offer_id: Some("x".repeat(100)),
+            reasons: codes.into_iter().map(reason).collect(),
+            ..Decision::default()
+        };
+        let line = decision.log_line();
+        assert!(
+            line.len() <= super::MAX_LOG_LINE_BYTES,
+            "{} bytes",
+            line.len()
+        );
+        assert!(line.ends_with(",+more"), "{line}");
+        assert!(line.starts_with(&format!(
+            "mw offer={} policy_unsupported_version,",
+            "x".repeat(64)
+        )));
+    }
+}

@@ -7,6 +7,7 @@
 
 use crate::cart::{Cart, Discountable};
 use crate::decision::{Reason, ReasonCode};
+use crate::format::MAX_COMPLEMENTS;
 
 /// The cart indices of the slot lines, best complement rank first then cart order, at most
 /// `max_slots`. Only discountable lines can be slots; bundle parents never are (their price is
@@ -52,13 +53,17 @@ pub(crate) fn find(
             ranked.push((rank, index));
         }
     }
-    // INVARIANT: the keys (rank, cart index) are unique per line, so even an unstable sort gives
-    // one order: the slots are a pure function of the cart.
-    ranked.sort_unstable();
+    // Ranks are below MAX_COMPLEMENTS, so one pass per rank orders the slots by rank then cart
+    // order without a sort (which would cost the Function several KB of code).
+    // INVARIANT: `ranked` is in cart order, so each pass keeps cart order within its rank.
     let limit = usize::try_from(max_slots).unwrap_or(usize::MAX);
-    ranked
-        .into_iter()
+    (0..MAX_COMPLEMENTS)
+        .flat_map(|rank| {
+            ranked
+                .iter()
+                .filter(move |(r, _)| *r == rank)
+                .map(|(_, index)| *index)
+        })
         .take(limit)
-        .map(|(_, index)| index)
         .collect()
 }

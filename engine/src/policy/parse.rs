@@ -210,7 +210,7 @@ fn parse_document(value: &Value) -> Result<ParsedPolicy, (ReasonCode, FieldError
             ReasonCode::PolicyCurrencyUnknown,
             FieldError {
                 path: "currency".to_string(),
-                detail: format!("unknown currency code {currency_code:?}"),
+                detail: format!("unknown currency code \"{currency_code}\""),
             },
         )
     })?;
@@ -244,7 +244,7 @@ fn parse_document(value: &Value) -> Result<ParsedPolicy, (ReasonCode, FieldError
             } else {
                 error(
                     &join(&path, "id"),
-                    format!("duplicate offer id {:?}", offer.id),
+                    format!("duplicate offer id \"{}\"", offer.id),
                 )
             }
         });
@@ -275,7 +275,7 @@ fn parse_strategy(object: &Object) -> Field<Strategy> {
         Some("best_for_shopper") => Ok(Strategy::BestForShopper),
         Some(other) => error(
             "strategy",
-            format!("unknown strategy {other:?} (priority | best_for_shopper)"),
+            format!("unknown strategy \"{other}\" (priority | best_for_shopper)"),
         ),
     }
 }
@@ -313,7 +313,7 @@ fn parse_guard(object: &Object) -> Field<Guard> {
         Some(other) => {
             return error(
                 "guard.unknown_cost",
-                format!("unknown value {other:?} (exclude | allow)"),
+                format!("unknown value \"{other}\" (exclude | allow)"),
             );
         }
     }
@@ -410,7 +410,7 @@ fn parse_eligibility(value: &Value, path: &str) -> Field<Eligibility> {
                 let code = string(item, &item_path)?;
                 match Segment::from_code(code) {
                     Some(segment) => segments.push(segment),
-                    None => return error(&item_path, format!("unknown segment {code:?}")),
+                    None => return error(&item_path, format!("unknown segment \"{code}\"")),
                 }
             }
         }
@@ -440,7 +440,7 @@ fn parse_eligibility(value: &Value, path: &str) -> Field<Eligibility> {
         Some(other) => {
             return error(
                 &join(path, "customer"),
-                format!("unknown customer type {other:?} (any | new | returning)"),
+                format!("unknown customer type \"{other}\" (any | new | returning)"),
             );
         }
     };
@@ -512,7 +512,7 @@ fn parse_reward(value: &Value, path: &str) -> Field<Reward> {
             return error(
                 &kind_path,
                 format!(
-                    "unknown reward kind {other:?} (order_percent | order_fixed | lines_percent | \
+                    "unknown reward kind \"{other}\" (order_percent | order_fixed | lines_percent | \
                      lines_fixed | shipping_percent | free_shipping | slot_percent)"
                 ),
             );
@@ -520,4 +520,191 @@ fn parse_reward(value: &Value, path: &str) -> Field<Reward> {
     };
     check_keys(object, keys, path)?;
     Ok(reward)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::parse;
+    use crate::decision::ReasonCode;
+
+    /// One offer inside an otherwise valid policy.
+    fn with_offer(offer: &str) -> String {
+        format!(r#"{{"version": 1, "currency": "USD", "offers": [{offer}]}}"#)
+    }
+
+    #[test]
+    fn every_malformed_offer_names_its_path() {
+        let cases = [
+            (
+                r#"{"id": "a", "reward": {"kind": "order_percent", "bps": 1.5}, "message": "m"}"#,
+                "offers[0].reward.bps",
+                "expected an integer, found a fraction",
+            ),
+            (
+                r#"{"id": "a", "reward": {"kind": "order_percent"}, "message": "m"}"#,
+                "offers[0].reward.bps",
+                "missing",
+            ),
+            (
+                r#"{"id": "a", "reward": {"kind": "free_shipping", "bps": 5}, "message": "m"}"#,
+                "offers[0].reward.bps",
+                "unknown key",
+            ),
+            (
+                r#"{"id": "a", "reward": "free", "message": "m"}"#,
+                "offers[0].reward",
+                "expected an object, found a string",
+            ),
+            (
+                r#"{"id": "a b", "reward": {"kind": "free_shipping"}, "message": "m"}"#,
+                "offers[0].id",
+                "offer id must be",
+            ),
+            (
+                r#"{"id": "a", "reward": {"kind": "free_shipping"}, "message": "m", "priority": 1}"#,
+                "offers[0].priority",
+                "unknown key",
+            ),
+            (
+                r#"{"id": "a", "eligibility": {"segments": ["new", "vip"]}, "reward": {"kind": "free_shipping"}, "message": "m"}"#,
+                "offers[0].eligibility.segments[1]",
+                "unknown segment \"vip\"",
+            ),
+            (
+                r#"{"id": "a", "eligibility": {"clv_min": 10, "clv_max": 5}, "reward": {"kind": "free_shipping"}, "message": "m"}"#,
+                "offers[0].eligibility.clv_max",
+                "clv_max 5 < clv_min 10",
+            ),
+            (
+                r#"{"id": "a", "eligibility": {"customer": "vip"}, "reward": {"kind": "free_shipping"}, "message": "m"}"#,
+                "offers[0].eligibility.customer",
+                "unknown customer type",
+            ),
+            (
+                r#"{"id": "a", "reward": {"kind": "free_shipping"}, "cap": -1, "message": "m"}"#,
+                "offers[0].cap",
+                "-1 is below 0",
+            ),
+            (
+                r#"{"id": "a", "reward": {"kind": "order_fixed", "amount": 9223372036854775808}, "message": "m"}"#,
+                "offers[0].reward.amount",
+                "integer out of range",
+            ),
+            (
+                r#"{"id": "a", "reward": {"kind": "free_shipping"}, "message": "  "}"#,
+                "offers[0].message",
+                "missing",
+            ),
+            (r#"[]"#, "offers[0]", "expected an object, found an array"),
+        ];
+        for (offer, path, detail) in cases {
+            let parsed = parse(&with_offer(offer));
+            let policy = parsed.policy.as_ref().unwrap();
+            assert!(policy.offers.is_empty(), "{offer}");
+            assert_eq!(parsed.reasons.len(), 1, "{offer}");
+            let reason = &parsed.reasons[0];
+            assert_eq!(reason.code, ReasonCode::OfferMalformed, "{offer}");
+            assert_eq!(reason.subject, path, "{offer}");
+            assert!(reason.detail.contains(detail), "{offer}: {}", reason.detail);
+        }
+    }
+
+    #[test]
+    fn document_errors_reject_the_policy() {
+        let cases = [
+            (
+                r#"{"currency": "USD", "offers": []}"#,
+                ReasonCode::PolicyMalformed,
+                "version",
+            ),
+            (
+                r#"{"version": "1", "currency": "USD", "offers": []}"#,
+                ReasonCode::PolicyMalformed,
+                "version",
+            ),
+            (
+                r#"{"version": 2}"#,
+                ReasonCode::PolicyUnsupportedVersion,
+                "version",
+            ),
+            (
+                r#"{"version": 1, "offers": []}"#,
+                ReasonCode::PolicyMalformed,
+                "currency",
+            ),
+            (
+                r#"{"version": 1, "currency": "EURO", "offers": []}"#,
+                ReasonCode::PolicyCurrencyUnknown,
+                "currency",
+            ),
+            (
+                r#"{"version": 1, "currency": "USD"}"#,
+                ReasonCode::PolicyMalformed,
+                "offers",
+            ),
+            (
+                r#"{"version": 1, "currency": "USD", "offers": {}}"#,
+                ReasonCode::PolicyMalformed,
+                "offers",
+            ),
+            (
+                r#"{"version": 1, "currency": "USD", "offers": [], "strategy": "random"}"#,
+                ReasonCode::PolicyMalformed,
+                "strategy",
+            ),
+            (
+                r#"{"version": 1, "currency": "USD", "offers": [], "guard": {"assumed_stack_bps": 10001}}"#,
+                ReasonCode::PolicyMalformed,
+                "guard.assumed_stack_bps",
+            ),
+            (
+                r#"{"version": 1, "currency": "USD", "offers": [], "guard": {"unknown_cost": "ignore"}}"#,
+                ReasonCode::PolicyMalformed,
+                "guard.unknown_cost",
+            ),
+            (
+                r#"{"version": 1, "currency": "USD", "offers": [], "holdout": {"share_bps": -1}}"#,
+                ReasonCode::PolicyMalformed,
+                "holdout.share_bps",
+            ),
+            (
+                r#"{"version": 1, "currency": "USD", "offers": [], "extra": true}"#,
+                ReasonCode::PolicyMalformed,
+                "extra",
+            ),
+            (r#"[1]"#, ReasonCode::PolicyMalformed, ""),
+            (r#"{"version": 1,"#, ReasonCode::PolicyMalformed, ""),
+        ];
+        for (text, code, subject) in cases {
+            let parsed = parse(text);
+            assert!(parsed.policy.is_none(), "{text}");
+            assert_eq!(parsed.reasons.len(), 1, "{text}");
+            assert_eq!(parsed.reasons[0].code, code, "{text}");
+            assert_eq!(parsed.reasons[0].subject, subject, "{text}");
+        }
+    }
+
+    #[test]
+    fn defaults_and_nulls() {
+        let parsed = parse(
+            r#"{"version": 1, "currency": "KWD", "guard": null, "holdout": null, "offers": [
+                {"id": "a", "eligibility": null, "cap": null, "reward": {"kind": "slot_percent", "bps": 10000, "max_slots": 3}, "message": "m"}
+            ]}"#,
+        );
+        assert!(parsed.reasons.is_empty(), "{:?}", parsed.reasons);
+        let policy = parsed.policy.unwrap();
+        assert_eq!(policy.currency.exponent, 3);
+        assert_eq!(policy.strategy, super::Strategy::Priority);
+        assert_eq!(policy.guard, super::Guard::DEFAULT);
+        assert_eq!(policy.holdout, None);
+        assert_eq!(policy.offers[0].eligibility, super::Eligibility::ANY);
+        assert_eq!(
+            policy.offers[0].reward,
+            super::Reward::SlotPercent {
+                bps: 10_000,
+                max_slots: 3
+            }
+        );
+    }
 }
