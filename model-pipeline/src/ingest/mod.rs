@@ -1,0 +1,904 @@
+//! Streaming reader for the Admin API's bulk-operation JSONL exports.
+//!
+//! Three files in one folder, each the result of one `bulkOperationRunQuery`:
+//!
+//! `customers.jsonl`
+//! ```graphql
+//! { customers { edges { node {
+//!     id createdAt numberOfOrders amountSpent { amount currencyCode } tags dataSaleOptOut
+//! } } } }
+//! ```
+//! `products.jsonl` (variants arrive as child lines carrying `__parentId`, in any order)
+//! ```graphql
+//! { products { edges { node { id
+//!     variants { edges { node { id price inventoryItem { unitCost { amount currencyCode } } } } }
+//! } } } }
+//! ```
+//! `orders.jsonl`, run with `groupObjects: true` so every line item directly follows its order
+//! ```graphql
+//! { orders(sortKey: PROCESSED_AT, query: "status:any") { edges { node {
+//!     id createdAt processedAt cancelledAt test currencyCode customer { id }
+//!     lineItems { edges { node {
+//!         id quantity variant { id } product { id }
+//!         originalUnitPriceSet { shopMoney { amount currencyCode } }
+//!         discountAllocations { allocatedAmountSet { shopMoney { amount currencyCode } } }
+//!     } } }
+//! } } } }
+//! ```
+//!
+//! Memory grows with customers and products, never with orders: an order is folded into its
+//! customer's [`History`] and into the co-purchase counts as soon as its last line item has been
+//! read, which is why the orders export must be grouped (a child line that does not follow its
+//! order is reported, not buffered). Lines are decoded in parallel in chunks of a few megabytes
+//! and folded in file order, so results do not depend on the number of threads.
+//!
+//! A malformed line stops the run with `file:line: field `path`: why`; with `skip_bad` it is
+//! skipped and counted instead (the first few are kept for the summary).
+
+pub mod records;
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use marginwise_engine::money::{Currency, parse_decimal_minor};
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use crate::progress::Progress;
+use records::{
+    CustomerLine, FieldError, Gid, GidField, GidKind, MoneyV2, OrderFileLine, ProductFileLine,
+    ShortText, decode_line, parse_timestamp,
+};
+
+/// File names inside an input folder.
+pub const CUSTOMERS_FILE: &str = "customers.jsonl";
+pub const PRODUCTS_FILE: &str = "products.jsonl";
+pub const ORDERS_FILE: &str = "orders.jsonl";
+
+/// Lines are decoded in parallel in chunks of about this many bytes.
+const CHUNK_BYTES: usize = 8 << 20;
+/// How many skipped lines are quoted in the summary.
+const BAD_LINE_EXAMPLES: usize = 10;
+/// The fit-check plot compares predictions with the last 26 weeks of the history (see
+/// [`StoreData::cutoff_day`]).
+pub const HOLDOUT_DAYS: i32 = 26 * 7;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{file}:{line}: field `{field}`: {message}")]
+    Bad {
+        file: String,
+        line: u64,
+        field: String,
+        message: String,
+    },
+    #[error("cannot read {file}: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Currency(String),
+}
+
+/// How to read the input.
+#[derive(Debug, Clone, Default)]
+pub struct IngestOptions {
+    /// Skip and count malformed lines instead of stopping at the first one.
+    pub skip_bad: bool,
+    /// A customer tag meaning "no personalization" (in addition to `dataSaleOptOut`).
+    pub opt_out_tag: Option<String>,
+    /// The shop currency; read from the data when absent.
+    pub currency: Option<Currency>,
+}
+
+/// What was read and what was left out, for the summary and the report.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct IngestStats {
+    pub customer_lines: u64,
+    pub product_lines: u64,
+    pub order_lines: u64,
+    pub orders: u64,
+    pub line_items: u64,
+    pub guest_orders: u64,
+    pub orders_of_unknown_customers: u64,
+    pub orders_of_opted_out_customers: u64,
+    pub cancelled_or_test_orders: u64,
+    pub line_items_of_unknown_products: u64,
+    pub bad_lines: u64,
+    pub bad_line_examples: Vec<String>,
+}
+
+/// A customer as the customers export describes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerRecord {
+    pub id: u64,
+    pub created_at: i64,
+    pub number_of_orders: i64,
+    /// `dataSaleOptOut` or the merchant's opt-out tag: no profile, ever.
+    pub opted_out: bool,
+}
+
+/// One product variant with the figures the Functions need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariantRecord {
+    pub id: u64,
+    /// Index into [`Catalog::products`].
+    pub product: u32,
+    pub price_minor: i64,
+    pub unit_cost_minor: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    /// Product ids (the number of the product GID), by product index.
+    pub products: Vec<u64>,
+    pub product_index: FxHashMap<u64, u32>,
+    pub variants: Vec<VariantRecord>,
+}
+
+/// Per-customer accumulators: everything the models, segments and evaluation need, updated once
+/// per order. A "transaction" is all of a customer's orders on one UTC calendar day (the CDNOW
+/// convention the published model figures use).
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    pub n_orders: u32,
+    pub n_discounted_orders: u32,
+    pub n_transactions: u32,
+    pub first_day: i32,
+    pub last_day: i32,
+    /// Sum of all order values, shop minor units (after discounts).
+    pub total_value_minor: i64,
+    /// Value of the first transaction, left out of the repeat-purchase mean.
+    pub first_value_minor: i64,
+    /// Transactions before [`StoreData::cutoff_day`] and on or after it (fit-check plot).
+    pub calibration_transactions: u32,
+    pub calibration_last_day: i32,
+    pub holdout_transactions: u32,
+    pub holdout_last_day: i32,
+    /// The latest order: its time and its distinct products (product indices), kept for the
+    /// leave-last-order-out evaluation of complementary products.
+    pub last_order_time: i64,
+    pub last_order_products: Box<[u32]>,
+}
+
+impl History {
+    /// Folds one order in. Same-day orders merge into one transaction; the check is against
+    /// the customer's first and latest day, which is exact for an export sorted by `processedAt`.
+    fn add_order(&mut self, day: i32, value: i64, discounted: bool, cutoff: i32) {
+        self.n_orders = self.n_orders.saturating_add(1);
+        self.n_discounted_orders = self
+            .n_discounted_orders
+            .saturating_add(u32::from(discounted));
+        self.total_value_minor = self.total_value_minor.saturating_add(value);
+        if self.n_transactions == 0 {
+            self.n_transactions = 1;
+            self.first_day = day;
+            self.last_day = day;
+            self.first_value_minor = value;
+        } else if day == self.first_day {
+            self.first_value_minor = self.first_value_minor.saturating_add(value);
+        } else if day != self.last_day {
+            self.n_transactions = self.n_transactions.saturating_add(1);
+            if day < self.first_day {
+                self.first_day = day;
+                self.first_value_minor = value;
+            }
+            self.last_day = self.last_day.max(day);
+        }
+        if day < cutoff {
+            if self.calibration_transactions == 0 || day != self.calibration_last_day {
+                self.calibration_transactions = self.calibration_transactions.saturating_add(1);
+            }
+            self.calibration_last_day = self.calibration_last_day.max(day);
+        } else {
+            if self.holdout_transactions == 0 || day != self.holdout_last_day {
+                self.holdout_transactions = self.holdout_transactions.saturating_add(1);
+            }
+            self.holdout_last_day = self.holdout_last_day.max(day);
+        }
+    }
+}
+
+/// Co-purchase counts over orders: how many orders contain each product and each pair.
+#[derive(Debug, Clone, Default)]
+pub struct CoPurchase {
+    pub n_orders: u64,
+    pub product_orders: Vec<u32>,
+    /// Key: `(smaller product index << 32) | larger product index`.
+    pub pair_orders: FxHashMap<u64, u32>,
+}
+
+impl CoPurchase {
+    pub fn pair_key(a: u32, b: u32) -> u64 {
+        let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+        (u64::from(lo) << 32) | u64::from(hi)
+    }
+
+    /// Adds (`sign` = 1) or removes (`sign` = -1) one order's distinct products.
+    pub fn apply(&mut self, products: &[u32], sign: i8) {
+        if products.is_empty() {
+            return;
+        }
+        let step = |count: &mut u32| {
+            *count = if sign > 0 {
+                count.saturating_add(1)
+            } else {
+                count.saturating_sub(1)
+            };
+        };
+        if sign > 0 {
+            self.n_orders = self.n_orders.saturating_add(1);
+        } else {
+            self.n_orders = self.n_orders.saturating_sub(1);
+        }
+        for &p in products {
+            if let Some(count) = self.product_orders.get_mut(p as usize) {
+                step(count);
+            }
+        }
+        for (i, &a) in products.iter().enumerate() {
+            for &b in products.iter().skip(i + 1) {
+                step(self.pair_orders.entry(Self::pair_key(a, b)).or_insert(0));
+            }
+        }
+    }
+}
+
+/// Everything read from one store.
+#[derive(Debug, Clone)]
+pub struct StoreData {
+    pub currency: Currency,
+    pub customers: Vec<CustomerRecord>,
+    pub customer_index: FxHashMap<u64, u32>,
+    /// Parallel to `customers`.
+    pub histories: Vec<History>,
+    pub catalog: Catalog,
+    pub co_purchase: CoPurchase,
+    /// The latest order time seen (seconds since the epoch); the models' "now".
+    pub last_order_time: i64,
+    /// First day of the fit-check holdout: orders before it calibrate, orders on or after it are
+    /// predicted. It is fixed before the orders are read (from the file's tail, see
+    /// [`peek_last_order_day`]) so that the split costs one pass.
+    pub cutoff_day: i32,
+    pub stats: IngestStats,
+}
+
+/// Reads a store's export folder.
+pub fn read_store(
+    dir: &Path,
+    options: &IngestOptions,
+    progress: Progress,
+) -> Result<StoreData, IngestError> {
+    let mut stats = IngestStats::default();
+    let mut currency = options.currency;
+    let customers_path = dir.join(CUSTOMERS_FILE);
+    let products_path = dir.join(PRODUCTS_FILE);
+    let orders_path = dir.join(ORDERS_FILE);
+
+    let (customers, customer_index) = read_customers(
+        &customers_path,
+        options,
+        &mut currency,
+        &mut stats,
+        progress,
+    )?;
+    let currency = match currency {
+        Some(c) => c,
+        None => peek_order_currency(&orders_path)?,
+    };
+    let catalog = read_products(&products_path, options, currency, &mut stats, progress)?;
+    let cutoff_day = peek_last_order_day(&orders_path)?.map_or(i32::MAX, |d| d - HOLDOUT_DAYS + 1);
+    let mut data = StoreData {
+        currency,
+        histories: vec![History::default(); customers.len()],
+        customers,
+        customer_index,
+        co_purchase: CoPurchase {
+            product_orders: vec![0; catalog.products.len()],
+            ..CoPurchase::default()
+        },
+        catalog,
+        last_order_time: i64::MIN,
+        cutoff_day,
+        stats,
+    };
+    read_orders(&orders_path, options, &mut data, progress)?;
+    Ok(data)
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn open(path: &Path) -> Result<(File, u64), IngestError> {
+    let io = |source| IngestError::Io {
+        file: display(path),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    Ok((file, len))
+}
+
+/// Reads a JSONL file in chunks, decodes the lines of a chunk in parallel with `parse`, then
+/// hands them to `consume` in file order with their 1-based line numbers. Blank lines are
+/// ignored. Bad lines (from `parse` or `consume`) stop the run or are counted (`skip_bad`).
+fn read_jsonl<T, P, C>(
+    path: &Path,
+    label: &str,
+    skip_bad: bool,
+    stats: &mut IngestStats,
+    progress: Progress,
+    parse: P,
+    mut consume: C,
+) -> Result<u64, IngestError>
+where
+    T: Send,
+    P: Fn(&[u8]) -> Result<T, FieldError> + Sync,
+    C: FnMut(T, &mut IngestStats) -> Result<(), FieldError>,
+{
+    let (file, len) = open(path)?;
+    let bar = progress.bytes(label, len);
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut buffer: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + (1 << 16));
+    let mut line_number: u64 = 0;
+    let io = |source| IngestError::Io {
+        file: display(path),
+        source,
+    };
+    loop {
+        buffer.clear();
+        while buffer.len() < CHUNK_BYTES {
+            if reader.read_until(b'\n', &mut buffer).map_err(io)? == 0 {
+                break;
+            }
+        }
+        if buffer.is_empty() {
+            break;
+        }
+        bar.inc(buffer.len() as u64);
+        let lines: Vec<(u64, &[u8])> = buffer
+            .split(|b| *b == b'\n')
+            .enumerate()
+            .map(|(i, line)| (line_number + i as u64 + 1, line))
+            .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+            .collect();
+        // A chunk always ends at a newline (or the end of the file), so the last split piece is
+        // empty or the final unterminated line.
+        line_number += buffer.iter().filter(|b| **b == b'\n').count() as u64;
+        if buffer.last() != Some(&b'\n') {
+            line_number += 1;
+        }
+        let decoded: Vec<(u64, Result<T, FieldError>)> = lines
+            .par_iter()
+            .map(|(number, line)| (*number, parse(line)))
+            .collect();
+        for (number, result) in decoded {
+            let outcome = result.and_then(|value| consume(value, stats));
+            if let Err(error) = outcome {
+                let bad = IngestError::Bad {
+                    file: display(path),
+                    line: number,
+                    field: error.field,
+                    message: error.message,
+                };
+                if !skip_bad {
+                    bar.abandon();
+                    return Err(bad);
+                }
+                stats.bad_lines += 1;
+                if stats.bad_line_examples.len() < BAD_LINE_EXAMPLES {
+                    stats.bad_line_examples.push(bad.to_string());
+                }
+            }
+        }
+    }
+    bar.finish_and_clear();
+    Ok(line_number)
+}
+
+fn gid_of(field: Option<GidField>, name: &str, kind: GidKind) -> Result<u64, FieldError> {
+    match field {
+        None => Err(FieldError::new(name, "missing")),
+        Some(GidField::Invalid) => Err(FieldError::new(name, "not a Shopify GID")),
+        Some(GidField::Valid(Gid {
+            kind: found,
+            number,
+        })) if found == kind => Ok(number),
+        Some(GidField::Valid(gid)) => Err(FieldError::new(
+            name,
+            format!(
+                "expected a {} GID, found a {} GID",
+                kind.name(),
+                gid.kind.name()
+            ),
+        )),
+    }
+}
+
+fn timestamp(text: Option<ShortText>, name: &str) -> Result<i64, FieldError> {
+    let text = text.ok_or_else(|| FieldError::new(name, "missing"))?;
+    parse_timestamp(text.as_str())
+        .filter(|_| text.is_valid())
+        .ok_or_else(|| FieldError::new(name, format!("not an ISO 8601 timestamp: {:?}", text)))
+}
+
+fn amount(text: Option<ShortText>, name: &str, currency: Currency) -> Result<i64, FieldError> {
+    let text = text.ok_or_else(|| FieldError::new(name, "missing"))?;
+    parse_decimal_minor(text.as_str(), currency.exponent)
+        .filter(|_| text.is_valid())
+        .ok_or_else(|| {
+            FieldError::new(
+                name,
+                format!(
+                    "not a decimal amount with at most {} decimals: {:?}",
+                    currency.exponent, text
+                ),
+            )
+        })
+}
+
+fn check_currency(
+    code: Option<ShortText>,
+    name: &str,
+    currency: Currency,
+) -> Result<(), FieldError> {
+    match code {
+        Some(code) if code.as_str() != currency.code_str() => Err(FieldError::new(
+            name,
+            format!(
+                "expected the shop currency {}, found {:?}",
+                currency.code_str(),
+                code
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A money field in the shop currency (`MoneyV2` or a `MoneyBag`'s `shopMoney`).
+fn money(value: Option<MoneyV2>, name: &str, currency: Currency) -> Result<i64, FieldError> {
+    let value = value.ok_or_else(|| FieldError::new(name, "missing"))?;
+    check_currency(
+        value.currency_code,
+        &format!("{name}.currencyCode"),
+        currency,
+    )?;
+    amount(value.amount, &format!("{name}.amount"), currency)
+}
+
+fn read_customers(
+    path: &Path,
+    options: &IngestOptions,
+    currency: &mut Option<Currency>,
+    stats: &mut IngestStats,
+    progress: Progress,
+) -> Result<(Vec<CustomerRecord>, FxHashMap<u64, u32>), IngestError> {
+    struct Parsed {
+        record: CustomerRecord,
+        currency_code: Option<ShortText>,
+    }
+    let opt_out_tag = options.opt_out_tag.clone();
+    let mut customers = Vec::new();
+    let mut index = FxHashMap::default();
+    let mut currency_local = *currency;
+    let lines = read_jsonl(
+        path,
+        "customers",
+        options.skip_bad,
+        stats,
+        progress,
+        |line| {
+            let raw: CustomerLine = decode_line(line)?;
+            let id = gid_of(raw.id, "id", GidKind::Customer)?;
+            let created_at = timestamp(raw.created_at, "createdAt")?;
+            let orders = raw
+                .number_of_orders
+                .ok_or_else(|| FieldError::new("numberOfOrders", "missing"))?;
+            let number_of_orders = orders
+                .as_str()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| {
+                    FieldError::new("numberOfOrders", format!("not a count: {orders:?}"))
+                })?;
+            let tagged = opt_out_tag
+                .as_deref()
+                .is_some_and(|tag| raw.tags.iter().any(|t| t.eq_ignore_ascii_case(tag)));
+            Ok(Parsed {
+                record: CustomerRecord {
+                    id,
+                    created_at,
+                    number_of_orders,
+                    opted_out: raw.data_sale_opt_out.unwrap_or(false) || tagged,
+                },
+                currency_code: raw.amount_spent.and_then(|m| m.currency_code),
+            })
+        },
+        |parsed, _| {
+            if let Some(code) = parsed.currency_code {
+                match currency_local {
+                    None => match Currency::from_code(code.as_str()) {
+                        Some(c) => currency_local = Some(c),
+                        None => {
+                            return Err(FieldError::new(
+                                "amountSpent.currencyCode",
+                                format!("unknown currency {code:?}"),
+                            ));
+                        }
+                    },
+                    Some(c) => check_currency(Some(code), "amountSpent.currencyCode", c)?,
+                }
+            }
+            let position = u32::try_from(customers.len())
+                .map_err(|_| FieldError::new("id", "more than 4 billion customers"))?;
+            if index.insert(parsed.record.id, position).is_some() {
+                return Err(FieldError::new(
+                    "id",
+                    format!("duplicate customer {}", parsed.record.id),
+                ));
+            }
+            customers.push(parsed.record);
+            Ok(())
+        },
+    )?;
+    stats.customer_lines = lines;
+    *currency = currency_local;
+    Ok((customers, index))
+}
+
+fn read_products(
+    path: &Path,
+    options: &IngestOptions,
+    currency: Currency,
+    stats: &mut IngestStats,
+    progress: Progress,
+) -> Result<Catalog, IngestError> {
+    enum Row {
+        Product(u64),
+        Variant {
+            id: u64,
+            product: u64,
+            price_minor: i64,
+            unit_cost_minor: Option<i64>,
+        },
+    }
+    let mut catalog = Catalog::default();
+    // Variants may arrive before their product when the export is not grouped; they are joined
+    // once the file has been read (the catalog is small next to the orders).
+    let mut pending: Vec<(u64, u64, i64, Option<i64>)> = Vec::new();
+    let lines = read_jsonl(
+        path,
+        "products",
+        options.skip_bad,
+        stats,
+        progress,
+        |line| {
+            let raw: ProductFileLine = decode_line(line)?;
+            if raw.parent_id.is_none() {
+                return Ok(Row::Product(gid_of(raw.id, "id", GidKind::Product)?));
+            }
+            let product = gid_of(raw.parent_id, "__parentId", GidKind::Product)?;
+            let id = gid_of(raw.id, "id", GidKind::ProductVariant)?;
+            let price_minor = amount(raw.price, "price", currency)?;
+            let unit_cost_minor = match raw.inventory_item.and_then(|i| i.unit_cost) {
+                None => None,
+                Some(cost) => {
+                    let minor = money(Some(cost), "inventoryItem.unitCost", currency)?;
+                    if minor < 0 {
+                        return Err(FieldError::new(
+                            "inventoryItem.unitCost.amount",
+                            "negative unit cost",
+                        ));
+                    }
+                    Some(minor)
+                }
+            };
+            Ok(Row::Variant {
+                id,
+                product,
+                price_minor,
+                unit_cost_minor,
+            })
+        },
+        |row, _| {
+            match row {
+                Row::Product(id) => {
+                    let position = u32::try_from(catalog.products.len())
+                        .map_err(|_| FieldError::new("id", "too many products"))?;
+                    if catalog.product_index.insert(id, position).is_some() {
+                        return Err(FieldError::new("id", format!("duplicate product {id}")));
+                    }
+                    catalog.products.push(id);
+                }
+                Row::Variant {
+                    id,
+                    product,
+                    price_minor,
+                    unit_cost_minor,
+                } => pending.push((id, product, price_minor, unit_cost_minor)),
+            }
+            Ok(())
+        },
+    )?;
+    stats.product_lines = lines;
+    for (id, product, price_minor, unit_cost_minor) in pending {
+        match catalog.product_index.get(&product) {
+            Some(&index) => catalog.variants.push(VariantRecord {
+                id,
+                product: index,
+                price_minor,
+                unit_cost_minor,
+            }),
+            None => {
+                let error = IngestError::Bad {
+                    file: display(path),
+                    line: 0,
+                    field: "__parentId".into(),
+                    message: format!(
+                        "variant {id} names product {product}, which is not in the file"
+                    ),
+                };
+                if !options.skip_bad {
+                    return Err(error);
+                }
+                stats.bad_lines += 1;
+            }
+        }
+    }
+    Ok(catalog)
+}
+
+/// The currency of the first order, for stores whose customer export carries none.
+fn peek_order_currency(path: &Path) -> Result<Currency, IngestError> {
+    let (file, _) = open(path)?;
+    let mut first = String::new();
+    BufReader::new(file)
+        .read_line(&mut first)
+        .map_err(|source| IngestError::Io {
+            file: display(path),
+            source,
+        })?;
+    serde_json::from_str::<OrderFileLine>(&first)
+        .ok()
+        .and_then(|line| line.currency_code)
+        .and_then(|code| Currency::from_code(code.as_str()))
+        .ok_or_else(|| {
+            IngestError::Currency(format!(
+                "the shop currency is not in {} nor on the first line of {}: pass --currency",
+                CUSTOMERS_FILE,
+                display(path)
+            ))
+        })
+}
+
+/// The latest `processedAt` among the order lines of the file's last megabyte. For an export
+/// sorted by `processedAt` this is the end of the history; for any other order it only moves the
+/// fit-check cutoff, never a score.
+pub fn peek_last_order_day(path: &Path) -> Result<Option<i32>, IngestError> {
+    let io = |source| IngestError::Io {
+        file: display(path),
+        source,
+    };
+    let (mut file, len) = open(path)?;
+    let start = len.saturating_sub(1 << 20);
+    file.seek(SeekFrom::Start(start)).map_err(io)?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).map_err(io)?;
+    let latest = tail
+        .split(|b| *b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<OrderFileLine>(line).ok())
+        .filter(|line| line.parent_id.is_none())
+        .filter_map(|line| line.processed_at.or(line.created_at))
+        .filter_map(|text| parse_timestamp(text.as_str()))
+        .max();
+    Ok(latest.and_then(|t| i32::try_from(t.div_euclid(86_400)).ok()))
+}
+
+/// One decoded line of the orders file.
+enum OrderRow {
+    Order {
+        id: u64,
+        customer: Option<u64>,
+        time: i64,
+        excluded: bool,
+    },
+    Item {
+        parent: u64,
+        product: Option<u64>,
+        value_minor: i64,
+        discounted: bool,
+    },
+}
+
+/// The order being assembled from its line items.
+struct OpenOrder {
+    id: u64,
+    customer: Option<u64>,
+    time: i64,
+    excluded: bool,
+    value_minor: i64,
+    discounted: bool,
+    products: Vec<u32>,
+}
+
+fn parse_order_line(line: &[u8], currency: Currency) -> Result<OrderRow, FieldError> {
+    let raw: OrderFileLine = decode_line(line)?;
+    if raw.parent_id.is_none() {
+        let id = gid_of(raw.id, "id", GidKind::Order)?;
+        let time = match raw.processed_at {
+            Some(_) => timestamp(raw.processed_at, "processedAt")?,
+            None => timestamp(raw.created_at, "createdAt")?,
+        };
+        check_currency(raw.currency_code, "currencyCode", currency)?;
+        let customer = match raw.customer {
+            None => None,
+            Some(reference) => Some(gid_of(reference.id, "customer.id", GidKind::Customer)?),
+        };
+        return Ok(OrderRow::Order {
+            id,
+            customer,
+            time,
+            excluded: raw.cancelled_at.is_some() || raw.test == Some(true),
+        });
+    }
+    let parent = gid_of(raw.parent_id, "__parentId", GidKind::Order)?;
+    let quantity = raw
+        .quantity
+        .ok_or_else(|| FieldError::new("quantity", "missing"))?;
+    if quantity < 0 {
+        return Err(FieldError::new("quantity", format!("negative: {quantity}")));
+    }
+    let unit_price = money(
+        raw.original_unit_price_set.and_then(|bag| bag.shop_money),
+        "originalUnitPriceSet.shopMoney",
+        currency,
+    )?;
+    let mut discount: i64 = 0;
+    for (i, allocation) in raw
+        .discount_allocations
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let name = format!("discountAllocations[{i}].allocatedAmountSet.shopMoney");
+        let minor = money(
+            allocation
+                .allocated_amount_set
+                .and_then(|bag| bag.shop_money),
+            &name,
+            currency,
+        )?;
+        discount = discount.saturating_add(minor.max(0));
+    }
+    let product = match raw.product {
+        None => None,
+        Some(reference) => Some(gid_of(reference.id, "product.id", GidKind::Product)?),
+    };
+    let gross = unit_price
+        .checked_mul(quantity)
+        .ok_or_else(|| FieldError::new("quantity", "line total overflows"))?;
+    Ok(OrderRow::Item {
+        parent,
+        product,
+        value_minor: gross.saturating_sub(discount).max(0),
+        discounted: discount > 0,
+    })
+}
+
+fn read_orders(
+    path: &Path,
+    options: &IngestOptions,
+    data: &mut StoreData,
+    progress: Progress,
+) -> Result<(), IngestError> {
+    let currency = data.currency;
+    let mut stats = std::mem::take(&mut data.stats);
+    let mut open_order: Option<OpenOrder> = None;
+    let lines = read_jsonl(
+        path,
+        "orders",
+        options.skip_bad,
+        &mut stats,
+        progress,
+        |line| parse_order_line(line, currency),
+        |row, stats| match row {
+            OrderRow::Order {
+                id,
+                customer,
+                time,
+                excluded,
+            } => {
+                if let Some(done) = open_order.take() {
+                    finish_order(done, data, stats);
+                }
+                open_order = Some(OpenOrder {
+                    id,
+                    customer,
+                    time,
+                    excluded,
+                    value_minor: 0,
+                    discounted: false,
+                    products: Vec::new(),
+                });
+                Ok(())
+            }
+            OrderRow::Item {
+                parent,
+                product,
+                value_minor,
+                discounted,
+            } => {
+                let order = open_order.as_mut().filter(|o| o.id == parent).ok_or_else(|| {
+                    FieldError::new(
+                        "__parentId",
+                        format!(
+                            "line item of order {parent} does not follow its order (export orders \
+                             with groupObjects: true, or its order line was skipped)"
+                        ),
+                    )
+                })?;
+                stats.line_items += 1;
+                order.value_minor = order.value_minor.saturating_add(value_minor);
+                order.discounted |= discounted;
+                match product.and_then(|id| data.catalog.product_index.get(&id)) {
+                    Some(&index) => order.products.push(index),
+                    None => stats.line_items_of_unknown_products += 1,
+                }
+                Ok(())
+            }
+        },
+    )?;
+    if let Some(done) = open_order.take() {
+        finish_order(done, data, &mut stats);
+    }
+    stats.order_lines = lines;
+    data.stats = stats;
+    Ok(())
+}
+
+/// Folds a complete order into its customer's history and the co-purchase counts.
+fn finish_order(mut order: OpenOrder, data: &mut StoreData, stats: &mut IngestStats) {
+    stats.orders += 1;
+    if order.excluded {
+        stats.cancelled_or_test_orders += 1;
+        return;
+    }
+    data.last_order_time = data.last_order_time.max(order.time);
+    order.products.sort_unstable();
+    order.products.dedup();
+    let customer = match order.customer {
+        None => {
+            stats.guest_orders += 1;
+            None
+        }
+        Some(id) => match data.customer_index.get(&id) {
+            None => {
+                stats.orders_of_unknown_customers += 1;
+                None
+            }
+            Some(&index) => Some(index as usize),
+        },
+    };
+    if let Some(index) = customer {
+        // Opted-out customers' orders are left out of everything, aggregate statistics included:
+        // they asked not to be used for personalization.
+        if data.customers.get(index).is_some_and(|c| c.opted_out) {
+            stats.orders_of_opted_out_customers += 1;
+            return;
+        }
+        if let Some(history) = data.histories.get_mut(index) {
+            let day = i32::try_from(order.time.div_euclid(86_400)).unwrap_or(i32::MAX);
+            history.add_order(day, order.value_minor, order.discounted, data.cutoff_day);
+            if history.n_orders == 1 || order.time >= history.last_order_time {
+                history.last_order_time = order.time;
+                history.last_order_products = order.products.clone().into_boxed_slice();
+            }
+        }
+    }
+    data.co_purchase.apply(&order.products, 1);
+}

@@ -1,0 +1,171 @@
+//! The metafield plan: what `metafieldsSet` (through `bulkOperationRunMutation`) will write, and
+//! what `metafieldsDelete` will remove.
+//!
+//! Every value is produced by the engine's own encoders ([`Profile::encode`],
+//! [`VariantData::encode`]): the format is defined once, next to the decoders the Functions use,
+//! and the round-trip test reads this file back through those decoders.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+
+use marginwise_engine::format::{NAMESPACE, PROFILE_KEY, VARIANT_KEY};
+use marginwise_engine::{Currency, Profile, VariantData};
+
+use crate::score::Scored;
+
+/// File names inside the output folder.
+pub const PLAN_FILE: &str = "metafields.jsonl";
+pub const DELETIONS_FILE: &str = "deletions.jsonl";
+
+/// The metafield type of both values: single-line text is what the Functions read as a string
+/// (one read instead of one per key, see the engine's format module).
+pub const METAFIELD_TYPE: &str = "single_line_text_field";
+
+/// One `MetafieldsSetInput`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MetafieldsSetInput {
+    #[serde(rename = "ownerId")]
+    pub owner_id: String,
+    pub namespace: String,
+    pub key: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: String,
+}
+
+/// One `MetafieldIdentifierInput` for `metafieldsDelete`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MetafieldIdentifierInput {
+    #[serde(rename = "ownerId")]
+    pub owner_id: String,
+    pub namespace: String,
+    pub key: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("cannot write {file}: {source}")]
+    Write {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read {file}: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: {message}")]
+    Malformed {
+        file: String,
+        line: u64,
+        message: String,
+    },
+}
+
+/// How many records of each kind were written.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct PlanCounts {
+    pub profiles: u64,
+    pub variants: u64,
+    pub deletions: u64,
+}
+
+pub fn customer_gid(id: u64) -> String {
+    format!("gid://shopify/Customer/{id}")
+}
+
+pub fn variant_gid(id: u64) -> String {
+    format!("gid://shopify/ProductVariant/{id}")
+}
+
+fn set_input(owner_id: String, key: &str, value: String) -> MetafieldsSetInput {
+    MetafieldsSetInput {
+        owner_id,
+        namespace: NAMESPACE.to_string(),
+        key: key.to_string(),
+        kind: METAFIELD_TYPE.to_string(),
+        value,
+    }
+}
+
+/// The profile record of one customer.
+pub fn profile_record(customer_id: u64, profile: &Profile) -> MetafieldsSetInput {
+    set_input(customer_gid(customer_id), PROFILE_KEY, profile.encode())
+}
+
+/// The offer-data record of one variant.
+pub fn variant_record(variant_id: u64, data: &VariantData, shop: Currency) -> MetafieldsSetInput {
+    set_input(
+        variant_gid(variant_id),
+        VARIANT_KEY,
+        data.encode(shop.exponent),
+    )
+}
+
+/// Writes the plan and the deletions into `dir`.
+pub fn write_plan(scored: &Scored, shop: Currency, dir: &Path) -> Result<PlanCounts, PlanError> {
+    let mut counts = PlanCounts::default();
+    let path = dir.join(PLAN_FILE);
+    let error = |source| PlanError::Write {
+        file: path.display().to_string(),
+        source,
+    };
+    let mut out = BufWriter::with_capacity(1 << 20, File::create(&path).map_err(error)?);
+    for customer in &scored.customers {
+        let record = profile_record(customer.customer_id, &customer.profile);
+        serde_json::to_writer(&mut out, &record).map_err(|e| error(e.into()))?;
+        out.write_all(b"\n").map_err(error)?;
+        counts.profiles += 1;
+    }
+    for (variant_id, data) in &scored.variants {
+        let record = variant_record(*variant_id, data, shop);
+        serde_json::to_writer(&mut out, &record).map_err(|e| error(e.into()))?;
+        out.write_all(b"\n").map_err(error)?;
+        counts.variants += 1;
+    }
+    out.flush().map_err(error)?;
+
+    let path = dir.join(DELETIONS_FILE);
+    let error = |source| PlanError::Write {
+        file: path.display().to_string(),
+        source,
+    };
+    let mut out = BufWriter::new(File::create(&path).map_err(error)?);
+    for id in &scored.opted_out {
+        let record = MetafieldIdentifierInput {
+            owner_id: customer_gid(*id),
+            namespace: NAMESPACE.to_string(),
+            key: PROFILE_KEY.to_string(),
+        };
+        serde_json::to_writer(&mut out, &record).map_err(|e| error(e.into()))?;
+        out.write_all(b"\n").map_err(error)?;
+        counts.deletions += 1;
+    }
+    out.flush().map_err(error)?;
+    Ok(counts)
+}
+
+/// Reads a plan file back (the demo and the round-trip test).
+pub fn read_plan(path: &Path) -> Result<Vec<MetafieldsSetInput>, PlanError> {
+    let file = File::open(path).map_err(|source| PlanError::Read {
+        file: path.display().to_string(),
+        source,
+    })?;
+    let mut records = Vec::new();
+    for (index, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|source| PlanError::Read {
+            file: path.display().to_string(),
+            source,
+        })?;
+        let record = serde_json::from_str(&line).map_err(|e| PlanError::Malformed {
+            file: path.display().to_string(),
+            line: index as u64 + 1,
+            message: e.to_string(),
+        })?;
+        records.push(record);
+    }
+    Ok(records)
+}

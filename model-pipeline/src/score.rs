@@ -1,0 +1,402 @@
+//! The scoring pipeline: histories -> RFM summaries -> BG/NBD and Gamma-Gamma -> per-customer
+//! P(alive), expected orders and CLV -> segments and profiles; co-purchases -> complements;
+//! unit costs -> per-variant data.
+
+use std::time::Instant;
+
+use marginwise_engine::{Profile, Segment, VariantData};
+use rayon::prelude::*;
+
+use crate::complements::{self, Complements};
+use crate::ingest::{History, StoreData};
+use crate::models::{self, BgNbd, CustomerSummary, Fit, GammaGamma, ModelError, WEEKS_PER_MONTH};
+use crate::progress::Progress;
+use crate::segments::{Scores, Thresholds};
+
+/// The CLV horizon the profile carries.
+pub const CLV_MONTHS: u32 = 12;
+/// At most this many customers calibrate the fit-check plot: the plot's means are stable long
+/// before that, and a second full fit on a million customers would double the model time.
+const FIT_CHECK_MAX_CUSTOMERS: usize = 200_000;
+/// Calibration frequencies shown separately in the fit-check plot; higher ones are pooled.
+const FIT_CHECK_MAX_FREQUENCY: usize = 7;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    #[error("no customer with an order to fit the models on")]
+    NoCustomers,
+    #[error("fitting {model}: {source}")]
+    Fit {
+        model: &'static str,
+        #[source]
+        source: ModelError,
+    },
+}
+
+/// Scoring settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ScoreOptions {
+    /// Minimum orders containing both products for a complement.
+    pub min_support: u32,
+    /// Monthly discount rate of the CLV (0.01 = about 12.7 % a year).
+    pub monthly_discount_rate: f64,
+}
+
+impl Default for ScoreOptions {
+    fn default() -> ScoreOptions {
+        ScoreOptions {
+            // Three orders is the least evidence that is not a coincidence in a small store; the
+            // offline evaluation in the report shows what it costs.
+            min_support: 3,
+            monthly_discount_rate: 0.01,
+        }
+    }
+}
+
+/// One scored customer.
+#[derive(Debug, Clone)]
+pub struct CustomerScore {
+    pub customer_id: u64,
+    pub scores: Scores,
+    pub profile: Profile,
+}
+
+/// One row of the fit-check: customers grouped by repeat transactions in the calibration period.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct FitCheckRow {
+    /// Calibration repeat transactions (the last row pools this value and above).
+    pub frequency: usize,
+    pub customers: u64,
+    pub actual_mean: f64,
+    pub predicted_mean: f64,
+}
+
+/// Predicted vs actual repeat transactions in a holdout period, by calibration frequency.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FitCheck {
+    pub calibration_weeks_end_day: i32,
+    pub holdout_weeks: f64,
+    pub customers: u64,
+    pub rows: Vec<FitCheckRow>,
+}
+
+/// Everything the plan and the report are made of.
+#[derive(Debug, Clone)]
+pub struct Scored {
+    pub bgnbd: Fit<BgNbd>,
+    pub gamma_gamma: Fit<GammaGamma>,
+    pub thresholds: Thresholds,
+    pub customers: Vec<CustomerScore>,
+    /// Customers who opted out: no profile, and any existing one is deleted.
+    pub opted_out: Vec<u64>,
+    pub customers_without_orders: u64,
+    /// Customers whose model evaluation failed (non-finite value), with the first message.
+    pub unscored: u64,
+    pub unscored_example: Option<String>,
+    pub complements: Complements,
+    /// (variant id, data) for every variant in the catalog.
+    pub variants: Vec<(u64, VariantData)>,
+    pub fit_check: Option<FitCheck>,
+    /// Stage name and seconds.
+    pub timings: Vec<(&'static str, f64)>,
+}
+
+impl Scored {
+    pub fn segment_counts(&self) -> Vec<(Segment, u64)> {
+        Segment::ALL
+            .iter()
+            .map(|&s| {
+                let n = self
+                    .customers
+                    .iter()
+                    .filter(|c| c.profile.segment == s)
+                    .count();
+                (s, n as u64)
+            })
+            .collect()
+    }
+}
+
+/// The RFM summary of a history, time in weeks up to the end of `end_day` (exclusive day index).
+pub fn summary(history: &History, end_day: i32) -> CustomerSummary {
+    let frequency = f64::from(history.n_transactions.saturating_sub(1));
+    let monetary = if frequency > 0.0 {
+        (history.total_value_minor - history.first_value_minor).max(0) as f64 / frequency
+    } else {
+        0.0
+    };
+    CustomerSummary {
+        frequency,
+        recency: f64::from(history.last_day - history.first_day) / 7.0,
+        age: f64::from(end_day - history.first_day) / 7.0,
+        monetary,
+    }
+}
+
+fn to_bps(p: f64) -> i64 {
+    (p.clamp(0.0, 1.0) * 10_000.0).round() as i64
+}
+
+/// Scores one customer: the model figures, then the profile without a segment yet.
+fn evaluate_customer(
+    bgnbd: &BgNbd,
+    gg: &GammaGamma,
+    c: &CustomerSummary,
+    rate: f64,
+) -> Result<(f64, f64, f64), ModelError> {
+    let p_alive = bgnbd.p_alive(c);
+    let horizon_weeks = f64::from(CLV_MONTHS) * WEEKS_PER_MONTH;
+    let expected = bgnbd.conditional_expected_purchases(horizon_weeks, c)?;
+    let clv = models::clv(bgnbd, gg, c, CLV_MONTHS, rate)?;
+    Ok((p_alive, expected, clv))
+}
+
+/// Runs the models, segments and complements over what was read.
+pub fn score(
+    data: &StoreData,
+    options: &ScoreOptions,
+    progress: Progress,
+) -> Result<Scored, ScoreError> {
+    let mut timings = Vec::new();
+    let end_day = i32::try_from(data.last_order_time.div_euclid(86_400))
+        .unwrap_or(i32::MAX - 1)
+        .saturating_add(1);
+
+    let mut opted_out = Vec::new();
+    let mut customers_without_orders = 0u64;
+    let mut eligible: Vec<(u64, &History)> = Vec::new();
+    for (record, history) in data.customers.iter().zip(&data.histories) {
+        if record.opted_out {
+            opted_out.push(record.id);
+        } else if history.n_transactions == 0 {
+            customers_without_orders += 1;
+        } else {
+            eligible.push((record.id, history));
+        }
+    }
+    if eligible.is_empty() {
+        return Err(ScoreError::NoCustomers);
+    }
+    let summaries: Vec<CustomerSummary> =
+        eligible.iter().map(|(_, h)| summary(h, end_day)).collect();
+
+    let started = Instant::now();
+    let spinner = progress.spinner("fit");
+    let bgnbd = BgNbd::fit(&summaries).map_err(|source| ScoreError::Fit {
+        model: "BG/NBD",
+        source,
+    })?;
+    let gamma_gamma = GammaGamma::fit(&summaries).map_err(|source| ScoreError::Fit {
+        model: "Gamma-Gamma",
+        source,
+    })?;
+    spinner.finish_and_clear();
+    timings.push(("fit BG/NBD + Gamma-Gamma", started.elapsed().as_secs_f64()));
+
+    let started = Instant::now();
+    let bar = progress.items("score", summaries.len() as u64);
+    let evaluated: Vec<Result<(f64, f64, f64), ModelError>> = summaries
+        .par_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if i % 8192 == 0 {
+                bar.inc(8192);
+            }
+            evaluate_customer(
+                &bgnbd.model,
+                &gamma_gamma.model,
+                c,
+                options.monthly_discount_rate,
+            )
+        })
+        .collect();
+    bar.finish_and_clear();
+    let mut unscored = 0u64;
+    let mut unscored_example = None;
+    let mut scored: Vec<(u64, Scores, &History)> = Vec::with_capacity(eligible.len());
+    for (((id, history), c), result) in eligible.iter().zip(&summaries).zip(evaluated) {
+        match result {
+            Ok((p_alive, expected_orders_12m, clv_12m)) => scored.push((
+                *id,
+                Scores {
+                    summary: *c,
+                    p_alive,
+                    expected_orders_12m,
+                    clv_12m,
+                },
+                history,
+            )),
+            Err(error) => {
+                unscored += 1;
+                if unscored_example.is_none() {
+                    unscored_example = Some(format!("customer {id}: {error}"));
+                }
+            }
+        }
+    }
+    timings.push((
+        "score customers (P(alive), E[orders], CLV)",
+        started.elapsed().as_secs_f64(),
+    ));
+
+    let started = Instant::now();
+    let all_scores: Vec<Scores> = scored.iter().map(|(_, s, _)| *s).collect();
+    let thresholds = Thresholds::from_scores(&all_scores);
+    let customers: Vec<CustomerScore> = scored
+        .iter()
+        .map(|(id, s, history)| {
+            let p_alive_bps = to_bps(s.p_alive);
+            let discount_share_bps = i64::from(history.n_discounted_orders) * 10_000
+                / i64::from(history.n_orders.max(1));
+            CustomerScore {
+                customer_id: *id,
+                scores: *s,
+                profile: Profile {
+                    segment: thresholds.segment(s),
+                    clv_minor: s.clv_12m.max(0.0).round() as i64,
+                    churn_bps: 10_000 - p_alive_bps,
+                    expected_orders_12m_milli: (s.expected_orders_12m.max(0.0) * 1000.0).round()
+                        as i64,
+                    discount_share_bps,
+                    p_alive_bps,
+                },
+            }
+        })
+        .collect();
+    timings.push(("segments + profiles", started.elapsed().as_secs_f64()));
+
+    let started = Instant::now();
+    let complements = complements::compute(
+        &data.co_purchase,
+        &data.histories,
+        options.min_support,
+        marginwise_engine::format::MAX_COMPLEMENTS,
+    );
+    let variants = data
+        .catalog
+        .variants
+        .iter()
+        .map(|v| {
+            let product_id = data
+                .catalog
+                .products
+                .get(v.product as usize)
+                .copied()
+                .unwrap_or(0);
+            let list = complements
+                .per_product
+                .get(v.product as usize)
+                .map(|l| {
+                    l.iter()
+                        .filter_map(|c| data.catalog.products.get(c.product as usize).copied())
+                        .collect()
+                })
+                .unwrap_or_default();
+            (
+                v.id,
+                VariantData {
+                    unit_cost_minor: v.unit_cost_minor,
+                    product_id,
+                    complements: list,
+                    bundle_parent: false,
+                },
+            )
+        })
+        .collect();
+    timings.push((
+        "complements + offline eval",
+        started.elapsed().as_secs_f64(),
+    ));
+
+    let started = Instant::now();
+    let fit_check = fit_check(data, end_day);
+    timings.push((
+        "fit check (calibration/holdout)",
+        started.elapsed().as_secs_f64(),
+    ));
+
+    Ok(Scored {
+        bgnbd,
+        gamma_gamma,
+        thresholds,
+        customers,
+        opted_out,
+        customers_without_orders,
+        unscored,
+        unscored_example,
+        complements,
+        variants,
+        fit_check,
+        timings,
+    })
+}
+
+/// The standard BG/NBD check: fit on the calibration period, predict each customer's repeat
+/// transactions in the holdout, and compare means by calibration frequency. `None` when the
+/// history is too short for a holdout or the calibration fit fails (the report then says so).
+fn fit_check(data: &StoreData, end_day: i32) -> Option<FitCheck> {
+    let cutoff = data.cutoff_day;
+    if cutoff >= end_day {
+        return None;
+    }
+    let holdout_weeks = f64::from(end_day - cutoff) / 7.0;
+    let calibration: Vec<(CustomerSummary, u32)> = data
+        .customers
+        .iter()
+        .zip(&data.histories)
+        .filter(|(record, h)| !record.opted_out && h.n_transactions > 0 && h.first_day < cutoff)
+        .map(|(_, h)| {
+            let frequency = f64::from(h.calibration_transactions.saturating_sub(1));
+            let summary = CustomerSummary {
+                frequency,
+                recency: f64::from(h.calibration_last_day.max(h.first_day) - h.first_day) / 7.0,
+                age: f64::from(cutoff - h.first_day) / 7.0,
+                monetary: 0.0,
+            };
+            (summary, h.holdout_transactions)
+        })
+        .collect();
+    let stride = calibration.len().div_ceil(FIT_CHECK_MAX_CUSTOMERS).max(1);
+    let sample: Vec<(CustomerSummary, u32)> = calibration.into_iter().step_by(stride).collect();
+    let summaries: Vec<CustomerSummary> = sample.iter().map(|(s, _)| *s).collect();
+    let fit = BgNbd::fit(&summaries).ok()?;
+    let predictions: Vec<f64> = summaries
+        .par_iter()
+        .map(|c| {
+            fit.model
+                .conditional_expected_purchases(holdout_weeks, c)
+                .unwrap_or(f64::NAN)
+        })
+        .collect();
+    let mut rows: Vec<FitCheckRow> = (0..=FIT_CHECK_MAX_FREQUENCY)
+        .map(|frequency| FitCheckRow {
+            frequency,
+            customers: 0,
+            actual_mean: 0.0,
+            predicted_mean: 0.0,
+        })
+        .collect();
+    for ((summary, actual), predicted) in sample.iter().zip(&predictions) {
+        if !predicted.is_finite() {
+            continue;
+        }
+        let bucket = (summary.frequency as usize).min(FIT_CHECK_MAX_FREQUENCY);
+        if let Some(row) = rows.get_mut(bucket) {
+            row.customers += 1;
+            row.actual_mean += f64::from(*actual);
+            row.predicted_mean += predicted;
+        }
+    }
+    for row in &mut rows {
+        if row.customers > 0 {
+            row.actual_mean /= row.customers as f64;
+            row.predicted_mean /= row.customers as f64;
+        }
+    }
+    Some(FitCheck {
+        calibration_weeks_end_day: cutoff,
+        holdout_weeks,
+        customers: sample.len() as u64,
+        rows,
+    })
+}
