@@ -1,0 +1,116 @@
+//! Copies Shopify's input values into the engine's plain request types, and renders engine amounts
+//! back into Shopify's decimal strings. Nothing here decides anything: values are copied as raw
+//! text and every parse that can fail happens in the engine, which reports it as a reason.
+
+use marginwise_engine::{
+    DeliveryGroup, DiscountClasses, Line, PolicySource, ProfileInput, VariantInput,
+};
+
+use crate::schema::DiscountClass;
+
+/// One cart line, exactly as Shopify sent it.
+pub fn line(id: &str, quantity: &i32, unit_price: &str, variant_offer: Option<&str>) -> Line {
+    Line {
+        id: id.to_string(),
+        quantity: i64::from(*quantity),
+        unit_price: unit_price.to_string(),
+        variant: variant_offer.map_or(VariantInput::Missing, |text| {
+            VariantInput::Text(text.to_string())
+        }),
+    }
+}
+
+/// One delivery group with the shipping cost the request contract asks for: the selected option's
+/// cost, else the most expensive option offered (the worst case for margin), else none.
+///
+/// Choosing the most expensive option compares decimal strings, so they are read as minor units of
+/// the cart currency; an unreadable amount is skipped here and an unknown currency falls back to the
+/// first option (the engine refuses unknown currencies anyway, so no offer depends on it).
+pub fn delivery_group<'a>(
+    id: &str,
+    selected_cost: Option<&'a str>,
+    option_costs: impl Iterator<Item = &'a str>,
+    currency_code: &str,
+) -> DeliveryGroup {
+    let shipping_cost = selected_cost.or_else(|| most_expensive(option_costs, currency_code));
+    DeliveryGroup {
+        id: id.to_string(),
+        shipping_cost: shipping_cost.map(str::to_string),
+    }
+}
+
+fn most_expensive<'a>(
+    mut costs: impl Iterator<Item = &'a str>,
+    currency_code: &str,
+) -> Option<&'a str> {
+    let Some(currency) = marginwise_engine::Currency::from_code(currency_code) else {
+        return costs.next();
+    };
+    costs
+        .filter_map(|text| {
+            marginwise_engine::money::parse_decimal_minor(text, currency.exponent)
+                .map(|minor| (minor, text))
+        })
+        // `max_by_key` keeps the last of equal maxima; any of them is the same amount.
+        .max_by_key(|(minor, _)| *minor)
+        .map(|(_, text)| text)
+}
+
+/// The holdout key: the customer's GID when someone is logged in, else the smallest cart line id
+/// (by string order), which stays the same for both targets and across runs of one checkout.
+pub fn holdout_key(customer_id: Option<&str>, lines: &[Line]) -> String {
+    match customer_id {
+        Some(id) => id.to_string(),
+        None => lines
+            .iter()
+            .map(|line| line.id.as_str())
+            .min()
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
+/// The discount classes the discount node allows.
+pub fn classes(discount_classes: &[DiscountClass]) -> DiscountClasses {
+    let mut classes = DiscountClasses::default();
+    for class in discount_classes {
+        match class {
+            DiscountClass::Product => classes.product = true,
+            DiscountClass::Order => classes.order = true,
+            DiscountClass::Shipping => classes.shipping = true,
+            // A class added to the API after this build: we cannot render it, so we ignore it.
+            DiscountClass::Other => {}
+        }
+    }
+    classes
+}
+
+/// `customer` is `None` for an anonymous shopper, `Some(None)` for a customer without a profile.
+pub fn profile(customer: Option<Option<&str>>) -> ProfileInput {
+    match customer {
+        None => ProfileInput::Anonymous,
+        Some(None) => ProfileInput::Missing,
+        Some(Some(text)) => ProfileInput::Text(text.to_string()),
+    }
+}
+
+pub fn policy(metafield: Option<&str>) -> PolicySource {
+    metafield.map_or(PolicySource::Missing, |text| {
+        PolicySource::Json(text.to_string())
+    })
+}
+
+/// Minor units of the cart currency as Shopify's decimal text, or `None` when the currency is
+/// unknown (then nothing is rendered: the engine gives no offer in an unknown currency).
+pub fn amount(minor: marginwise_engine::Money, currency_code: &str) -> Option<String> {
+    let currency = marginwise_engine::Currency::from_code(currency_code)?;
+    Some(marginwise_engine::money::format_decimal_minor(
+        minor,
+        currency.exponent,
+    ))
+}
+
+/// Basis points as a percentage with two decimals (10_000 bps -> "100.00").
+pub fn percent(bps: marginwise_engine::Bps) -> String {
+    marginwise_engine::money::format_decimal_minor(bps, 2)
+}

@@ -1,0 +1,169 @@
+//! Runs every fixture in `tests/fixtures/offers/` (Shopify's run-log payload shape) through the
+//! export it names, natively, and snapshots the decision and the exact output JSON.
+//!
+//! The output JSON is produced by the same `Serialize` implementation the Wasm module uses, written
+//! into the Wasm API's native context (`Context::finalize_output_and_return`), so the snapshot is
+//! byte-for-byte what the module hands Shopify, key order included. When a fixture carries a
+//! non-null `output` (for example a run copied from `shopify app logs`), the output must equal it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::Path;
+
+use shopify_function::run_function_with_input;
+use shopify_function::wasm_api::{Context, Serialize};
+
+use crate::cart_delivery_options_discounts_generate_run as delivery;
+use crate::cart_lines_discounts_generate_run as lines;
+
+/// Shopify's output size limit per run.
+const MAX_OUTPUT_BYTES: usize = 20_000;
+
+fn to_json<T: Serialize>(value: &T) -> serde_json::Value {
+    let mut context = Context::new_with_input(serde_json::json!({}));
+    value.serialize(&mut context).unwrap();
+    context.finalize_output_and_return().unwrap()
+}
+
+struct Run {
+    decision: marginwise_engine::Decision,
+    output: serde_json::Value,
+}
+
+fn run(export: &str, input: &str) -> Run {
+    match export {
+        "cart_lines_discounts_generate_run" => {
+            let output =
+                run_function_with_input(lines::cart_lines_discounts_generate_run, input).unwrap();
+            let output = to_json(&output);
+            let request = run_function_with_input(
+                |input: crate::schema::cart_lines_discounts_generate_run::Input| {
+                    Ok(lines::request(&input))
+                },
+                input,
+            )
+            .unwrap();
+            Run {
+                decision: marginwise_engine::evaluate(&request),
+                output,
+            }
+        }
+        "cart_delivery_options_discounts_generate_run" => {
+            let output = run_function_with_input(
+                delivery::cart_delivery_options_discounts_generate_run,
+                input,
+            )
+            .unwrap();
+            let output = to_json(&output);
+            let request = run_function_with_input(
+                |input: crate::schema::cart_delivery_options_discounts_generate_run::Input| {
+                    Ok(delivery::request(&input))
+                },
+                input,
+            )
+            .unwrap();
+            Run {
+                decision: marginwise_engine::evaluate(&request),
+                output,
+            }
+        }
+        other => panic!("unknown export `{other}`"),
+    }
+}
+
+fn expected_target(export: &str) -> &'static str {
+    match export {
+        "cart_lines_discounts_generate_run" => "cart.lines.discounts.generate.run",
+        "cart_delivery_options_discounts_generate_run" => {
+            "cart.delivery-options.discounts.generate.run"
+        }
+        other => panic!("unknown export `{other}`"),
+    }
+}
+
+fn load(path: &Path) -> (String, String, serde_json::Value) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let fixture: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()));
+    let payload = &fixture["payload"];
+    let export = payload["export"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}: payload.export missing", path.display()))
+        .to_string();
+    let target = payload["target"].as_str().unwrap_or_default();
+    assert_eq!(
+        target,
+        expected_target(&export),
+        "{}: target does not match export",
+        path.display()
+    );
+    let input = serde_json::to_string(&payload["input"]).unwrap();
+    (export, input, payload["output"].clone())
+}
+
+#[test]
+fn fixtures() {
+    insta::glob!("../../../tests/fixtures/offers", "*.json", |path| {
+        let (export, input, expected_output) = load(path);
+        let run = run(&export, &input);
+
+        let output_text = serde_json::to_string_pretty(&run.output).unwrap();
+        assert!(
+            serde_json::to_string(&run.output).unwrap().len() <= MAX_OUTPUT_BYTES,
+            "{}: output over Shopify's 20,000-byte limit",
+            path.display()
+        );
+        let log_line = run.decision.log_line();
+        assert!(
+            log_line.len() <= marginwise_engine::MAX_LOG_LINE_BYTES && !log_line.contains('\n'),
+            "{}: log line must be one short line, got {log_line:?}",
+            path.display()
+        );
+        if !expected_output.is_null() {
+            assert_eq!(
+                run.output,
+                expected_output,
+                "{}: output differs from the fixture's recorded output",
+                path.display()
+            );
+        }
+
+        insta::assert_snapshot!(format!(
+            "export: {export}\nlog: {log_line}\n\n--- decision\n{}\n--- output\n{output_text}\n",
+            run.decision.render_text()
+        ));
+    });
+}
+
+/// Both targets read the same facts, so for every fixture input both must pick the same winner:
+/// otherwise an offer could be rendered twice (or by neither target).
+#[test]
+fn both_targets_agree_on_the_winner() {
+    insta::glob!("../../../tests/fixtures/offers", "*.json", |path| {
+        let (_, input, _) = load(path);
+        let lines_run = run("cart_lines_discounts_generate_run", &input);
+        let delivery_run = run("cart_delivery_options_discounts_generate_run", &input);
+        assert_eq!(
+            lines_run.decision.offer_id,
+            delivery_run.decision.offer_id,
+            "{}",
+            path.display()
+        );
+        // Exactly one target renders the winner's operations.
+        let lines_ops = lines_run.output["operations"].as_array().unwrap().len();
+        let delivery_ops = delivery_run.output["operations"].as_array().unwrap().len();
+        if lines_run.decision.offer_id.is_none() {
+            assert_eq!((lines_ops, delivery_ops), (0, 0), "{}", path.display());
+        } else {
+            assert!(
+                (lines_ops == 0) != (delivery_ops == 0),
+                "{}: the winner must be rendered by exactly one target",
+                path.display()
+            );
+        }
+    });
+}
