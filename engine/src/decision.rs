@@ -43,6 +43,28 @@ pub enum ReasonCode {
     // Added after the first contract; appended so existing codes keep their order.
     /// A delivery group's shipping cost could not be read; that group gets no shipping discount.
     ShippingCostMalformed,
+    // The cart transform (bundles), appended for the same reason.
+    /// The cart transform has no `$app.bundles` metafield: no bundle operations at all.
+    BundleDefinitionsMissing,
+    /// The bundle definitions (or one bundle in them) could not be read; that bundle is skipped.
+    BundleDefinitionMalformed,
+    /// A line carries the transform's own marker: it was created by a merge or an expansion and is
+    /// left alone, which is what makes the transform idempotent.
+    BundleLineMarked,
+    /// A bundle parent sold as one line was expanded into its components.
+    BundleExpanded,
+    /// Some but not all components of a bundle are in the cart: no merge.
+    BundleIncomplete,
+    /// A complete bundle was merged into its parent.
+    BundleMerged,
+    /// A complete bundle lost a line to a more valuable bundle that shares it: no merge.
+    BundleComponentShared,
+    /// A component's unit cost is unknown: the bundle gets no discount.
+    BundleCostUnknown,
+    /// The bundle would get no discount and the policy does not merge without one.
+    BundleNotDiscounted,
+    /// The policy asks for `line_update`, which this build does not render.
+    BundleLineUpdateIgnored,
 }
 
 impl ReasonCode {
@@ -81,6 +103,16 @@ impl ReasonCode {
             ReasonCode::LineBundleParentExcluded => "line_bundle_parent_excluded",
             ReasonCode::Overflow => "overflow",
             ReasonCode::ShippingCostMalformed => "shipping_cost_malformed",
+            ReasonCode::BundleDefinitionsMissing => "bundle_definitions_missing",
+            ReasonCode::BundleDefinitionMalformed => "bundle_definition_malformed",
+            ReasonCode::BundleLineMarked => "bundle_line_marked",
+            ReasonCode::BundleExpanded => "bundle_expanded",
+            ReasonCode::BundleIncomplete => "bundle_incomplete",
+            ReasonCode::BundleMerged => "bundle_merged",
+            ReasonCode::BundleComponentShared => "bundle_component_shared",
+            ReasonCode::BundleCostUnknown => "bundle_cost_unknown",
+            ReasonCode::BundleNotDiscounted => "bundle_not_discounted",
+            ReasonCode::BundleLineUpdateIgnored => "bundle_line_update_ignored",
         }
     }
 }

@@ -16,6 +16,12 @@
 //!   decimal in the shop currency ("12.34", empty when unknown), `product_id` the numeric part of the
 //!   product's GID, `complements` numeric product ids in rank order and `flags` a set of letters
 //!   (`B`: this variant is a marginwise bundle parent).
+//! - cart transform `$app.bundles` (added later, same version prefix):
+//!   `mw1|<parent>=<component>x<quantity>:<weight>+...;<next parent>=...` where every id is the
+//!   numeric part of a variant GID, `quantity` the units per bundle and `weight` the price weight
+//!   of one unit used to split a parent's price over its components. With 14-digit ids, three
+//!   one-unit components and two-digit weights, 133 bundles fit in the 10,000 bytes a Function
+//!   reads of one metafield (a test measures it). See [`encode_bundles`].
 
 use crate::money::{Bps, Money};
 
@@ -258,6 +264,186 @@ pub fn gid_number(gid: &str) -> Option<u64> {
     gid.rsplit('/').next()?.parse().ok()
 }
 
+// ---------------------------------------------------------------------------------------------
+// Bundle definitions (`$app.bundles` on the cart transform), added after the first contract.
+// ---------------------------------------------------------------------------------------------
+
+/// Key of the bundle definitions metafield on the cart transform (text).
+pub const BUNDLES_KEY: &str = "bundles";
+
+/// Key of the line attribute the cart transform sets on the lines it creates (see
+/// [`BUNDLE_MARKER_MERGED`] and [`BUNDLE_MARKER_EXPANDED`]). The leading underscore keeps it out
+/// of most themes' line-item property lists.
+pub const BUNDLE_MARKER_KEY: &str = "_mw_bundle";
+/// Marker value on a bundle parent line created by a merge: it is never expanded again.
+pub const BUNDLE_MARKER_MERGED: &str = "m1";
+/// Marker value on a component line created by an expansion: it is never merged again.
+pub const BUNDLE_MARKER_EXPANDED: &str = "x1";
+
+/// A Function reads at most this many bytes of one metafield; a longer value arrives as null.
+pub const MAX_FUNCTION_METAFIELD_BYTES: usize = 10_000;
+/// At most this many components per bundle (an expansion renders up to two items per component).
+pub const MAX_BUNDLE_COMPONENTS: usize = 16;
+/// Largest quantity of one component in one bundle.
+pub const MAX_BUNDLE_COMPONENT_QUANTITY: i64 = 100;
+/// Largest price weight of one component unit.
+pub const MAX_BUNDLE_WEIGHT: i64 = 1_000_000;
+
+/// One component of a bundle: `quantity` units of a variant per bundle, each worth `weight`
+/// shares of the parent's price when a parent sold as one line is expanded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BundleComponent {
+    /// Numeric part of the component variant's GID.
+    pub variant_id: u64,
+    /// Units per bundle, 1..=[`MAX_BUNDLE_COMPONENT_QUANTITY`].
+    pub quantity: i64,
+    /// Price weight of one unit, 1..=[`MAX_BUNDLE_WEIGHT`].
+    pub weight: i64,
+}
+
+/// One bundle: a parent variant that stands for its components.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleDefinition {
+    /// Numeric part of the parent variant's GID.
+    pub parent_variant_id: u64,
+    /// Distinct component variants, in the merchant's order.
+    pub components: Vec<BundleComponent>,
+}
+
+/// The readable bundles of a `$app.bundles` value, and why each unreadable one was skipped
+/// (position in the list, error).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DecodedBundles {
+    pub bundles: Vec<BundleDefinition>,
+    pub skipped: Vec<(usize, FormatError)>,
+}
+
+/// Renders the `$app.bundles` metafield value:
+/// `mw1|<parent>=<component>x<quantity>:<weight>+...;<next parent>=...`, every id the numeric
+/// part of a variant GID. Bundles and components keep their order (it decides ties).
+pub fn encode_bundles(bundles: &[BundleDefinition]) -> String {
+    let mut text = String::from(VERSION_PREFIX);
+    text.push('|');
+    for (index, bundle) in bundles.iter().enumerate() {
+        if index > 0 {
+            text.push(';');
+        }
+        text.push_str(&bundle.parent_variant_id.to_string());
+        text.push('=');
+        for (position, component) in bundle.components.iter().enumerate() {
+            if position > 0 {
+                text.push('+');
+            }
+            text.push_str(&format!(
+                "{}x{}:{}",
+                component.variant_id, component.quantity, component.weight
+            ));
+        }
+    }
+    text
+}
+
+/// Reads a `$app.bundles` metafield value. Only a wrong version or shape of the whole value is an
+/// error; a malformed bundle is skipped (and listed in `skipped`) while the others still apply,
+/// as a malformed offer is skipped in a policy.
+///
+/// Skipped as well: a second bundle with the same parent (`duplicate_parent`), and a bundle whose
+/// parent is a component of an earlier bundle or whose components include an earlier bundle's
+/// parent (`nested`): a line can only be either a component or a parent, never both.
+pub fn decode_bundles(text: &str) -> Result<DecodedBundles, FormatError> {
+    let [list] = split_fields::<1>(text)?;
+    let mut decoded = DecodedBundles::default();
+    if list.is_empty() {
+        return Ok(decoded);
+    }
+    for (index, item) in list.split(';').enumerate() {
+        let checked = decode_bundle(item).and_then(|bundle| {
+            let clash = decoded.bundles.iter().find_map(|earlier| {
+                if earlier.parent_variant_id == bundle.parent_variant_id {
+                    Some("duplicate_parent")
+                } else if earlier
+                    .components
+                    .iter()
+                    .any(|c| c.variant_id == bundle.parent_variant_id)
+                    || bundle
+                        .components
+                        .iter()
+                        .any(|c| c.variant_id == earlier.parent_variant_id)
+                {
+                    Some("nested")
+                } else {
+                    None
+                }
+            });
+            match clash {
+                Some(field) => Err(FormatError::BadField { field }),
+                None => Ok(bundle),
+            }
+        });
+        match checked {
+            Ok(bundle) => decoded.bundles.push(bundle),
+            Err(error) => decoded.skipped.push((index, error)),
+        }
+    }
+    Ok(decoded)
+}
+
+fn decode_bundle(item: &str) -> Result<BundleDefinition, FormatError> {
+    let (parent, components) = item
+        .split_once('=')
+        .ok_or(FormatError::BadField { field: "parent" })?;
+    let parent_variant_id = parent
+        .parse::<u64>()
+        .map_err(|_| FormatError::BadField { field: "parent" })?;
+    let mut bundle = BundleDefinition {
+        parent_variant_id,
+        components: Vec::new(),
+    };
+    for component in components.split('+') {
+        let (variant, rest) = component
+            .split_once('x')
+            .ok_or(FormatError::BadField { field: "component" })?;
+        let (quantity, weight) = rest
+            .split_once(':')
+            .ok_or(FormatError::BadField { field: "weight" })?;
+        let variant_id = variant
+            .parse::<u64>()
+            .map_err(|_| FormatError::BadField { field: "component" })?;
+        let quantity = int(quantity, "quantity")?;
+        if !(1..=MAX_BUNDLE_COMPONENT_QUANTITY).contains(&quantity) {
+            return Err(FormatError::BadField { field: "quantity" });
+        }
+        let weight = int(weight, "weight")?;
+        if !(1..=MAX_BUNDLE_WEIGHT).contains(&weight) {
+            return Err(FormatError::BadField { field: "weight" });
+        }
+        if variant_id == parent_variant_id {
+            return Err(FormatError::BadField { field: "nested" });
+        }
+        if bundle.components.iter().any(|c| c.variant_id == variant_id) {
+            return Err(FormatError::BadField {
+                field: "duplicate_component",
+            });
+        }
+        bundle.components.push(BundleComponent {
+            variant_id,
+            quantity,
+            weight,
+        });
+    }
+    if bundle.components.len() > MAX_BUNDLE_COMPONENTS {
+        return Err(FormatError::BadField {
+            field: "components",
+        });
+    }
+    // A bundle of one unit would merge a line into a parent that stands for the same thing.
+    let units: i64 = bundle.components.iter().map(|c| c.quantity).sum();
+    if units < 2 {
+        return Err(FormatError::BadField { field: "units" });
+    }
+    Ok(bundle)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,6 +481,107 @@ mod tests {
         };
         assert_eq!(unknown.encode(0), "mw1||5||B");
         assert_eq!(VariantData::decode(&unknown.encode(0), 0), Ok(unknown));
+    }
+
+    fn bundle(parent: u64, components: &[(u64, i64, i64)]) -> BundleDefinition {
+        BundleDefinition {
+            parent_variant_id: parent,
+            components: components
+                .iter()
+                .map(|&(variant_id, quantity, weight)| BundleComponent {
+                    variant_id,
+                    quantity,
+                    weight,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn bundles_round_trip() {
+        let bundles = vec![
+            bundle(900, &[(11, 1, 60), (12, 2, 20)]),
+            bundle(901, &[(13, 1, 1), (14, 1, 1), (15, 3, 7)]),
+        ];
+        let text = encode_bundles(&bundles);
+        assert_eq!(text, "mw1|900=11x1:60+12x2:20;901=13x1:1+14x1:1+15x3:7");
+        let decoded = decode_bundles(&text).unwrap();
+        assert_eq!(decoded.bundles, bundles);
+        assert!(decoded.skipped.is_empty());
+        assert_eq!(decode_bundles("mw1|"), Ok(DecodedBundles::default()));
+        assert_eq!(encode_bundles(&[]), "mw1|");
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used, clippy::panic)]
+    fn malformed_bundles_are_skipped_one_by_one() {
+        let text = "mw1|900=11x1:1+12x1:1;x=1x1:1+2x1:1;901=13x0:1+14x1:1;902=15x1:0+16x1:1;\
+                    903=17x1:1+17x1:1;904=18x1:1;900=19x1:1+20x1:1;905=900x1:1+21x1:1;\
+                    906=906x1:1+22x1:1;907=23x1+24x1:1;908=25y1:1;909=11x1:1+27x2:5";
+        let decoded = decode_bundles(text).unwrap();
+        let parents: Vec<u64> = decoded
+            .bundles
+            .iter()
+            .map(|b| b.parent_variant_id)
+            .collect();
+        // 909 shares component 11 with 900: sharing is allowed, the cart transform picks one.
+        assert_eq!(parents, vec![900, 909]);
+        let skipped: Vec<(usize, &str)> = decoded
+            .skipped
+            .iter()
+            .map(|(index, error)| match error {
+                FormatError::BadField { field } => (*index, *field),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            skipped,
+            vec![
+                (1, "parent"),
+                (2, "quantity"),
+                (3, "weight"),
+                (4, "duplicate_component"),
+                (5, "units"),
+                (6, "duplicate_parent"),
+                (7, "nested"),
+                (8, "nested"),
+                (9, "weight"),
+                (10, "component"),
+            ]
+        );
+        assert_eq!(
+            decode_bundles("mw2|900=1x1:1+2x1:1"),
+            Err(FormatError::UnsupportedVersion)
+        );
+        assert_eq!(
+            decode_bundles("mw1|900=1x1:1+2x1:1|extra"),
+            Err(FormatError::FieldCount {
+                expected: 1,
+                found: 2
+            })
+        );
+    }
+
+    /// How many bundles fit in the 10,000 bytes a Function reads, with today's 14-digit variant
+    /// ids, three components of one unit each and two-digit weights (the figure in the docs).
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn bundles_that_fit_in_one_function_read() {
+        let fits = |n: u64| {
+            let bundles: Vec<BundleDefinition> = (0..n)
+                .map(|i| {
+                    let base = 44_812_345_000_000 + i * 10;
+                    bundle(
+                        base,
+                        &[(base + 1, 1, 40), (base + 2, 1, 35), (base + 3, 1, 25)],
+                    )
+                })
+                .collect();
+            encode_bundles(&bundles).len() <= MAX_FUNCTION_METAFIELD_BYTES
+        };
+        let most = (1..1_000).take_while(|n| fits(*n)).last().unwrap();
+        assert_eq!(most, 133, "update the bundle format docs");
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub(crate) struct LineHeadroom {
 }
 
 /// The headroom of one amount: `max(0, price - ceil(price x stack) - ceil(cost x (1 + margin)))`.
-fn room(price: Money, cost: Money, guard: &Guard) -> Checked<Money> {
+pub(crate) fn room(price: Money, cost: Money, guard: &Guard) -> Checked<Money> {
     let stack = arith::bps_ceil(price, guard.assumed_stack_bps)?;
     let floor = arith::margin_floor(cost, guard.min_line_margin_bps)?;
     Ok(arith::sub(arith::sub(price, stack)?, floor)?.max(0))

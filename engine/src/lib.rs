@@ -38,12 +38,14 @@ mod eligibility;
 mod evaluate;
 mod guard;
 pub mod holdout;
+pub mod bundle;
 mod margin;
 mod render;
 mod reward;
 mod slots;
 
 pub use evaluate::evaluate;
+pub use bundle::{BundleDecision, BundleLine, BundleRequest, evaluate_bundles};
 pub use render::MAX_LOG_LINE_BYTES;
 
 pub use decision::{

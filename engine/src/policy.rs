@@ -69,8 +69,8 @@
 //! whole policy instead: falling back to a default guard would give away margin the merchant chose
 //! to keep.
 
-mod parse;
-mod syntax;
+pub(crate) mod parse;
+pub(crate) mod syntax;
 
 pub use parse::{POLICY_VERSION, parse};
 

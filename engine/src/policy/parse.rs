@@ -24,21 +24,21 @@ use crate::money::{BPS_ONE, Currency};
 pub const POLICY_VERSION: i64 = 1;
 
 /// A field that could not be read: where (JSON path) and why.
-struct FieldError {
-    path: String,
-    detail: String,
+pub(crate) struct FieldError {
+    pub(crate) path: String,
+    pub(crate) detail: String,
 }
 
-type Field<T> = Result<T, FieldError>;
+pub(crate) type Field<T> = Result<T, FieldError>;
 
-fn error<T>(path: &str, detail: impl Into<String>) -> Field<T> {
+pub(crate) fn error<T>(path: &str, detail: impl Into<String>) -> Field<T> {
     Err(FieldError {
         path: path.to_string(),
         detail: detail.into(),
     })
 }
 
-fn join(path: &str, key: &str) -> String {
+pub(crate) fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()
     } else {
@@ -46,7 +46,7 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
-fn kind_name(value: &Value) -> &'static str {
+pub(crate) fn kind_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -57,7 +57,7 @@ fn kind_name(value: &Value) -> &'static str {
     }
 }
 
-fn as_object<'v>(value: &'v Value, path: &str) -> Field<&'v Object> {
+pub(crate) fn as_object<'v>(value: &'v Value, path: &str) -> Field<&'v Object> {
     match value {
         Value::Object(object) => Ok(object),
         other => error(
@@ -67,7 +67,7 @@ fn as_object<'v>(value: &'v Value, path: &str) -> Field<&'v Object> {
     }
 }
 
-fn check_keys(object: &Object, allowed: &[&str], path: &str) -> Field<()> {
+pub(crate) fn check_keys(object: &Object, allowed: &[&str], path: &str) -> Field<()> {
     match object.keys().find(|key| !allowed.contains(&key.as_str())) {
         Some(key) => error(&join(path, key), "unknown key"),
         None => Ok(()),
@@ -75,13 +75,13 @@ fn check_keys(object: &Object, allowed: &[&str], path: &str) -> Field<()> {
 }
 
 /// The value of `key`, treating an explicit `null` like an absent key.
-fn get<'v>(object: &'v Object, key: &str) -> Option<&'v Value> {
+pub(crate) fn get<'v>(object: &'v Object, key: &str) -> Option<&'v Value> {
     object
         .get(key)
         .filter(|value| !matches!(value, Value::Null))
 }
 
-fn integer(value: &Value, path: &str) -> Field<i64> {
+pub(crate) fn integer(value: &Value, path: &str) -> Field<i64> {
     match value {
         Value::Number(Number::I64(n)) => Ok(*n),
         Value::Number(Number::U64(n)) => match i64::try_from(*n) {
@@ -96,7 +96,7 @@ fn integer(value: &Value, path: &str) -> Field<i64> {
     }
 }
 
-fn integer_in(value: &Value, path: &str, min: i64, max: i64) -> Field<i64> {
+pub(crate) fn integer_in(value: &Value, path: &str, min: i64, max: i64) -> Field<i64> {
     let n = integer(value, path)?;
     if (min..=max).contains(&n) {
         Ok(n)
@@ -110,7 +110,7 @@ fn integer_in(value: &Value, path: &str, min: i64, max: i64) -> Field<i64> {
     }
 }
 
-fn optional_integer_in(
+pub(crate) fn optional_integer_in(
     object: &Object,
     key: &str,
     path: &str,
@@ -122,7 +122,7 @@ fn optional_integer_in(
         .transpose()
 }
 
-fn string<'v>(value: &'v Value, path: &str) -> Field<&'v str> {
+pub(crate) fn string<'v>(value: &'v Value, path: &str) -> Field<&'v str> {
     match value {
         Value::String(text) => Ok(text),
         other => error(
@@ -132,7 +132,11 @@ fn string<'v>(value: &'v Value, path: &str) -> Field<&'v str> {
     }
 }
 
-fn optional_string<'v>(object: &'v Object, key: &str, path: &str) -> Field<Option<&'v str>> {
+pub(crate) fn optional_string<'v>(
+    object: &'v Object,
+    key: &str,
+    path: &str,
+) -> Field<Option<&'v str>> {
     get(object, key)
         .map(|value| string(value, &join(path, key)))
         .transpose()
@@ -280,7 +284,7 @@ fn parse_strategy(object: &Object) -> Field<Strategy> {
     }
 }
 
-fn parse_guard(object: &Object) -> Field<Guard> {
+pub(crate) fn parse_guard(object: &Object) -> Field<Guard> {
     let mut guard = Guard::DEFAULT;
     let Some(value) = get(object, "guard") else {
         return Ok(guard);
@@ -320,7 +324,7 @@ fn parse_guard(object: &Object) -> Field<Guard> {
     Ok(guard)
 }
 
-fn parse_holdout(object: &Object) -> Field<Option<Holdout>> {
+pub(crate) fn parse_holdout(object: &Object) -> Field<Option<Holdout>> {
     let Some(value) = get(object, "holdout") else {
         return Ok(None);
     };

@@ -1,0 +1,606 @@
+//! `evaluate_bundles`: one cart transform run's facts in, merges and expansions with their
+//! reasons out. The steps: definitions, currency, lines, expansions, then (only with a usable
+//! policy, rate and profile, outside the holdout) merge candidates, the guard, and selection.
+
+use std::collections::BTreeMap;
+
+use super::policy::{BundlePolicy, parse_bundle_policy};
+use super::split::split_price;
+use super::{
+    BundleDecision, BundleLine, BundleRequest, Expand, ExpandItem, Merge, MergeLine,
+    VARIANT_GID_PREFIX,
+};
+use crate::arith::{self, Checked, Overflow};
+use crate::cart::Conversion;
+use crate::decision::{Reason, ReasonCode};
+use crate::format::{BundleDefinition, Profile, VariantData, decode_bundles, gid_number};
+use crate::guard;
+use crate::holdout;
+use crate::money::{BPS_ONE, Bps, Currency, Money, Rate, parse_decimal_minor};
+use crate::policy::{CustomerType, Guard, PolicySource, UnknownCost};
+use crate::request::{ProfileInput, VariantInput};
+
+fn reason(code: ReasonCode, subject: &str, detail: impl Into<String>) -> Reason {
+    Reason {
+        code,
+        subject: subject.to_string(),
+        detail: detail.into(),
+    }
+}
+
+fn variant_gid(id: u64) -> String {
+    format!("{VARIANT_GID_PREFIX}{id}")
+}
+
+/// A line that may take part in an operation.
+struct ReadLine<'r> {
+    line: &'r BundleLine,
+    unit_price: Money,
+    variant_id: u64,
+    used: bool,
+}
+
+/// Decides the cart transform's operations. Never fails and never panics: anything unusable is a
+/// reason, and the worst outcome is no operation.
+pub fn evaluate_bundles(request: &BundleRequest) -> BundleDecision {
+    let mut decision = BundleDecision::default();
+    let reasons = &mut decision.reasons;
+
+    // 1. Definitions: without them there is nothing to merge or expand.
+    let Some(text) = &request.definitions else {
+        reasons.push(reason(
+            ReasonCode::BundleDefinitionsMissing,
+            "",
+            "no bundles metafield",
+        ));
+        return decision;
+    };
+    let decoded = match decode_bundles(text) {
+        Ok(decoded) => decoded,
+        Err(error) => {
+            reasons.push(reason(
+                ReasonCode::BundleDefinitionMalformed,
+                "",
+                error.to_string(),
+            ));
+            return decision;
+        }
+    };
+    for (index, error) in &decoded.skipped {
+        reasons.push(reason(
+            ReasonCode::BundleDefinitionMalformed,
+            &format!("bundles[{index}]"),
+            error.to_string(),
+        ));
+    }
+    let definitions = decoded.bundles;
+
+    // 2. Currency: every price is read in it.
+    let Some(presentment) = Currency::from_code(&request.currency_code) else {
+        reasons.push(reason(
+            ReasonCode::PolicyCurrencyUnknown,
+            "cart",
+            format!("unknown cart currency \"{}\"", request.currency_code),
+        ));
+        return decision;
+    };
+    if request.lines.is_empty() {
+        reasons.push(reason(ReasonCode::EmptyCart, "", "no lines"));
+        return decision;
+    }
+
+    // 3. Lines.
+    let mut lines = read_lines(&request.lines, presentment, reasons);
+
+    // 4. Expansions, first: a parent sold as one line is never a component of a merge.
+    let parents: BTreeMap<u64, &BundleDefinition> = definitions
+        .iter()
+        .map(|definition| (definition.parent_variant_id, definition))
+        .collect();
+    for line in &mut lines {
+        let Some(definition) = parents.get(&line.variant_id) else {
+            continue;
+        };
+        match expand(line, definition) {
+            Some(expansion) => {
+                line.used = true;
+                let parts: Vec<String> = expansion
+                    .items
+                    .iter()
+                    .map(|item| format!("{}x{}", item.quantity, item.unit_price_minor))
+                    .collect();
+                reasons.push(reason(
+                    ReasonCode::BundleExpanded,
+                    &line.line.id,
+                    format!("{} = {}", line.unit_price, parts.join(" + ")),
+                ));
+                decision.expands.push(expansion);
+            }
+            None => reasons.push(reason(
+                ReasonCode::Overflow,
+                &line.line.id,
+                "splitting the parent price; not expanded",
+            )),
+        }
+    }
+
+    // 5. Merges, only for a usable policy outside the holdout.
+    let Some(setup) = merge_setup(request, presentment, reasons) else {
+        return decision;
+    };
+    let candidates = merge_candidates(&definitions, &lines, &setup, reasons);
+    decision.merges = select_merges(candidates, &mut lines, reasons);
+    decision
+}
+
+fn read_lines<'r>(
+    lines: &'r [BundleLine],
+    presentment: Currency,
+    reasons: &mut Vec<Reason>,
+) -> Vec<ReadLine<'r>> {
+    let mut read = Vec::with_capacity(lines.len());
+    for line in lines {
+        if let Some(marker) = line.marker.as_deref().filter(|m| !m.is_empty()) {
+            reasons.push(reason(
+                ReasonCode::BundleLineMarked,
+                &line.id,
+                format!("marker \"{marker}\""),
+            ));
+            continue;
+        }
+        // Merchandise that is not a product variant can be neither a parent nor a component.
+        let Some(gid) = &line.variant_id else {
+            continue;
+        };
+        let Some(variant_id) = gid_number(gid) else {
+            reasons.push(reason(
+                ReasonCode::LineVariantMalformed,
+                &line.id,
+                format!("variant id \"{gid}\""),
+            ));
+            continue;
+        };
+        let unit_price =
+            parse_decimal_minor(&line.unit_price, presentment.exponent).filter(|p| *p >= 0);
+        let Some(unit_price) = unit_price else {
+            reasons.push(reason(
+                ReasonCode::LineVariantMalformed,
+                &line.id,
+                format!(
+                    "unit price \"{}\" is not a {} amount",
+                    line.unit_price,
+                    presentment.code_str()
+                ),
+            ));
+            continue;
+        };
+        if line.quantity < 1 {
+            reasons.push(reason(
+                ReasonCode::LineVariantMalformed,
+                &line.id,
+                format!("quantity {} is below 1", line.quantity),
+            ));
+            continue;
+        }
+        if arith::mul(unit_price, line.quantity).is_err() {
+            reasons.push(reason(
+                ReasonCode::Overflow,
+                &line.id,
+                format!("unit price {unit_price} x quantity {}", line.quantity),
+            ));
+            continue;
+        }
+        read.push(ReadLine {
+            line,
+            unit_price,
+            variant_id,
+            used: false,
+        });
+    }
+    read
+}
+
+fn expand(line: &ReadLine<'_>, definition: &BundleDefinition) -> Option<Expand> {
+    let parts = split_price(line.unit_price, &definition.components)?;
+    let items = parts
+        .iter()
+        .map(|part| {
+            let component = definition.components.get(part.component)?;
+            Some(ExpandItem {
+                variant_id: variant_gid(component.variant_id),
+                quantity: part.quantity,
+                unit_price_minor: part.unit_price,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Expand {
+        line_id: line.line.id.clone(),
+        parent_variant_id: variant_gid(definition.parent_variant_id),
+        parent_unit_price_minor: line.unit_price,
+        items,
+    })
+}
+
+/// What every merge candidate is decided with.
+struct MergeSetup {
+    policy: BundlePolicy,
+    conversion: Conversion,
+    /// The decrease this shopper gets before the guard.
+    bps: Bps,
+}
+
+/// Policy, rate, holdout, profile and customer type; `None` (with the reason recorded) when no
+/// merge may happen in this run.
+fn merge_setup(
+    request: &BundleRequest,
+    presentment: Currency,
+    reasons: &mut Vec<Reason>,
+) -> Option<MergeSetup> {
+    let policy = match &request.policy {
+        PolicySource::Missing => {
+            reasons.push(reason(
+                ReasonCode::PolicyMissing,
+                "",
+                "no bundle policy metafield; no merges",
+            ));
+            return None;
+        }
+        PolicySource::Json(text) => {
+            let parsed = parse_bundle_policy(text);
+            reasons.extend(parsed.reasons);
+            parsed.policy?
+        }
+    };
+    if policy.line_update {
+        reasons.push(reason(
+            ReasonCode::BundleLineUpdateIgnored,
+            "line_update",
+            "this build prices bundles with linesMerge only",
+        ));
+    }
+    let Some(rate) = Rate::parse(&request.presentment_rate) else {
+        reasons.push(reason(
+            ReasonCode::RateInvalid,
+            "cart",
+            format!("presentment rate \"{}\"", request.presentment_rate),
+        ));
+        return None;
+    };
+    let conversion = Conversion {
+        shop: policy.currency,
+        presentment,
+        rate,
+    };
+
+    // The same holdout as the discount: merchants compare held-out and treated shoppers once.
+    if let Some(holdout) = policy.holdout.as_ref().filter(|h| h.share_bps > 0) {
+        if request.holdout_key.is_empty() {
+            reasons.push(reason(ReasonCode::HoldoutOut, "", "no key"));
+        } else {
+            let bucket = holdout::bucket(&request.holdout_key, &holdout.salt);
+            let detail = format!("bucket {bucket}, share {} bps", holdout.share_bps);
+            if i64::from(bucket) < holdout.share_bps {
+                reasons.push(reason(ReasonCode::HoldoutIn, "", detail));
+                return None;
+            }
+            reasons.push(reason(ReasonCode::HoldoutOut, "", detail));
+        }
+    }
+
+    let profile = match &request.profile {
+        ProfileInput::Anonymous => {
+            reasons.push(reason(ReasonCode::ProfileMissing, "", "anonymous"));
+            None
+        }
+        ProfileInput::Missing => {
+            reasons.push(reason(
+                ReasonCode::ProfileMissing,
+                "",
+                "no profile metafield",
+            ));
+            None
+        }
+        ProfileInput::Text(text) => match Profile::decode(text) {
+            Ok(profile) => Some(profile),
+            Err(error) => {
+                // As in the discount engine: a corrupt profile could misclassify the shopper.
+                reasons.push(reason(ReasonCode::ProfileMalformed, "", error.to_string()));
+                return None;
+            }
+        },
+    };
+
+    let orders = request.customer.number_of_orders;
+    let is_new = matches!(orders, None | Some(0));
+    let eligible = match policy.discount.customer {
+        CustomerType::Any => true,
+        CustomerType::New => is_new,
+        CustomerType::Returning => !is_new,
+    };
+    let bps = if eligible {
+        policy.discount.for_profile(profile.as_ref())
+    } else {
+        reasons.push(reason(
+            ReasonCode::CustomerTypeNotEligible,
+            "discount.customer",
+            "no bundle discount for this shopper",
+        ));
+        0
+    };
+    Some(MergeSetup {
+        policy,
+        conversion,
+        bps,
+    })
+}
+
+/// A complete bundle that could be merged, with its guarded decrease.
+struct Candidate {
+    parent_variant_id: u64,
+    sets: i64,
+    /// (index into the read lines, units taken).
+    lines: Vec<(usize, i64)>,
+    price: Money,
+    bps: Bps,
+    value: Money,
+}
+
+fn merge_candidates(
+    definitions: &[BundleDefinition],
+    lines: &[ReadLine<'_>],
+    setup: &MergeSetup,
+    reasons: &mut Vec<Reason>,
+) -> Vec<Candidate> {
+    // Lines still free, by variant, in cart order.
+    let mut by_variant: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+    for (index, line) in lines.iter().enumerate() {
+        if !line.used {
+            by_variant.entry(line.variant_id).or_default().push(index);
+        }
+    }
+    let mut candidates = Vec::new();
+    for definition in definitions {
+        let subject = variant_gid(definition.parent_variant_id);
+        match candidate(definition, lines, &by_variant, setup, &subject, reasons) {
+            Ok(Some(candidate)) => candidates.push(candidate),
+            Ok(None) => {}
+            Err(Overflow) => reasons.push(reason(
+                ReasonCode::Overflow,
+                &subject,
+                "while pricing the bundle; not merged",
+            )),
+        }
+    }
+    candidates
+}
+
+fn candidate(
+    definition: &BundleDefinition,
+    lines: &[ReadLine<'_>],
+    by_variant: &BTreeMap<u64, Vec<usize>>,
+    setup: &MergeSetup,
+    subject: &str,
+    reasons: &mut Vec<Reason>,
+) -> Checked<Option<Candidate>> {
+    // Complete sets: the fewest any component allows.
+    let mut sets = i64::MAX;
+    let mut any_present = false;
+    let mut missing = Vec::new();
+    for component in &definition.components {
+        let available = match by_variant.get(&component.variant_id) {
+            Some(indices) => arith::sum(
+                indices
+                    .iter()
+                    .filter_map(|i| lines.get(*i))
+                    .map(|l| l.line.quantity),
+            )?,
+            None => 0,
+        };
+        any_present |= available > 0;
+        let component_sets = available / component.quantity;
+        if component_sets == 0 {
+            missing.push(format!(
+                "{} ({} of {})",
+                component.variant_id, available, component.quantity
+            ));
+        }
+        sets = sets.min(component_sets);
+    }
+    if sets == 0 {
+        // A bundle none of whose components is in the cart is not worth a reason on every run.
+        if any_present {
+            reasons.push(reason(
+                ReasonCode::BundleIncomplete,
+                subject,
+                format!("missing {}", missing.join(", ")),
+            ));
+        }
+        return Ok(None);
+    }
+
+    // Take the units in cart order and price them.
+    let guard = &setup.policy.guard;
+    let mut taken = Vec::new();
+    let (mut price, mut cost) = (0, 0);
+    let mut unknown_cost_lines = Vec::new();
+    for component in &definition.components {
+        let mut needed = arith::mul(sets, component.quantity)?;
+        for &index in by_variant.get(&component.variant_id).into_iter().flatten() {
+            if needed == 0 {
+                break;
+            }
+            let Some(line) = lines.get(index) else {
+                continue;
+            };
+            let units = line.line.quantity.min(needed);
+            needed = arith::sub(needed, units)?;
+            taken.push((index, units));
+            price = arith::add(price, arith::mul(line.unit_price, units)?)?;
+            match unit_cost(line, setup)? {
+                Some(unit_cost) => cost = arith::add(cost, arith::mul(unit_cost, units)?)?,
+                None => unknown_cost_lines.push(line.line.id.as_str()),
+            }
+        }
+    }
+
+    // The decrease: the shopper's value, then the guard.
+    let mut bps = setup.bps;
+    if !unknown_cost_lines.is_empty() && guard.unknown_cost == UnknownCost::Exclude && bps > 0 {
+        reasons.push(reason(
+            ReasonCode::BundleCostUnknown,
+            subject,
+            format!(
+                "no unit cost for {}; no decrease",
+                unknown_cost_lines.join(", ")
+            ),
+        ));
+        bps = 0;
+    }
+    if bps > 0 {
+        // The merged bundle is one line and the transform discounts nothing else, so it must
+        // keep both the line and the order margin.
+        let bundle_guard = Guard {
+            min_line_margin_bps: guard.min_line_margin_bps.max(guard.min_order_margin_bps),
+            ..*guard
+        };
+        let headroom = guard::room(price, cost, &bundle_guard)?;
+        // One minor unit per set for Shopify's rounding of the percentage.
+        let most_discount = arith::sub(headroom, sets)?.max(0);
+        let most_bps = if price > 0 {
+            arith::mul_div_floor(most_discount, BPS_ONE, price)?.min(BPS_ONE)
+        } else {
+            0
+        };
+        if most_bps < bps {
+            let detail = format!(
+                "{bps} -> {most_bps} bps (price {price}, cost {cost}, headroom {headroom})"
+            );
+            let code = if most_bps == 0 {
+                ReasonCode::GuardDropped
+            } else {
+                ReasonCode::GuardReduced
+            };
+            reasons.push(reason(code, subject, detail));
+            bps = most_bps;
+        }
+    }
+    if bps == 0 && !setup.policy.merge_without_discount {
+        reasons.push(reason(
+            ReasonCode::BundleNotDiscounted,
+            subject,
+            format!("{sets} complete set(s) left unmerged (merge_without_discount is off)"),
+        ));
+        return Ok(None);
+    }
+    let value = arith::bps_floor(price, bps)?;
+    Ok(Some(Candidate {
+        parent_variant_id: definition.parent_variant_id,
+        sets,
+        lines: taken,
+        price,
+        bps,
+        value,
+    }))
+}
+
+/// The unit cost of a line in presentment minor units; `None` when unknown (or unreadable, which
+/// is as good as unknown for the guard). Under `unknown_cost: allow` unknown counts as 0.
+fn unit_cost(line: &ReadLine<'_>, setup: &MergeSetup) -> Checked<Option<Money>> {
+    let shop_cost = match &line.line.variant {
+        VariantInput::Missing => None,
+        VariantInput::Text(text) => VariantData::decode(text, setup.conversion.shop.exponent)
+            .ok()
+            .and_then(|data| data.unit_cost_minor),
+    };
+    match (shop_cost, setup.policy.guard.unknown_cost) {
+        (Some(cost), _) => Ok(Some(setup.conversion.to_presentment(cost)?)),
+        (None, UnknownCost::Allow) => Ok(Some(0)),
+        (None, UnknownCost::Exclude) => Ok(None),
+    }
+}
+
+/// Picks merges so no line is in two operations: most valuable first, ties by definition order.
+/// Candidates arrive in definition order and the merges leave in it. (Selection by repeated
+/// maximum instead of a sort: there are at most a few hundred candidates, and a sort would cost
+/// the Function several KB of code.)
+fn select_merges(
+    candidates: Vec<Candidate>,
+    lines: &mut [ReadLine<'_>],
+    reasons: &mut Vec<Reason>,
+) -> Vec<Merge> {
+    let mut done = vec![false; candidates.len()];
+    let mut merges: Vec<Option<Merge>> = candidates.iter().map(|_| None).collect();
+    // Which parent took each line, for the reason of the bundle that lost it.
+    let mut owner: BTreeMap<usize, u64> = BTreeMap::new();
+    loop {
+        let mut best: Option<usize> = None;
+        for (position, candidate) in candidates.iter().enumerate() {
+            if done.get(position).copied().unwrap_or(true) {
+                continue;
+            }
+            // Strictly greater: ties keep the earlier definition.
+            let better = best
+                .and_then(|b| candidates.get(b))
+                .is_none_or(|b| candidate.value > b.value);
+            if better {
+                best = Some(position);
+            }
+        }
+        let Some(position) = best else {
+            break;
+        };
+        if let Some(flag) = done.get_mut(position) {
+            *flag = true;
+        }
+        let Some(candidate) = candidates.get(position) else {
+            break;
+        };
+        let subject = variant_gid(candidate.parent_variant_id);
+        if let Some((index, parent)) = candidate
+            .lines
+            .iter()
+            .find_map(|(index, _)| owner.get(index).map(|parent| (*index, *parent)))
+        {
+            let line_id = lines.get(index).map_or("", |l| l.line.id.as_str());
+            reasons.push(reason(
+                ReasonCode::BundleComponentShared,
+                &subject,
+                format!(
+                    "{line_id} already merged into {}; not merged",
+                    variant_gid(parent)
+                ),
+            ));
+            continue;
+        }
+        let mut merge_lines = Vec::with_capacity(candidate.lines.len());
+        for (index, units) in &candidate.lines {
+            owner.insert(*index, candidate.parent_variant_id);
+            if let Some(line) = lines.get_mut(*index) {
+                line.used = true;
+                merge_lines.push(MergeLine {
+                    line_id: line.line.id.clone(),
+                    quantity: *units,
+                });
+            }
+        }
+        reasons.push(reason(
+            ReasonCode::BundleMerged,
+            &subject,
+            format!(
+                "{} set(s), {} bps, price {}, discount {}",
+                candidate.sets, candidate.bps, candidate.price, candidate.value
+            ),
+        ));
+        if let Some(slot) = merges.get_mut(position) {
+            *slot = Some(Merge {
+                parent_variant_id: subject,
+                sets: candidate.sets,
+                lines: merge_lines,
+                percent_decrease_bps: candidate.bps,
+                price_before_minor: candidate.price,
+                discount_minor: candidate.value,
+            });
+        }
+    }
+    merges.into_iter().flatten().collect()
+}

@@ -1,0 +1,102 @@
+//! Text forms of a bundle decision, like [`crate::Decision`]'s: a readable block for snapshots
+//! and the demo, and one short Function log line.
+
+use std::fmt::Write as _;
+
+use super::BundleDecision;
+use crate::decision::ReasonCode;
+use crate::render::MAX_LOG_LINE_BYTES;
+
+/// Marks a log line whose reason list was cut to fit.
+const TRUNCATED: &str = ",+more";
+
+impl BundleDecision {
+    /// A stable, readable multi-line description: every merge and expansion with its lines and
+    /// amounts (presentment minor units), then every reason.
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        if self.merges.is_empty() {
+            out.push_str("merges: -\n");
+        } else {
+            out.push_str("merges:\n");
+        }
+        for merge in &self.merges {
+            let _ = writeln!(
+                out,
+                "  {} x{}: decrease {} bps, price {}, discount {}",
+                merge.parent_variant_id,
+                merge.sets,
+                merge.percent_decrease_bps,
+                merge.price_before_minor,
+                merge.discount_minor
+            );
+            for line in &merge.lines {
+                let _ = writeln!(out, "    {} x{}", line.line_id, line.quantity);
+            }
+        }
+        if self.expands.is_empty() {
+            out.push_str("expands: -\n");
+        } else {
+            out.push_str("expands:\n");
+        }
+        for expand in &self.expands {
+            let _ = writeln!(
+                out,
+                "  {} ({}): unit price {}",
+                expand.line_id, expand.parent_variant_id, expand.parent_unit_price_minor
+            );
+            for item in &expand.items {
+                let _ = writeln!(
+                    out,
+                    "    {} x{} @ {}",
+                    item.variant_id, item.quantity, item.unit_price_minor
+                );
+            }
+        }
+        out.push_str("reasons:\n");
+        for reason in &self.reasons {
+            let _ = write!(out, "  {}", reason.code.code());
+            if !reason.subject.is_empty() {
+                let _ = write!(out, " [{}]", reason.subject);
+            }
+            if !reason.detail.is_empty() {
+                let _ = write!(out, ": {}", reason.detail);
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// One short line for the Function log (at most [`MAX_LOG_LINE_BYTES`] bytes):
+    /// `mw bundles merge=<n> expand=<n> <codes>`, codes in order of first appearance, each once,
+    /// with a count when repeated (`bundle_expanded*3`).
+    pub fn log_line(&self) -> String {
+        let mut counts: Vec<(ReasonCode, usize)> = Vec::new();
+        for reason in &self.reasons {
+            match counts.iter_mut().find(|(code, _)| *code == reason.code) {
+                Some((_, count)) => *count += 1,
+                None => counts.push((reason.code, 1)),
+            }
+        }
+        let mut line = format!(
+            "mw bundles merge={} expand={}",
+            self.merges.len(),
+            self.expands.len()
+        );
+        let mut separator = ' ';
+        for (code, count) in counts {
+            let entry = if count > 1 {
+                format!("{separator}{}*{count}", code.code())
+            } else {
+                format!("{separator}{}", code.code())
+            };
+            if line.len() + entry.len() + TRUNCATED.len() > MAX_LOG_LINE_BYTES {
+                line.push_str(TRUNCATED);
+                break;
+            }
+            line.push_str(&entry);
+            separator = ',';
+        }
+        line
+    }
+}

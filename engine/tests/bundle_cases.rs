@@ -1,0 +1,168 @@
+//! The data-driven bundle suite: every `bundle_cases/*.json` file is one cart transform run, and
+//! its snapshot is the bundle decision with all its reasons (`BundleDecision::render_text`) plus
+//! the Function log line. Every case is also checked against the decision's invariants (no line
+//! in two operations, expansions that add up exactly, at most one merge per parent).
+//!
+//! Case file fields (all optional except `lines`):
+//! - `currency` (default `"USD"`), `rate` (shop -> presentment, default `"1.0"`)
+//! - `profile`: `"anonymous"`, `null`/absent (a customer without a profile metafield) or the raw
+//!   `$app.profile` text; `orders`: the customer's `numberOfOrders`
+//! - `definitions`: the raw `$app.bundles` text, or null (no metafield)
+//! - `policy`: a JSON object (serialized as the metafield), a string (raw text) or null
+//! - `holdout_key` (default `"gid://shopify/Customer/1"`)
+//! - `lines`: `[{"id", "qty", "price", "variant", "offer", "marker"}]`; `variant` a number (the
+//!   variant GID's numeric part), a string (a raw GID) or null (not a product variant); `offer`
+//!   the raw `$app.offer` text or null; `marker` the `_mw_bundle` attribute or null
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::collections::BTreeMap;
+
+use marginwise_engine::bundle::VARIANT_GID_PREFIX;
+use marginwise_engine::{
+    BundleDecision, BundleLine, BundleRequest, CustomerFacts, PolicySource, ProfileInput,
+    VariantInput, evaluate_bundles,
+};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    #[serde(default)]
+    about: String,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    rate: Option<String>,
+    #[serde(default)]
+    profile: Option<String>,
+    #[serde(default)]
+    orders: Option<i64>,
+    #[serde(default)]
+    definitions: Option<String>,
+    #[serde(default)]
+    policy: serde_json::Value,
+    #[serde(default)]
+    holdout_key: Option<String>,
+    lines: Vec<CaseLine>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseLine {
+    id: String,
+    qty: i64,
+    price: String,
+    #[serde(default)]
+    variant: serde_json::Value,
+    #[serde(default)]
+    offer: Option<String>,
+    #[serde(default)]
+    marker: Option<String>,
+}
+
+fn request(case: &Case) -> BundleRequest {
+    let profile = match case.profile.as_deref() {
+        Some("anonymous") => ProfileInput::Anonymous,
+        None => ProfileInput::Missing,
+        Some(text) => ProfileInput::Text(text.to_string()),
+    };
+    let policy = match &case.policy {
+        serde_json::Value::Null => PolicySource::Missing,
+        serde_json::Value::String(text) => PolicySource::Json(text.clone()),
+        other => PolicySource::Json(other.to_string()),
+    };
+    BundleRequest {
+        currency_code: case.currency.clone().unwrap_or_else(|| "USD".to_string()),
+        presentment_rate: case.rate.clone().unwrap_or_else(|| "1.0".to_string()),
+        profile,
+        customer: CustomerFacts {
+            number_of_orders: case.orders,
+        },
+        lines: case
+            .lines
+            .iter()
+            .map(|line| BundleLine {
+                id: line.id.clone(),
+                quantity: line.qty,
+                unit_price: line.price.clone(),
+                variant_id: match &line.variant {
+                    serde_json::Value::Number(n) => Some(format!("{VARIANT_GID_PREFIX}{n}")),
+                    serde_json::Value::String(gid) => Some(gid.clone()),
+                    serde_json::Value::Null => None,
+                    other => panic!("variant must be a number, a string or null: {other}"),
+                },
+                variant: line
+                    .offer
+                    .clone()
+                    .map_or(VariantInput::Missing, VariantInput::Text),
+                marker: line.marker.clone(),
+            })
+            .collect(),
+        definitions: case.definitions.clone(),
+        policy,
+        holdout_key: case
+            .holdout_key
+            .clone()
+            .unwrap_or_else(|| "gid://shopify/Customer/1".to_string()),
+    }
+}
+
+/// The invariants every decision keeps, whatever the input.
+fn check_invariants(request: &BundleRequest, decision: &BundleDecision) {
+    let mut uses: BTreeMap<&str, usize> = BTreeMap::new();
+    for merge in &decision.merges {
+        for line in &merge.lines {
+            *uses.entry(line.line_id.as_str()).or_default() += 1;
+            let source = request.lines.iter().find(|l| l.id == line.line_id).unwrap();
+            assert!(line.quantity >= 1 && line.quantity <= source.quantity);
+        }
+        assert!((0..=10_000).contains(&merge.percent_decrease_bps));
+    }
+    for expand in &decision.expands {
+        *uses.entry(expand.line_id.as_str()).or_default() += 1;
+        let total: i64 = expand
+            .items
+            .iter()
+            .map(|item| item.quantity * item.unit_price_minor)
+            .sum();
+        assert_eq!(total, expand.parent_unit_price_minor, "{}", expand.line_id);
+    }
+    for (line, count) in uses {
+        assert_eq!(count, 1, "line {line} is in {count} operations");
+    }
+    let mut parents: Vec<&str> = decision
+        .merges
+        .iter()
+        .map(|m| m.parent_variant_id.as_str())
+        .collect();
+    let n_merges = parents.len();
+    parents.sort_unstable();
+    parents.dedup();
+    assert_eq!(parents.len(), n_merges, "two merges for one parent");
+    assert!(decision.log_line().len() <= marginwise_engine::MAX_LOG_LINE_BYTES);
+}
+
+#[test]
+fn bundle_decisions() {
+    insta::glob!("bundle_cases/*.json", |path| {
+        let text = std::fs::read_to_string(path).unwrap();
+        let case: Case = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let request = request(&case);
+        let decision = evaluate_bundles(&request);
+        check_invariants(&request, &decision);
+        assert_eq!(evaluate_bundles(&request), decision, "not deterministic");
+        insta::assert_snapshot!(format!(
+            "{}\nlog: {}\n\n{}",
+            case.about,
+            decision.log_line(),
+            decision.render_text()
+        ));
+    });
+}
