@@ -3,10 +3,10 @@
 
 use marginwise_engine::{Decision, Request, Target};
 use shopify_function::Result;
-use shopify_function::prelude::*;
+use shopify_function::shopify_function;
 
+use crate::Input;
 use crate::facts;
-use crate::schema::cart_delivery_options_discounts_generate_run::Input;
 use crate::schema::{
     CartDeliveryOptionsDiscountsGenerateRunResult, DeliveryDiscountCandidate,
     DeliveryDiscountCandidateTarget, DeliveryDiscountCandidateValue,
@@ -21,16 +21,12 @@ pub(crate) fn cart_delivery_options_discounts_generate_run(
 ) -> Result<CartDeliveryOptionsDiscountsGenerateRunResult> {
     let request = request(&input);
     let decision = marginwise_engine::evaluate(&request);
-    log!("{}", decision.log_line());
+    facts::log(&decision);
     Ok(render(&decision, &request))
 }
 
 pub(crate) fn request(input: &Input) -> Request {
-    crate::request_from_input!(
-        input,
-        cart_delivery_options_discounts_generate_run,
-        Target::DeliveryOptions
-    )
+    facts::request(input, Target::DeliveryOptions)
 }
 
 /// Renders the decision's shipping discounts, one candidate per delivery group, when the discount

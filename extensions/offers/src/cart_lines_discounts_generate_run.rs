@@ -3,10 +3,10 @@
 
 use marginwise_engine::{Decision, Request, Target};
 use shopify_function::Result;
-use shopify_function::prelude::*;
+use shopify_function::shopify_function;
 
+use crate::Input;
 use crate::facts;
-use crate::schema::cart_lines_discounts_generate_run::Input;
 use crate::schema::{
     CartLineTarget, CartLinesDiscountsGenerateRunResult, CartOperation, FixedAmount,
     OrderDiscountCandidate, OrderDiscountCandidateTarget, OrderDiscountCandidateValue,
@@ -22,12 +22,12 @@ pub(crate) fn cart_lines_discounts_generate_run(
 ) -> Result<CartLinesDiscountsGenerateRunResult> {
     let request = request(&input);
     let decision = marginwise_engine::evaluate(&request);
-    log!("{}", decision.log_line());
+    facts::log(&decision);
     Ok(render(&decision, &request))
 }
 
 pub(crate) fn request(input: &Input) -> Request {
-    crate::request_from_input!(input, cart_lines_discounts_generate_run, Target::CartLines)
+    facts::request(input, Target::CartLines)
 }
 
 /// Renders the decision's line and order discounts, only in the classes the discount node allows

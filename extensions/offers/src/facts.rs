@@ -3,13 +3,74 @@
 //! text and every parse that can fail happens in the engine, which reports it as a reason.
 
 use marginwise_engine::{
-    DeliveryGroup, DiscountClasses, Line, PolicySource, ProfileInput, VariantInput,
+    CustomerFacts, DeliveryGroup, DiscountClasses, Line, PolicySource, ProfileInput, Request,
+    Target, VariantInput,
 };
 
+use crate::Input;
 use crate::schema::DiscountClass;
+use crate::schema::cart_lines_discounts_generate_run::input::cart::lines::Merchandise;
+
+/// Builds the engine request from either target's input. One function for both targets, so both
+/// build identical requests (apart from `target`) by construction.
+pub fn request(input: &Input, target: Target) -> Request {
+    let discount = input.discount();
+    let cart = input.cart();
+    let currency_code = cart.cost().total_amount().currency_code().clone();
+    let lines: Vec<Line> = cart
+        .lines()
+        .iter()
+        .map(|cart_line| {
+            let variant_offer = match cart_line.merchandise() {
+                Merchandise::ProductVariant(variant) => {
+                    variant.metafield().map(|m| m.value().as_str())
+                }
+                _ => None,
+            };
+            line(
+                cart_line.id(),
+                cart_line.quantity(),
+                cart_line.cost().amount_per_quantity().amount(),
+                variant_offer,
+            )
+        })
+        .collect();
+    let delivery_groups = cart
+        .delivery_groups()
+        .iter()
+        .map(|group| {
+            delivery_group(
+                group.id(),
+                group
+                    .selected_delivery_option()
+                    .map(|option| option.cost().amount().as_str()),
+                group
+                    .delivery_options()
+                    .iter()
+                    .map(|option| option.cost().amount().as_str()),
+                &currency_code,
+            )
+        })
+        .collect();
+    let customer = cart.buyer_identity().and_then(|buyer| buyer.customer());
+    Request {
+        target,
+        holdout_key: holdout_key(customer.map(|c| c.id().as_str()), &lines),
+        currency_code,
+        presentment_rate: input.presentment_currency_rate().clone(),
+        classes: classes(discount.discount_classes()),
+        profile: profile(customer.map(|c| c.metafield().map(|m| m.value().as_str()))),
+        customer: CustomerFacts {
+            number_of_orders: customer.map(|c| i64::from(*c.number_of_orders())),
+        },
+        lines,
+        delivery_groups,
+        policy: policy(discount.metafield().map(|m| m.value().as_str())),
+    }
+}
 
 /// One cart line, exactly as Shopify sent it.
-pub fn line(id: &str, quantity: &i32, unit_price: &str, variant_offer: Option<&str>) -> Line {
+fn line(id: &str, quantity: &i32, unit_price: &str, variant_offer: Option<&str>) -> Line {
     Line {
         id: id.to_string(),
         quantity: i64::from(*quantity),
@@ -26,7 +87,7 @@ pub fn line(id: &str, quantity: &i32, unit_price: &str, variant_offer: Option<&s
 /// Choosing the most expensive option compares decimal strings, so they are read as minor units of
 /// the cart currency; an unreadable amount is skipped here and an unknown currency falls back to the
 /// first option (the engine refuses unknown currencies anyway, so no offer depends on it).
-pub fn delivery_group<'a>(
+fn delivery_group<'a>(
     id: &str,
     selected_cost: Option<&'a str>,
     option_costs: impl Iterator<Item = &'a str>,
@@ -58,7 +119,7 @@ fn most_expensive<'a>(
 
 /// The holdout key: the customer's GID when someone is logged in, else the smallest cart line id
 /// (by string order), which stays the same for both targets and across runs of one checkout.
-pub fn holdout_key(customer_id: Option<&str>, lines: &[Line]) -> String {
+fn holdout_key(customer_id: Option<&str>, lines: &[Line]) -> String {
     match customer_id {
         Some(id) => id.to_string(),
         None => lines
@@ -71,7 +132,7 @@ pub fn holdout_key(customer_id: Option<&str>, lines: &[Line]) -> String {
 }
 
 /// The discount classes the discount node allows.
-pub fn classes(discount_classes: &[DiscountClass]) -> DiscountClasses {
+fn classes(discount_classes: &[DiscountClass]) -> DiscountClasses {
     let mut classes = DiscountClasses::default();
     for class in discount_classes {
         match class {
@@ -86,7 +147,7 @@ pub fn classes(discount_classes: &[DiscountClass]) -> DiscountClasses {
 }
 
 /// `customer` is `None` for an anonymous shopper, `Some(None)` for a customer without a profile.
-pub fn profile(customer: Option<Option<&str>>) -> ProfileInput {
+fn profile(customer: Option<Option<&str>>) -> ProfileInput {
     match customer {
         None => ProfileInput::Anonymous,
         Some(None) => ProfileInput::Missing,
@@ -94,7 +155,7 @@ pub fn profile(customer: Option<Option<&str>>) -> ProfileInput {
     }
 }
 
-pub fn policy(metafield: Option<&str>) -> PolicySource {
+fn policy(metafield: Option<&str>) -> PolicySource {
     metafield.map_or(PolicySource::Missing, |text| {
         PolicySource::Json(text.to_string())
     })
@@ -113,4 +174,12 @@ pub fn amount(minor: marginwise_engine::Money, currency_code: &str) -> Option<St
 /// Basis points as a percentage with two decimals (10_000 bps -> "100.00").
 pub fn percent(bps: marginwise_engine::Bps) -> String {
     marginwise_engine::money::format_decimal_minor(bps, 2)
+}
+
+/// Writes the decision's one-line summary to the Function log (Shopify keeps the first 1,000
+/// bytes). The line goes straight to the log API: `log!` would format it a second time.
+pub fn log(decision: &marginwise_engine::Decision) {
+    let mut line = decision.log_line();
+    line.push('\n');
+    shopify_function::wasm_api::Context.log(&line);
 }
