@@ -22,10 +22,16 @@ use graphql_parser::schema::{
 
 /// Our subsets (relative to the workspace root) and the published schema (file name in the
 /// reference directory) each must conform to. One line per subset.
-const SUBSETS: &[(&str, &str)] = &[(
-    "extensions/offers/schema.graphql",
-    "discount.schema.graphql",
-)];
+const SUBSETS: &[(&str, &str)] = &[
+    (
+        "extensions/offers/schema.graphql",
+        "discount.schema.graphql",
+    ),
+    (
+        "extensions/bundles/schema.graphql",
+        "cart-transform.schema.graphql",
+    ),
+];
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
