@@ -32,3 +32,54 @@ pub fn peak_memory_bytes() -> Option<u64> {
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
+
+/// CPU time (user + system, all threads) this process has used, in seconds, from
+/// /proc/self/stat (clock ticks of 1/100 s, the Linux default).
+pub fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which may contain spaces) start at the last ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Wall-clock and CPU seconds of one pipeline stage.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Timing {
+    pub stage: &'static str,
+    pub wall_seconds: f64,
+    pub cpu_seconds: f64,
+}
+
+/// Measures a stage: `let t = Stopwatch::start(); ...; timings.push(t.stop("name"));`.
+#[derive(Debug, Clone, Copy)]
+pub struct Stopwatch {
+    wall: std::time::Instant,
+    cpu: f64,
+}
+
+impl Stopwatch {
+    pub fn start() -> Stopwatch {
+        Stopwatch {
+            wall: std::time::Instant::now(),
+            cpu: cpu_seconds(),
+        }
+    }
+
+    pub fn stop(&self, stage: &'static str) -> Timing {
+        Timing {
+            stage,
+            wall_seconds: self.wall.elapsed().as_secs_f64(),
+            cpu_seconds: (cpu_seconds() - self.cpu).max(0.0),
+        }
+    }
+}

@@ -15,7 +15,7 @@ use model_pipeline::ingest::IngestOptions;
 use model_pipeline::pipeline::{self, RunOptions};
 use model_pipeline::progress::Progress;
 use model_pipeline::score::ScoreOptions;
-use model_pipeline::{demo, peak_memory_bytes};
+use model_pipeline::{Timing, demo, peak_memory_bytes};
 
 #[derive(Parser)]
 #[command(
@@ -122,18 +122,31 @@ fn score_options(args: &ScoreArgs) -> anyhow::Result<RunOptions> {
     })
 }
 
-fn print_timings(timings: &[(&'static str, f64)]) {
-    println!("| stage | seconds |");
-    println!("|---|---:|");
-    let mut total = 0.0;
-    for (stage, seconds) in timings {
-        println!("| {stage} | {seconds:.2} |");
-        total += seconds;
+fn print_timings(timings: &[Timing]) {
+    println!("| stage | wall s | CPU s (all threads) |");
+    println!("|---|---:|---:|");
+    let (mut wall, mut cpu) = (0.0, 0.0);
+    for t in timings {
+        println!(
+            "| {} | {:.2} | {:.2} |",
+            t.stage, t.wall_seconds, t.cpu_seconds
+        );
+        wall += t.wall_seconds;
+        cpu += t.cpu_seconds;
     }
-    println!("| **total** | **{total:.2}** |");
+    println!("| **total** | **{wall:.2}** | **{cpu:.2}** |");
     match peak_memory_bytes() {
-        Some(bytes) => println!("| peak memory (VmHWM) | {:.0} MB |", bytes as f64 / 1e6),
-        None => println!("| peak memory (VmHWM) | unavailable |"),
+        Some(bytes) => println!("| peak memory (VmHWM) | {:.0} MB | |", bytes as f64 / 1e6),
+        None => println!("| peak memory (VmHWM) | unavailable | |"),
+    }
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        println!(
+            "\nload average when done (1/5/15 min, other processes included): {}",
+            load.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
     }
 }
 

@@ -1,7 +1,6 @@
 //! `marginwise score`: read an export folder, score it, write the plan, the summary and the report.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::Context;
 
@@ -32,7 +31,7 @@ pub struct Outcome {
     pub out_dir: PathBuf,
     pub report: Option<PathBuf>,
     /// Stage name and seconds, in order.
-    pub timings: Vec<(&'static str, f64)>,
+    pub timings: Vec<crate::Timing>,
 }
 
 /// Runs the whole pipeline.
@@ -43,31 +42,28 @@ pub fn run(
     progress: Progress,
 ) -> anyhow::Result<Outcome> {
     let mut timings = Vec::new();
-    let started = Instant::now();
+    let started = crate::Stopwatch::start();
     let data = ingest::read_store(input, &options.ingest, progress)?;
-    timings.push((
-        "read customers, products, orders",
-        started.elapsed().as_secs_f64(),
-    ));
+    timings.push(started.stop("read customers, products, orders"));
 
     let scored = score::score(&data, &options.score, progress)
         .with_context(|| format!("scoring the store in {}", input.display()))?;
     timings.extend(scored.timings.iter().copied());
 
-    let started = Instant::now();
+    let started = crate::Stopwatch::start();
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let plan = plan::write_plan(&scored, data.currency, out)?;
     write_summary(&data.stats, &scored, &plan, &out.join(SUMMARY_FILE))?;
-    timings.push(("write plan + summary", started.elapsed().as_secs_f64()));
+    timings.push(started.stop("write plan + summary"));
 
     let mut report_path = None;
     if !options.skip_report {
-        let started = Instant::now();
+        let started = crate::Stopwatch::start();
         let path = out.join(REPORT_FILE);
         let html = report::render(&data, &scored, &plan);
         std::fs::write(&path, html).with_context(|| format!("writing {}", path.display()))?;
         report_path = Some(path);
-        timings.push(("report", started.elapsed().as_secs_f64()));
+        timings.push(started.stop("report"));
     }
     Ok(Outcome {
         data,

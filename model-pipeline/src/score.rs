@@ -2,10 +2,9 @@
 //! P(alive), expected orders and CLV -> segments and profiles; co-purchases -> complements;
 //! unit costs -> per-variant data.
 
-use std::time::Instant;
-
 use marginwise_engine::{Profile, Segment, VariantData};
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use crate::complements::{self, Complements};
 use crate::ingest::{History, StoreData};
@@ -98,7 +97,7 @@ pub struct Scored {
     pub variants: Vec<(u64, VariantData)>,
     pub fit_check: Option<FitCheck>,
     /// Stage name and seconds.
-    pub timings: Vec<(&'static str, f64)>,
+    pub timings: Vec<crate::Timing>,
 }
 
 impl Scored {
@@ -180,7 +179,7 @@ pub fn score(
     let summaries: Vec<CustomerSummary> =
         eligible.iter().map(|(_, h)| summary(h, end_day)).collect();
 
-    let started = Instant::now();
+    let started = crate::Stopwatch::start();
     let spinner = progress.spinner("fit");
     let bgnbd = BgNbd::fit(&summaries).map_err(|source| ScoreError::Fit {
         model: "BG/NBD",
@@ -191,11 +190,32 @@ pub fn score(
         source,
     })?;
     spinner.finish_and_clear();
-    timings.push(("fit BG/NBD + Gamma-Gamma", started.elapsed().as_secs_f64()));
+    timings.push(started.stop("fit BG/NBD + Gamma-Gamma"));
 
-    let started = Instant::now();
-    let bar = progress.items("score", summaries.len() as u64);
-    let evaluated: Vec<Result<(f64, f64, f64), ModelError>> = summaries
+    let started = crate::Stopwatch::start();
+    // Customers with identical summaries get identical scores: every one-time buyer whose first
+    // order fell on the same day shares one, so the models run once per distinct summary (about
+    // a third of the customers on the sample store).
+    let mut distinct: FxHashMap<[u64; 4], u32> = FxHashMap::default();
+    let mut unique: Vec<CustomerSummary> = Vec::new();
+    let slots: Vec<u32> = summaries
+        .iter()
+        .map(|c| {
+            let key = [
+                c.frequency.to_bits(),
+                c.recency.to_bits(),
+                c.age.to_bits(),
+                c.monetary.to_bits(),
+            ];
+            *distinct.entry(key).or_insert_with(|| {
+                unique.push(*c);
+                (unique.len() - 1) as u32
+            })
+        })
+        .collect();
+    drop(distinct);
+    let bar = progress.items("score", unique.len() as u64);
+    let unique_results: Vec<Result<(f64, f64, f64), ModelError>> = unique
         .par_iter()
         .enumerate()
         .map(|(i, c)| {
@@ -210,6 +230,15 @@ pub fn score(
             )
         })
         .collect();
+    let evaluated = slots.iter().map(|slot| {
+        unique_results
+            .get(*slot as usize)
+            .cloned()
+            .unwrap_or(Err(ModelError::NonFiniteResult {
+                what: "score",
+                customer: None,
+            }))
+    });
     bar.finish_and_clear();
     let mut unscored = 0u64;
     let mut unscored_example = None;
@@ -234,12 +263,9 @@ pub fn score(
             }
         }
     }
-    timings.push((
-        "score customers (P(alive), E[orders], CLV)",
-        started.elapsed().as_secs_f64(),
-    ));
+    timings.push(started.stop("score customers (P(alive), E[orders], CLV)"));
 
-    let started = Instant::now();
+    let started = crate::Stopwatch::start();
     let all_scores: Vec<Scores> = scored.iter().map(|(_, s, _)| *s).collect();
     let thresholds = Thresholds::from_scores(&all_scores);
     let customers: Vec<CustomerScore> = scored
@@ -263,9 +289,9 @@ pub fn score(
             }
         })
         .collect();
-    timings.push(("segments + profiles", started.elapsed().as_secs_f64()));
+    timings.push(started.stop("segments + profiles"));
 
-    let started = Instant::now();
+    let started = crate::Stopwatch::start();
     let complements = complements::compute(
         &data.co_purchase,
         &data.histories,
@@ -303,17 +329,11 @@ pub fn score(
             )
         })
         .collect();
-    timings.push((
-        "complements + offline eval",
-        started.elapsed().as_secs_f64(),
-    ));
+    timings.push(started.stop("complements + offline eval"));
 
-    let started = Instant::now();
+    let started = crate::Stopwatch::start();
     let fit_check = fit_check(data, end_day);
-    timings.push((
-        "fit check (calibration/holdout)",
-        started.elapsed().as_secs_f64(),
-    ));
+    timings.push(started.stop("fit check (calibration/holdout)"));
 
     Ok(Scored {
         bgnbd,

@@ -326,6 +326,9 @@ fn open(path: &Path) -> Result<(File, u64), IngestError> {
 /// Reads a JSONL file in chunks, decodes the lines of a chunk in parallel with `parse`, then
 /// hands them to `consume` in file order with their 1-based line numbers. Blank lines are
 /// ignored. Bad lines (from `parse` or `consume`) stop the run or are counted (`skip_bad`).
+///
+/// The fold of one chunk (sequential: it updates the accumulators in file order) runs at the
+/// same time as the decoding of the next one, so neither core waits for the other.
 fn read_jsonl<T, P, C>(
     path: &Path,
     label: &str,
@@ -338,13 +341,14 @@ fn read_jsonl<T, P, C>(
 where
     T: Send,
     P: Fn(&[u8]) -> Result<T, FieldError> + Sync,
-    C: FnMut(T, &mut IngestStats) -> Result<(), FieldError>,
+    C: FnMut(T, &mut IngestStats) -> Result<(), FieldError> + Send,
 {
     let (file, len) = open(path)?;
     let bar = progress.bytes(label, len);
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut buffer: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + (1 << 16));
     let mut line_number: u64 = 0;
+    let mut pending: Vec<(u64, Result<T, FieldError>)> = Vec::new();
     let io = |source| IngestError::Io {
         file: display(path),
         source,
@@ -356,9 +360,7 @@ where
                 break;
             }
         }
-        if buffer.is_empty() {
-            break;
-        }
+        let done = buffer.is_empty();
         bar.inc(buffer.len() as u64);
         let lines: Vec<(u64, &[u8])> = buffer
             .split(|b| *b == b'\n')
@@ -369,35 +371,62 @@ where
         // A chunk always ends at a newline (or the end of the file), so the last split piece is
         // empty or the final unterminated line.
         line_number += buffer.iter().filter(|b| **b == b'\n').count() as u64;
-        if buffer.last() != Some(&b'\n') {
+        if !done && buffer.last() != Some(&b'\n') {
             line_number += 1;
         }
-        let decoded: Vec<(u64, Result<T, FieldError>)> = lines
-            .par_iter()
-            .map(|(number, line)| (*number, parse(line)))
-            .collect();
-        for (number, result) in decoded {
-            let outcome = result.and_then(|value| consume(value, stats));
-            if let Err(error) = outcome {
-                let bad = IngestError::Bad {
-                    file: display(path),
-                    line: number,
-                    field: error.field,
-                    message: error.message,
-                };
-                if !skip_bad {
-                    bar.abandon();
-                    return Err(bad);
-                }
-                stats.bad_lines += 1;
-                if stats.bad_line_examples.len() < BAD_LINE_EXAMPLES {
-                    stats.bad_line_examples.push(bad.to_string());
-                }
-            }
+        let previous = std::mem::take(&mut pending);
+        let (decoded, folded) = rayon::join(
+            || {
+                lines
+                    .par_iter()
+                    .map(|(number, line)| (*number, parse(line)))
+                    .collect::<Vec<_>>()
+            },
+            || fold(previous, &mut consume, stats, skip_bad, path),
+        );
+        if let Err(error) = folded {
+            bar.abandon();
+            return Err(error);
+        }
+        pending = decoded;
+        if done {
+            break;
         }
     }
     bar.finish_and_clear();
     Ok(line_number)
+}
+
+/// Hands decoded lines to `consume` in order, stopping at or counting the bad ones.
+fn fold<T, C>(
+    decoded: Vec<(u64, Result<T, FieldError>)>,
+    consume: &mut C,
+    stats: &mut IngestStats,
+    skip_bad: bool,
+    path: &Path,
+) -> Result<(), IngestError>
+where
+    C: FnMut(T, &mut IngestStats) -> Result<(), FieldError>,
+{
+    for (number, result) in decoded {
+        let outcome = result.and_then(|value| consume(value, stats));
+        if let Err(error) = outcome {
+            let bad = IngestError::Bad {
+                file: display(path),
+                line: number,
+                field: error.field,
+                message: error.message,
+            };
+            if !skip_bad {
+                return Err(bad);
+            }
+            stats.bad_lines += 1;
+            if stats.bad_line_examples.len() < BAD_LINE_EXAMPLES {
+                stats.bad_line_examples.push(bad.to_string());
+            }
+        }
+    }
+    Ok(())
 }
 
 fn gid_of(field: Option<GidField>, name: &str, kind: GidKind) -> Result<u64, FieldError> {
@@ -894,10 +923,12 @@ fn finish_order(mut order: OpenOrder, data: &mut StoreData, stats: &mut IngestSt
         if let Some(history) = data.histories.get_mut(index) {
             let day = i32::try_from(order.time.div_euclid(86_400)).unwrap_or(i32::MAX);
             history.add_order(day, order.value_minor, order.discounted, data.cutoff_day);
+            data.co_purchase.apply(&order.products, 1);
             if history.n_orders == 1 || order.time >= history.last_order_time {
                 history.last_order_time = order.time;
-                history.last_order_products = order.products.clone().into_boxed_slice();
+                history.last_order_products = order.products.into_boxed_slice();
             }
+            return;
         }
     }
     data.co_purchase.apply(&order.products, 1);

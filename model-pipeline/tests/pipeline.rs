@@ -1,0 +1,309 @@
+//! The pipeline end to end on generated sample stores: generator determinism, segments,
+//! complements against the popularity baseline, the plan's round trip through the Functions'
+//! decoders, and the README's demo.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use marginwise_engine::format::{PROFILE_KEY, VARIANT_KEY};
+use marginwise_engine::{Profile, ReasonCode, Segment, VariantData};
+use model_pipeline::complements::Ranking;
+use model_pipeline::demo::{self, DemoOptions};
+use model_pipeline::generate::{DEFAULT_OPT_OUT_TAG, GeneratedStore, GeneratorConfig, generate};
+use model_pipeline::ingest::{CUSTOMERS_FILE, IngestOptions, ORDERS_FILE, PRODUCTS_FILE};
+use model_pipeline::pipeline::{self, Outcome, RunOptions};
+use model_pipeline::plan::{self, DELETIONS_FILE, MetafieldIdentifierInput, PLAN_FILE};
+use model_pipeline::progress::Progress;
+
+const CUSTOMERS: u32 = 6_000;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("model-pipeline")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// One sample store scored once, shared by the tests below.
+fn scored() -> &'static (GeneratedStore, Outcome) {
+    static STORE: OnceLock<(GeneratedStore, Outcome)> = OnceLock::new();
+    STORE.get_or_init(|| {
+        let dir = scratch("shared");
+        let generated = generate(
+            &GeneratorConfig {
+                customers: CUSTOMERS,
+                seed: 7,
+            },
+            &dir.join("store"),
+            Progress::hidden(),
+        )
+        .unwrap();
+        let options = RunOptions {
+            ingest: IngestOptions {
+                opt_out_tag: Some(DEFAULT_OPT_OUT_TAG.into()),
+                ..IngestOptions::default()
+            },
+            ..RunOptions::default()
+        };
+        let outcome = pipeline::run(
+            &dir.join("store"),
+            &dir.join("out"),
+            &options,
+            Progress::hidden(),
+        )
+        .unwrap();
+        (generated, outcome)
+    })
+}
+
+#[test]
+fn generator_is_deterministic_per_seed() {
+    let dir = scratch("determinism");
+    let make = |name: &str, seed: u64| {
+        let path = dir.join(name);
+        generate(
+            &GeneratorConfig {
+                customers: 800,
+                seed,
+            },
+            &path,
+            Progress::hidden(),
+        )
+        .unwrap();
+        path
+    };
+    let (a, b, c) = (make("a", 1), make("b", 1), make("c", 2));
+    for file in [CUSTOMERS_FILE, PRODUCTS_FILE, ORDERS_FILE] {
+        let read = |d: &Path| std::fs::read(d.join(file)).unwrap();
+        assert_eq!(
+            read(&a),
+            read(&b),
+            "{file} differs between two runs with one seed"
+        );
+    }
+    assert_ne!(
+        std::fs::read(a.join(ORDERS_FILE)).unwrap(),
+        std::fs::read(c.join(ORDERS_FILE)).unwrap()
+    );
+}
+
+#[test]
+fn sample_store_reads_cleanly_and_counts_match() {
+    let (generated, outcome) = scored();
+    let stats = &outcome.data.stats;
+    assert_eq!(stats.bad_lines, 0);
+    assert_eq!(stats.orders, generated.orders);
+    assert_eq!(stats.line_items, generated.line_items);
+    assert_eq!(outcome.data.customers.len() as u64, generated.customers);
+    assert_eq!(
+        outcome.data.catalog.variants.len() as u64,
+        generated.variants
+    );
+    assert!(stats.guest_orders > 0 && stats.cancelled_or_test_orders > 0);
+    // The customers export's numberOfOrders agrees with the orders read (opted-out customers'
+    // orders are not folded in, so only the others are compared).
+    for (record, history) in outcome.data.customers.iter().zip(&outcome.data.histories) {
+        if !record.opted_out {
+            assert!(i64::from(history.n_orders) <= record.number_of_orders);
+        }
+    }
+}
+
+#[test]
+fn every_segment_is_populated_with_thresholds_from_the_data() {
+    let (_, outcome) = scored();
+    let s = &outcome.scored;
+    for (segment, count) in s.segment_counts() {
+        assert!(count > 0, "segment {} is empty", segment.code());
+    }
+    let t = &s.thresholds;
+    assert!(t.new_max_age_weeks > 0.0);
+    assert!(t.at_risk_max_p_alive > 0.0 && t.at_risk_max_p_alive < 1.0);
+    assert!(t.loyal_min_clv > 0.0);
+    // Loyal customers are worth more than active ones on average, and lapsed ones expect fewer
+    // orders than anyone else.
+    let mean = |segment: Segment, f: &dyn Fn(&model_pipeline::score::CustomerScore) -> f64| {
+        let v: Vec<f64> = s
+            .customers
+            .iter()
+            .filter(|c| c.profile.segment == segment)
+            .map(f)
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let clv = |c: &model_pipeline::score::CustomerScore| c.scores.clv_12m;
+    let orders = |c: &model_pipeline::score::CustomerScore| c.scores.expected_orders_12m;
+    assert!(mean(Segment::LoyalHighValue, &clv) > mean(Segment::Active, &clv));
+    assert!(mean(Segment::Lapsed, &orders) < mean(Segment::Active, &orders));
+    assert!(mean(Segment::Lapsed, &orders) < mean(Segment::New, &orders));
+    // Opted-out customers have no profile.
+    let opted: Vec<u64> = s.opted_out.clone();
+    assert!(!opted.is_empty());
+    assert!(s.customers.iter().all(|c| !opted.contains(&c.customer_id)));
+}
+
+#[test]
+fn complements_beat_popularity_and_find_the_planted_pairs() {
+    let (generated, outcome) = scored();
+    let c = &outcome.scored.complements;
+    let row = |r: Ranking| *c.evaluation.iter().find(|e| e.ranking == r).unwrap();
+    let baseline = row(Ranking::Popularity);
+    let chosen = row(c.ranking);
+    assert!(
+        baseline.anchors > 1_000,
+        "too few evaluation anchors: {}",
+        baseline.anchors
+    );
+    assert!(
+        chosen.ndcg_at_5 > baseline.ndcg_at_5 * 1.2,
+        "{chosen:?} vs {baseline:?}"
+    );
+    assert!(
+        chosen.hit_rate_at_5 > baseline.hit_rate_at_5,
+        "{chosen:?} vs {baseline:?}"
+    );
+    // The chosen ranking is the best of the candidates by NDCG@5.
+    for r in Ranking::CANDIDATES {
+        assert!(row(r).ndcg_at_5 <= chosen.ndcg_at_5);
+    }
+    // Most planted partners are among their anchor's top three complements.
+    let catalog = &outcome.data.catalog;
+    let found = generated
+        .planted_pairs
+        .iter()
+        .filter(|(anchor, partner)| {
+            let a = catalog.product_index[anchor] as usize;
+            c.per_product[a]
+                .iter()
+                .take(3)
+                .any(|x| catalog.products[x.product as usize] == *partner)
+        })
+        .count();
+    assert!(
+        found * 10 >= generated.planted_pairs.len() * 8,
+        "{found} of {} planted pairs found",
+        generated.planted_pairs.len()
+    );
+}
+
+#[test]
+fn plan_round_trips_through_the_functions_decoders() {
+    let (_, outcome) = scored();
+    let exponent = outcome.data.currency.exponent;
+    let records = plan::read_plan(&outcome.out_dir.join(PLAN_FILE)).unwrap();
+    let mut profiles: HashMap<String, Profile> = HashMap::new();
+    let mut variants: HashMap<String, VariantData> = HashMap::new();
+    for record in &records {
+        assert_eq!(record.namespace, "$app");
+        assert_eq!(record.kind, "single_line_text_field");
+        assert!(
+            record.value.len() < 10_000,
+            "a Function reads at most 10,000 bytes"
+        );
+        match record.key.as_str() {
+            PROFILE_KEY => {
+                profiles.insert(
+                    record.owner_id.clone(),
+                    Profile::decode(&record.value).unwrap(),
+                );
+            }
+            VARIANT_KEY => {
+                variants.insert(
+                    record.owner_id.clone(),
+                    VariantData::decode(&record.value, exponent).unwrap(),
+                );
+            }
+            other => panic!("unexpected key {other}"),
+        }
+    }
+    let s = &outcome.scored;
+    assert_eq!(profiles.len(), s.customers.len());
+    for c in &s.customers {
+        assert_eq!(profiles[&plan::customer_gid(c.customer_id)], c.profile);
+    }
+    assert_eq!(variants.len(), s.variants.len());
+    let mut with_cost = 0;
+    for (id, data) in &s.variants {
+        assert_eq!(&variants[&plan::variant_gid(*id)], data);
+        with_cost += usize::from(data.unit_cost_minor.is_some());
+    }
+    assert!(
+        with_cost > 0 && with_cost < s.variants.len(),
+        "some variants lack a cost"
+    );
+    // Opted-out customers are in the deletions file and nowhere in the plan.
+    let deletions: Vec<MetafieldIdentifierInput> =
+        std::fs::read_to_string(outcome.out_dir.join(DELETIONS_FILE))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    assert_eq!(deletions.len(), s.opted_out.len());
+    for d in &deletions {
+        assert_eq!(d.key, PROFILE_KEY);
+        assert!(!profiles.contains_key(&d.owner_id));
+    }
+}
+
+#[test]
+fn demo_runs_end_to_end_on_a_small_store() {
+    let out = scratch("demo");
+    let outcome = demo::run(
+        &DemoOptions {
+            out: out.clone(),
+            customers: 3_000,
+            seed: 11,
+            policy: None,
+        },
+        Progress::hidden(),
+    )
+    .unwrap();
+    assert!(outcome.report.as_ref().unwrap().exists());
+    assert!(out.join(PLAN_FILE).exists() && out.join(demo::SCENARIOS_FILE).exists());
+    let by_name: HashMap<&str, &demo::ScenarioResult> = outcome
+        .scenarios
+        .iter()
+        .map(|s| (s.name.as_str(), s))
+        .collect();
+    assert!(outcome.scenarios.len() >= 10, "{}", outcome.table);
+    let has = |name: &str, code: ReasonCode| {
+        by_name[name]
+            .cart_lines
+            .reasons
+            .iter()
+            .any(|r| r.code == code)
+    };
+    let held = by_name["held-out customer, basket"];
+    assert_eq!(held.offer, "-");
+    assert!(has("held-out customer, basket", ReasonCode::HoldoutIn));
+    assert!(has("anonymous shopper, basket", ReasonCode::ProfileMissing));
+    assert!(has(
+        "opted-out customer (no profile), basket",
+        ReasonCode::ProfileMissing
+    ));
+    assert!(has(
+        "active customer, line of unknown cost",
+        ReasonCode::LineCostUnknown
+    ));
+    // The slot offer reaches carts with a complement, and some scenario gets a shipping offer.
+    assert_eq!(
+        by_name["anonymous shopper, anchor + complement"].offer,
+        "complete-the-set"
+    );
+    assert!(
+        outcome
+            .scenarios
+            .iter()
+            .any(|s| !s.delivery.shipping_discounts.is_empty())
+    );
+    assert!(outcome.table.lines().count() == outcome.scenarios.len() + 2);
+}
