@@ -3,6 +3,7 @@
 
 use crate::arith::{self, Checked};
 use crate::decision::{Reason, ReasonCode};
+use crate::detail::Detail;
 use crate::format::VariantData;
 use crate::money::{Currency, Money, Rate, parse_decimal_minor};
 use crate::policy::UnknownCost;
@@ -73,12 +74,8 @@ impl Conversion {
     }
 }
 
-fn reason(code: ReasonCode, subject: &str, detail: impl Into<String>) -> Reason {
-    Reason {
-        code,
-        subject: subject.to_string(),
-        detail: detail.into(),
-    }
+fn reason(code: ReasonCode, subject: &str, detail: Detail) -> Reason {
+    Reason::new(code, subject, detail)
 }
 
 /// Reads every line and delivery group; unreadable ones become reasons.
@@ -115,10 +112,10 @@ pub(crate) fn read<'r>(
             None => reasons.push(reason(
                 ReasonCode::ShippingCostMalformed,
                 &group.id,
-                format!(
-                    "shipping cost \"{text}\" is not a {} amount",
-                    conversion.presentment.code_str()
-                ),
+                Detail::ShippingCostMalformed {
+                    text: text.clone(),
+                    currency: conversion.presentment,
+                },
             )),
         }
     }
@@ -138,11 +135,10 @@ fn read_line<'r>(
         reasons.push(reason(
             ReasonCode::LineVariantMalformed,
             &line.id,
-            format!(
-                "unit price \"{}\" is not a {} amount",
-                line.unit_price,
-                presentment.code_str()
-            ),
+            Detail::UnitPriceMalformed {
+                text: line.unit_price.clone(),
+                currency: presentment,
+            },
         ));
         return None;
     };
@@ -150,7 +146,7 @@ fn read_line<'r>(
         reasons.push(reason(
             ReasonCode::LineVariantMalformed,
             &line.id,
-            format!("quantity {} is below 1", line.quantity),
+            Detail::QuantityBelowOne(line.quantity),
         ));
         return None;
     }
@@ -158,7 +154,10 @@ fn read_line<'r>(
         reasons.push(reason(
             ReasonCode::Overflow,
             &line.id,
-            format!("unit price {unit_price} x quantity {}", line.quantity),
+            Detail::LinePriceOverflow {
+                unit_price,
+                quantity: line.quantity,
+            },
         ));
         return None;
     };
@@ -167,7 +166,7 @@ fn read_line<'r>(
             reasons.push(reason(
                 ReasonCode::LineCostUnknown,
                 &line.id,
-                "no variant data",
+                Detail::NoVariantData,
             ));
             None
         }
@@ -177,7 +176,7 @@ fn read_line<'r>(
                 reasons.push(reason(
                     ReasonCode::LineVariantMalformed,
                     &line.id,
-                    format!("variant data: {error}"),
+                    Detail::VariantData(error),
                 ));
                 None
             }
@@ -189,7 +188,7 @@ fn read_line<'r>(
             None => reasons.push(reason(
                 ReasonCode::LineCostUnknown,
                 &line.id,
-                "variant data has no cost",
+                Detail::NoCost,
             )),
             Some(shop_cost) => match conversion.to_presentment(shop_cost) {
                 // The line cost is needed by the guard; a cost whose total overflows is as good
@@ -198,10 +197,10 @@ fn read_line<'r>(
                 _ => reasons.push(reason(
                     ReasonCode::Overflow,
                     &line.id,
-                    format!(
-                        "unit cost {shop_cost} x quantity {} (cost unknown)",
-                        line.quantity
-                    ),
+                    Detail::LineCostOverflow {
+                        unit_cost: shop_cost,
+                        quantity: line.quantity,
+                    },
                 )),
             },
         }

@@ -1,5 +1,6 @@
 //! What the engine answers: the discounts to apply and the reasons behind every offer considered.
 
+use crate::detail::Detail;
 use crate::money::{Bps, Money};
 
 /// A machine-readable reason code. Codes are stable: they appear in Function logs, snapshots and
@@ -123,8 +124,24 @@ pub struct Reason {
     pub code: ReasonCode,
     /// Offer id, line id or JSON path the reason is about; empty for the decision as a whole.
     pub subject: String,
-    /// Human-readable detail with the figures involved (e.g. "1500 -> 820 bps, line floor 4120").
-    pub detail: String,
+    /// The figures involved, as data; `Display` (or [`Reason::detail_text`]) renders the
+    /// human-readable sentence (e.g. "1500 -> 820 (order headroom 820)").
+    pub detail: Detail,
+}
+
+impl Reason {
+    pub fn new(code: ReasonCode, subject: &str, detail: Detail) -> Reason {
+        Reason {
+            code,
+            subject: subject.to_string(),
+            detail,
+        }
+    }
+
+    /// The detail as the readable sentence (empty when there is none).
+    pub fn detail_text(&self) -> String {
+        self.detail.to_string()
+    }
 }
 
 /// A discount on one cart line, as a total amount for the whole line.

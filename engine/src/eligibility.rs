@@ -2,6 +2,7 @@
 
 use crate::cart::Conversion;
 use crate::decision::ReasonCode;
+use crate::detail::Detail;
 use crate::format::Profile;
 use crate::money::Money;
 use crate::policy::{CustomerType, Eligibility, Reward};
@@ -10,14 +11,11 @@ use crate::request::DiscountClasses;
 /// The first rule the offer fails: a reason code and the figures behind it.
 pub(crate) struct Ineligible {
     pub code: ReasonCode,
-    pub detail: String,
+    pub detail: Detail,
 }
 
-fn fail(code: ReasonCode, detail: impl Into<String>) -> Result<(), Ineligible> {
-    Err(Ineligible {
-        code,
-        detail: detail.into(),
-    })
+fn fail(code: ReasonCode, detail: Detail) -> Result<(), Ineligible> {
+    Err(Ineligible { code, detail })
 }
 
 /// What the eligibility rules look at.
@@ -39,11 +37,11 @@ pub(crate) fn check(
 ) -> Result<(), Ineligible> {
     if !eligibility.segments.is_empty() {
         match shopper.profile {
-            None => return fail(ReasonCode::SegmentNotEligible, "no profile"),
+            None => return fail(ReasonCode::SegmentNotEligible, Detail::NoProfile),
             Some(profile) if !eligibility.segments.contains(&profile.segment) => {
                 return fail(
                     ReasonCode::SegmentNotEligible,
-                    format!("segment {}", profile.segment.code()),
+                    Detail::Segment(profile.segment),
                 );
             }
             Some(_) => {}
@@ -51,28 +49,37 @@ pub(crate) fn check(
     }
     if eligibility.clv_min.is_some() || eligibility.clv_max.is_some() {
         let Some(profile) = shopper.profile else {
-            return fail(ReasonCode::ClvOutOfRange, "no profile");
+            return fail(ReasonCode::ClvOutOfRange, Detail::NoProfile);
         };
         if let Some(min) = eligibility.clv_min.filter(|min| profile.clv_minor < *min) {
             return fail(
                 ReasonCode::ClvOutOfRange,
-                format!("clv {} below minimum {min}", profile.clv_minor),
+                Detail::ClvBelowMinimum {
+                    clv: profile.clv_minor,
+                    min,
+                },
             );
         }
         if let Some(max) = eligibility.clv_max.filter(|max| profile.clv_minor > *max) {
             return fail(
                 ReasonCode::ClvOutOfRange,
-                format!("clv {} above maximum {max}", profile.clv_minor),
+                Detail::ClvAboveMaximum {
+                    clv: profile.clv_minor,
+                    max,
+                },
             );
         }
     }
     if let Some(min) = eligibility.churn_min_bps {
         match shopper.profile {
-            None => return fail(ReasonCode::ChurnBelowMinimum, "no profile"),
+            None => return fail(ReasonCode::ChurnBelowMinimum, Detail::NoProfile),
             Some(profile) if profile.churn_bps < min => {
                 return fail(
                     ReasonCode::ChurnBelowMinimum,
-                    format!("churn {} < {min} bps", profile.churn_bps),
+                    Detail::ChurnBelowMinimum {
+                        churn_bps: profile.churn_bps,
+                        min_bps: min,
+                    },
                 );
             }
             Some(_) => {}
@@ -81,25 +88,25 @@ pub(crate) fn check(
     if let Some(min_shop) = eligibility.subtotal_min {
         let (Ok(min), Some(subtotal)) = (conversion.to_presentment(min_shop), shopper.subtotal)
         else {
-            return fail(
-                ReasonCode::Overflow,
-                "the cart subtotal or its minimum overflows",
-            );
+            return fail(ReasonCode::Overflow, Detail::SubtotalOverflow);
         };
         if subtotal < min {
             return fail(
                 ReasonCode::SubtotalBelowMinimum,
-                format!("subtotal {subtotal} < {min}"),
+                Detail::SubtotalBelowMinimum { subtotal, min },
             );
         }
     }
     let is_new = shopper.number_of_orders.is_none_or(|n| n == 0);
     match (eligibility.customer, is_new) {
         (CustomerType::New, false) => {
-            return fail(ReasonCode::CustomerTypeNotEligible, "returning customer");
+            return fail(
+                ReasonCode::CustomerTypeNotEligible,
+                Detail::ReturningCustomer,
+            );
         }
         (CustomerType::Returning, true) => {
-            return fail(ReasonCode::CustomerTypeNotEligible, "new customer");
+            return fail(ReasonCode::CustomerTypeNotEligible, Detail::NewCustomer);
         }
         _ => {}
     }
@@ -111,10 +118,7 @@ pub(crate) fn check(
         Reward::ShippingPercent { .. } | Reward::FreeShipping => (classes.shipping, "shipping"),
     };
     if !allowed {
-        return fail(
-            ReasonCode::ClassNotAllowed,
-            format!("{class} class not allowed by the discount"),
-        );
+        return fail(ReasonCode::ClassNotAllowed, Detail::ClassNotAllowed(class));
     }
     Ok(())
 }

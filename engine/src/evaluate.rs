@@ -11,6 +11,7 @@ use crate::cart::{self, Cart, Conversion, Discountable};
 use crate::decision::{
     Decision, LineDiscount, OrderDiscount, Reason, ReasonCode, ShippingDiscount,
 };
+use crate::detail::Detail;
 use crate::eligibility::{self, Shopper};
 use crate::format::Profile;
 use crate::guard::{self, Headroom};
@@ -21,12 +22,8 @@ use crate::policy::{self, Offer, Policy, PolicySource, Strategy};
 use crate::request::{ProfileInput, Request, Target};
 use crate::reward::{self, Amounts};
 
-fn reason(code: ReasonCode, subject: &str, detail: impl Into<String>) -> Reason {
-    Reason {
-        code,
-        subject: subject.to_string(),
-        detail: detail.into(),
-    }
+fn reason(code: ReasonCode, subject: &str, detail: Detail) -> Reason {
+    Reason::new(code, subject, detail)
 }
 
 /// Decides which offer this checkout gets. Never fails and never panics: anything unusable is a
@@ -42,7 +39,7 @@ pub fn evaluate(request: &Request) -> Decision {
     if request.lines.is_empty() {
         decision
             .reasons
-            .push(reason(ReasonCode::EmptyCart, "", "no lines"));
+            .push(reason(ReasonCode::EmptyCart, "", Detail::NoLines));
         return decision;
     }
     let cart = cart::read(
@@ -67,7 +64,7 @@ pub fn evaluate(request: &Request) -> Decision {
         Err(arith::Overflow) => decision.reasons.push(reason(
             ReasonCode::Overflow,
             "margin",
-            "margin summary left at zero",
+            Detail::MarginSummaryOverflow,
         )),
     }
     decision
@@ -81,7 +78,11 @@ fn read_policy_and_currencies(
 ) -> Option<(Policy, Conversion)> {
     let policy = match &request.policy {
         PolicySource::Missing => {
-            reasons.push(reason(ReasonCode::PolicyMissing, "", "no policy metafield"));
+            reasons.push(reason(
+                ReasonCode::PolicyMissing,
+                "",
+                Detail::NoPolicyMetafield,
+            ));
             return None;
         }
         PolicySource::Json(text) => {
@@ -94,7 +95,7 @@ fn read_policy_and_currencies(
         reasons.push(reason(
             ReasonCode::PolicyCurrencyUnknown,
             "cart",
-            format!("unknown cart currency \"{}\"", request.currency_code),
+            Detail::UnknownCartCurrency(request.currency_code.clone()),
         ));
         return None;
     };
@@ -102,7 +103,7 @@ fn read_policy_and_currencies(
         reasons.push(reason(
             ReasonCode::RateInvalid,
             "cart",
-            format!("presentment rate \"{}\"", request.presentment_rate),
+            Detail::PresentmentRate(request.presentment_rate.clone()),
         ));
         return None;
     };
@@ -122,10 +123,13 @@ fn decide(context: &Context<'_, '_>, policy: &Policy, decision: &mut Decision) {
     // 4. Holdout.
     if let Some(holdout) = policy.holdout.as_ref().filter(|h| h.share_bps > 0) {
         if request.holdout_key.is_empty() {
-            reasons.push(reason(ReasonCode::HoldoutOut, "", "no key"));
+            reasons.push(reason(ReasonCode::HoldoutOut, "", Detail::NoHoldoutKey));
         } else {
             let bucket = holdout::bucket(&request.holdout_key, &holdout.salt);
-            let detail = format!("bucket {bucket}, share {} bps", holdout.share_bps);
+            let detail = Detail::Holdout {
+                bucket,
+                share_bps: holdout.share_bps,
+            };
             if i64::from(bucket) < holdout.share_bps {
                 reasons.push(reason(ReasonCode::HoldoutIn, "", detail));
                 return;
@@ -137,14 +141,14 @@ fn decide(context: &Context<'_, '_>, policy: &Policy, decision: &mut Decision) {
     // 5. Profile.
     let profile = match &request.profile {
         ProfileInput::Anonymous => {
-            reasons.push(reason(ReasonCode::ProfileMissing, "", "anonymous"));
+            reasons.push(reason(ReasonCode::ProfileMissing, "", Detail::Anonymous));
             None
         }
         ProfileInput::Missing => {
             reasons.push(reason(
                 ReasonCode::ProfileMissing,
                 "",
-                "no profile metafield",
+                Detail::NoProfileMetafield,
             ));
             None
         }
@@ -152,7 +156,11 @@ fn decide(context: &Context<'_, '_>, policy: &Policy, decision: &mut Decision) {
             Ok(profile) => Some(profile),
             Err(error) => {
                 // A corrupt profile could put the shopper in the wrong segment: no offer at all.
-                reasons.push(reason(ReasonCode::ProfileMalformed, "", error.to_string()));
+                reasons.push(reason(
+                    ReasonCode::ProfileMalformed,
+                    "",
+                    Detail::Profile(error),
+                ));
                 return;
             }
         },
@@ -196,7 +204,7 @@ fn decide(context: &Context<'_, '_>, policy: &Policy, decision: &mut Decision) {
         reasons.push(reason(
             ReasonCode::NoEligibleOffer,
             "",
-            format!("{} offers considered", policy.offers.len()),
+            Detail::OffersConsidered(policy.offers.len()),
         ));
         return;
     };
@@ -207,7 +215,7 @@ fn decide(context: &Context<'_, '_>, policy: &Policy, decision: &mut Decision) {
         } else {
             ReasonCode::NotSelected
         };
-        reasons.push(reason(code, offer_id, format!("value {}", survivor.value)));
+        reasons.push(reason(code, offer_id, Detail::Value(survivor.value)));
     }
 
     // 11. Render for the target that asked. Both targets pick the same winner; each renders only
@@ -227,11 +235,8 @@ fn decide(context: &Context<'_, '_>, policy: &Policy, decision: &mut Decision) {
         decision.reasons.push(reason(
             ReasonCode::RenderedByOtherTarget,
             &offer.id,
-            match request.target {
-                Target::CartLines => "shipping discount, rendered by the delivery options target",
-                Target::DeliveryOptions => {
-                    "line or order discount, rendered by the cart lines target"
-                }
+            Detail::RenderedByOtherTarget {
+                asked: request.target,
             },
         ));
     }
@@ -267,11 +272,11 @@ fn evaluate_offer(
     reasons: &mut Vec<Reason>,
 ) -> Option<Survivor> {
     let id = offer.id.as_str();
-    let overflow = |reasons: &mut Vec<Reason>, step: &str| {
+    let overflow = |reasons: &mut Vec<Reason>, step: &'static str| {
         reasons.push(reason(
             ReasonCode::Overflow,
             id,
-            format!("while {step}; offer dropped"),
+            Detail::OverflowWhile(step),
         ));
     };
     if let Err(ineligible) = eligibility::check(
@@ -308,7 +313,7 @@ fn evaluate_offer(
             Amounts::Shipping { .. } => ReasonCode::NoShippingToDiscount,
             Amounts::Lines(_) | Amounts::Order(_) => ReasonCode::NoTargetLines,
         };
-        reasons.push(reason(code, id, "the offer is worth 0 on this cart"));
+        reasons.push(reason(code, id, Detail::WorthNothing));
         return None;
     }
 
@@ -327,11 +332,14 @@ fn evaluate_offer(
             return None;
         };
         if after < value {
-            let dropped = if after == 0 { ", dropped" } else { "" };
             reasons.push(reason(
                 ReasonCode::CapReduced,
                 id,
-                format!("{value} -> {after} (cap {cap_presentment}){dropped}"),
+                Detail::CapReduced {
+                    before: value,
+                    after,
+                    cap: cap_presentment,
+                },
             ));
             if after == 0 {
                 return None;
@@ -351,7 +359,11 @@ fn evaluate_offer(
         return None;
     };
     if after < value {
-        let detail = format!("{value} -> {after} (order headroom {})", headroom.order);
+        let detail = Detail::GuardReduced {
+            before: value,
+            after,
+            order_headroom: headroom.order,
+        };
         if after == 0 {
             reasons.push(reason(ReasonCode::GuardDropped, id, detail));
             return None;

@@ -28,6 +28,7 @@ pub mod money;
 pub use format::{Profile, Segment, VariantData};
 pub use money::{Bps, Currency, Money, Rate};
 pub mod decision;
+pub mod detail;
 pub mod policy;
 pub mod request;
 
@@ -51,6 +52,7 @@ pub use render::MAX_LOG_LINE_BYTES;
 pub use decision::{
     Decision, LineDiscount, MarginSummary, OrderDiscount, Reason, ReasonCode, ShippingDiscount,
 };
+pub use detail::Detail;
 pub use policy::{Policy, PolicySource};
 pub use request::{
     CustomerFacts, DeliveryGroup, DiscountClasses, Line, ProfileInput, Request, Target,

@@ -121,7 +121,7 @@ mod tests {
         Reason {
             code,
             subject: "s".to_string(),
-            detail: String::new(),
+            detail: crate::detail::Detail::None,
         }
     }
 

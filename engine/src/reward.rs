@@ -4,6 +4,7 @@
 use crate::arith::{self, Checked};
 use crate::cart::{Cart, Conversion, Discountable, Shipping};
 use crate::decision::{Reason, ReasonCode};
+use crate::detail::Detail;
 use crate::money::{Bps, Money};
 use crate::policy::Reward;
 use crate::slots;
@@ -32,14 +33,14 @@ pub(crate) enum Amounts {
 /// Why an offer gives nothing on this cart, before cap and guard.
 pub(crate) struct NothingToGive {
     pub code: ReasonCode,
-    pub detail: String,
+    pub detail: Detail,
 }
 
 impl From<arith::Overflow> for NothingToGive {
     fn from(_: arith::Overflow) -> Self {
         NothingToGive {
             code: ReasonCode::Overflow,
-            detail: "computing the proposed discount".to_string(),
+            detail: Detail::ProposalOverflow,
         }
     }
 }
@@ -78,7 +79,7 @@ pub(crate) fn propose(
 ) -> Result<Amounts, NothingToGive> {
     let no_lines = || NothingToGive {
         code: ReasonCode::NoTargetLines,
-        detail: "no line with a known cost".to_string(),
+        detail: Detail::NoLineWithKnownCost,
     };
     let price = |d: &Discountable| cart.line(d.index).map_or(0, |line| line.price);
     match *reward {
@@ -141,7 +142,7 @@ pub(crate) fn propose(
             if slots.is_empty() {
                 return Err(NothingToGive {
                     code: ReasonCode::NoSlotFound,
-                    detail: "no complement of another cart product".to_string(),
+                    detail: Detail::NoComplement,
                 });
             }
             let mut lines = Vec::with_capacity(slots.len());
@@ -164,7 +165,7 @@ fn shipping(cart: &Cart<'_>, bps: Bps) -> Result<Amounts, NothingToGive> {
     if cart.shipping.is_empty() {
         return Err(NothingToGive {
             code: ReasonCode::NoShippingToDiscount,
-            detail: "no delivery group with a known cost".to_string(),
+            detail: Detail::NoShippingCost,
         });
     }
     Ok(Amounts::Shipping { bps })

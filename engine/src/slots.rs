@@ -7,6 +7,7 @@
 
 use crate::cart::{Cart, Discountable};
 use crate::decision::{Reason, ReasonCode};
+use crate::detail::Detail;
 use crate::format::MAX_COMPLEMENTS;
 
 /// The cart indices of the slot lines, best complement rank first then cart order, at most
@@ -42,11 +43,13 @@ pub(crate) fn find(
             continue;
         };
         if data.bundle_parent {
-            reasons.push(Reason {
-                code: ReasonCode::LineBundleParentExcluded,
-                subject: line.id.to_string(),
-                detail: format!("bundle parent is never a slot for {offer_id}"),
-            });
+            reasons.push(Reason::new(
+                ReasonCode::LineBundleParentExcluded,
+                line.id,
+                Detail::BundleParentNotSlot {
+                    offer_id: offer_id.to_string(),
+                },
+            ));
             continue;
         }
         if discountable.iter().any(|d| d.index == index) {

@@ -24,7 +24,7 @@ fn reason(code: ReasonCode, subject: &str, detail: impl Into<String>) -> Reason 
     Reason {
         code,
         subject: subject.to_string(),
-        detail: detail.into(),
+        detail: crate::detail::Detail::Text(detail.into()),
     }
 }
 

@@ -92,7 +92,7 @@ pub struct ParsedBundlePolicy {
 /// Parses the cart transform's policy JSON. Never fails: an unusable document gives
 /// `policy: None` and one reason naming the path that was wrong.
 pub fn parse_bundle_policy(json: &str) -> ParsedBundlePolicy {
-    let rejected = |code, path: String, detail: String| ParsedBundlePolicy {
+    let rejected = |code, path: String, detail: crate::detail::Detail| ParsedBundlePolicy {
         policy: None,
         reasons: vec![Reason {
             code,
@@ -109,7 +109,8 @@ pub fn parse_bundle_policy(json: &str) -> ParsedBundlePolicy {
                 format!(
                     "not valid JSON ({})",
                     crate::policy::syntax::locate_error(json)
-                ),
+                )
+                .into(),
             );
         }
     };
@@ -146,7 +147,8 @@ fn parse_document(value: &Value) -> Result<BundlePolicy, (ReasonCode, FieldError
             ReasonCode::PolicyUnsupportedVersion,
             FieldError {
                 path: "version".to_string(),
-                detail: format!("version {version}, this build reads {BUNDLE_POLICY_VERSION}"),
+                detail: format!("version {version}, this build reads {BUNDLE_POLICY_VERSION}")
+                    .into(),
             },
         ));
     }
@@ -160,7 +162,7 @@ fn parse_document(value: &Value) -> Result<BundlePolicy, (ReasonCode, FieldError
             ReasonCode::PolicyCurrencyUnknown,
             FieldError {
                 path: "currency".to_string(),
-                detail: format!("unknown currency code \"{code}\""),
+                detail: format!("unknown currency code \"{code}\"").into(),
             },
         )
     })?;
@@ -183,7 +185,7 @@ fn parse_document(value: &Value) -> Result<BundlePolicy, (ReasonCode, FieldError
 fn missing(path: &str) -> FieldError {
     FieldError {
         path: path.to_string(),
-        detail: "missing".to_string(),
+        detail: "missing".into(),
     }
 }
 

@@ -17,6 +17,7 @@ use super::{
     MAX_SURCHARGE_MARGIN_BPS, Offer, ParsedPolicy, Policy, Reward, Strategy, UnknownCost,
 };
 use crate::decision::{Reason, ReasonCode};
+use crate::detail::{Detail, NameKind};
 use crate::format::Segment;
 use crate::money::{BPS_ONE, Currency};
 
@@ -26,23 +27,73 @@ pub const POLICY_VERSION: i64 = 1;
 /// A field that could not be read: where (JSON path) and why.
 pub(crate) struct FieldError {
     pub(crate) path: String,
-    pub(crate) detail: String,
+    pub(crate) detail: Detail,
 }
 
 pub(crate) type Field<T> = Result<T, FieldError>;
 
-pub(crate) fn error<T>(path: &str, detail: impl Into<String>) -> Field<T> {
-    Err(FieldError {
+pub(crate) fn field_error(path: &str, detail: Detail) -> FieldError {
+    FieldError {
         path: path.to_string(),
-        detail: detail.into(),
-    })
+        detail,
+    }
 }
 
+pub(crate) fn error<T>(path: &str, detail: impl Into<Detail>) -> Field<T> {
+    Err(field_error(path, detail.into()))
+}
+
+/// `path.key`, or `key` at the top level. Built by hand rather than with `format!`: a path is
+/// built for most fields read, and every `format!` call site costs the Function code size.
 pub(crate) fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
+    let mut joined = String::with_capacity(path.len() + 1 + key.len());
+    if !path.is_empty() {
+        joined.push_str(path);
+        joined.push('.');
+    }
+    joined.push_str(key);
+    joined
+}
+
+/// `path[index]`, built by hand for the same reason as [`join`].
+fn indexed(path: &str, index: usize) -> String {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = index;
+    // INVARIANT: 20 digits hold any usize (u64::MAX has 20), so `start` never underflows.
+    while start > 0 {
+        start -= 1;
+        if let Some(digit) = digits.get_mut(start) {
+            // The remainder is below 10, so the cast cannot truncate.
+            *digit = b'0' + (rest % 10) as u8;
+        }
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let mut joined = String::with_capacity(path.len() + 2 + digits.len() - start);
+    joined.push_str(path);
+    joined.push('[');
+    for digit in digits.iter().skip(start) {
+        joined.push(char::from(*digit));
+    }
+    joined.push(']');
+    joined
+}
+
+/// "expected `expected`, found" the JSON type of `found`.
+fn expected(expected: &'static str, found: &Value) -> Detail {
+    Detail::ExpectedFound {
+        expected,
+        found: kind_name(found),
+    }
+}
+
+fn unknown(kind: NameKind, name: &str) -> Detail {
+    Detail::UnknownName {
+        kind,
+        name: name.to_string(),
     }
 }
 
@@ -60,16 +111,13 @@ pub(crate) fn kind_name(value: &Value) -> &'static str {
 pub(crate) fn as_object<'v>(value: &'v Value, path: &str) -> Field<&'v Object> {
     match value {
         Value::Object(object) => Ok(object),
-        other => error(
-            path,
-            format!("expected an object, found {}", kind_name(other)),
-        ),
+        other => error(path, expected("an object", other)),
     }
 }
 
 pub(crate) fn check_keys(object: &Object, allowed: &[&str], path: &str) -> Field<()> {
     match object.keys().find(|key| !allowed.contains(&key.as_str())) {
-        Some(key) => error(&join(path, key), "unknown key"),
+        Some(key) => error(&join(path, key), Detail::UnknownKey),
         None => Ok(()),
     }
 }
@@ -86,27 +134,27 @@ pub(crate) fn integer(value: &Value, path: &str) -> Field<i64> {
         Value::Number(Number::I64(n)) => Ok(*n),
         Value::Number(Number::U64(n)) => match i64::try_from(*n) {
             Ok(n) => Ok(n),
-            Err(_) => error(path, "integer out of range"),
+            Err(_) => error(path, Detail::IntegerOutOfRange),
         },
-        Value::Number(Number::F64(_)) => error(path, "expected an integer, found a fraction"),
-        other => error(
+        Value::Number(Number::F64(_)) => error(
             path,
-            format!("expected an integer, found {}", kind_name(other)),
+            Detail::ExpectedFound {
+                expected: "an integer",
+                found: "a fraction",
+            },
         ),
+        other => error(path, expected("an integer", other)),
     }
 }
 
 pub(crate) fn integer_in(value: &Value, path: &str, min: i64, max: i64) -> Field<i64> {
     let n = integer(value, path)?;
-    if (min..=max).contains(&n) {
-        Ok(n)
+    if n < min {
+        error(path, Detail::Below { value: n, min })
+    } else if n > max {
+        error(path, Detail::Above { value: n, max })
     } else {
-        let side = if n < min {
-            format!("below {min}")
-        } else {
-            format!("above {max}")
-        };
-        error(path, format!("{n} is {side}"))
+        Ok(n)
     }
 }
 
@@ -125,10 +173,7 @@ pub(crate) fn optional_integer_in(
 pub(crate) fn string<'v>(value: &'v Value, path: &str) -> Field<&'v str> {
     match value {
         Value::String(text) => Ok(text),
-        other => error(
-            path,
-            format!("expected a string, found {}", kind_name(other)),
-        ),
+        other => error(path, expected("a string", other)),
     }
 }
 
@@ -151,7 +196,7 @@ pub fn parse(json: &str) -> ParsedPolicy {
             return rejected(
                 ReasonCode::PolicyMalformed,
                 "",
-                format!("not valid JSON ({})", super::syntax::locate_error(json)),
+                Detail::InvalidJson(super::syntax::find_error(json)),
             );
         }
     };
@@ -161,14 +206,10 @@ pub fn parse(json: &str) -> ParsedPolicy {
     }
 }
 
-fn rejected(code: ReasonCode, subject: &str, detail: String) -> ParsedPolicy {
+fn rejected(code: ReasonCode, subject: &str, detail: Detail) -> ParsedPolicy {
     ParsedPolicy {
         policy: None,
-        reasons: vec![Reason {
-            code,
-            subject: subject.to_string(),
-            detail,
-        }],
+        reasons: vec![Reason::new(code, subject, detail)],
     }
 }
 
@@ -183,39 +224,23 @@ fn parse_document(value: &Value) -> Result<ParsedPolicy, (ReasonCode, FieldError
     // this build does not know, and "unsupported version" is the useful answer then.
     let version = match get(object, "version") {
         Some(v) => integer(v, "version").map_err(malformed)?,
-        None => {
-            return Err(malformed(FieldError {
-                path: "version".to_string(),
-                detail: "missing".to_string(),
-            }));
-        }
+        None => return Err(malformed(field_error("version", Detail::Missing))),
     };
     if version != POLICY_VERSION {
         return Err((
             ReasonCode::PolicyUnsupportedVersion,
-            FieldError {
-                path: "version".to_string(),
-                detail: format!("version {version}, this build reads {POLICY_VERSION}"),
-            },
+            field_error("version", Detail::UnsupportedVersion { version }),
         ));
     }
     check_keys(object, DOCUMENT_KEYS, "").map_err(malformed)?;
     let currency_code = match get(object, "currency") {
         Some(v) => string(v, "currency").map_err(malformed)?,
-        None => {
-            return Err(malformed(FieldError {
-                path: "currency".to_string(),
-                detail: "missing".to_string(),
-            }));
-        }
+        None => return Err(malformed(field_error("currency", Detail::Missing))),
     };
     let currency = Currency::from_code(currency_code).ok_or_else(|| {
         (
             ReasonCode::PolicyCurrencyUnknown,
-            FieldError {
-                path: "currency".to_string(),
-                detail: format!("unknown currency code \"{currency_code}\""),
-            },
+            field_error("currency", unknown(NameKind::CurrencyCode, currency_code)),
         )
     })?;
     let strategy = parse_strategy(object).map_err(malformed)?;
@@ -224,32 +249,24 @@ fn parse_document(value: &Value) -> Result<ParsedPolicy, (ReasonCode, FieldError
     let offer_values = match get(object, "offers") {
         Some(Value::Array(array)) => array,
         Some(other) => {
-            return Err(malformed(FieldError {
-                path: "offers".to_string(),
-                detail: format!("expected an array, found {}", kind_name(other)),
-            }));
+            return Err(malformed(field_error(
+                "offers",
+                expected("an array", other),
+            )));
         }
-        None => {
-            return Err(malformed(FieldError {
-                path: "offers".to_string(),
-                detail: "missing".to_string(),
-            }));
-        }
+        None => return Err(malformed(field_error("offers", Detail::Missing))),
     };
 
     let mut offers: Vec<Offer> = Vec::new();
     let mut reasons = Vec::new();
     let mut seen_ids = BTreeSet::new();
     for (index, offer_value) in offer_values.iter().enumerate() {
-        let path = format!("offers[{index}]");
+        let path = indexed("offers", index);
         let parsed = parse_offer(offer_value, &path).and_then(|offer| {
             if seen_ids.insert(offer.id.clone()) {
                 Ok(offer)
             } else {
-                error(
-                    &join(&path, "id"),
-                    format!("duplicate offer id \"{}\"", offer.id),
-                )
+                error(&join(&path, "id"), Detail::DuplicateOfferId(offer.id))
             }
         });
         match parsed {
@@ -277,10 +294,7 @@ fn parse_strategy(object: &Object) -> Field<Strategy> {
     match optional_string(object, "strategy", "")? {
         None | Some("priority") => Ok(Strategy::Priority),
         Some("best_for_shopper") => Ok(Strategy::BestForShopper),
-        Some(other) => error(
-            "strategy",
-            format!("unknown strategy \"{other}\" (priority | best_for_shopper)"),
-        ),
+        Some(other) => error("strategy", unknown(NameKind::Strategy, other)),
     }
 }
 
@@ -315,10 +329,7 @@ pub(crate) fn parse_guard(object: &Object) -> Field<Guard> {
         None | Some("exclude") => guard.unknown_cost = UnknownCost::Exclude,
         Some("allow") => guard.unknown_cost = UnknownCost::Allow,
         Some(other) => {
-            return error(
-                "guard.unknown_cost",
-                format!("unknown value \"{other}\" (exclude | allow)"),
-            );
+            return error("guard.unknown_cost", unknown(NameKind::UnknownCost, other));
         }
     }
     Ok(guard)
@@ -347,7 +358,7 @@ fn parse_offer(value: &Value, path: &str) -> Field<Offer> {
     let id_path = join(path, "id");
     let id = match get(object, "id") {
         Some(v) => string(v, &id_path)?,
-        None => return error(&id_path, "missing"),
+        None => return error(&id_path, Detail::Missing),
     };
     let id_is_token = !id.is_empty()
         && id.len() <= MAX_OFFER_ID_BYTES
@@ -355,10 +366,7 @@ fn parse_offer(value: &Value, path: &str) -> Field<Offer> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
     if !id_is_token {
-        return error(
-            &id_path,
-            format!("offer id must be 1-{MAX_OFFER_ID_BYTES} characters of A-Z a-z 0-9 - _ . :"),
-        );
+        return error(&id_path, Detail::OfferIdNotToken);
     }
     let eligibility = match get(object, "eligibility") {
         Some(v) => parse_eligibility(v, &join(path, "eligibility"))?,
@@ -367,20 +375,17 @@ fn parse_offer(value: &Value, path: &str) -> Field<Offer> {
     let reward_path = join(path, "reward");
     let reward = match get(object, "reward") {
         Some(v) => parse_reward(v, &reward_path)?,
-        None => return error(&reward_path, "missing"),
+        None => return error(&reward_path, Detail::Missing),
     };
     let cap = optional_integer_in(object, "cap", path, 0, i64::MAX)?;
     let message_path = join(path, "message");
     let message = match optional_string(object, "message", path)? {
         Some(text) if !text.trim().is_empty() => text,
-        Some(_) | None => return error(&message_path, "missing"),
+        Some(_) | None => return error(&message_path, Detail::Missing),
     };
     let n_chars = message.chars().count();
     if n_chars > MAX_MESSAGE_CHARS {
-        return error(
-            &message_path,
-            format!("{n_chars} characters, at most {MAX_MESSAGE_CHARS}"),
-        );
+        return error(&message_path, Detail::MessageTooLong { n_chars });
     }
     Ok(Offer {
         id: id.to_string(),
@@ -410,19 +415,16 @@ fn parse_eligibility(value: &Value, path: &str) -> Field<Eligibility> {
         None => {}
         Some(Value::Array(items)) => {
             for (index, item) in items.iter().enumerate() {
-                let item_path = format!("{}[{index}]", join(path, "segments"));
+                let item_path = indexed(&join(path, "segments"), index);
                 let code = string(item, &item_path)?;
                 match Segment::from_code(code) {
                     Some(segment) => segments.push(segment),
-                    None => return error(&item_path, format!("unknown segment \"{code}\"")),
+                    None => return error(&item_path, unknown(NameKind::Segment, code)),
                 }
             }
         }
         Some(other) => {
-            return error(
-                &join(path, "segments"),
-                format!("expected an array, found {}", kind_name(other)),
-            );
+            return error(&join(path, "segments"), expected("an array", other));
         }
     }
     let clv_min = optional_integer_in(object, "clv_min", path, 0, i64::MAX)?;
@@ -432,7 +434,7 @@ fn parse_eligibility(value: &Value, path: &str) -> Field<Eligibility> {
     {
         return error(
             &join(path, "clv_max"),
-            format!("clv_max {max} < clv_min {min}"),
+            Detail::ClvBoundsInverted { min, max },
         );
     }
     let churn_min_bps = optional_integer_in(object, "churn_min_bps", path, 0, BPS_ONE)?;
@@ -444,7 +446,7 @@ fn parse_eligibility(value: &Value, path: &str) -> Field<Eligibility> {
         Some(other) => {
             return error(
                 &join(path, "customer"),
-                format!("unknown customer type \"{other}\" (any | new | returning)"),
+                unknown(NameKind::CustomerType, other),
             );
         }
     };
@@ -463,12 +465,12 @@ fn parse_reward(value: &Value, path: &str) -> Field<Reward> {
     let kind_path = join(path, "kind");
     let kind = match optional_string(object, "kind", path)? {
         Some(kind) => kind,
-        None => return error(&kind_path, "missing"),
+        None => return error(&kind_path, Detail::Missing),
     };
     let required = |key: &str, min: i64, max: i64| -> Field<i64> {
         match get(object, key) {
             Some(v) => integer_in(v, &join(path, key), min, max),
-            None => error(&join(path, key), "missing"),
+            None => error(&join(path, key), Detail::Missing),
         }
     };
     let (reward, keys): (Reward, &[&str]) = match kind {
@@ -513,13 +515,7 @@ fn parse_reward(value: &Value, path: &str) -> Field<Reward> {
             )
         }
         other => {
-            return error(
-                &kind_path,
-                format!(
-                    "unknown reward kind \"{other}\" (order_percent | order_fixed | lines_percent | \
-                     lines_fixed | shipping_percent | free_shipping | slot_percent)"
-                ),
-            );
+            return error(&kind_path, unknown(NameKind::RewardKind, other));
         }
     };
     check_keys(object, keys, path)?;
@@ -610,7 +606,8 @@ mod tests {
             let reason = &parsed.reasons[0];
             assert_eq!(reason.code, ReasonCode::OfferMalformed, "{offer}");
             assert_eq!(reason.subject, path, "{offer}");
-            assert!(reason.detail.contains(detail), "{offer}: {}", reason.detail);
+            let text = reason.detail_text();
+            assert!(text.contains(detail), "{offer}: {text}");
         }
     }
 

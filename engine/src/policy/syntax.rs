@@ -5,6 +5,8 @@
 //! text with JSON's grammar and reports the first position it cannot accept. It validates
 //! structure only; it builds nothing.
 
+use crate::detail::JsonSyntaxError;
+
 /// Deeper nesting than this is reported as an error instead of recursing further (the checker is
 /// recursive, and a Function's stack is small).
 const MAX_DEPTH: usize = 64;
@@ -12,6 +14,16 @@ const MAX_DEPTH: usize = 64;
 /// Describes the first syntax error in `text` as "line L, column C: what", or says the text
 /// looked valid to this checker (which should not happen when miniserde rejected it).
 pub(crate) fn locate_error(text: &str) -> String {
+    match find_error(text) {
+        Some(error) => error.to_string(),
+        None => "syntax error".to_string(),
+    }
+}
+
+/// The first syntax error in `text`, or `None` when the text looked valid to this checker. Only
+/// the position is computed here; the sentence is written by [`JsonSyntaxError`]'s `Display`,
+/// which a Function never calls.
+pub(crate) fn find_error(text: &str) -> Option<JsonSyntaxError> {
     let mut checker = Checker {
         bytes: text.as_bytes(),
         at: 0,
@@ -24,13 +36,9 @@ pub(crate) fn locate_error(text: &str) -> String {
             Ok(())
         }
     });
-    match outcome {
-        Ok(()) => "syntax error".to_string(),
-        Err(what) => {
-            let (line, column) = line_and_column(text, checker.at);
-            format!("line {line}, column {column}: {what}")
-        }
-    }
+    let what = outcome.err()?;
+    let (line, column) = line_and_column(text, checker.at);
+    Some(JsonSyntaxError { line, column, what })
 }
 
 fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
