@@ -32,7 +32,12 @@ struct Buyer {
     ln_m: f64,
 }
 
-struct Prepared(Vec<Buyer>);
+/// Repeat buyers, with the distinct frequencies and their counts: the gamma-function terms depend
+/// on a buyer through x only, so they are evaluated once per distinct x.
+struct Prepared {
+    buyers: Vec<Buyer>,
+    frequencies: Vec<(f64, f64)>,
+}
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Sums {
@@ -52,9 +57,10 @@ impl Sums {
 
 impl LogLikelihood for Prepared {
     const MODEL: &'static str = MODEL;
+    const ANALYTIC_GRADIENT: bool = true;
 
     fn n_observations(&self) -> usize {
-        self.0.len()
+        self.buyers.len()
     }
 
     fn value(&self, params: &[f64]) -> f64 {
@@ -66,33 +72,36 @@ impl LogLikelihood for Prepared {
         let &[p, q, gamma] = params else {
             return (f64::NAN, vec![f64::NAN; params.len()]);
         };
-        let n = self.0.len() as f64;
+        let n = self.buyers.len() as f64;
         let ln_gamma_scale = gamma.ln();
-        let total = Sums {
+        let mut total = Sums {
             value: n * (q * ln_gamma_scale - ln_gamma(q)),
             grad: [0.0, n * (ln_gamma_scale - digamma(q)), n * q / gamma],
         };
+        for &(x, count) in &self.frequencies {
+            let px = p * x;
+            let digamma_pxq = digamma(px + q);
+            total.value += count * (ln_gamma(px + q) - ln_gamma(px));
+            total.grad[0] += count * x * (digamma_pxq - digamma(px));
+            total.grad[1] += count * digamma_pxq;
+        }
         let per_buyer = |mut sums: Sums, buyer: &Buyer| -> Sums {
             let px = p * buyer.x;
             let spend = gamma + buyer.m * buyer.x;
             let ln_spend = spend.ln();
-            let digamma_pxq = digamma(px + q);
-            sums.value +=
-                ln_gamma(px + q) - ln_gamma(px) + (px - 1.0) * buyer.ln_m + px * buyer.ln_x
-                    - (px + q) * ln_spend;
-            sums.grad[0] +=
-                buyer.x * (digamma_pxq - digamma(px) + buyer.ln_m + buyer.ln_x - ln_spend);
-            sums.grad[1] += digamma_pxq - ln_spend;
+            sums.value += (px - 1.0) * buyer.ln_m + px * buyer.ln_x - (px + q) * ln_spend;
+            sums.grad[0] += buyer.x * (buyer.ln_m + buyer.ln_x - ln_spend);
+            sums.grad[1] -= ln_spend;
             sums.grad[2] -= (px + q) / spend;
             sums
         };
-        let buyers = if self.0.len() >= PARALLEL_THRESHOLD {
-            self.0
+        let buyers = if self.buyers.len() >= PARALLEL_THRESHOLD {
+            self.buyers
                 .par_chunks(8192)
                 .map(|chunk| chunk.iter().fold(Sums::default(), per_buyer))
                 .reduce(Sums::default, Sums::add)
         } else {
-            self.0.iter().fold(Sums::default(), per_buyer)
+            self.buyers.iter().fold(Sums::default(), per_buyer)
         };
         let total = total.add(buyers);
         (total.value, total.grad.to_vec())
@@ -123,7 +132,19 @@ impl Prepared {
                 ln_m: customer.monetary.ln(),
             });
         }
-        Ok(Prepared(buyers))
+        let mut xs: Vec<f64> = buyers.iter().map(|b| b.x).collect();
+        xs.sort_unstable_by(f64::total_cmp);
+        let mut frequencies: Vec<(f64, f64)> = Vec::new();
+        for x in xs {
+            match frequencies.last_mut() {
+                Some((last, count)) if *last == x => *count += 1.0,
+                _ => frequencies.push((x, 1.0)),
+            }
+        }
+        Ok(Prepared {
+            buyers,
+            frequencies,
+        })
     }
 }
 
@@ -132,7 +153,7 @@ impl GammaGamma {
     /// skipped). Needs at least three repeat buyers, one per parameter.
     pub fn fit(data: &[CustomerSummary]) -> Result<Fit<GammaGamma>, ModelError> {
         let prepared = Prepared::new(data)?;
-        let n = prepared.0.len();
+        let n = prepared.buyers.len();
         if n < 3 {
             return Err(ModelError::TooFewCustomers {
                 model: MODEL,
@@ -143,7 +164,7 @@ impl GammaGamma {
         }
         // With p = 1 and q = 2 the population mean spend p gamma / (q - 1) equals gamma, so
         // starting gamma at the sample mean puts the scale right whatever the money unit is.
-        let mean = prepared.0.iter().map(|b| b.m).sum::<f64>() / n as f64;
+        let mean = prepared.buyers.iter().map(|b| b.m).sum::<f64>() / n as f64;
         let raw = maximize(&prepared, &[1.0, 2.0, mean])?;
         let &[p, q, gamma] = raw.params.as_slice() else {
             return Err(ModelError::Optimizer {

@@ -21,7 +21,7 @@ mod hyp2f1;
 mod optimize;
 mod pareto_nbd;
 
-pub use bgnbd::BgNbd;
+pub use bgnbd::{BgNbd, BgNbdScore};
 pub use clv::{WEEKS_PER_MONTH, clv};
 pub use gamma_gamma::GammaGamma;
 pub use hyp2f1::hyp2f1;
@@ -69,6 +69,12 @@ pub enum ModelError {
         model: &'static str,
         needed: usize,
         what: &'static str,
+        got: usize,
+    },
+    #[error("{model} supports at most {max} customers in one fit, got {got}")]
+    TooManyCustomers {
+        model: &'static str,
+        max: usize,
         got: usize,
     },
     #[error("{model} parameter {name} = {value} is invalid: {reason}")]

@@ -30,6 +30,7 @@ struct Prepared(Vec<CustomerSummary>);
 
 impl LogLikelihood for Prepared {
     const MODEL: &'static str = MODEL;
+    const ANALYTIC_GRADIENT: bool = false;
 
     fn n_observations(&self) -> usize {
         self.0.len()
