@@ -110,6 +110,7 @@ fn bar_chart(
         chart
             .configure_mesh()
             .disable_x_mesh()
+            .y_label_formatter(&|y| format!("{y:.0}"))
             .x_desc(x_desc)
             .x_labels(n.min(12) * 2 + 1)
             .x_label_formatter(&|x| {
@@ -125,6 +126,46 @@ fn bar_chart(
             let x = i as f64;
             Rectangle::new(
                 [(x + 0.12, 0.0), (x + 0.88, *value)],
+                BLUE.mix(0.6).filled(),
+            )
+        }))?;
+        root.present()?;
+    }
+    Ok(svg)
+}
+
+/// A histogram over a numeric axis: `counts[i]` customers between `i * width` and
+/// `(i + 1) * width` (major currency units).
+fn histogram_chart(
+    title: &str,
+    x_desc: &str,
+    width: f64,
+    counts: &[u64],
+) -> Result<String, Box<dyn std::error::Error>> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (640, 360)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let y_max = counts.iter().copied().max().unwrap_or(1).max(1) as f64 * 1.1;
+        let x_max = width * counts.len() as f64;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .x_desc(x_desc)
+            .y_desc("customers")
+            .draw()?;
+        chart.draw_series(counts.iter().enumerate().map(|(i, n)| {
+            let lo = i as f64 * width;
+            Rectangle::new(
+                [(lo + width * 0.06, 0.0), (lo + width * 0.94, *n as f64)],
                 BLUE.mix(0.6).filled(),
             )
         }))?;
@@ -250,18 +291,6 @@ pub fn render(data: &StoreData, scored: &Scored, plan: &PlanCounts) -> String {
             *count += 1;
         }
     }
-    let bars: Vec<(String, f64)> = counts
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            let label = if i % 5 == 0 {
-                format_decimal_minor((i as f64 * width).round() as i64, currency.exponent)
-            } else {
-                String::new()
-            };
-            (label, *n as f64)
-        })
-        .collect();
     let _ = write!(
         html,
         "<h2>Predicted 12-month value (CLV)</h2><p>Discounted expected revenue over the next 12 \
@@ -270,10 +299,12 @@ pub fn render(data: &StoreData, scored: &Scored, plan: &PlanCounts) -> String {
         money(median),
         money(p99)
     );
-    html.push_str(&chart_or_note(bar_chart(
+    let major = 10f64.powi(i32::from(currency.exponent));
+    html.push_str(&chart_or_note(histogram_chart(
         "Customers by predicted 12-month value",
         &format!("CLV ({})", currency.code_str()),
-        &bars,
+        width / major,
+        &counts,
     )));
 
     // Segments.

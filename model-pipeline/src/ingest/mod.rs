@@ -348,7 +348,11 @@ where
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut buffer: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + (1 << 16));
     let mut line_number: u64 = 0;
+    // Buffers reused from chunk to chunk: fresh multi-megabyte allocations would cost a page
+    // fault per page every time.
+    let mut offsets: Vec<(u64, usize, usize)> = Vec::new();
     let mut pending: Vec<(u64, Result<T, FieldError>)> = Vec::new();
+    let mut decoded: Vec<(u64, Result<T, FieldError>)> = Vec::new();
     let io = |source| IngestError::Io {
         file: display(path),
         source,
@@ -362,33 +366,37 @@ where
         }
         let done = buffer.is_empty();
         bar.inc(buffer.len() as u64);
-        let lines: Vec<(u64, &[u8])> = buffer
-            .split(|b| *b == b'\n')
-            .enumerate()
-            .map(|(i, line)| (line_number + i as u64 + 1, line))
-            .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
-            .collect();
+        offsets.clear();
+        let base = buffer.as_ptr() as usize;
+        for (i, line) in buffer.split(|b| *b == b'\n').enumerate() {
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                let start = line.as_ptr() as usize - base;
+                offsets.push((line_number + i as u64 + 1, start, start + line.len()));
+            }
+        }
         // A chunk always ends at a newline (or the end of the file), so the last split piece is
         // empty or the final unterminated line.
         line_number += buffer.iter().filter(|b| **b == b'\n').count() as u64;
         if !done && buffer.last() != Some(&b'\n') {
             line_number += 1;
         }
-        let previous = std::mem::take(&mut pending);
-        let (decoded, folded) = rayon::join(
+        let chunk: &[u8] = &buffer;
+        let (_, folded) = rayon::join(
             || {
-                lines
+                offsets
                     .par_iter()
-                    .map(|(number, line)| (*number, parse(line)))
-                    .collect::<Vec<_>>()
+                    .map(|(number, start, end)| {
+                        (*number, parse(chunk.get(*start..*end).unwrap_or_default()))
+                    })
+                    .collect_into_vec(&mut decoded)
             },
-            || fold(previous, &mut consume, stats, skip_bad, path),
+            || fold(&mut pending, &mut consume, stats, skip_bad, path),
         );
         if let Err(error) = folded {
             bar.abandon();
             return Err(error);
         }
-        pending = decoded;
+        std::mem::swap(&mut pending, &mut decoded);
         if done {
             break;
         }
@@ -399,7 +407,7 @@ where
 
 /// Hands decoded lines to `consume` in order, stopping at or counting the bad ones.
 fn fold<T, C>(
-    decoded: Vec<(u64, Result<T, FieldError>)>,
+    decoded: &mut Vec<(u64, Result<T, FieldError>)>,
     consume: &mut C,
     stats: &mut IngestStats,
     skip_bad: bool,
@@ -408,7 +416,7 @@ fn fold<T, C>(
 where
     C: FnMut(T, &mut IngestStats) -> Result<(), FieldError>,
 {
-    for (number, result) in decoded {
+    for (number, result) in decoded.drain(..) {
         let outcome = result.and_then(|value| consume(value, stats));
         if let Err(error) = outcome {
             let bad = IngestError::Bad {

@@ -245,7 +245,12 @@ pub struct ProductFileLine {
 /// The fast path is plain serde_json; only a failing line is decoded a second time through
 /// serde_path_to_error to find the path, so good files pay nothing for good messages.
 pub fn decode_line<T: for<'de> Deserialize<'de>>(line: &[u8]) -> Result<T, FieldError> {
-    match serde_json::from_slice::<T>(line) {
+    // One UTF-8 check of the whole line (ASCII runs are checked a word at a time) lets serde_json
+    // skip its per-string check.
+    let text = std::str::from_utf8(line).map_err(|e| {
+        FieldError::new("(line)", format!("not UTF-8 after byte {}", e.valid_up_to()))
+    })?;
+    match serde_json::from_str::<T>(text) {
         Ok(value) => Ok(value),
         Err(first) => {
             let mut deserializer = serde_json::Deserializer::from_slice(line);
