@@ -69,6 +69,7 @@
 //! whole policy instead: falling back to a default guard would give away margin the merchant chose
 //! to keep.
 
+pub(crate) mod json;
 pub(crate) mod parse;
 pub(crate) mod syntax;
 

@@ -40,7 +40,7 @@
 //! Unlike the discount policy there is no list to skip items from: any malformed field rejects the
 //! whole policy, and with it every merge (expansions do not depend on the policy).
 
-use miniserde::json::{Object, Value};
+use crate::policy::json::{Object, Value};
 
 use crate::decision::{Reason, ReasonCode};
 use crate::format::Segment;
@@ -100,7 +100,7 @@ pub fn parse_bundle_policy(json: &str) -> ParsedBundlePolicy {
             detail,
         }],
     };
-    let value = match miniserde::json::from_str::<Value>(json) {
+    let value = match crate::policy::json::from_str(json) {
         Ok(value) => value,
         Err(_) => {
             return rejected(

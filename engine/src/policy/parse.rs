@@ -1,6 +1,6 @@
 //! Reading the policy JSON into [`Policy`], one field at a time.
 //!
-//! miniserde parses the text into a generic [`Value`] tree; the fields are then extracted by hand
+//! [`super::json`] reads the text into a generic [`Value`] tree; the fields are then extracted by hand
 //! instead of derived. Derived deserialization fails the whole document on the first bad field,
 //! and the engine's promise is the opposite: a malformed offer is skipped with a reason that names
 //! its JSON path (`offers[2].reward.bps`) while the other offers still apply.
@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use miniserde::json::{Number, Object, Value};
+use super::json::{Number, Object, Value};
 
 use super::{
     CustomerType, Eligibility, Guard, Holdout, MAX_MESSAGE_CHARS, MAX_OFFER_ID_BYTES,
@@ -116,7 +116,12 @@ pub(crate) fn as_object<'v>(value: &'v Value, path: &str) -> Field<&'v Object> {
 }
 
 pub(crate) fn check_keys(object: &Object, allowed: &[&str], path: &str) -> Field<()> {
-    match object.keys().find(|key| !allowed.contains(&key.as_str())) {
+    // The first unknown key in sorted order, so the reason does not depend on key order.
+    let unknown = object
+        .keys()
+        .filter(|key| !allowed.contains(&key.as_str()))
+        .min();
+    match unknown {
         Some(key) => error(&join(path, key), Detail::UnknownKey),
         None => Ok(()),
     }
@@ -136,7 +141,7 @@ pub(crate) fn integer(value: &Value, path: &str) -> Field<i64> {
             Ok(n) => Ok(n),
             Err(_) => error(path, Detail::IntegerOutOfRange),
         },
-        Value::Number(Number::F64(_)) => error(
+        Value::Number(Number::Float) => error(
             path,
             Detail::ExpectedFound {
                 expected: "an integer",
@@ -190,7 +195,7 @@ pub(crate) fn optional_string<'v>(
 /// Parses the policy metafield's JSON text. Never fails: a document that cannot be used gives
 /// `policy: None` with the reason, and every skipped offer adds one `offer_malformed` reason.
 pub fn parse(json: &str) -> ParsedPolicy {
-    let value = match miniserde::json::from_str::<Value>(json) {
+    let value = match super::json::from_str(json) {
         Ok(value) => value,
         Err(_) => {
             return rejected(

@@ -1,6 +1,6 @@
 //! Finding where a policy text stops being JSON, for the `policy_malformed` detail.
 //!
-//! miniserde reports only that parsing failed, not where. A merchant (or the admin UI) fixing a
+//! The JSON reader reports only that parsing failed, not where. A merchant (or the admin UI) fixing a
 //! policy needs the line and column, so on failure, and only then, this small checker walks the
 //! text with JSON's grammar and reports the first position it cannot accept. It validates
 //! structure only; it builds nothing.
@@ -12,7 +12,7 @@ use crate::detail::JsonSyntaxError;
 const MAX_DEPTH: usize = 64;
 
 /// Describes the first syntax error in `text` as "line L, column C: what", or says the text
-/// looked valid to this checker (which should not happen when miniserde rejected it).
+/// looked valid to this checker (which should not happen when the JSON reader rejected it).
 pub(crate) fn locate_error(text: &str) -> String {
     match find_error(text) {
         Some(error) => error.to_string(),
