@@ -341,7 +341,7 @@ fn read_jsonl<T, P, C>(
 where
     T: Send,
     P: Fn(&[u8]) -> Result<T, FieldError> + Sync,
-    C: FnMut(T, &mut IngestStats) -> Result<(), FieldError> + Send,
+    C: FnMut(u64, T, &mut IngestStats) -> Result<(), FieldError> + Send,
 {
     let (file, len) = open(path)?;
     let bar = progress.bytes(label, len);
@@ -414,10 +414,10 @@ fn fold<T, C>(
     path: &Path,
 ) -> Result<(), IngestError>
 where
-    C: FnMut(T, &mut IngestStats) -> Result<(), FieldError>,
+    C: FnMut(u64, T, &mut IngestStats) -> Result<(), FieldError>,
 {
     for (number, result) in decoded.drain(..) {
-        let outcome = result.and_then(|value| consume(value, stats));
+        let outcome = result.and_then(|value| consume(number, value, stats));
         if let Err(error) = outcome {
             let bad = IngestError::Bad {
                 file: display(path),
@@ -556,7 +556,7 @@ fn read_customers(
                 currency_code: raw.amount_spent.and_then(|m| m.currency_code),
             })
         },
-        |parsed, _| {
+        |_, parsed, _| {
             if let Some(code) = parsed.currency_code {
                 match currency_local {
                     None => match Currency::from_code(code.as_str()) {
@@ -607,7 +607,7 @@ fn read_products(
     let mut catalog = Catalog::default();
     // Variants may arrive before their product when the export is not grouped; they are joined
     // once the file has been read (the catalog is small next to the orders).
-    let mut pending: Vec<(u64, u64, i64, Option<i64>)> = Vec::new();
+    let mut pending: Vec<(u64, u64, u64, i64, Option<i64>)> = Vec::new();
     let lines = read_jsonl(
         path,
         "products",
@@ -642,7 +642,7 @@ fn read_products(
                 unit_cost_minor,
             })
         },
-        |row, _| {
+        |number, row, _| {
             match row {
                 Row::Product(id) => {
                     let position = u32::try_from(catalog.products.len())
@@ -657,13 +657,13 @@ fn read_products(
                     product,
                     price_minor,
                     unit_cost_minor,
-                } => pending.push((id, product, price_minor, unit_cost_minor)),
+                } => pending.push((number, id, product, price_minor, unit_cost_minor)),
             }
             Ok(())
         },
     )?;
     stats.product_lines = lines;
-    for (id, product, price_minor, unit_cost_minor) in pending {
+    for (line, id, product, price_minor, unit_cost_minor) in pending {
         match catalog.product_index.get(&product) {
             Some(&index) => catalog.variants.push(VariantRecord {
                 id,
@@ -674,7 +674,7 @@ fn read_products(
             None => {
                 let error = IngestError::Bad {
                     file: display(path),
-                    line: 0,
+                    line,
                     field: "__parentId".into(),
                     message: format!(
                         "variant {id} names product {product}, which is not in the file"
@@ -684,6 +684,9 @@ fn read_products(
                     return Err(error);
                 }
                 stats.bad_lines += 1;
+                if stats.bad_line_examples.len() < BAD_LINE_EXAMPLES {
+                    stats.bad_line_examples.push(error.to_string());
+                }
             }
         }
     }
@@ -843,7 +846,7 @@ fn read_orders(
         &mut stats,
         progress,
         |line| parse_order_line(line, currency),
-        |row, stats| match row {
+        |_, row, stats| match row {
             OrderRow::Order {
                 id,
                 customer,

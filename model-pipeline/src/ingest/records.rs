@@ -248,7 +248,10 @@ pub fn decode_line<T: for<'de> Deserialize<'de>>(line: &[u8]) -> Result<T, Field
     // One UTF-8 check of the whole line (ASCII runs are checked a word at a time) lets serde_json
     // skip its per-string check.
     let text = std::str::from_utf8(line).map_err(|e| {
-        FieldError::new("(line)", format!("not UTF-8 after byte {}", e.valid_up_to()))
+        FieldError::new(
+            "(line)",
+            format!("not UTF-8 after byte {}", e.valid_up_to()),
+        )
     })?;
     match serde_json::from_str::<T>(text) {
         Ok(value) => Ok(value),

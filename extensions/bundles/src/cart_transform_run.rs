@@ -1,0 +1,175 @@
+//! Target `cart.transform.run`: translate the input into one engine request, render the engine's
+//! merges and expansions as `linesMerge` and `lineExpand` operations.
+
+use marginwise_engine::bundle::{BundleDecision, BundleLine, BundleRequest, Expand, Merge};
+use marginwise_engine::format::{
+    BUNDLE_MARKER_EXPANDED, BUNDLE_MARKER_KEY, BUNDLE_MARKER_MERGED,
+};
+use marginwise_engine::money::format_decimal_minor;
+use marginwise_engine::{Currency, CustomerFacts, PolicySource, ProfileInput, VariantInput};
+use shopify_function::Result;
+use shopify_function::prelude::*;
+
+use crate::schema::cart_transform_run::Input;
+use crate::schema::cart_transform_run::input::cart::lines::Merchandise;
+use crate::schema::{
+    AttributeOutput, CartLineInput, CartTransformRunResult, ExpandedItem,
+    ExpandedItemFixedPricePerUnitAdjustment, ExpandedItemPriceAdjustment,
+    ExpandedItemPriceAdjustmentValue, LineExpandOperation, LinesMergeOperation, Operation,
+    PriceAdjustment, PriceAdjustmentValue,
+};
+
+// INVARIANT: this function never returns `Err` and never panics; the worst case is no operations.
+#[shopify_function]
+pub(crate) fn cart_transform_run(input: Input) -> Result<CartTransformRunResult> {
+    let request = request(&input);
+    let decision = marginwise_engine::evaluate_bundles(&request);
+    log!("{}", decision.log_line());
+    Ok(render(&decision, &request))
+}
+
+pub(crate) fn request(input: &Input) -> BundleRequest {
+    let transform = input.cart_transform();
+    let cart = input.cart();
+    let lines: Vec<BundleLine> = cart
+        .lines()
+        .iter()
+        .map(|line| {
+            let (variant_id, offer) = match line.merchandise() {
+                Merchandise::ProductVariant(variant) => (
+                    Some(variant.id().to_string()),
+                    variant.metafield().map(|m| m.value().to_string()),
+                ),
+                _ => (None, None),
+            };
+            BundleLine {
+                id: line.id().to_string(),
+                quantity: i64::from(*line.quantity()),
+                unit_price: line.cost().amount_per_quantity().amount().clone(),
+                variant_id,
+                variant: offer.map_or(VariantInput::Missing, VariantInput::Text),
+                marker: line
+                    .attribute()
+                    .and_then(|attribute| attribute.value().map(|v| v.to_string())),
+            }
+        })
+        .collect();
+    // The cart transform's Cart has no total: every line is priced in the presentment currency,
+    // so the first line names it (an empty cart has nothing to transform anyway).
+    let currency_code = cart
+        .lines()
+        .iter()
+        .next()
+        .map(|line| line.cost().amount_per_quantity().currency_code().clone())
+        .unwrap_or_default();
+    let customer = cart.buyer_identity().and_then(|buyer| buyer.customer());
+    let profile = match customer {
+        None => ProfileInput::Anonymous,
+        Some(customer) => customer
+            .metafield()
+            .map_or(ProfileInput::Missing, |m| ProfileInput::Text(m.value().clone())),
+    };
+    // The same key as the discount Function: the customer, else the smallest line id.
+    let holdout_key = match customer {
+        Some(customer) => customer.id().clone(),
+        None => lines
+            .iter()
+            .map(|line| line.id.as_str())
+            .min()
+            .unwrap_or_default()
+            .to_string(),
+    };
+    BundleRequest {
+        currency_code,
+        presentment_rate: input.presentment_currency_rate().clone(),
+        profile,
+        customer: CustomerFacts {
+            number_of_orders: customer.map(|c| i64::from(*c.number_of_orders())),
+        },
+        lines,
+        definitions: transform.bundles().map(|m| m.value().clone()),
+        policy: transform
+            .policy()
+            .map_or(PolicySource::Missing, |m| PolicySource::Json(m.value().clone())),
+        holdout_key,
+    }
+}
+
+fn marker(value: &str) -> Option<Vec<AttributeOutput>> {
+    Some(vec![AttributeOutput {
+        key: BUNDLE_MARKER_KEY.to_string(),
+        value: value.to_string(),
+    }])
+}
+
+/// Renders every merge and expansion. Quantities beyond `i32` (impossible for a real cart, whose
+/// lines hold at most a few thousand units) drop the operation instead of truncating it.
+pub(crate) fn render(decision: &BundleDecision, request: &BundleRequest) -> CartTransformRunResult {
+    let exponent = Currency::from_code(&request.currency_code).map(|c| c.exponent);
+    let mut operations = Vec::new();
+    for merge in &decision.merges {
+        if let Some(operation) = render_merge(merge) {
+            operations.push(Operation::LinesMerge(operation));
+        }
+    }
+    if let Some(exponent) = exponent {
+        for expand in &decision.expands {
+            if let Some(operation) = render_expand(expand, exponent) {
+                operations.push(Operation::LineExpand(operation));
+            }
+        }
+    }
+    CartTransformRunResult { operations }
+}
+
+fn render_merge(merge: &Merge) -> Option<LinesMergeOperation> {
+    let cart_lines = merge
+        .lines
+        .iter()
+        .map(|line| {
+            Some(CartLineInput {
+                cart_line_id: line.line_id.clone(),
+                quantity: i32::try_from(line.quantity).ok()?,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    // A percentage with two decimals: 1250 bps -> "12.50".
+    let price = (merge.percent_decrease_bps > 0).then(|| PriceAdjustment {
+        percentage_decrease: Some(PriceAdjustmentValue {
+            value: format_decimal_minor(merge.percent_decrease_bps, 2),
+        }),
+    });
+    Some(LinesMergeOperation {
+        attributes: marker(BUNDLE_MARKER_MERGED),
+        cart_lines,
+        parent_variant_id: merge.parent_variant_id.clone(),
+        price,
+        title: None,
+    })
+}
+
+fn render_expand(expand: &Expand, exponent: u8) -> Option<LineExpandOperation> {
+    let expanded_cart_items = expand
+        .items
+        .iter()
+        .map(|item| {
+            Some(ExpandedItem {
+                attributes: marker(BUNDLE_MARKER_EXPANDED),
+                merchandise_id: item.variant_id.clone(),
+                price: Some(ExpandedItemPriceAdjustment {
+                    adjustment: ExpandedItemPriceAdjustmentValue::FixedPricePerUnit(
+                        ExpandedItemFixedPricePerUnitAdjustment {
+                            amount: format_decimal_minor(item.unit_price_minor, exponent),
+                        },
+                    ),
+                }),
+                quantity: i32::try_from(item.quantity).ok()?,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(LineExpandOperation {
+        cart_line_id: expand.line_id.clone(),
+        expanded_cart_items,
+        title: None,
+    })
+}

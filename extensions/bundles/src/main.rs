@@ -1,0 +1,42 @@
+//! bundles: the marginwise cart transform Function (handle `bundles`, module `bundles.wasm`,
+//! target `cart.transform.run`).
+//!
+//! It copies the cart transform's two metafields (bundle definitions `$app.bundles`, bundle policy
+//! `$app.policy`), the shopper's profile and every line's price, quantity, variant, `$app.offer`
+//! metafield and `_mw_bundle` attribute as raw text into a
+//! [`marginwise_engine::BundleRequest`], calls [`marginwise_engine::evaluate_bundles`], and
+//! renders the decision: one `linesMerge` per merged bundle (with the engine's percentage decrease
+//! and the merged marker attribute) and one `lineExpand` per bundle parent sold as one line (with
+//! fixed per-unit component prices that add up to the parent's price, and the expanded marker).
+//!
+//! What it deliberately does not do: decide anything (which bundles merge, how much they get, the
+//! margin guard, the holdout and the price split all live in the engine), render `lineUpdate`
+//! (the engine never asks for it; see `engine/src/bundle/mod.rs`), or fail: a broken metafield or
+//! policy becomes a reason in one short log line and fewer operations, never a blocked checkout.
+//! Money never passes through a float: amounts arrive and leave as decimal strings.
+
+use shopify_function::prelude::*;
+
+mod cart_transform_run;
+
+#[cfg(test)]
+mod tests;
+
+// Every `Decimal` this Function reads or writes is kept as its exact text instead of the crate's
+// default `f64` wrapper; the engine parses it into integer minor units.
+#[typegen("schema.graphql", enums_as_str = ["CurrencyCode"], custom_scalar_overrides = {
+    "PriceAdjustmentValue.value" => ::std::string::String,
+    "ExpandedItemFixedPricePerUnitAdjustment.amount" => ::std::string::String,
+})]
+pub mod schema {
+    #[query("../../input-queries/bundles/cart_transform_run.graphql", custom_scalar_overrides = {
+        "Input.presentmentCurrencyRate" => ::std::string::String,
+        "Input.cart.lines.cost.amountPerQuantity.amount" => ::std::string::String,
+    })]
+    pub mod cart_transform_run {}
+}
+
+/// The module has one export; a plain start of the module has nothing to do.
+fn main() {
+    log!("bundles: invoke the cart_transform_run export");
+}
