@@ -114,20 +114,26 @@ pub fn parse_decimal_minor(text: &str, exponent: u8) -> Option<Money> {
 /// Renders minor units as a decimal string with exactly `exponent` fractional digits
 /// (1999, 2 -> "19.99"; 500, 0 -> "500"; -5, 3 -> "-0.005").
 pub fn format_decimal_minor(amount: Money, exponent: u8) -> String {
-    let negative = amount < 0;
-    let magnitude = amount.unsigned_abs();
-    let scale = 10u64.pow(u32::from(exponent));
-    let whole = magnitude / scale;
-    let fraction = magnitude % scale;
-    let sign = if negative { "-" } else { "" };
-    if exponent == 0 {
-        format!("{sign}{whole}")
-    } else {
-        format!(
-            "{sign}{whole}.{fraction:0width$}",
-            width = usize::from(exponent)
-        )
+    // Written digit by digit rather than with `format!`: Functions render every amount they
+    // return through here, and the formatting machinery with padding costs them code size.
+    let exponent = usize::from(exponent);
+    let mut magnitude = amount.unsigned_abs();
+    let mut reversed: Vec<u8> = Vec::with_capacity(24);
+    let mut n_digits = 0;
+    // At least one digit before the point and exactly `exponent` after it.
+    while magnitude > 0 || n_digits <= exponent {
+        if n_digits == exponent && exponent > 0 {
+            reversed.push(b'.');
+        }
+        // The remainder is below 10, so the cast cannot truncate.
+        reversed.push(b'0' + (magnitude % 10) as u8);
+        magnitude /= 10;
+        n_digits += 1;
     }
+    if amount < 0 {
+        reversed.push(b'-');
+    }
+    reversed.iter().rev().map(|&b| char::from(b)).collect()
 }
 
 /// A conversion rate from the shop's currency to the presentment currency, as a fixed-point number
@@ -146,10 +152,11 @@ impl Rate {
     pub fn parse(text: &str) -> Option<Rate> {
         // A rate may carry more than 9 decimals; truncate the tail instead of rejecting it.
         let truncated = match text.split_once('.') {
-            Some((w, f)) if f.len() > 9 => format!("{w}.{}", f.get(..9)?),
-            _ => text.to_string(),
+            // The whole part, the point and 9 decimals: a prefix of `text`.
+            Some((w, f)) if f.len() > 9 => text.get(..w.len() + 10)?,
+            _ => text,
         };
-        let nanos = parse_decimal_minor(&truncated, 9)?;
+        let nanos = parse_decimal_minor(truncated, 9)?;
         (nanos > 0).then_some(Rate { nanos })
     }
 
@@ -205,6 +212,35 @@ mod tests {
         assert_eq!(format_decimal_minor(500, 0), "500");
         assert_eq!(format_decimal_minor(-5, 3), "-0.005");
         assert_eq!(format_decimal_minor(7, 2), "0.07");
+        assert_eq!(format_decimal_minor(0, 2), "0.00");
+        assert_eq!(format_decimal_minor(0, 0), "0");
+        assert_eq!(format_decimal_minor(-1999, 2), "-19.99");
+        assert_eq!(format_decimal_minor(100, 2), "1.00");
+        assert_eq!(format_decimal_minor(i64::MIN, 2), "-92233720368547758.08");
+        assert_eq!(format_decimal_minor(i64::MAX, 0), "9223372036854775807");
+        assert_eq!(format_decimal_minor(1_000, 3), "1.000");
+    }
+
+    proptest::proptest! {
+        /// The digit-by-digit rendering is the `format!` rendering it replaced (which handled
+        /// exponents up to 19, where `10^exponent` still fits a u64).
+        #[test]
+        fn decimal_format_matches_the_format_macro(amount: i64, exponent in 0u8..=19) {
+            let magnitude = amount.unsigned_abs();
+            let scale = 10u64.pow(u32::from(exponent));
+            let sign = if amount < 0 { "-" } else { "" };
+            let expected = if exponent == 0 {
+                format!("{sign}{}", magnitude / scale)
+            } else {
+                format!(
+                    "{sign}{}.{:0width$}",
+                    magnitude / scale,
+                    magnitude % scale,
+                    width = usize::from(exponent)
+                )
+            };
+            proptest::prop_assert_eq!(format_decimal_minor(amount, exponent), expected);
+        }
     }
 
     #[test]

@@ -41,10 +41,13 @@ pub(crate) enum Number {
 #[derive(Default)]
 pub(crate) struct Array(Vec<Value>);
 
-/// A JSON object: its entries in document order. A repeated key keeps every entry; lookups read
-/// the last one, so the last value wins, as in miniserde's map.
+/// A JSON object: its keys and values in document order. A repeated key keeps every entry;
+/// lookups read the last one, so the last value wins, as in miniserde's map.
 #[derive(Default)]
-pub(crate) struct Object(Vec<(String, Value)>);
+pub(crate) struct Object {
+    keys: Vec<String>,
+    values: Vec<Value>,
+}
 
 impl Deref for Array {
     type Target = [Value];
@@ -57,18 +60,19 @@ impl Deref for Array {
 impl Object {
     /// The value of `key` (the last one when the key is repeated).
     pub(crate) fn get(&self, key: &str) -> Option<&Value> {
-        self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
+        let position = self.keys.iter().rposition(|k| k == key)?;
+        self.values.get(position)
     }
 
     /// Every key, in document order (a repeated key more than once).
     pub(crate) fn keys(&self) -> impl Iterator<Item = &String> {
-        self.0.iter().map(|(k, _)| k)
+        self.keys.iter()
     }
 
     /// The entries as a map iterates them: in key order, each key once with its last value.
     pub(crate) fn iter(&self) -> std::vec::IntoIter<(&String, &Value)> {
-        let mut entries: Vec<(&String, &Value)> = Vec::with_capacity(self.0.len());
-        for (key, value) in &self.0 {
+        let mut entries: Vec<(&String, &Value)> = Vec::with_capacity(self.keys.len());
+        for (key, value) in self.keys.iter().zip(&self.values) {
             match entries.binary_search_by(|(k, _)| k.as_str().cmp(key)) {
                 Ok(found) => {
                     if let Some(entry) = entries.get_mut(found) {
@@ -91,13 +95,13 @@ impl<'o> IntoIterator for &'o Object {
     }
 }
 
-/// Moves every nested value into one list and drops them there, so dropping a deeply nested
-/// document never recurses.
+/// Moves the values nested in `pending` into it and drops them one by one, so dropping a deeply
+/// nested document never recurses: a container is emptied before its own drop runs.
 fn drop_flat(mut pending: Vec<Value>) {
     while let Some(value) = pending.pop() {
         match value {
             Value::Array(mut array) => pending.append(&mut array.0),
-            Value::Object(mut object) => pending.extend(object.0.drain(..).map(|(_, v)| v)),
+            Value::Object(mut object) => pending.append(&mut object.values),
             _ => {}
         }
     }
@@ -105,22 +109,14 @@ fn drop_flat(mut pending: Vec<Value>) {
 
 impl Drop for Array {
     fn drop(&mut self) {
-        if self.0.iter().any(is_container) {
-            drop_flat(std::mem::take(&mut self.0));
-        }
+        drop_flat(std::mem::take(&mut self.0));
     }
 }
 
 impl Drop for Object {
     fn drop(&mut self) {
-        if self.0.iter().any(|(_, v)| is_container(v)) {
-            drop_flat(self.0.drain(..).map(|(_, v)| v).collect());
-        }
+        drop_flat(std::mem::take(&mut self.values));
     }
-}
-
-fn is_container(value: &Value) -> bool {
-    matches!(value, Value::Array(_) | Value::Object(_))
 }
 
 /// The text is not a JSON document (miniserde would have rejected it). Where it fails is found by
@@ -185,7 +181,10 @@ pub(crate) fn from_str(text: &str) -> Read<Value> {
             };
             match open {
                 Open::Array(array) => array.0.push(value),
-                Open::Object(object, key) => object.0.push((std::mem::take(key), value)),
+                Open::Object(object, key) => {
+                    object.keys.push(std::mem::take(key));
+                    object.values.push(value);
+                }
             }
             let next = reader.skip_whitespace();
             reader.at += 1;

@@ -8,8 +8,6 @@
 //! Unknown keys are errors, not ignored. A typo such as `min_line_margin` would otherwise silently
 //! fall back to a default of 0 and remove the margin guard the merchant believes is on.
 
-use std::collections::BTreeSet;
-
 use super::json::{Number, Object, Value};
 
 use super::{
@@ -264,11 +262,11 @@ fn parse_document(value: &Value) -> Result<ParsedPolicy, (ReasonCode, FieldError
 
     let mut offers: Vec<Offer> = Vec::new();
     let mut reasons = Vec::new();
-    let mut seen_ids = BTreeSet::new();
     for (index, offer_value) in offer_values.iter().enumerate() {
         let path = indexed("offers", index);
         let parsed = parse_offer(offer_value, &path).and_then(|offer| {
-            if seen_ids.insert(offer.id.clone()) {
+            // Ids of the offers kept so far are exactly the ids seen: only a kept offer adds one.
+            if !offers.iter().any(|kept| kept.id == offer.id) {
                 Ok(offer)
             } else {
                 error(&join(&path, "id"), Detail::DuplicateOfferId(offer.id))
