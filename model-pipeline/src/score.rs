@@ -24,7 +24,7 @@ const FIT_CHECK_MAX_FREQUENCY: usize = 7;
 pub enum ScoreError {
     #[error("no customer with an order to fit the models on")]
     NoCustomers,
-    #[error("fitting {model}: {source}")]
+    #[error("fitting {model}")]
     Fit {
         model: &'static str,
         #[source]
