@@ -2,9 +2,7 @@
 //! merges and expansions as `linesMerge` and `lineExpand` operations.
 
 use marginwise_engine::bundle::{BundleDecision, BundleLine, BundleRequest, Expand, Merge};
-use marginwise_engine::format::{
-    BUNDLE_MARKER_EXPANDED, BUNDLE_MARKER_KEY, BUNDLE_MARKER_MERGED,
-};
+use marginwise_engine::format::{BUNDLE_MARKER_EXPANDED, BUNDLE_MARKER_KEY, BUNDLE_MARKER_MERGED};
 use marginwise_engine::money::format_decimal_minor;
 use marginwise_engine::{Currency, CustomerFacts, PolicySource, ProfileInput, VariantInput};
 use shopify_function::Result;
@@ -65,9 +63,9 @@ pub(crate) fn request(input: &Input) -> BundleRequest {
     let customer = cart.buyer_identity().and_then(|buyer| buyer.customer());
     let profile = match customer {
         None => ProfileInput::Anonymous,
-        Some(customer) => customer
-            .metafield()
-            .map_or(ProfileInput::Missing, |m| ProfileInput::Text(m.value().clone())),
+        Some(customer) => customer.metafield().map_or(ProfileInput::Missing, |m| {
+            ProfileInput::Text(m.value().clone())
+        }),
     };
     // The same key as the discount Function: the customer, else the smallest line id.
     let holdout_key = match customer {
@@ -88,9 +86,9 @@ pub(crate) fn request(input: &Input) -> BundleRequest {
         },
         lines,
         definitions: transform.bundles().map(|m| m.value().clone()),
-        policy: transform
-            .policy()
-            .map_or(PolicySource::Missing, |m| PolicySource::Json(m.value().clone())),
+        policy: transform.policy().map_or(PolicySource::Missing, |m| {
+            PolicySource::Json(m.value().clone())
+        }),
         holdout_key,
     }
 }

@@ -82,8 +82,12 @@ fn apply(input: &Value, output: &Value) -> Value {
                     .expect("merge names a line of the cart");
                 let units = part["quantity"].as_i64().unwrap();
                 let quantity = line["quantity"].as_i64().unwrap();
-                assert!(units >= 1 && units <= quantity, "merge takes {units} of {quantity}");
-                price_before += units * minor(&line["cost"]["amountPerQuantity"]["amount"], currency);
+                assert!(
+                    units >= 1 && units <= quantity,
+                    "merge takes {units} of {quantity}"
+                );
+                price_before +=
+                    units * minor(&line["cost"]["amountPerQuantity"]["amount"], currency);
                 line["quantity"] = json!(quantity - units);
             }
             let decrease_bps = merge["price"]["percentageDecrease"]["value"]
@@ -117,7 +121,12 @@ fn apply(input: &Value, output: &Value) -> Value {
             let parent_quantity = parent["quantity"].as_i64().unwrap();
             let parent_price = minor(&parent["cost"]["amountPerQuantity"]["amount"], currency);
             let mut total = 0;
-            for (j, item) in expand["expandedCartItems"].as_array().unwrap().iter().enumerate() {
+            for (j, item) in expand["expandedCartItems"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .enumerate()
+            {
                 let unit_price = minor(
                     &item["price"]["adjustment"]["fixedPricePerUnit"]["amount"],
                     currency,
@@ -135,7 +144,10 @@ fn apply(input: &Value, output: &Value) -> Value {
                     "merchandise": { "__typename": "ProductVariant", "id": item["merchandiseId"], "metafield": null },
                 }));
             }
-            assert_eq!(total, parent_price, "expanded prices must add up to the parent's");
+            assert_eq!(
+                total, parent_price,
+                "expanded prices must add up to the parent's"
+            );
         }
     }
     lines.retain(|l| l["quantity"].as_i64().unwrap() > 0);
@@ -158,11 +170,20 @@ fn fixtures() {
     insta::glob!("../../../tests/fixtures/bundles", "*.json", |path| {
         let (input, expected_output) = load(path);
         let (decision, output) = run(&input);
-        assert!(output.to_string().len() <= MAX_OUTPUT_BYTES, "{}", path.display());
+        assert!(
+            output.to_string().len() <= MAX_OUTPUT_BYTES,
+            "{}",
+            path.display()
+        );
         let log_line = decision.log_line();
         assert!(log_line.len() <= marginwise_engine::MAX_LOG_LINE_BYTES);
         if !expected_output.is_null() {
-            assert_eq!(output, expected_output, "{}: differs from the recorded output", path.display());
+            assert_eq!(
+                output,
+                expected_output,
+                "{}: differs from the recorded output",
+                path.display()
+            );
         }
         insta::assert_snapshot!(format!(
             "log: {log_line}\n\n--- decision\n{}\n--- output\n{}\n",
@@ -193,11 +214,16 @@ fn running_on_its_own_output_changes_nothing() {
             .iter()
             .filter(|r| r.code == ReasonCode::BundleLineMarked)
             .count();
-        let created = output["operations"].as_array().unwrap().iter().fold(marked_before, |n, op| {
-            n + op.get("linesMerge").map_or(0, |_| 1)
-                + op.get("lineExpand")
-                    .map_or(0, |e| e["expandedCartItems"].as_array().unwrap().len())
-        });
+        let created =
+            output["operations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .fold(marked_before, |n, op| {
+                    n + op.get("linesMerge").map_or(0, |_| 1)
+                        + op.get("lineExpand")
+                            .map_or(0, |e| e["expandedCartItems"].as_array().unwrap().len())
+                });
         let marked = again
             .reasons
             .iter()
@@ -230,14 +256,25 @@ fn merged_parents_are_never_slots_for_the_discount_engine() {
         // An anchor line whose complements list every merged parent's product.
         let complements: Vec<String> = merged
             .iter()
-            .map(|l| l["merchandise"]["id"].as_str().unwrap().rsplit('/').next().unwrap().to_string())
+            .map(|l| {
+                l["merchandise"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
             .collect();
         let mut engine_lines: Vec<Line> = lines
             .iter()
             .map(|l| Line {
                 id: l["id"].as_str().unwrap().to_string(),
                 quantity: l["quantity"].as_i64().unwrap(),
-                unit_price: l["cost"]["amountPerQuantity"]["amount"].as_str().unwrap().to_string(),
+                unit_price: l["cost"]["amountPerQuantity"]["amount"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
                 variant: l["merchandise"]["metafield"]["value"]
                     .as_str()
                     .map_or(VariantInput::Missing, |t| VariantInput::Text(t.to_string())),
@@ -256,7 +293,11 @@ fn merged_parents_are_never_slots_for_the_discount_engine() {
             target: Target::CartLines,
             currency_code: currency(&input).code_str().to_string(),
             presentment_rate: "1.0".to_string(),
-            classes: DiscountClasses { product: true, order: true, shipping: true },
+            classes: DiscountClasses {
+                product: true,
+                order: true,
+                shipping: true,
+            },
             profile: ProfileInput::Anonymous,
             customer: CustomerFacts::default(),
             lines: engine_lines,
