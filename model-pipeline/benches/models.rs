@@ -260,6 +260,16 @@ fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// The size arguments as they would be typed after `--`, empty for the default sizes.
+fn sizes_arg(sizes: &[usize]) -> String {
+    if sizes == [100_000, 1_000_000] {
+        String::new()
+    } else {
+        let list: Vec<String> = sizes.iter().map(ToString::to_string).collect();
+        format!(" -- {}", list.join(" "))
+    }
+}
+
 fn main() {
     let sizes: Vec<usize> = std::env::args()
         .skip(1)
@@ -270,6 +280,7 @@ fn main() {
     } else {
         sizes
     };
+    let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let python = setup_python();
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let mut table = String::new();
@@ -332,6 +343,17 @@ fn main() {
         peak_rss_mb()
     )
     .unwrap();
+    let load_after = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    println!(
+        "command: cargo bench -p model-pipeline --bench models{}",
+        sizes_arg(&sizes)
+    );
+    println!(
+        "machine: {cores} cores; /proc/loadavg before {} and after {}; times are medians of {REPEATS} runs\n",
+        load_before.trim(),
+        load_after.trim()
+    );
     println!("{table}");
     println!("{notes}");
 }
