@@ -642,4 +642,84 @@ mod tests {
             "BG/NBD needs at least 1 customers with a repeat purchase, got 0"
         );
     }
+
+    /// Customers drawn from the BG/NBD and Gamma-Gamma processes in continuous time (so no two
+    /// summaries merge and the unmerged path is exercised): the fits must recover the parameters
+    /// they were drawn from within four of their own standard errors.
+    #[test]
+    fn fits_recover_the_parameters_of_simulated_customers() {
+        use rand::{Rng, SeedableRng};
+        use rand_distr::{Beta, Distribution, Exp, Gamma};
+
+        let truth = BgNbd {
+            r: 0.5,
+            alpha: 6.0,
+            a: 1.2,
+            b: 3.5,
+        };
+        let spend = crate::models::GammaGamma {
+            p: 4.0,
+            q: 5.0,
+            gamma: 8_000.0,
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let rate = Gamma::new(truth.r, 1.0 / truth.alpha).unwrap();
+        let dropout = Beta::new(truth.a, truth.b).unwrap();
+        let spend_rate = Gamma::new(spend.q, 1.0 / spend.gamma).unwrap();
+        let data: Vec<CustomerSummary> = (0..20_000)
+            .map(|_| {
+                let age = rng.random_range(1.0..80.0);
+                let gap = Exp::new(rate.sample(&mut rng).max(1e-12)).unwrap();
+                let p = dropout.sample(&mut rng);
+                let value = Gamma::new(spend.p, 1.0 / spend_rate.sample(&mut rng)).unwrap();
+                let (mut t, mut last, mut x, mut total) = (0.0, 0.0, 0.0, 0.0);
+                loop {
+                    t += gap.sample(&mut rng);
+                    if t > age {
+                        break;
+                    }
+                    (last, x) = (t, x + 1.0);
+                    total += value.sample(&mut rng);
+                    if rng.random_bool(p) {
+                        break;
+                    }
+                }
+                let monetary = if x > 0.0 { total / x } else { 0.0 };
+                CustomerSummary {
+                    frequency: x,
+                    recency: last,
+                    age,
+                    monetary,
+                }
+            })
+            .collect();
+
+        let fit = BgNbd::fit(&data).unwrap();
+        assert!(fit.converged);
+        let estimates = [fit.model.r, fit.model.alpha, fit.model.a, fit.model.b];
+        let true_values = [truth.r, truth.alpha, truth.a, truth.b];
+        for (i, name) in ["r", "alpha", "a", "b"].iter().enumerate() {
+            let z = (estimates[i] - true_values[i]) / fit.standard_errors[i];
+            assert!(
+                z.abs() < 4.0,
+                "BG/NBD {name}: {} vs {} (z = {z:.2})",
+                estimates[i],
+                true_values[i]
+            );
+        }
+
+        let fit = crate::models::GammaGamma::fit(&data).unwrap();
+        assert!(fit.converged);
+        let estimates = [fit.model.p, fit.model.q, fit.model.gamma];
+        let true_values = [spend.p, spend.q, spend.gamma];
+        for (i, name) in ["p", "q", "gamma"].iter().enumerate() {
+            let z = (estimates[i] - true_values[i]) / fit.standard_errors[i];
+            assert!(
+                z.abs() < 4.0,
+                "Gamma-Gamma {name}: {} vs {} (z = {z:.2})",
+                estimates[i],
+                true_values[i]
+            );
+        }
+    }
 }
