@@ -1,0 +1,307 @@
+//! Deterministic budget carts for the offers Function, and their runs against the real Function and
+//! its read floor.
+//!
+//! Each cart is the worst realistic case for instructions at its size: every metafield is present
+//! (policy, customer profile, every line's `$app.offer` with complements), the customer has a
+//! profile that several offers accept, the policy has more than six offers including
+//! recommendation slots and is evaluated with `best_for_shopper` (so no offer short-circuits the
+//! others), and the discount node allows every class. Metafield values are written with the
+//! engine's own encoders, so the carts follow the formats wherever they go.
+//!
+//! The read floor (`tests/read-floor/offers-floor`) is a Function built from the same input queries
+//! that reads every field of this input and decides nothing; its count is what reading the input
+//! costs, and the real Function's ratio to it is what deciding costs.
+
+use crate::host::RunReport;
+use crate::project::Extension;
+use crate::report::TableRow;
+use crate::{Runner, RunnerError};
+use marginwise_engine::{Profile, Segment, VariantData};
+use serde_json::{Value, json};
+
+/// The cart sizes of the budget suite.
+pub const CART_SIZES: [u64; 6] = [1, 10, 50, 200, 500, 2_000];
+
+/// The targets of the offers Function and their exports.
+pub const OFFERS_TARGETS: [(&str, &str); 2] = [
+    (
+        "cart.lines.discounts.generate.run",
+        "cart_lines_discounts_generate_run",
+    ),
+    (
+        "cart.delivery-options.discounts.generate.run",
+        "cart_delivery_options_discounts_generate_run",
+    ),
+];
+
+/// Where the read-floor Function of the offers extension lives, relative to the checkout root.
+pub const OFFERS_FLOOR_DIR: &str = "tests/read-floor/offers-floor";
+
+/// The policy every budget cart carries: eight offers, two of them recommendation slots.
+pub fn budget_policy() -> Value {
+    json!({
+        "version": 1,
+        "currency": "USD",
+        "strategy": "best_for_shopper",
+        "guard": {
+            "min_line_margin_bps": 1000,
+            "min_order_margin_bps": 1500,
+            "assumed_stack_bps": 500,
+            "unknown_cost": "exclude"
+        },
+        "holdout": { "share_bps": 0, "salt": "budget" },
+        "offers": [
+            {
+                "id": "vip-order-10",
+                "eligibility": { "segments": ["loyal_high_value"], "clv_min": 20000, "subtotal_min": 5000, "customer": "returning" },
+                "reward": { "kind": "order_percent", "bps": 1000 },
+                "cap": 5000,
+                "message": "10% off for our best customers"
+            },
+            {
+                "id": "vip-lines-15",
+                "eligibility": { "segments": ["loyal_high_value", "active"], "clv_min": 10000 },
+                "reward": { "kind": "lines_percent", "bps": 1500 },
+                "cap": 8000,
+                "message": "15% off every item"
+            },
+            {
+                "id": "winback-fixed",
+                "eligibility": { "segments": ["at_risk", "lapsed"], "churn_min_bps": 4000 },
+                "reward": { "kind": "order_fixed", "amount": 1500 },
+                "message": "We missed you: 15 off"
+            },
+            {
+                "id": "slot-complements-20",
+                "eligibility": { "segments": ["loyal_high_value", "active"] },
+                "reward": { "kind": "slot_percent", "bps": 2000, "max_slots": 3 },
+                "message": "20% off a matching item"
+            },
+            {
+                "id": "slot-complements-35",
+                "eligibility": { "clv_min": 40000 },
+                "reward": { "kind": "slot_percent", "bps": 3500, "max_slots": 2 },
+                "cap": 4000,
+                "message": "35% off a perfect match"
+            },
+            {
+                "id": "lines-fixed-2",
+                "eligibility": { "subtotal_min": 2000 },
+                "reward": { "kind": "lines_fixed", "amount": 200 },
+                "cap": 6000,
+                "message": "2 off each item"
+            },
+            {
+                "id": "ship-half",
+                "eligibility": { "customer": "returning" },
+                "reward": { "kind": "shipping_percent", "bps": 5000 },
+                "message": "Half-price shipping"
+            },
+            {
+                "id": "ship-free-vip",
+                "eligibility": { "segments": ["loyal_high_value"], "subtotal_min": 10000 },
+                "reward": { "kind": "free_shipping" },
+                "message": "Free shipping for you"
+            }
+        ]
+    })
+}
+
+/// The profile every budget cart's customer has: one that most offers accept.
+pub fn budget_profile() -> Profile {
+    Profile {
+        segment: Segment::LoyalHighValue,
+        clv_minor: 64_000,
+        churn_bps: 1_200,
+        expected_orders_12m_milli: 4_500,
+        discount_share_bps: 2_500,
+        p_alive_bps: 9_100,
+    }
+}
+
+/// `minor` cents as Shopify's decimal text (`1234` -> `"12.34"`).
+fn decimal(minor: u64) -> String {
+    format!("{}.{:02}", minor / 100, minor % 100)
+}
+
+/// A cart of `n_lines` lines, in the offers input query's shape.
+pub fn budget_input(n_lines: u64) -> Value {
+    let lines: Vec<Value> = (0..n_lines)
+        .map(|i| {
+            let price_minor = 1_000 + (i * 37) % 9_000;
+            // Costs between 40 % and 70 % of the price: enough margin for most offers to pass the
+            // guard on most lines, so the engine does its full work.
+            let cost_minor = price_minor * (40 + (i * 7) % 31) / 100;
+            let product_id = 7_000_000 + i;
+            // Three complements per variant, pointing at neighbouring products in the cart.
+            let complements = (1..=3)
+                .map(|step| 7_000_000 + (i + step * 3) % n_lines.max(1))
+                .collect();
+            let offer = VariantData {
+                unit_cost_minor: i64::try_from(cost_minor).ok(),
+                product_id,
+                complements,
+                bundle_parent: false,
+            };
+            json!({
+                "id": format!("gid://shopify/CartLine/{}", i + 1),
+                "quantity": 1 + i % 3,
+                "cost": { "amountPerQuantity": { "amount": decimal(price_minor) } },
+                "merchandise": {
+                    "__typename": "ProductVariant",
+                    "metafield": { "value": offer.encode(2) }
+                }
+            })
+        })
+        .collect();
+    json!({
+        "discount": {
+            "discountClasses": ["PRODUCT", "ORDER", "SHIPPING"],
+            "metafield": { "value": budget_policy().to_string() }
+        },
+        "presentmentCurrencyRate": "1.0",
+        "cart": {
+            "cost": { "totalAmount": { "currencyCode": "USD" } },
+            "buyerIdentity": {
+                "customer": {
+                    "id": "gid://shopify/Customer/5150",
+                    "numberOfOrders": 7,
+                    "metafield": { "value": budget_profile().encode() }
+                }
+            },
+            "lines": lines,
+            "deliveryGroups": [
+                {
+                    "id": "gid://shopify/CartDeliveryGroup/1",
+                    "selectedDeliveryOption": { "cost": { "amount": "9.99" } },
+                    "deliveryOptions": [
+                        { "cost": { "amount": "9.99" } },
+                        { "cost": { "amount": "19.99" } },
+                        { "cost": { "amount": "0.0" } }
+                    ]
+                }
+            ]
+        }
+    })
+}
+
+/// The short name of an export in run names (`lines` / `delivery`).
+pub fn export_short(export: &str) -> &str {
+    if export.starts_with("cart_delivery") {
+        "delivery"
+    } else {
+        "lines"
+    }
+}
+
+/// The run name of one budget cart (also its key in the ceilings file).
+pub fn budget_name(export: &str, n_lines: u64) -> String {
+    format!("budget/offers-{}-{n_lines}", export_short(export))
+}
+
+/// The run name of the read floor on one budget cart.
+pub fn floor_name(export: &str, n_lines: u64) -> String {
+    format!("floor/offers-{}-{n_lines}", export_short(export))
+}
+
+/// One budget cart run against the Function and its read floor.
+#[derive(Debug, Clone)]
+pub struct BudgetRun {
+    pub export: String,
+    pub n_lines: u64,
+    pub function: RunReport,
+    pub floor: RunReport,
+}
+
+/// The offers extension and its read floor, or `None` when the checkout has no offers Function.
+pub fn offers_and_floor(runner: &Runner) -> Result<Option<(Extension, Extension)>, RunnerError> {
+    let (target, export) = OFFERS_TARGETS[0];
+    let offers = match runner.project.extension_for(target, export) {
+        Ok(extension) => extension,
+        Err(crate::project::ProjectError::NoExtension { .. }) => return Ok(None),
+        Err(other) => return Err(other.into()),
+    };
+    let floor_dir = runner.project.root.join(OFFERS_FLOOR_DIR);
+    let floor = runner.project.extension_in(&floor_dir)?;
+    Ok(Some((offers, floor)))
+}
+
+/// Every budget cart through the offers Function and its read floor.
+pub fn run_budget_carts(runner: &Runner) -> Result<Vec<BudgetRun>, RunnerError> {
+    let Some((offers, floor)) = offers_and_floor(runner)? else {
+        return Ok(Vec::new());
+    };
+    let offers_module = runner.extension_module(&offers)?;
+    let floor_module = runner.extension_module(&floor)?;
+    let mut runs = Vec::new();
+    for (_, export) in OFFERS_TARGETS {
+        for n_lines in CART_SIZES {
+            let input = budget_input(n_lines);
+            let function = runner.run_module(
+                &offers_module,
+                export,
+                &input,
+                &budget_name(export, n_lines),
+            )?;
+            let floor =
+                runner.run_module(&floor_module, export, &input, &floor_name(export, n_lines))?;
+            runs.push(BudgetRun {
+                export: export.to_owned(),
+                n_lines,
+                function,
+                floor,
+            });
+        }
+    }
+    Ok(runs)
+}
+
+/// The budget carts as table rows: the Function (with its ratio to the floor), then the floor.
+pub fn measure_budget_carts(runner: &Runner) -> Result<Vec<TableRow>, RunnerError> {
+    let mut rows = Vec::new();
+    for run in run_budget_carts(runner)? {
+        rows.push(TableRow {
+            fixture: budget_name(&run.export, run.n_lines),
+            floor_instructions: Some(run.floor.instructions),
+            report: run.function,
+        });
+        rows.push(TableRow {
+            fixture: floor_name(&run.export, run.n_lines),
+            floor_instructions: None,
+            report: run.floor,
+        });
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    #[test]
+    fn budget_metafields_decode_with_the_engine() {
+        let input = budget_input(50);
+        let profile = input["cart"]["buyerIdentity"]["customer"]["metafield"]["value"]
+            .as_str()
+            .unwrap();
+        assert_eq!(Profile::decode(profile).unwrap(), budget_profile());
+        for line in input["cart"]["lines"].as_array().unwrap() {
+            let text = line["merchandise"]["metafield"]["value"].as_str().unwrap();
+            let data = VariantData::decode(text, 2).unwrap();
+            assert_eq!(data.complements.len(), 3, "{text}");
+            assert!(data.unit_cost_minor.unwrap() > 0, "{text}");
+        }
+        let policy = input["discount"]["metafield"]["value"].as_str().unwrap();
+        let parsed = marginwise_engine::policy::parse(policy);
+        assert!(parsed.reasons.is_empty(), "{:?}", parsed.reasons);
+        assert_eq!(parsed.policy.unwrap().offers.len(), 8);
+    }
+
+    #[test]
+    fn budget_carts_have_the_requested_sizes() {
+        for n in CART_SIZES {
+            assert_eq!(crate::host::cart_line_count(&budget_input(n)), n);
+        }
+    }
+}

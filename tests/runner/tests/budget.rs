@@ -1,0 +1,187 @@
+//! The budget suite: generated carts of 1 to 2,000 lines through the offers Function and its read
+//! floor, plus every fixture, checked against Shopify's limits and the recorded instruction
+//! ceilings (tests/budgets/ceilings.toml), and the offers Function's budget goals.
+//!
+//! Run with `--nocapture` to see the table. After an intended change in instruction counts,
+//! rewrite the ceilings with `MW_UPDATE_CEILINGS=1 cargo test -p wasm-runner --test budget`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use wasm_runner::budget::{self, UPDATE_ENV, check_ceiling};
+use wasm_runner::carts::{self, BudgetRun};
+use wasm_runner::project::Project;
+use wasm_runner::report::{TableRow, render_table};
+use wasm_runner::{Runner, RunnerError};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+struct Measured {
+    rows: Vec<TableRow>,
+    budget_runs: Vec<BudgetRun>,
+}
+
+fn measured() -> &'static Measured {
+    static MEASURED: OnceLock<Measured> = OnceLock::new();
+    MEASURED.get_or_init(|| {
+        let runner = Runner::new(Project::at(root())).unwrap();
+        let collect = || -> Result<Measured, RunnerError> {
+            let mut rows: Vec<TableRow> = budget::measure_fixtures(&runner)?
+                .into_iter()
+                .map(|(_, row)| row)
+                .collect();
+            let budget_runs = carts::run_budget_carts(&runner)?;
+            for run in &budget_runs {
+                rows.push(TableRow {
+                    fixture: carts::budget_name(&run.export, run.n_lines),
+                    floor_instructions: Some(run.floor.instructions),
+                    report: run.function.clone(),
+                });
+                rows.push(TableRow {
+                    fixture: carts::floor_name(&run.export, run.n_lines),
+                    floor_instructions: None,
+                    report: run.floor.clone(),
+                });
+            }
+            Ok(Measured { rows, budget_runs })
+        };
+        let measured = collect().unwrap_or_else(|error| panic!("{error}"));
+        println!(
+            "{}",
+            render_table(
+                &measured.rows,
+                "cargo test -p wasm-runner --test budget -- --nocapture"
+            )
+        );
+        measured
+    })
+}
+
+#[test]
+#[ignore = "the offers Function exceeds these at 200+ lines (18.4 M instructions at 200 lines); run with --ignored, see issue 3"]
+fn every_run_is_within_shopify_limits() {
+    let failures: Vec<String> = measured()
+        .rows
+        .iter()
+        .filter_map(|row| {
+            row.report
+                .check_limits()
+                .err()
+                .map(|e| format!("{}: {e}", row.fixture))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn instruction_counts_stay_within_their_recorded_ceilings() {
+    let measured = measured();
+    let root = root();
+    if std::env::var_os(UPDATE_ENV).is_some() {
+        let path = budget::write_ceilings(&root, &measured.rows).unwrap();
+        println!("{UPDATE_ENV} is set: rewrote {}", path.display());
+        return;
+    }
+    let ceilings = budget::read_ceilings(&root).unwrap();
+    let mut failures: Vec<String> = measured
+        .rows
+        .iter()
+        .filter_map(|row| {
+            check_ceiling(
+                &row.fixture,
+                ceilings.get(&row.fixture).copied(),
+                row.report.instructions,
+            )
+            .err()
+        })
+        .collect();
+    for name in ceilings.keys() {
+        if !measured.rows.iter().any(|row| &row.fixture == name) {
+            failures.push(format!(
+                "{name}: a ceiling is recorded but nothing measures it any more; rewrite with `{UPDATE_ENV}=1`"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The offers Function's goals from issue 3, on every budget cart of both targets.
+#[test]
+#[ignore = "the offers Function exceeds these at 200+ lines (18.4 M instructions at 200 lines); run with --ignored, see issue 3"]
+fn the_offers_function_meets_its_budget_goals() {
+    let runs = &measured().budget_runs;
+    assert!(
+        !runs.is_empty(),
+        "no budget runs: the offers extension was not found under extensions/"
+    );
+    let mut failures = Vec::new();
+    for run in runs {
+        let name = carts::budget_name(&run.export, run.n_lines);
+        let report = &run.function;
+        let goal = |failures: &mut Vec<String>, ok: bool, what: String| {
+            if !ok {
+                failures.push(format!("{name}: {what}"));
+            }
+        };
+        match run.n_lines {
+            1 => goal(
+                &mut failures,
+                report.instructions <= 60_000,
+                format!(
+                    "{} instructions at 1 line, goal at most 60,000",
+                    report.instructions
+                ),
+            ),
+            200 => goal(
+                &mut failures,
+                report.instructions <= 1_600_000,
+                format!(
+                    "{} instructions at 200 lines, goal at most 1,600,000",
+                    report.instructions
+                ),
+            ),
+            2_000 => goal(
+                &mut failures,
+                report.instructions.saturating_mul(5) <= report.limits.instructions,
+                format!(
+                    "{} instructions at 2,000 lines leaves less than 5x headroom under {}",
+                    report.instructions, report.limits.instructions
+                ),
+            ),
+            _ => {}
+        }
+        goal(
+            &mut failures,
+            u128::from(report.instructions) * 10 <= u128::from(run.floor.instructions) * 13,
+            format!(
+                "{} instructions is more than 1.3x the read floor's {}",
+                report.instructions, run.floor.instructions
+            ),
+        );
+        goal(
+            &mut failures,
+            report.module_bytes <= 128 * 1024,
+            format!(
+                "module is {} bytes, goal at most 131,072",
+                report.module_bytes
+            ),
+        );
+        goal(
+            &mut failures,
+            report.output_bytes < 20_000,
+            format!("output is {} bytes, goal under 20,000", report.output_bytes),
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
