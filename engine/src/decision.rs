@@ -66,6 +66,9 @@ pub enum ReasonCode {
     BundleNotDiscounted,
     /// The policy asks for `line_update`, which this build does not render.
     BundleLineUpdateIgnored,
+    /// Every component is in the cart but the lines' quantities do not form whole sets; merges
+    /// take whole lines only, so the bundle is not merged.
+    BundleUnevenQuantities,
 }
 
 impl ReasonCode {
@@ -114,6 +117,7 @@ impl ReasonCode {
             ReasonCode::BundleCostUnknown => "bundle_cost_unknown",
             ReasonCode::BundleNotDiscounted => "bundle_not_discounted",
             ReasonCode::BundleLineUpdateIgnored => "bundle_line_update_ignored",
+            ReasonCode::BundleUnevenQuantities => "bundle_uneven_quantities",
         }
     }
 }

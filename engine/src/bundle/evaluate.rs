@@ -128,8 +128,7 @@ pub fn evaluate_bundles(request: &BundleRequest) -> BundleDecision {
     let Some(setup) = merge_setup(request, presentment, reasons) else {
         return decision;
     };
-    let candidates = merge_candidates(&definitions, &lines, &setup, reasons);
-    decision.merges = select_merges(candidates, &mut lines, reasons);
+    decision.merges = merge(&definitions, &mut lines, &setup, reasons);
     decision
 }
 
@@ -336,18 +335,130 @@ fn merge_setup(
 
 /// A complete bundle that could be merged, with its guarded decrease.
 struct Candidate {
+    definition: usize,
     parent_variant_id: u64,
     sets: i64,
-    /// (index into the read lines, units taken).
-    lines: Vec<(usize, i64)>,
+    /// Indices into the read lines; every one is taken whole.
+    lines: Vec<usize>,
     price: Money,
     bps: Bps,
     value: Money,
 }
 
+/// Merges complete bundles until none is left among the free lines: each round prices every
+/// bundle not yet merged on the lines still free and merges the most valuable one (ties to the
+/// earlier definition).
+///
+/// Rounds, rather than one pass that drops the losers of a shared line, are what make the
+/// transform idempotent: a bundle that lost a line may still be complete from other lines, and a
+/// re-run on the transformed cart (where the winner's lines are gone) would merge it then. After
+/// the last round, no bundle is complete on the free lines, so a re-run, which sees exactly those
+/// lines unmarked, merges nothing either. Merges take whole lines for the same reason: a line
+/// left with spare units would be free again on the re-run.
+fn merge(
+    definitions: &[BundleDefinition],
+    lines: &mut [ReadLine<'_>],
+    setup: &MergeSetup,
+    reasons: &mut Vec<Reason>,
+) -> Vec<Merge> {
+    let mut merges: Vec<Option<Merge>> = definitions.iter().map(|_| None).collect();
+    // The lines each bundle was complete with in the first round, to name the winner that took
+    // one of them when it ends unmerged.
+    let mut first_round: Vec<Option<Vec<usize>>> = definitions.iter().map(|_| None).collect();
+    // Which merged parent took each line.
+    let mut owner: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut round = 0usize;
+    loop {
+        let mut round_reasons = Vec::new();
+        let candidates = merge_candidates(definitions, lines, &merges, setup, &mut round_reasons);
+        if round == 0 {
+            for candidate in &candidates {
+                if let Some(slot) = first_round.get_mut(candidate.definition) {
+                    *slot = Some(candidate.lines.clone());
+                }
+            }
+        }
+        round += 1;
+        // Repeated maximum instead of a sort: a sort would cost the Function several KB of code.
+        let mut best: Option<&Candidate> = None;
+        for candidate in &candidates {
+            if best.is_none_or(|b| candidate.value > b.value) {
+                best = Some(candidate);
+            }
+        }
+        let Some(winner) = best else {
+            // Why every other bundle stayed unmerged, from the last round only; a bundle that
+            // was complete in the first round lost a line to a merge.
+            for reason in round_reasons {
+                let lost = definitions.iter().enumerate().find_map(|(position, d)| {
+                    (variant_gid(d.parent_variant_id) == reason.subject)
+                        .then(|| first_round.get(position).cloned().flatten())
+                        .flatten()
+                        .and_then(|taken| {
+                            taken
+                                .iter()
+                                .find_map(|i| owner.get(i).map(|parent| (*i, *parent)))
+                        })
+                });
+                match lost {
+                    Some((index, parent))
+                        if matches!(
+                            reason.code,
+                            ReasonCode::BundleIncomplete | ReasonCode::BundleUnevenQuantities
+                        ) =>
+                    {
+                        let line_id = lines.get(index).map_or("", |l| l.line.id.as_str());
+                        reasons.push(self::reason(
+                            ReasonCode::BundleComponentShared,
+                            &reason.subject,
+                            format!("{line_id} went to {}; not merged", variant_gid(parent)),
+                        ));
+                    }
+                    _ => reasons.push(reason),
+                }
+            }
+            break;
+        };
+        let subject = variant_gid(winner.parent_variant_id);
+        // Keep the winner's own reasons of this round (cost unknown, guard reduced).
+        reasons.extend(round_reasons.into_iter().filter(|r| r.subject == subject));
+        let mut merge_lines = Vec::with_capacity(winner.lines.len());
+        for index in &winner.lines {
+            owner.insert(*index, winner.parent_variant_id);
+            if let Some(line) = lines.get_mut(*index) {
+                line.used = true;
+                merge_lines.push(MergeLine {
+                    line_id: line.line.id.clone(),
+                    quantity: line.line.quantity,
+                });
+            }
+        }
+        reasons.push(reason(
+            ReasonCode::BundleMerged,
+            &subject,
+            format!(
+                "{} set(s), {} bps, price {}, discount {}",
+                winner.sets, winner.bps, winner.price, winner.value
+            ),
+        ));
+        if let Some(slot) = merges.get_mut(winner.definition) {
+            *slot = Some(Merge {
+                parent_variant_id: subject,
+                sets: winner.sets,
+                lines: merge_lines,
+                percent_decrease_bps: winner.bps,
+                price_before_minor: winner.price,
+                discount_minor: winner.value,
+            });
+        }
+    }
+    merges.into_iter().flatten().collect()
+}
+
 fn merge_candidates(
     definitions: &[BundleDefinition],
     lines: &[ReadLine<'_>],
+    merged: &[Option<Merge>],
     setup: &MergeSetup,
     reasons: &mut Vec<Reason>,
 ) -> Vec<Candidate> {
@@ -359,9 +470,20 @@ fn merge_candidates(
         }
     }
     let mut candidates = Vec::new();
-    for definition in definitions {
+    for (position, definition) in definitions.iter().enumerate() {
+        if merged.get(position).is_some_and(Option::is_some) {
+            continue;
+        }
         let subject = variant_gid(definition.parent_variant_id);
-        match candidate(definition, lines, &by_variant, setup, &subject, reasons) {
+        match candidate(
+            position,
+            definition,
+            lines,
+            &by_variant,
+            setup,
+            &subject,
+            reasons,
+        ) {
             Ok(Some(candidate)) => candidates.push(candidate),
             Ok(None) => {}
             Err(Overflow) => reasons.push(reason(
@@ -375,6 +497,7 @@ fn merge_candidates(
 }
 
 fn candidate(
+    position: usize,
     definition: &BundleDefinition,
     lines: &[ReadLine<'_>],
     by_variant: &BTreeMap<u64, Vec<usize>>,
@@ -382,64 +505,110 @@ fn candidate(
     subject: &str,
     reasons: &mut Vec<Reason>,
 ) -> Checked<Option<Candidate>> {
-    // Complete sets: the fewest any component allows.
-    let mut sets = i64::MAX;
-    let mut any_present = false;
-    let mut missing = Vec::new();
-    for component in &definition.components {
-        let available = match by_variant.get(&component.variant_id) {
-            Some(indices) => arith::sum(
-                indices
-                    .iter()
-                    .filter_map(|i| lines.get(*i))
-                    .map(|l| l.line.quantity),
-            )?,
-            None => 0,
+    // Complete sets from whole lines: a group of `k` sets is one free line per component holding
+    // exactly `k x quantity` units (the largest such `k` first, the first such line in cart
+    // order). The bundle takes groups until none is left, so everything it can take goes into its
+    // one merge. Whole lines only, and a rule under which removing lines never creates a group:
+    // together with the rounds in `merge`, that is what makes a re-run on the transformed cart
+    // find nothing new.
+    let mut free: Vec<Vec<usize>> = definition
+        .components
+        .iter()
+        .map(|c| by_variant.get(&c.variant_id).cloned().unwrap_or_default())
+        .collect();
+    let mut taken = Vec::new();
+    let mut sets: i64 = 0;
+    loop {
+        let quantity_of = |index: &usize| lines.get(*index).map_or(0, |l| l.line.quantity);
+        let group_sets = |k: i64| -> Option<Vec<usize>> {
+            definition
+                .components
+                .iter()
+                .zip(&free)
+                .map(|(component, indices)| {
+                    let units = k.checked_mul(component.quantity)?;
+                    indices.iter().position(|i| quantity_of(i) == units)
+                })
+                .collect()
         };
-        any_present |= available > 0;
-        let component_sets = available / component.quantity;
-        if component_sets == 0 {
-            missing.push(format!(
-                "{} ({} of {})",
-                component.variant_id, available, component.quantity
-            ));
+        // Candidate counts come from the first component's lines; the largest that every
+        // component can make wins.
+        let (Some(first), Some(first_free)) = (definition.components.first(), free.first()) else {
+            break;
+        };
+        let mut best: Option<(i64, Vec<usize>)> = None;
+        for index in first_free {
+            let units = quantity_of(index);
+            if units % first.quantity != 0 {
+                continue;
+            }
+            let k = units / first.quantity;
+            if best.as_ref().is_some_and(|(b, _)| *b >= k) {
+                continue;
+            }
+            if let Some(positions) = group_sets(k) {
+                best = Some((k, positions));
+            }
         }
-        sets = sets.min(component_sets);
+        let Some((k, positions)) = best else {
+            break;
+        };
+        for (indices, position) in free.iter_mut().zip(positions) {
+            if position < indices.len() {
+                taken.push(indices.remove(position));
+            }
+        }
+        sets = arith::add(sets, k)?;
     }
     if sets == 0 {
-        // A bundle none of whose components is in the cart is not worth a reason on every run.
-        if any_present {
-            reasons.push(reason(
-                ReasonCode::BundleIncomplete,
-                subject,
-                format!("missing {}", missing.join(", ")),
-            ));
+        let mut missing = Vec::new();
+        let mut counts = Vec::new();
+        for (component, indices) in definition.components.iter().zip(&free) {
+            if indices.is_empty() {
+                missing.push(component.variant_id.to_string());
+            } else {
+                let units: Vec<String> = indices
+                    .iter()
+                    .filter_map(|i| lines.get(*i))
+                    .map(|l| l.line.quantity.to_string())
+                    .collect();
+                counts.push(format!(
+                    "{}: lines of {} for {} per set",
+                    component.variant_id,
+                    units.join("+"),
+                    component.quantity
+                ));
+            }
         }
+        // A bundle none of whose components is in the cart is not worth a reason on every run.
+        if missing.len() == definition.components.len() {
+            return Ok(None);
+        }
+        let (code, detail) = if missing.is_empty() {
+            (ReasonCode::BundleUnevenQuantities, counts.join(", "))
+        } else {
+            (
+                ReasonCode::BundleIncomplete,
+                format!("missing {}", missing.join(", ")),
+            )
+        };
+        reasons.push(reason(code, subject, detail));
         return Ok(None);
     }
 
-    // Take the units in cart order and price them.
+    // Price the chosen lines, whole.
     let guard = &setup.policy.guard;
-    let mut taken = Vec::new();
     let (mut price, mut cost) = (0, 0);
     let mut unknown_cost_lines = Vec::new();
-    for component in &definition.components {
-        let mut needed = arith::mul(sets, component.quantity)?;
-        for &index in by_variant.get(&component.variant_id).into_iter().flatten() {
-            if needed == 0 {
-                break;
-            }
-            let Some(line) = lines.get(index) else {
-                continue;
-            };
-            let units = line.line.quantity.min(needed);
-            needed = arith::sub(needed, units)?;
-            taken.push((index, units));
-            price = arith::add(price, arith::mul(line.unit_price, units)?)?;
-            match unit_cost(line, setup)? {
-                Some(unit_cost) => cost = arith::add(cost, arith::mul(unit_cost, units)?)?,
-                None => unknown_cost_lines.push(line.line.id.as_str()),
-            }
+    for &index in &taken {
+        let Some(line) = lines.get(index) else {
+            continue;
+        };
+        let units = line.line.quantity;
+        price = arith::add(price, arith::mul(line.unit_price, units)?)?;
+        match unit_cost(line, setup)? {
+            Some(unit_cost) => cost = arith::add(cost, arith::mul(unit_cost, units)?)?,
+            None => unknown_cost_lines.push(line.line.id.as_str()),
         }
     }
 
@@ -494,6 +663,7 @@ fn candidate(
     }
     let value = arith::bps_floor(price, bps)?;
     Ok(Some(Candidate {
+        definition: position,
         parent_variant_id: definition.parent_variant_id,
         sets,
         lines: taken,
@@ -517,90 +687,4 @@ fn unit_cost(line: &ReadLine<'_>, setup: &MergeSetup) -> Checked<Option<Money>> 
         (None, UnknownCost::Allow) => Ok(Some(0)),
         (None, UnknownCost::Exclude) => Ok(None),
     }
-}
-
-/// Picks merges so no line is in two operations: most valuable first, ties by definition order.
-/// Candidates arrive in definition order and the merges leave in it. (Selection by repeated
-/// maximum instead of a sort: there are at most a few hundred candidates, and a sort would cost
-/// the Function several KB of code.)
-fn select_merges(
-    candidates: Vec<Candidate>,
-    lines: &mut [ReadLine<'_>],
-    reasons: &mut Vec<Reason>,
-) -> Vec<Merge> {
-    let mut done = vec![false; candidates.len()];
-    let mut merges: Vec<Option<Merge>> = candidates.iter().map(|_| None).collect();
-    // Which parent took each line, for the reason of the bundle that lost it.
-    let mut owner: BTreeMap<usize, u64> = BTreeMap::new();
-    loop {
-        let mut best: Option<usize> = None;
-        for (position, candidate) in candidates.iter().enumerate() {
-            if done.get(position).copied().unwrap_or(true) {
-                continue;
-            }
-            // Strictly greater: ties keep the earlier definition.
-            let better = best
-                .and_then(|b| candidates.get(b))
-                .is_none_or(|b| candidate.value > b.value);
-            if better {
-                best = Some(position);
-            }
-        }
-        let Some(position) = best else {
-            break;
-        };
-        if let Some(flag) = done.get_mut(position) {
-            *flag = true;
-        }
-        let Some(candidate) = candidates.get(position) else {
-            break;
-        };
-        let subject = variant_gid(candidate.parent_variant_id);
-        if let Some((index, parent)) = candidate
-            .lines
-            .iter()
-            .find_map(|(index, _)| owner.get(index).map(|parent| (*index, *parent)))
-        {
-            let line_id = lines.get(index).map_or("", |l| l.line.id.as_str());
-            reasons.push(reason(
-                ReasonCode::BundleComponentShared,
-                &subject,
-                format!(
-                    "{line_id} already merged into {}; not merged",
-                    variant_gid(parent)
-                ),
-            ));
-            continue;
-        }
-        let mut merge_lines = Vec::with_capacity(candidate.lines.len());
-        for (index, units) in &candidate.lines {
-            owner.insert(*index, candidate.parent_variant_id);
-            if let Some(line) = lines.get_mut(*index) {
-                line.used = true;
-                merge_lines.push(MergeLine {
-                    line_id: line.line.id.clone(),
-                    quantity: *units,
-                });
-            }
-        }
-        reasons.push(reason(
-            ReasonCode::BundleMerged,
-            &subject,
-            format!(
-                "{} set(s), {} bps, price {}, discount {}",
-                candidate.sets, candidate.bps, candidate.price, candidate.value
-            ),
-        ));
-        if let Some(slot) = merges.get_mut(position) {
-            *slot = Some(Merge {
-                parent_variant_id: subject,
-                sets: candidate.sets,
-                lines: merge_lines,
-                percent_decrease_bps: candidate.bps,
-                price_before_minor: candidate.price,
-                discount_minor: candidate.value,
-            });
-        }
-    }
-    merges.into_iter().flatten().collect()
 }

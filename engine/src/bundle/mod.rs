@@ -4,9 +4,13 @@
 //! Two operations, decided from the bundle definitions (`$app.bundles`, see
 //! [`crate::format::encode_bundles`]), the bundle policy ([`policy`]) and the shopper's profile:
 //!
-//! - **Merge.** When the cart holds every component of a bundle (`k` complete sets: every
-//!   component variant at least `k x quantity` units, over one or more lines), those units are
-//!   merged into the parent variant with one percentage decrease. The decrease is the policy's
+//! - **Merge.** When the cart holds every component of a bundle in whole lines (a group of `k`
+//!   sets is one line per component holding exactly `k x quantity` units; a bundle takes every
+//!   such group there is), those lines are merged into the parent variant with one percentage
+//!   decrease. Merges take whole lines only: units left on a merged line would be free again when
+//!   the transform runs on its own output, and Shopify has been reported to merge a line's whole
+//!   quantity whatever quantity the operation names. A cart with spare units gets
+//!   `bundle_uneven_quantities` instead. The decrease is the policy's
 //!   value for this shopper, clamped by the discount engine's margin guard ([`crate::guard`]) with
 //!   the components' unit costs from `$app.offer`: reduced (`guard_reduced`) or dropped
 //!   (`guard_dropped`). One minor unit per merged set is kept back for Shopify's rounding of the
@@ -20,9 +24,12 @@
 //! - at most one merge per parent per run (definitions have unique parents), and every line is in
 //!   at most one operation (expansions are decided first; merges then use the remaining lines);
 //! - when two complete bundles share a line, the one worth more to the shopper (the larger
-//!   decrease in money) is merged, ties to the earlier definition; the other gets
-//!   `bundle_component_shared`. Value first because the merchant already capped every bundle
-//!   with the guard, so among safe choices the shopper's is the fairer tie-breaker;
+//!   decrease in money) is merged, ties to the earlier definition; the other is priced again on
+//!   the lines still free and merged if it is still complete, else it gets
+//!   `bundle_component_shared`. Value first because the merchant already capped every bundle with
+//!   the guard, so among safe choices the shopper's is the fairer tie-breaker. Selection runs in
+//!   rounds until no bundle is complete on the free lines, which (with the whole-line groups) is
+//!   what makes a re-run on the transformed cart find nothing new;
 //! - idempotence: a merge marks its parent line and an expansion marks its component lines with
 //!   the line attribute [`crate::format::BUNDLE_MARKER_KEY`]; a marked line is never touched
 //!   again (`bundle_line_marked`), so a merged parent is not expanded and expanded components
