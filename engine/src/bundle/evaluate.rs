@@ -367,10 +367,29 @@ fn merge(
     let mut first_round: Vec<Option<Vec<usize>>> = definitions.iter().map(|_| None).collect();
     // Which merged parent took each line.
     let mut owner: BTreeMap<usize, u64> = BTreeMap::new();
+    // Lines by variant, in cart order, built once; each round skips the lines already used.
+    let mut by_variant: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+    for (index, line) in lines.iter().enumerate() {
+        if !line.used {
+            by_variant.entry(line.variant_id).or_default().push(index);
+        }
+    }
+    let parent_gids: Vec<String> = definitions
+        .iter()
+        .map(|d| variant_gid(d.parent_variant_id))
+        .collect();
     let mut round = 0usize;
     loop {
         let mut round_reasons = Vec::new();
-        let candidates = merge_candidates(definitions, lines, &merges, setup, &mut round_reasons);
+        let candidates = merge_candidates(
+            definitions,
+            &parent_gids,
+            lines,
+            &by_variant,
+            &merges,
+            setup,
+            &mut round_reasons,
+        );
         if round == 0 {
             for candidate in &candidates {
                 if let Some(slot) = first_round.get_mut(candidate.definition) {
@@ -390,8 +409,8 @@ fn merge(
             // Why every other bundle stayed unmerged, from the last round only; a bundle that
             // was complete in the first round lost a line to a merge.
             for reason in round_reasons {
-                let lost = definitions.iter().enumerate().find_map(|(position, d)| {
-                    (variant_gid(d.parent_variant_id) == reason.subject)
+                let lost = parent_gids.iter().enumerate().find_map(|(position, gid)| {
+                    (*gid == reason.subject)
                         .then(|| first_round.get(position).cloned().flatten())
                         .flatten()
                         .and_then(|taken| {
@@ -457,38 +476,29 @@ fn merge(
 
 fn merge_candidates(
     definitions: &[BundleDefinition],
+    parent_gids: &[String],
     lines: &[ReadLine<'_>],
+    by_variant: &BTreeMap<u64, Vec<usize>>,
     merged: &[Option<Merge>],
     setup: &MergeSetup,
     reasons: &mut Vec<Reason>,
 ) -> Vec<Candidate> {
-    // Lines still free, by variant, in cart order.
-    let mut by_variant: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
-    for (index, line) in lines.iter().enumerate() {
-        if !line.used {
-            by_variant.entry(line.variant_id).or_default().push(index);
-        }
-    }
     let mut candidates = Vec::new();
     for (position, definition) in definitions.iter().enumerate() {
         if merged.get(position).is_some_and(Option::is_some) {
             continue;
         }
-        let subject = variant_gid(definition.parent_variant_id);
+        let Some(subject) = parent_gids.get(position) else {
+            continue;
+        };
         match candidate(
-            position,
-            definition,
-            lines,
-            &by_variant,
-            setup,
-            &subject,
-            reasons,
+            position, definition, lines, by_variant, setup, subject, reasons,
         ) {
             Ok(Some(candidate)) => candidates.push(candidate),
             Ok(None) => {}
             Err(Overflow) => reasons.push(reason(
                 ReasonCode::Overflow,
-                &subject,
+                subject,
                 "while pricing the bundle; not merged",
             )),
         }
@@ -514,7 +524,17 @@ fn candidate(
     let mut free: Vec<Vec<usize>> = definition
         .components
         .iter()
-        .map(|c| by_variant.get(&c.variant_id).cloned().unwrap_or_default())
+        .map(|c| {
+            by_variant
+                .get(&c.variant_id)
+                .map_or_else(Vec::new, |indices| {
+                    indices
+                        .iter()
+                        .copied()
+                        .filter(|i| lines.get(*i).is_some_and(|l| !l.used))
+                        .collect()
+                })
+        })
         .collect();
     let mut taken = Vec::new();
     let mut sets: i64 = 0;
