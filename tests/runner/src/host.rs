@@ -11,6 +11,7 @@ use crate::limits::{LimitExceeded, LimitKind, Limits};
 use crate::msgpack;
 use crate::trampoline::{self, PROVIDER_MODULE};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use wasmtime::{
     Config, Engine, Instance, Linker, Memory, Module, OperatorCost, ResourceLimiter, Store, Trap,
     VariableOperatorCost,
@@ -90,6 +91,17 @@ pub struct RunReport {
     pub logs: String,
     pub module_bytes: u64,
     pub limits: Limits,
+    /// Where the instructions went, when the run was profiled: calls and instructions spent inside
+    /// each provider export (the rest is the Function's own code, trampoline shims included).
+    pub provider_profile: Option<Vec<ProviderCalls>>,
+}
+
+/// Calls to one provider export during a profiled run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProviderCalls {
+    pub export: String,
+    pub calls: u64,
+    pub instructions: u64,
 }
 
 impl RunReport {
@@ -153,6 +165,8 @@ impl RunReport {
 #[derive(Default)]
 struct PeakMemory {
     peak_bytes: usize,
+    /// Per provider export: (calls, instructions spent inside), when the run is profiled.
+    provider_calls: BTreeMap<String, (u64, u64)>,
 }
 
 impl ResourceLimiter for PeakMemory {
@@ -269,6 +283,30 @@ impl Host {
         export: &str,
         input: &Value,
     ) -> Result<RunReport, HostError> {
+        self.run_with(function, export, input, false)
+    }
+
+    /// Like [`Host::run`], and also measures the instructions spent inside each provider export.
+    ///
+    /// The provider's functions are linked through host functions that read the fuel before and
+    /// after forwarding each call. A host call costs no fuel and the Function's `call` costs 1 either
+    /// way, so the total equals an unprofiled run's.
+    pub fn run_profiled(
+        &self,
+        function: &FunctionModule,
+        export: &str,
+        input: &Value,
+    ) -> Result<RunReport, HostError> {
+        self.run_with(function, export, input, true)
+    }
+
+    fn run_with(
+        &self,
+        function: &FunctionModule,
+        export: &str,
+        input: &Value,
+        profile: bool,
+    ) -> Result<RunReport, HostError> {
         let instantiate = |e: wasmtime::Error| HostError::Instantiate(format!("{e:#}"));
         let mut store = Store::new(&self.engine, PeakMemory::default());
         store.limiter(|peak| peak);
@@ -281,9 +319,13 @@ impl Host {
         let provider: Instance = linker
             .instantiate(&mut store, &self.provider)
             .map_err(|e| HostError::Provider(format!("does not instantiate: {e:#}")))?;
-        linker
-            .instance(&mut store, PROVIDER_MODULE, provider)
-            .map_err(instantiate)?;
+        if profile {
+            link_profiled(&mut linker, &mut store, provider).map_err(instantiate)?;
+        } else {
+            linker
+                .instance(&mut store, PROVIDER_MODULE, provider)
+                .map_err(instantiate)?;
+        }
         let instance = linker
             .instantiate(&mut store, &function.module)
             .map_err(instantiate)?;
@@ -351,8 +393,63 @@ impl Host {
             logs: String::from_utf8_lossy(&logs).into_owned(),
             module_bytes: function.module_bytes,
             limits: Limits::for_cart_lines(n_lines),
+            provider_profile: profile.then(|| {
+                store
+                    .data()
+                    .provider_calls
+                    .iter()
+                    .map(|(export, (calls, instructions))| ProviderCalls {
+                        export: export.clone(),
+                        calls: *calls,
+                        instructions: *instructions,
+                    })
+                    .collect()
+            }),
         })
     }
+}
+
+/// Links every provider export under [`PROVIDER_MODULE`]: memories directly, functions through a
+/// host function that forwards the call and books the fuel it used to the export's name.
+fn link_profiled(
+    linker: &mut Linker<PeakMemory>,
+    store: &mut Store<PeakMemory>,
+    provider: Instance,
+) -> wasmtime::Result<()> {
+    let exports: Vec<(String, wasmtime::Extern)> = provider
+        .exports(&mut *store)
+        .map(|export| (export.name().to_owned(), export.into_extern()))
+        .collect();
+    for (name, item) in exports {
+        match item {
+            wasmtime::Extern::Func(target) => {
+                let ty = target.ty(&*store);
+                let booked_name = name.clone();
+                linker.func_new(
+                    PROVIDER_MODULE,
+                    &name,
+                    ty,
+                    move |mut caller, params, results| {
+                        let before = caller.get_fuel()?;
+                        target.call(&mut caller, params, results)?;
+                        let used = before.saturating_sub(caller.get_fuel()?);
+                        let entry = caller
+                            .data_mut()
+                            .provider_calls
+                            .entry(booked_name.clone())
+                            .or_default();
+                        entry.0 = entry.0.saturating_add(1);
+                        entry.1 = entry.1.saturating_add(used);
+                        Ok(())
+                    },
+                )?;
+            }
+            other => {
+                linker.define(&mut *store, PROVIDER_MODULE, &name, other)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Calls `finalize` and reads (output, logs) from the six words it points at: output pointer and

@@ -124,6 +124,22 @@ impl Runner {
             })
     }
 
+    /// Like [`Runner::run_module`], also measuring the instructions spent in each provider export.
+    pub fn run_module_profiled(
+        &self,
+        module: &FunctionModule,
+        export: &str,
+        input: &Value,
+        what: &str,
+    ) -> Result<RunReport, RunnerError> {
+        self.host
+            .run_profiled(module, export, input)
+            .map_err(|source| RunnerError::Host {
+                what: what.to_owned(),
+                source,
+            })
+    }
+
     /// Replays a run-log fixture through the Function its target and export name.
     pub fn run_fixture(&self, fixture: &Fixture) -> Result<RunReport, RunnerError> {
         let (_, module) = self.function_for(&fixture.target, &fixture.export)?;

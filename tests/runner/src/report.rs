@@ -55,6 +55,53 @@ pub fn render_run(name: &str, report: &RunReport) -> String {
     text
 }
 
+/// Where a profiled run's instructions went: each provider export, then the Function's own code.
+pub fn render_profile(name: &str, report: &RunReport) -> String {
+    let mut text = String::new();
+    let Some(profile) = &report.provider_profile else {
+        return text;
+    };
+    let _ = writeln!(
+        text,
+        "{name}: {} instructions, {} cart lines",
+        group(report.instructions),
+        report.n_lines
+    );
+    let mut rows: Vec<(String, u64, u64)> = profile
+        .iter()
+        .map(|p| (p.export.clone(), p.calls, p.instructions))
+        .collect();
+    rows.sort_by_key(|row| std::cmp::Reverse(row.2));
+    let in_provider: u64 = rows.iter().map(|r| r.2).sum();
+    rows.push((
+        "(Function's own code: engine, glue, shims)".to_owned(),
+        0,
+        report.instructions.saturating_sub(in_provider),
+    ));
+    let _ = writeln!(
+        text,
+        "  {:<48} {:>9} {:>14} {:>7} {:>9}",
+        "where", "calls", "instructions", "share", "per call"
+    );
+    for (export, calls, instructions) in rows {
+        let per_call = instructions
+            .checked_div(calls)
+            .map_or_else(|| "-".to_owned(), group);
+        let _ = writeln!(
+            text,
+            "  {export:<48} {:>9} {:>14} {:>7} {per_call:>9}",
+            if calls == 0 {
+                "-".to_owned()
+            } else {
+                group(calls)
+            },
+            group(instructions),
+            percent(instructions, report.instructions)
+        );
+    }
+    text
+}
+
 /// `measured / allowed` as a percentage with one decimal, computed in integers.
 pub fn percent(measured: u64, allowed: u64) -> String {
     if allowed == 0 {

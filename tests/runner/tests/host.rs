@@ -129,3 +129,21 @@ fn instruction_limits_scale_with_cart_lines() {
     assert_eq!(report.limits.instructions, 22_000_000);
     assert_eq!(report.limits.input_bytes, 256_000);
 }
+
+#[test]
+fn profiling_splits_the_same_total_between_provider_and_function() {
+    let (runner, module) = runner();
+    let input = json!({"items": [1, 2, 3], "name": "Ada Lovelace"});
+    let plain = runner.run_module(module, "run", &input, "run").unwrap();
+    let profiled = runner
+        .run_module_profiled(module, "run", &input, "run")
+        .unwrap();
+    assert_eq!(profiled.instructions, plain.instructions);
+    assert_eq!(profiled.output, plain.output);
+    let profile = profiled.provider_profile.unwrap();
+    let calls = |export: &str| profile.iter().find(|p| p.export == export).map(|p| p.calls);
+    assert_eq!(calls("_shopify_function_input_get"), Some(1));
+    assert_eq!(calls("_shopify_function_output_new_utf8_str"), Some(2));
+    let in_provider: u64 = profile.iter().map(|p| p.instructions).sum();
+    assert!(in_provider < plain.instructions);
+}

@@ -7,8 +7,8 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use wasm_runner::project::{Fixture, Project};
-use wasm_runner::report::{render_run, render_table};
-use wasm_runner::{Runner, budget};
+use wasm_runner::report::{render_profile, render_run, render_table};
+use wasm_runner::{Runner, budget, carts};
 
 #[derive(Parser)]
 #[command(
@@ -52,6 +52,21 @@ enum Command {
         export: String,
         input: PathBuf,
     },
+    /// Where the instructions go: runs one budget cart (or a fixture) through the offers Function
+    /// and its read floor, and splits each count into provider exports and the Function's own code.
+    Profile {
+        /// Cart lines of the generated budget cart.
+        #[arg(long, default_value_t = 200)]
+        lines: u64,
+        /// `lines` or `delivery` target.
+        #[arg(long, default_value = "lines")]
+        target: String,
+        /// Profile this fixture instead of a budget cart.
+        #[arg(long)]
+        fixture: Option<PathBuf>,
+    },
+    /// Print the generated budget cart of N lines (the offers input) as JSON.
+    Cart { lines: u64 },
     /// Print the budget table over every fixture and the generated budget carts.
     Report {
         /// Rewrite tests/budgets/ceilings.toml with the measured figures.
@@ -94,6 +109,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             input,
         } => run_wasm(project, &module, &export, &input),
         Command::Report { rewrite_ceilings } => report(project, rewrite_ceilings),
+        Command::Cart { lines } => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&carts::budget_input(lines))?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Profile {
+            lines,
+            target,
+            fixture,
+        } => profile(project, lines, &target, fixture.as_deref()),
     }
 }
 
@@ -247,6 +274,38 @@ fn report(project: Project, rewrite_ceilings: bool) -> Result<ExitCode> {
     if rewrite_ceilings {
         let path = budget::write_ceilings(&runner.project.root, &rows)?;
         println!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn profile(project: Project, lines: u64, target: &str, fixture: Option<&Path>) -> Result<ExitCode> {
+    let runner = Runner::new(project)?;
+    if let Some(path) = fixture {
+        let fixture = Fixture::load(path)?;
+        let (_, module) = runner.function_for(&fixture.target, &fixture.export)?;
+        let report = runner.run_module_profiled(
+            &module,
+            &fixture.export,
+            &fixture.input,
+            &path.display().to_string(),
+        )?;
+        print!("{}", render_profile(&path.display().to_string(), &report));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (_, export) = carts::OFFERS_TARGETS
+        .into_iter()
+        .find(|(_, export)| carts::export_short(export) == target)
+        .with_context(|| format!("--target must be `lines` or `delivery`, not `{target}`"))?;
+    let (offers, floor) = carts::offers_and_floor(&runner)?
+        .context("no extension under extensions/ serves the offers targets")?;
+    let input = carts::budget_input(lines);
+    for (extension, name) in [
+        (offers, carts::budget_name(export, lines)),
+        (floor, carts::floor_name(export, lines)),
+    ] {
+        let module = runner.extension_module(&extension)?;
+        let report = runner.run_module_profiled(&module, export, &input, &name)?;
+        print!("{}", render_profile(&name, &report));
     }
     Ok(ExitCode::SUCCESS)
 }
