@@ -30,8 +30,9 @@ pub enum Detail {
     // The decision as a whole.
     /// The discount node has no policy metafield.
     NoPolicyMetafield,
-    /// The policy text is not JSON; the first syntax error, when the checker found one.
-    InvalidJson(Option<JsonSyntaxError>),
+    /// The policy text, which is not JSON. Where it fails is found only when the detail is
+    /// rendered: the syntax checker that finds it is code a Function would otherwise carry.
+    InvalidJson(String),
     /// The cart's currency code is not a currency.
     UnknownCartCurrency(String),
     /// The presentment rate is not a positive decimal.
@@ -240,8 +241,10 @@ impl fmt::Display for Detail {
             Detail::None => Ok(()),
             Detail::Text(text) => f.write_str(text),
             Detail::NoPolicyMetafield => f.write_str("no policy metafield"),
-            Detail::InvalidJson(Some(error)) => write!(f, "not valid JSON ({error})"),
-            Detail::InvalidJson(None) => f.write_str("not valid JSON (syntax error)"),
+            Detail::InvalidJson(text) => match crate::policy::syntax::find_error(text) {
+                Some(error) => write!(f, "not valid JSON ({error})"),
+                None => f.write_str("not valid JSON (syntax error)"),
+            },
             Detail::UnknownCartCurrency(code) => write!(f, "unknown cart currency \"{code}\""),
             Detail::PresentmentRate(text) => write!(f, "presentment rate \"{text}\""),
             Detail::NoLines => f.write_str("no lines"),

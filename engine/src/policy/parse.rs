@@ -199,7 +199,7 @@ pub fn parse(json: &str) -> ParsedPolicy {
             return rejected(
                 ReasonCode::PolicyMalformed,
                 "",
-                Detail::InvalidJson(super::syntax::find_error(json)),
+                Detail::InvalidJson(json.to_string()),
             );
         }
     };

@@ -20,9 +20,8 @@ pub(crate) fn locate_error(text: &str) -> String {
     }
 }
 
-/// The first syntax error in `text`, or `None` when the text looked valid to this checker. Only
-/// the position is computed here; the sentence is written by [`JsonSyntaxError`]'s `Display`,
-/// which a Function never calls.
+/// The first syntax error in `text`, or `None` when the text looked valid to this checker. Called
+/// only when a reason is rendered, never while deciding (see [`crate::detail::Detail::InvalidJson`]).
 pub(crate) fn find_error(text: &str) -> Option<JsonSyntaxError> {
     let mut checker = Checker {
         bytes: text.as_bytes(),
