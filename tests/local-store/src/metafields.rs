@@ -280,6 +280,14 @@ impl Metafields {
             .collect()
     }
 
+    /// How many metafields were written more than once since the counters were reset.
+    pub fn written_more_than_once(&self) -> u64 {
+        self.writes
+            .values()
+            .filter(|(writes, _)| *writes > 1)
+            .count() as u64
+    }
+
     pub fn reset_write_counts(&mut self) {
         self.writes.clear();
     }

@@ -258,11 +258,7 @@ impl Shared {
         let mut stats = lock(&self.stats).clone();
         let metafields = lock(&self.metafields);
         stats.metafields_stored = metafields.len() as u64;
-        stats.metafields_written_more_than_once = metafields
-            .write_counts()
-            .iter()
-            .filter(|count| count.writes > 1)
-            .count() as u64;
+        stats.metafields_written_more_than_once = metafields.written_more_than_once();
         stats
     }
 }
