@@ -14,7 +14,7 @@
 
 use std::time::Instant;
 
-use graphql_parser::query::{Field, Selection, SelectionSet};
+use graphql_parser::query::{Field, Selection, SelectionSet, TypeCondition};
 
 /// One query may cost at most this much.
 pub const MAX_QUERY_COST: u64 = 1000;
@@ -141,26 +141,64 @@ impl Bucket {
 
 /// How the cost walk sees the document: fragments are looked up by name, variables give sizes.
 pub trait CostContext {
-    fn fragment(&self, name: &str) -> Option<&SelectionSet<'static, String>>;
+    /// A named fragment: its type condition and selection.
+    fn fragment(&self, name: &str) -> Option<(&str, &SelectionSet<'static, String>)>;
     fn int_argument(&self, field: &Field<'static, String>, name: &str) -> Option<i64>;
     fn list_len_argument(&self, field: &Field<'static, String>, name: &str) -> Option<usize>;
 }
 
-/// The requested cost of a query's selection set. Fragments on different types are all counted
-/// (Shopify takes the most expensive type of an interface; counting all can only overestimate).
+/// Interfaces a fragment can be conditioned on: such a fragment applies to every type.
+const INTERFACES: [&str; 5] = [
+    "Node",
+    "HasMetafields",
+    "HasCompareDigest",
+    "LegacyInteroperability",
+    "DisplayableError",
+];
+
+/// The requested cost of a query's selection set. Fields and fragments on interfaces count for
+/// every type; fragments on concrete types count for their type only, and the most expensive
+/// type is charged, as Shopify charges an interface or union field.
 pub fn selection_cost(ctx: &dyn CostContext, selection: &SelectionSet<'static, String>) -> u64 {
-    let mut total: u64 = 0;
-    for item in &selection.items {
-        let cost = match item {
-            Selection::Field(field) => field_cost(ctx, field),
-            Selection::FragmentSpread(spread) => ctx
-                .fragment(&spread.fragment_name)
-                .map_or(0, |fragment| selection_cost(ctx, fragment)),
-            Selection::InlineFragment(inline) => selection_cost(ctx, &inline.selection_set),
-        };
-        total = total.saturating_add(cost);
+    fn add<'s>(
+        by_type: &mut Vec<(&'s str, u64)>,
+        common: &mut u64,
+        condition: Option<&'s str>,
+        cost: u64,
+    ) {
+        match condition {
+            Some(type_name) if !INTERFACES.contains(&type_name) => {
+                match by_type.iter_mut().find(|(name, _)| *name == type_name) {
+                    Some((_, total)) => *total = total.saturating_add(cost),
+                    None => by_type.push((type_name, cost)),
+                }
+            }
+            _ => *common = common.saturating_add(cost),
+        }
     }
-    total
+    let mut common: u64 = 0;
+    let mut by_type: Vec<(&str, u64)> = Vec::new();
+    for item in &selection.items {
+        match item {
+            Selection::Field(field) => common = common.saturating_add(field_cost(ctx, field)),
+            Selection::FragmentSpread(spread) => {
+                if let Some((condition, fragment)) = ctx.fragment(&spread.fragment_name) {
+                    let cost = selection_cost(ctx, fragment);
+                    add(&mut by_type, &mut common, Some(condition), cost);
+                }
+            }
+            Selection::InlineFragment(inline) => {
+                let condition = inline
+                    .type_condition
+                    .as_ref()
+                    .map(|TypeCondition::On(name)| name.as_str());
+                let cost = selection_cost(ctx, &inline.selection_set);
+                add(&mut by_type, &mut common, condition, cost);
+            }
+        }
+    }
+    let typed = by_type.iter().map(|(_, cost)| *cost).max().unwrap_or(0);
+    common.saturating_add(typed)
 }
 
 /// The page size of a connection field: `first` or `last`, 0 when neither is given (the query is
@@ -235,7 +273,7 @@ fn collect<'d>(
         match item {
             Selection::Field(field) => out.push(field),
             Selection::FragmentSpread(spread) => {
-                if let Some(fragment) = ctx.fragment(&spread.fragment_name) {
+                if let Some((_, fragment)) = ctx.fragment(&spread.fragment_name) {
                     collect(ctx, fragment, out, depth + 1);
                 }
             }

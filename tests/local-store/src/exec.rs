@@ -310,9 +310,12 @@ impl Prepared {
 }
 
 impl CostContext for Prepared {
-    fn fragment(&self, name: &str) -> Option<&GSelection> {
+    fn fragment(&self, name: &str) -> Option<(&str, &GSelection)> {
         match Prepared::fragment(self, name)? {
-            Definition::Fragment(fragment) => Some(&fragment.selection_set),
+            Definition::Fragment(fragment) => {
+                let TypeCondition::On(condition) = &fragment.type_condition;
+                Some((condition.as_str(), &fragment.selection_set))
+            }
             Definition::Operation(_) => None,
         }
     }
