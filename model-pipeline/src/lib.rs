@@ -13,6 +13,7 @@
 //! customers and products), and it writes metafield values only through the engine's encoders,
 //! so the writer and the Functions' reader cannot drift apart.
 
+pub mod admin;
 pub mod complements;
 pub mod demo;
 pub mod generate;
@@ -24,6 +25,7 @@ pub mod progress;
 pub mod report;
 pub mod score;
 pub mod segments;
+pub mod sync;
 
 /// Peak resident memory of this process in bytes (`VmHWM` in /proc/self/status), if known.
 pub fn peak_memory_bytes() -> Option<u64> {

@@ -1,0 +1,517 @@
+//! The write-back state: an SQLite database next to the plan.
+//!
+//! - `stored`: per metafield (owner, namespace, key), the value the store is known to hold and its
+//!   `compareDigest`, learnt from a successful write or a read-back. The next run diffs the plan
+//!   against it and sends only what changed beyond the tolerance.
+//! - `inflight`: the journal. Every write is recorded here, in its own transaction, before it is
+//!   sent, and removed in the same transaction that records its result in `stored`. After a crash
+//!   the rows left are exactly the writes whose outcome is unknown; the next run reads them back
+//!   from the store before it writes anything.
+//! - `bulk`: the bulk mutation a journal batch was handed to, once its id is known, so that a
+//!   restarted run waits for it instead of racing it.
+//! - `deleted`: profiles removed for opted-out customers, so a re-run does not delete again.
+//! - `meta`: the shop the state belongs to; a state file is never used against another shop.
+//!
+//! The database runs in WAL mode with `synchronous = FULL`: a transaction that returned is on
+//! disk, which is what "nothing lost" rests on.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// File name of the state database inside the plan folder.
+pub const STATE_FILE: &str = "sync-state.sqlite";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state database {file}: {source}")]
+    Sqlite {
+        file: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "state database {file} belongs to shop {recorded}, not {requested}: pass another --state file"
+    )]
+    OtherShop {
+        file: String,
+        recorded: String,
+        requested: String,
+    },
+}
+
+/// Identifies one metafield.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MetafieldKey {
+    pub owner_id: String,
+    pub namespace: String,
+    pub key: String,
+}
+
+/// A metafield's known value in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub value: String,
+    pub digest: Option<String>,
+}
+
+/// A journaled write: what was sent, with the digest it was sent against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlight {
+    pub metafield: MetafieldKey,
+    pub kind: String,
+    pub value: String,
+    pub compare_digest: Option<String>,
+    pub batch: i64,
+    /// The line of the bulk mutation's variables file that carries this write (bulk batches only).
+    pub line: Option<i64>,
+}
+
+pub struct State {
+    connection: Connection,
+    file: PathBuf,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State").field("file", &self.file).finish()
+    }
+}
+
+impl State {
+    /// Opens (or creates) the state of `shop` at `file`.
+    pub fn open(file: &Path, shop: &str) -> Result<State, StateError> {
+        let name = file.display().to_string();
+        let error = |source| StateError::Sqlite {
+            file: name.clone(),
+            source,
+        };
+        let connection = Connection::open(file).map_err(error)?;
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = FULL;
+                 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 CREATE TABLE IF NOT EXISTS stored (
+                     owner_id TEXT NOT NULL, namespace TEXT NOT NULL, key TEXT NOT NULL,
+                     value TEXT NOT NULL, digest TEXT,
+                     PRIMARY KEY (owner_id, namespace, key)) WITHOUT ROWID;
+                 CREATE TABLE IF NOT EXISTS inflight (
+                     owner_id TEXT NOT NULL, namespace TEXT NOT NULL, key TEXT NOT NULL,
+                     kind TEXT NOT NULL, value TEXT NOT NULL, compare_digest TEXT,
+                     batch INTEGER NOT NULL, line INTEGER,
+                     PRIMARY KEY (owner_id, namespace, key)) WITHOUT ROWID;
+                 CREATE INDEX IF NOT EXISTS inflight_batch ON inflight (batch);
+                 CREATE TABLE IF NOT EXISTS bulk (batch INTEGER PRIMARY KEY, operation_id TEXT NOT NULL);
+                 CREATE TABLE IF NOT EXISTS deleted (
+                     owner_id TEXT NOT NULL, namespace TEXT NOT NULL, key TEXT NOT NULL,
+                     PRIMARY KEY (owner_id, namespace, key)) WITHOUT ROWID;",
+            )
+            .map_err(error)?;
+        let recorded: Option<String> = connection
+            .query_row("SELECT value FROM meta WHERE name = 'shop'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(error)?;
+        match recorded {
+            Some(recorded) if recorded != shop => {
+                return Err(StateError::OtherShop {
+                    file: name,
+                    recorded,
+                    requested: shop.to_string(),
+                });
+            }
+            Some(_) => {}
+            None => {
+                connection
+                    .execute(
+                        "INSERT INTO meta (name, value) VALUES ('shop', ?1)",
+                        params![shop],
+                    )
+                    .map_err(error)?;
+            }
+        }
+        Ok(State {
+            connection,
+            file: file.to_path_buf(),
+        })
+    }
+
+    fn error(&self, source: rusqlite::Error) -> StateError {
+        StateError::Sqlite {
+            file: self.file.display().to_string(),
+            source,
+        }
+    }
+
+    pub fn stored(&self, metafield: &MetafieldKey) -> Result<Option<Stored>, StateError> {
+        self.connection
+            .prepare_cached(
+                "SELECT value, digest FROM stored WHERE owner_id = ?1 AND namespace = ?2 AND key = ?3",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_row(
+                        params![metafield.owner_id, metafield.namespace, metafield.key],
+                        |row| {
+                            Ok(Stored {
+                                value: row.get(0)?,
+                                digest: row.get(1)?,
+                            })
+                        },
+                    )
+                    .optional()
+            })
+            .map_err(|e| self.error(e))
+    }
+
+    pub fn is_deleted(&self, metafield: &MetafieldKey) -> Result<bool, StateError> {
+        self.connection
+            .prepare_cached(
+                "SELECT 1 FROM deleted WHERE owner_id = ?1 AND namespace = ?2 AND key = ?3",
+            )
+            .and_then(|mut statement| {
+                statement.exists(params![
+                    metafield.owner_id,
+                    metafield.namespace,
+                    metafield.key
+                ])
+            })
+            .map_err(|e| self.error(e))
+    }
+
+    /// The next batch number (journal batches are numbered across runs).
+    fn next_batch(&self) -> Result<i64, StateError> {
+        let last: Option<i64> = self
+            .connection
+            .query_row(
+                "SELECT value FROM meta WHERE name = 'last_batch'",
+                [],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+            .map_err(|e| self.error(e))?
+            .and_then(|v| v.parse().ok());
+        Ok(last.unwrap_or(0).saturating_add(1))
+    }
+
+    /// Journals `writes` as one batch (one transaction) and returns its number. Nothing may be
+    /// sent before this returned.
+    pub fn begin_batch(&mut self, writes: &[InFlight]) -> Result<i64, StateError> {
+        let batch = self.next_batch()?;
+        let file = self.file.display().to_string();
+        let error = |source| StateError::Sqlite {
+            file: file.clone(),
+            source,
+        };
+        let tx = self.connection.transaction().map_err(error)?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO inflight
+                     (owner_id, namespace, key, kind, value, compare_digest, batch, line)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(error)?;
+            for write in writes {
+                insert
+                    .execute(params![
+                        write.metafield.owner_id,
+                        write.metafield.namespace,
+                        write.metafield.key,
+                        write.kind,
+                        write.value,
+                        write.compare_digest,
+                        batch,
+                        write.line
+                    ])
+                    .map_err(error)?;
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES ('last_batch', ?1)",
+                params![batch.to_string()],
+            )
+            .map_err(error)?;
+        }
+        tx.commit().map_err(error)?;
+        Ok(batch)
+    }
+
+    /// Records the bulk operation a journal batch was handed to.
+    pub fn set_bulk_operation(&mut self, batch: i64, operation_id: &str) -> Result<(), StateError> {
+        self.connection
+            .execute(
+                "INSERT OR REPLACE INTO bulk (batch, operation_id) VALUES (?1, ?2)",
+                params![batch, operation_id],
+            )
+            .map(|_| ())
+            .map_err(|e| self.error(e))
+    }
+
+    /// Bulk operations recorded for batches still in the journal.
+    pub fn pending_bulk_operations(&self) -> Result<Vec<(i64, String)>, StateError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT batch, operation_id FROM bulk ORDER BY batch")
+            .map_err(|e| self.error(e))?;
+        statement
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+            .map_err(|e| self.error(e))
+    }
+
+    /// Every journaled write, in batch order.
+    pub fn in_flight(&self) -> Result<Vec<InFlight>, StateError> {
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT owner_id, namespace, key, kind, value, compare_digest, batch, line
+                 FROM inflight ORDER BY batch, line, owner_id, namespace, key",
+            )
+            .map_err(|e| self.error(e))?;
+        statement
+            .query_map([], |r| {
+                Ok(InFlight {
+                    metafield: MetafieldKey {
+                        owner_id: r.get(0)?,
+                        namespace: r.get(1)?,
+                        key: r.get(2)?,
+                    },
+                    kind: r.get(3)?,
+                    value: r.get(4)?,
+                    compare_digest: r.get(5)?,
+                    batch: r.get(6)?,
+                    line: r.get(7)?,
+                })
+            })
+            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+            .map_err(|e| self.error(e))
+    }
+
+    /// In one transaction: records what the store now holds for each metafield (a `None` value:
+    /// it holds nothing), and removes those metafields from the journal. Batches left without
+    /// journal rows lose their bulk-operation record too.
+    pub fn settle(&mut self, known: &[(MetafieldKey, Option<Stored>)]) -> Result<(), StateError> {
+        let file = self.file.display().to_string();
+        let error = |source| StateError::Sqlite {
+            file: file.clone(),
+            source,
+        };
+        let tx = self.connection.transaction().map_err(error)?;
+        {
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO stored (owner_id, namespace, key, value, digest)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(error)?;
+            let mut remove = tx
+                .prepare_cached(
+                    "DELETE FROM stored WHERE owner_id = ?1 AND namespace = ?2 AND key = ?3",
+                )
+                .map_err(error)?;
+            let mut done = tx
+                .prepare_cached(
+                    "DELETE FROM inflight WHERE owner_id = ?1 AND namespace = ?2 AND key = ?3",
+                )
+                .map_err(error)?;
+            let mut undelete = tx
+                .prepare_cached(
+                    "DELETE FROM deleted WHERE owner_id = ?1 AND namespace = ?2 AND key = ?3",
+                )
+                .map_err(error)?;
+            for (m, stored) in known {
+                let key = params![m.owner_id, m.namespace, m.key];
+                match stored {
+                    Some(s) => {
+                        upsert
+                            .execute(params![m.owner_id, m.namespace, m.key, s.value, s.digest])
+                            .map_err(error)?;
+                        undelete.execute(key).map_err(error)?;
+                    }
+                    None => {
+                        remove.execute(key).map_err(error)?;
+                    }
+                }
+                done.execute(key).map_err(error)?;
+            }
+            tx.execute(
+                "DELETE FROM bulk WHERE batch NOT IN (SELECT DISTINCT batch FROM inflight)",
+                [],
+            )
+            .map_err(error)?;
+        }
+        tx.commit().map_err(error)
+    }
+
+    /// Removes writes the store refused for good (invalid values) from the journal; what the
+    /// store holds for them is unchanged.
+    pub fn abandon(&mut self, metafields: &[MetafieldKey]) -> Result<(), StateError> {
+        let file = self.file.display().to_string();
+        let error = |source| StateError::Sqlite {
+            file: file.clone(),
+            source,
+        };
+        let tx = self.connection.transaction().map_err(error)?;
+        {
+            let mut done = tx
+                .prepare_cached(
+                    "DELETE FROM inflight WHERE owner_id = ?1 AND namespace = ?2 AND key = ?3",
+                )
+                .map_err(error)?;
+            for m in metafields {
+                done.execute(params![m.owner_id, m.namespace, m.key])
+                    .map_err(error)?;
+            }
+            tx.execute(
+                "DELETE FROM bulk WHERE batch NOT IN (SELECT DISTINCT batch FROM inflight)",
+                [],
+            )
+            .map_err(error)?;
+        }
+        tx.commit().map_err(error)
+    }
+
+    /// Records deleted metafields (and forgets their stored values).
+    pub fn record_deleted(&mut self, metafields: &[MetafieldKey]) -> Result<(), StateError> {
+        let file = self.file.display().to_string();
+        let error = |source| StateError::Sqlite {
+            file: file.clone(),
+            source,
+        };
+        let tx = self.connection.transaction().map_err(error)?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO deleted (owner_id, namespace, key) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(error)?;
+            let mut forget = tx
+                .prepare_cached(
+                    "DELETE FROM stored WHERE owner_id = ?1 AND namespace = ?2 AND key = ?3",
+                )
+                .map_err(error)?;
+            for m in metafields {
+                insert
+                    .execute(params![m.owner_id, m.namespace, m.key])
+                    .map_err(error)?;
+                forget
+                    .execute(params![m.owner_id, m.namespace, m.key])
+                    .map_err(error)?;
+            }
+        }
+        tx.commit().map_err(error)
+    }
+
+    /// How many metafields the state knows.
+    pub fn stored_count(&self) -> Result<u64, StateError> {
+        self.connection
+            .query_row("SELECT COUNT(*) FROM stored", [], |r| r.get(0))
+            .map_err(|e| self.error(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(owner: &str) -> MetafieldKey {
+        MetafieldKey {
+            owner_id: owner.to_string(),
+            namespace: "$app".to_string(),
+            key: "profile".to_string(),
+        }
+    }
+
+    fn write(owner: &str, value: &str) -> InFlight {
+        InFlight {
+            metafield: key(owner),
+            kind: "single_line_text_field".to_string(),
+            value: value.to_string(),
+            compare_digest: None,
+            batch: 0,
+            line: None,
+        }
+    }
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("mw-state-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::create_dir_all(&dir);
+        dir.join(STATE_FILE)
+    }
+
+    #[test]
+    fn the_journal_survives_reopening_until_settled() -> Result<(), StateError> {
+        let file = temp("journal");
+        {
+            let mut state = State::open(&file, "a.myshopify.com")?;
+            let batch = state.begin_batch(&[write("c1", "v1"), write("c2", "v2")])?;
+            assert_eq!(batch, 1);
+            state.set_bulk_operation(batch, "gid://shopify/BulkOperation/9")?;
+            // The process dies here: nothing settled.
+        }
+        let mut state = State::open(&file, "a.myshopify.com")?;
+        let pending = state.in_flight()?;
+        assert_eq!(pending.len(), 2);
+        assert!(pending.iter().all(|w| w.batch == 1));
+        assert_eq!(state.pending_bulk_operations()?.len(), 1);
+        state.settle(&[(
+            key("c1"),
+            Some(Stored {
+                value: "v1".into(),
+                digest: Some("d1".into()),
+            }),
+        )])?;
+        assert_eq!(state.in_flight()?.len(), 1);
+        assert_eq!(state.pending_bulk_operations()?.len(), 1);
+        state.settle(&[(key("c2"), None)])?;
+        assert!(state.in_flight()?.is_empty());
+        assert!(state.pending_bulk_operations()?.is_empty());
+        assert_eq!(
+            state.stored(&key("c1"))?,
+            Some(Stored {
+                value: "v1".into(),
+                digest: Some("d1".into())
+            })
+        );
+        assert_eq!(state.stored(&key("c2"))?, None);
+        // Batch numbers keep growing across runs.
+        assert_eq!(state.begin_batch(&[write("c3", "v3")])?, 2);
+        Ok(())
+    }
+
+    #[test]
+    fn a_state_file_is_not_used_for_another_shop() -> Result<(), StateError> {
+        let file = temp("shop");
+        drop(State::open(&file, "a.myshopify.com")?);
+        let error = State::open(&file, "b.myshopify.com")
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            error
+                .as_deref()
+                .is_some_and(|e| e.contains("a.myshopify.com") && e.contains("b.myshopify.com")),
+            "{error:?}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn deletions_forget_the_value_and_a_new_write_undeletes() -> Result<(), StateError> {
+        let file = temp("deleted");
+        let mut state = State::open(&file, "s")?;
+        let stored = Some(Stored {
+            value: "v".into(),
+            digest: None,
+        });
+        state.settle(&[(key("c1"), stored.clone())])?;
+        state.record_deleted(&[key("c1")])?;
+        assert!(state.is_deleted(&key("c1"))?);
+        assert_eq!(state.stored(&key("c1"))?, None);
+        state.settle(&[(key("c1"), stored)])?;
+        assert!(!state.is_deleted(&key("c1"))?);
+        Ok(())
+    }
+}
