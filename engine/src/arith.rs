@@ -40,6 +40,11 @@ pub(crate) fn mul_div_floor(a: i64, b: i64, c: i64) -> Checked<Money> {
     if c <= 0 {
         return Err(Overflow);
     }
+    // The same result in i64 when the product fits, which it does for every realistic amount:
+    // i128 division is a software routine in wasm, and this runs several times per cart line.
+    if let Some(product) = a.checked_mul(b) {
+        return Ok(product.div_euclid(c));
+    }
     let product = i128::from(a).checked_mul(i128::from(b)).ok_or(Overflow)?;
     narrow(product.div_euclid(i128::from(c)))
 }
@@ -48,6 +53,12 @@ pub(crate) fn mul_div_floor(a: i64, b: i64, c: i64) -> Checked<Money> {
 pub(crate) fn mul_div_ceil(a: i64, b: i64, c: i64) -> Checked<Money> {
     if c <= 0 {
         return Err(Overflow);
+    }
+    // See `mul_div_floor`: i64 when the product fits. With a positive divisor the quotient and
+    // the increment cannot overflow.
+    if let Some(product) = a.checked_mul(b) {
+        let floor = product.div_euclid(c);
+        return Ok(if product.rem_euclid(c) == 0 { floor } else { floor + 1 });
     }
     let product = i128::from(a).checked_mul(i128::from(b)).ok_or(Overflow)?;
     let c = i128::from(c);

@@ -55,11 +55,19 @@ pub fn evaluate(request: &Request) -> Decision {
         discountable: cart.discountable(policy.guard.unknown_cost),
     };
 
-    decide(&context, &policy, &mut decision);
+    // The cart index of every rendered line discount, in the decision's order: the margin summary
+    // needs to know which lines they are on, and comparing line ids made it quadratic.
+    let mut line_discount_indices = Vec::new();
+    decide(&context, &policy, &mut decision, &mut line_discount_indices);
 
     // 12. The margin summary of what this run gives, also when it gives nothing: a report can
     // then compare the margin of held-out and treated carts.
-    match margin::summarize(&cart, &context.discountable, &decision) {
+    match margin::summarize(
+        &cart,
+        &context.discountable,
+        &decision,
+        &line_discount_indices,
+    ) {
         Ok(summary) => decision.margin = summary,
         Err(arith::Overflow) => decision.reasons.push(reason(
             ReasonCode::Overflow,
@@ -116,7 +124,12 @@ fn read_policy_and_currencies(
 }
 
 /// Steps 4 to 11 on a readable cart: holdout, profile, every offer, selection and rendering.
-fn decide(context: &Context<'_, '_>, policy: &Policy, decision: &mut Decision) {
+fn decide(
+    context: &Context<'_, '_>,
+    policy: &Policy,
+    decision: &mut Decision,
+    line_discount_indices: &mut Vec<usize>,
+) {
     let request = context.request;
     let reasons = &mut decision.reasons;
 
@@ -230,7 +243,13 @@ fn decide(context: &Context<'_, '_>, policy: &Policy, decision: &mut Decision) {
             | (Amounts::Shipping { .. }, Target::DeliveryOptions)
     );
     if renders_here {
-        render_amounts(decision, context, offer, &winner.amounts);
+        render_amounts(
+            decision,
+            line_discount_indices,
+            context,
+            offer,
+            &winner.amounts,
+        );
     } else {
         decision.reasons.push(reason(
             ReasonCode::RenderedByOtherTarget,
@@ -378,9 +397,11 @@ fn evaluate_offer(
     })
 }
 
-/// Turns the winner's amounts into the operations this target returns.
+/// Turns the winner's amounts into the operations this target returns. `line_discount_indices`
+/// receives the cart index of every line discount rendered, in the same order.
 fn render_amounts(
     decision: &mut Decision,
+    line_discount_indices: &mut Vec<usize>,
     context: &Context<'_, '_>,
     offer: &Offer,
     amounts: &Amounts,
@@ -388,17 +409,17 @@ fn render_amounts(
     let message = &offer.message;
     match amounts {
         Amounts::Lines(lines) => {
-            decision.line_discounts = lines
-                .iter()
-                .filter(|l| l.amount > 0)
-                .filter_map(|l| {
-                    Some(LineDiscount {
-                        line_id: context.cart.line(l.index)?.id.to_string(),
-                        amount_minor: l.amount,
-                        message: message.clone(),
-                    })
-                })
-                .collect();
+            for amount in lines.iter().filter(|l| l.amount > 0) {
+                let Some(line) = context.cart.line(amount.index) else {
+                    continue;
+                };
+                decision.line_discounts.push(LineDiscount {
+                    line_id: line.id.to_string(),
+                    amount_minor: amount.amount,
+                    message: message.clone(),
+                });
+                line_discount_indices.push(amount.index);
+            }
         }
         Amounts::Order(amount) => {
             decision.order_discount = Some(OrderDiscount {

@@ -83,10 +83,14 @@ pub(crate) fn apply(
     match amounts {
         Amounts::Lines(lines) => {
             for line in lines.iter_mut() {
+                // INVARIANT: `headroom.lines` is in increasing cart index (built from the
+                // discountable lines in cart order), so a binary search finds the line; a scan
+                // made the guard quadratic in the number of lines.
                 let room = headroom
                     .lines
-                    .iter()
-                    .find(|h| h.index == line.index)
+                    .binary_search_by_key(&line.index, |h| h.index)
+                    .ok()
+                    .and_then(|position| headroom.lines.get(position))
                     .map_or(0, |h| {
                         if line.slot {
                             h.unit.min(h.line)

@@ -13,10 +13,13 @@ use crate::reward::shipping_value;
 /// An order discount is spread by Shopify over every discountable line; the part on lines of
 /// known cost is estimated as its price share, rounded up. Shipping given away counts against
 /// the margin too: `margin_kept_bps = (revenue - discount - shipping discount - cost) / revenue`.
+///
+/// `line_discount_indices` holds the cart index of each of `decision.line_discounts`, in order.
 pub(crate) fn summarize(
     cart: &Cart<'_>,
     discountable: &[Discountable],
     decision: &Decision,
+    line_discount_indices: &[usize],
 ) -> Checked<MarginSummary> {
     let known: Vec<&Discountable> = discountable
         .iter()
@@ -31,11 +34,22 @@ pub(crate) fn summarize(
     let all_discountable_price = arith::sum(discountable.iter().map(price))?;
 
     let mut discount = 0;
-    for line_discount in &decision.line_discounts {
-        let on_known_line = known.iter().any(|d| {
-            cart.line(d.index)
-                .is_some_and(|line| line.id == line_discount.line_id)
+    for (position, line_discount) in decision.line_discounts.iter().enumerate() {
+        // A discount counts when a line of known cost carries its line id. Its own line is found
+        // by index (INVARIANT: `discountable` is in increasing index); only when that line's cost
+        // is unknown (`unknown_cost: allow`) are the other lines' ids compared, which keeps the
+        // rule for carts that repeat a line id without making every run quadratic.
+        let own_line_known = line_discount_indices.get(position).is_some_and(|&index| {
+            discountable.binary_search_by_key(&index, |d| d.index).is_ok()
+                && cart
+                    .line(index)
+                    .is_some_and(|line| line.unit_cost.is_some())
         });
+        let on_known_line = own_line_known
+            || known.iter().any(|d| {
+                cart.line(d.index)
+                    .is_some_and(|line| line.id == line_discount.line_id)
+            });
         if on_known_line {
             discount = arith::add(discount, line_discount.amount_minor)?;
         }
