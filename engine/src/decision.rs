@@ -69,6 +69,8 @@ pub enum ReasonCode {
     /// Every component is in the cart but the lines' quantities do not form whole sets; merges
     /// take whole lines only, so the bundle is not merged.
     BundleUnevenQuantities,
+    /// Operations left out so the Function's output stays under Shopify's 20,000-byte limit.
+    BundleOutputLimit,
 }
 
 impl ReasonCode {
@@ -118,6 +120,7 @@ impl ReasonCode {
             ReasonCode::BundleNotDiscounted => "bundle_not_discounted",
             ReasonCode::BundleLineUpdateIgnored => "bundle_line_update_ignored",
             ReasonCode::BundleUnevenQuantities => "bundle_uneven_quantities",
+            ReasonCode::BundleOutputLimit => "bundle_output_limit",
         }
     }
 }

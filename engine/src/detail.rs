@@ -26,6 +26,8 @@ pub enum Detail {
     /// A sentence built by the caller. The cart transform's bundle reasons still use it; the
     /// discount path does not, since every sentence it builds is code the Function carries.
     Text(String),
+    /// A cart transform (bundles) reason's detail.
+    Bundle(crate::bundle::BundleDetail),
 
     // The decision as a whole.
     /// The discount node has no policy metafield.
@@ -240,6 +242,7 @@ impl fmt::Display for Detail {
         match self {
             Detail::None => Ok(()),
             Detail::Text(text) => f.write_str(text),
+            Detail::Bundle(detail) => write!(f, "{detail}"),
             Detail::NoPolicyMetafield => f.write_str("no policy metafield"),
             Detail::InvalidJson(text) => match crate::policy::syntax::find_error(text) {
                 Some(error) => write!(f, "not valid JSON ({error})"),

@@ -4,15 +4,17 @@
 
 use std::collections::BTreeMap;
 
+use super::detail::BundleDetail;
 use super::policy::{BundlePolicy, parse_bundle_policy};
 use super::split::split_price;
 use super::{
     BundleDecision, BundleLine, BundleRequest, Expand, ExpandItem, Merge, MergeLine,
     VARIANT_GID_PREFIX,
 };
-use crate::arith::{self, Checked, Overflow};
+use crate::arith::{self, Checked};
 use crate::cart::Conversion;
 use crate::decision::{Reason, ReasonCode};
+use crate::detail::Detail;
 use crate::format::{BundleDefinition, Profile, VariantData, decode_bundles, gid_number};
 use crate::guard;
 use crate::holdout;
@@ -20,11 +22,11 @@ use crate::money::{BPS_ONE, Bps, Currency, Money, Rate, parse_decimal_minor};
 use crate::policy::{CustomerType, Guard, PolicySource, UnknownCost};
 use crate::request::{ProfileInput, VariantInput};
 
-fn reason(code: ReasonCode, subject: &str, detail: impl Into<String>) -> Reason {
+fn reason(code: ReasonCode, subject: &str, detail: impl Into<Detail>) -> Reason {
     Reason {
         code,
         subject: subject.to_string(),
-        detail: crate::detail::Detail::Text(detail.into()),
+        detail: detail.into(),
     }
 }
 
@@ -43,6 +45,73 @@ struct ReadLine<'r> {
 /// Decides the cart transform's operations. Never fails and never panics: anything unusable is a
 /// reason, and the worst outcome is no operation.
 pub fn evaluate_bundles(request: &BundleRequest) -> BundleDecision {
+    let mut decision = decide(request);
+    cap_output(&mut decision);
+    decision
+}
+
+/// The most output, in bytes, the operations may take by [`estimated_bytes`]; Shopify's limit
+/// is 20,000 and the rest is margin for the estimate and the `{"operations":[]}` frame.
+pub const MAX_OPERATION_BYTES: usize = 18_000;
+
+/// An upper estimate of one rendered operation's JSON size (measured on the Function's output:
+/// a merge of two 24-byte line ids is 290 bytes, an expansion into two items 433).
+fn merge_bytes(merge: &Merge) -> usize {
+    merge
+        .lines
+        .iter()
+        .fold(170 + merge.parent_variant_id.len(), |n, l| {
+            n.saturating_add(45 + l.line_id.len())
+        })
+}
+
+fn expand_bytes(expand: &Expand) -> usize {
+    expand.items.iter().fold(70 + expand.line_id.len(), |n, i| {
+        n.saturating_add(190 + i.variant_id.len())
+    })
+}
+
+/// Keeps the operations, in the order the Function renders them (merges, then expansions), that
+/// fit in [`MAX_OPERATION_BYTES`]; the rest are left out with one reason. An output over
+/// Shopify's limit would fail the run and lose every operation, so losing the last few is the
+/// better fallback. (Only carts with dozens of bundles get here.)
+fn cap_output(decision: &mut BundleDecision) {
+    let mut used = 0usize;
+    let (mut dropped_merges, mut dropped_expands) = (0usize, 0usize);
+    decision.merges.retain(|merge| {
+        let bytes = merge_bytes(merge);
+        if used.saturating_add(bytes) <= MAX_OPERATION_BYTES {
+            used += bytes;
+            true
+        } else {
+            dropped_merges += 1;
+            false
+        }
+    });
+    decision.expands.retain(|expand| {
+        let bytes = expand_bytes(expand);
+        if used.saturating_add(bytes) <= MAX_OPERATION_BYTES {
+            used += bytes;
+            true
+        } else {
+            dropped_expands += 1;
+            false
+        }
+    });
+    if dropped_merges + dropped_expands > 0 {
+        decision.reasons.push(reason(
+            ReasonCode::BundleOutputLimit,
+            "",
+            BundleDetail::OutputLimit {
+                merges: dropped_merges,
+                expands: dropped_expands,
+                max_bytes: MAX_OPERATION_BYTES,
+            },
+        ));
+    }
+}
+
+fn decide(request: &BundleRequest) -> BundleDecision {
     let mut decision = BundleDecision::default();
     let reasons = &mut decision.reasons;
 
@@ -61,7 +130,7 @@ pub fn evaluate_bundles(request: &BundleRequest) -> BundleDecision {
             reasons.push(reason(
                 ReasonCode::BundleDefinitionMalformed,
                 "",
-                error.to_string(),
+                BundleDetail::Format(error),
             ));
             return decision;
         }
@@ -70,7 +139,7 @@ pub fn evaluate_bundles(request: &BundleRequest) -> BundleDecision {
         reasons.push(reason(
             ReasonCode::BundleDefinitionMalformed,
             &format!("bundles[{index}]"),
-            error.to_string(),
+            BundleDetail::Format(error.clone()),
         ));
     }
     let definitions = decoded.bundles;
@@ -80,12 +149,12 @@ pub fn evaluate_bundles(request: &BundleRequest) -> BundleDecision {
         reasons.push(reason(
             ReasonCode::PolicyCurrencyUnknown,
             "cart",
-            format!("unknown cart currency \"{}\"", request.currency_code),
+            Detail::UnknownCartCurrency(request.currency_code.clone()),
         ));
         return decision;
     };
     if request.lines.is_empty() {
-        reasons.push(reason(ReasonCode::EmptyCart, "", "no lines"));
+        reasons.push(reason(ReasonCode::EmptyCart, "", Detail::NoLines));
         return decision;
     }
 
@@ -104,15 +173,18 @@ pub fn evaluate_bundles(request: &BundleRequest) -> BundleDecision {
         match expand(line, definition) {
             Some(expansion) => {
                 line.used = true;
-                let parts: Vec<String> = expansion
+                let parts = expansion
                     .items
                     .iter()
-                    .map(|item| format!("{}x{}", item.quantity, item.unit_price_minor))
+                    .map(|item| (item.quantity, item.unit_price_minor))
                     .collect();
                 reasons.push(reason(
                     ReasonCode::BundleExpanded,
                     &line.line.id,
-                    format!("{} = {}", line.unit_price, parts.join(" + ")),
+                    BundleDetail::Expanded {
+                        unit_price: line.unit_price,
+                        parts,
+                    },
                 ));
                 decision.expands.push(expansion);
             }
@@ -143,7 +215,7 @@ fn read_lines<'r>(
             reasons.push(reason(
                 ReasonCode::BundleLineMarked,
                 &line.id,
-                format!("marker \"{marker}\""),
+                BundleDetail::Marker(marker.to_string()),
             ));
             continue;
         }
@@ -155,7 +227,7 @@ fn read_lines<'r>(
             reasons.push(reason(
                 ReasonCode::LineVariantMalformed,
                 &line.id,
-                format!("variant id \"{gid}\""),
+                BundleDetail::VariantId(gid.clone()),
             ));
             continue;
         };
@@ -165,11 +237,10 @@ fn read_lines<'r>(
             reasons.push(reason(
                 ReasonCode::LineVariantMalformed,
                 &line.id,
-                format!(
-                    "unit price \"{}\" is not a {} amount",
-                    line.unit_price,
-                    presentment.code_str()
-                ),
+                Detail::UnitPriceMalformed {
+                    text: line.unit_price.clone(),
+                    currency: presentment,
+                },
             ));
             continue;
         };
@@ -177,7 +248,7 @@ fn read_lines<'r>(
             reasons.push(reason(
                 ReasonCode::LineVariantMalformed,
                 &line.id,
-                format!("quantity {} is below 1", line.quantity),
+                Detail::QuantityBelowOne(line.quantity),
             ));
             continue;
         }
@@ -185,7 +256,10 @@ fn read_lines<'r>(
             reasons.push(reason(
                 ReasonCode::Overflow,
                 &line.id,
-                format!("unit price {unit_price} x quantity {}", line.quantity),
+                Detail::LinePriceOverflow {
+                    unit_price,
+                    quantity: line.quantity,
+                },
             ));
             continue;
         }
@@ -261,7 +335,7 @@ fn merge_setup(
         reasons.push(reason(
             ReasonCode::RateInvalid,
             "cart",
-            format!("presentment rate \"{}\"", request.presentment_rate),
+            Detail::PresentmentRate(request.presentment_rate.clone()),
         ));
         return None;
     };
@@ -274,10 +348,13 @@ fn merge_setup(
     // The same holdout as the discount: merchants compare held-out and treated shoppers once.
     if let Some(holdout) = policy.holdout.as_ref().filter(|h| h.share_bps > 0) {
         if request.holdout_key.is_empty() {
-            reasons.push(reason(ReasonCode::HoldoutOut, "", "no key"));
+            reasons.push(reason(ReasonCode::HoldoutOut, "", Detail::NoHoldoutKey));
         } else {
             let bucket = holdout::bucket(&request.holdout_key, &holdout.salt);
-            let detail = format!("bucket {bucket}, share {} bps", holdout.share_bps);
+            let detail = Detail::Holdout {
+                bucket,
+                share_bps: holdout.share_bps,
+            };
             if i64::from(bucket) < holdout.share_bps {
                 reasons.push(reason(ReasonCode::HoldoutIn, "", detail));
                 return None;
@@ -288,14 +365,14 @@ fn merge_setup(
 
     let profile = match &request.profile {
         ProfileInput::Anonymous => {
-            reasons.push(reason(ReasonCode::ProfileMissing, "", "anonymous"));
+            reasons.push(reason(ReasonCode::ProfileMissing, "", Detail::Anonymous));
             None
         }
         ProfileInput::Missing => {
             reasons.push(reason(
                 ReasonCode::ProfileMissing,
                 "",
-                "no profile metafield",
+                Detail::NoProfileMetafield,
             ));
             None
         }
@@ -303,7 +380,11 @@ fn merge_setup(
             Ok(profile) => Some(profile),
             Err(error) => {
                 // As in the discount engine: a corrupt profile could misclassify the shopper.
-                reasons.push(reason(ReasonCode::ProfileMalformed, "", error.to_string()));
+                reasons.push(reason(
+                    ReasonCode::ProfileMalformed,
+                    "",
+                    Detail::Profile(error),
+                ));
                 return None;
             }
         },
@@ -335,7 +416,6 @@ fn merge_setup(
 
 /// A complete bundle that could be merged, with its guarded decrease.
 struct Candidate {
-    definition: usize,
     parent_variant_id: u64,
     sets: i64,
     /// Indices into the read lines; every one is taken whole.
@@ -345,9 +425,9 @@ struct Candidate {
     value: Money,
 }
 
-/// Merges complete bundles until none is left among the free lines: each round prices every
-/// bundle not yet merged on the lines still free and merges the most valuable one (ties to the
-/// earlier definition).
+/// Merges complete bundles until none is left among the free lines: each round merges the most
+/// valuable complete bundle (ties to the earlier definition) and prices again only the bundles
+/// that share a component variant with it (the others' free lines did not change).
 ///
 /// Rounds, rather than one pass that drops the losers of a shared line, are what make the
 /// transform idempotent: a bundle that lost a line may still be complete from other lines, and a
@@ -355,6 +435,9 @@ struct Candidate {
 /// the last round, no bundle is complete on the free lines, so a re-run, which sees exactly those
 /// lines unmarked, merges nothing either. Merges take whole lines for the same reason: a line
 /// left with spare units would be free again on the re-run.
+///
+/// Reasons are written only for the winners and, after the last round, for the bundles left
+/// unmerged: formatting them in every round would cost a large cart millions of instructions.
 fn merge(
     definitions: &[BundleDefinition],
     lines: &mut [ReadLine<'_>],
@@ -367,80 +450,86 @@ fn merge(
     let mut first_round: Vec<Option<Vec<usize>>> = definitions.iter().map(|_| None).collect();
     // Which merged parent took each line.
     let mut owner: BTreeMap<usize, u64> = BTreeMap::new();
-    // Lines by variant, in cart order, built once; each round skips the lines already used.
+    // Lines by variant, in cart order, built once; candidates skip the lines already used.
     let mut by_variant: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
     for (index, line) in lines.iter().enumerate() {
         if !line.used {
             by_variant.entry(line.variant_id).or_default().push(index);
         }
     }
+    // The bundles using each component variant: a merge can only change their candidates.
+    let mut users: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+    for (position, definition) in definitions.iter().enumerate() {
+        for component in &definition.components {
+            users
+                .entry(component.variant_id)
+                .or_default()
+                .push(position);
+        }
+    }
     let parent_gids: Vec<String> = definitions
         .iter()
         .map(|d| variant_gid(d.parent_variant_id))
         .collect();
-    let mut round = 0usize;
+    // Per bundle: `None` when it must be priced (again), else its candidate, if complete.
+    let mut cache: Vec<Option<Option<Candidate>>> = definitions.iter().map(|_| None).collect();
+    let mut first = true;
+    let mut silent = Vec::new();
     loop {
-        let mut round_reasons = Vec::new();
-        let candidates = merge_candidates(
-            definitions,
-            &parent_gids,
-            lines,
-            &by_variant,
-            &merges,
-            setup,
-            &mut round_reasons,
-        );
-        if round == 0 {
-            for candidate in &candidates {
-                if let Some(slot) = first_round.get_mut(candidate.definition) {
+        for (position, definition) in definitions.iter().enumerate() {
+            let stale = cache.get(position).is_some_and(Option::is_none);
+            if !stale || merges.get(position).is_some_and(Option::is_some) {
+                continue;
+            }
+            let subject = parent_gids.get(position).map_or("", String::as_str);
+            let priced = candidate(
+                definition,
+                lines,
+                &by_variant,
+                setup,
+                subject,
+                false,
+                &mut silent,
+            );
+            if let Some(slot) = cache.get_mut(position) {
+                *slot = Some(priced.ok().flatten());
+            }
+        }
+        if first {
+            first = false;
+            for (slot, cached) in first_round.iter_mut().zip(&cache) {
+                if let Some(Some(candidate)) = cached {
                     *slot = Some(candidate.lines.clone());
                 }
             }
         }
-        round += 1;
-        // Repeated maximum instead of a sort: a sort would cost the Function several KB of code.
-        let mut best: Option<&Candidate> = None;
-        for candidate in &candidates {
-            if best.is_none_or(|b| candidate.value > b.value) {
-                best = Some(candidate);
+        let mut best: Option<(usize, Money)> = None;
+        for (position, cached) in cache.iter().enumerate() {
+            if let Some(Some(candidate)) = cached
+                && best.is_none_or(|(_, value)| candidate.value > value)
+            {
+                best = Some((position, candidate.value));
             }
         }
-        let Some(winner) = best else {
-            // Why every other bundle stayed unmerged, from the last round only; a bundle that
-            // was complete in the first round lost a line to a merge.
-            for reason in round_reasons {
-                let lost = parent_gids.iter().enumerate().find_map(|(position, gid)| {
-                    (*gid == reason.subject)
-                        .then(|| first_round.get(position).cloned().flatten())
-                        .flatten()
-                        .and_then(|taken| {
-                            taken
-                                .iter()
-                                .find_map(|i| owner.get(i).map(|parent| (*i, *parent)))
-                        })
-                });
-                match lost {
-                    Some((index, parent))
-                        if matches!(
-                            reason.code,
-                            ReasonCode::BundleIncomplete | ReasonCode::BundleUnevenQuantities
-                        ) =>
-                    {
-                        let line_id = lines.get(index).map_or("", |l| l.line.id.as_str());
-                        reasons.push(self::reason(
-                            ReasonCode::BundleComponentShared,
-                            &reason.subject,
-                            format!("{line_id} went to {}; not merged", variant_gid(parent)),
-                        ));
-                    }
-                    _ => reasons.push(reason),
-                }
-            }
+        let Some((position, _)) = best else {
             break;
         };
-        let subject = variant_gid(winner.parent_variant_id);
-        // Keep the winner's own reasons of this round (cost unknown, guard reduced).
-        reasons.extend(round_reasons.into_iter().filter(|r| r.subject == subject));
+        let Some(winner) = cache.get_mut(position).and_then(Option::take).flatten() else {
+            break;
+        };
+        let subject = parent_gids.get(position).map_or("", String::as_str);
+        // The winner's own reasons (cost unknown, guard reduced), priced once more to write them.
+        if let Some(definition) = definitions.get(position) {
+            let _ = candidate(
+                definition,
+                lines,
+                &by_variant,
+                setup,
+                subject,
+                true,
+                reasons,
+            );
+        }
         let mut merge_lines = Vec::with_capacity(winner.lines.len());
         for index in &winner.lines {
             owner.insert(*index, winner.parent_variant_id);
@@ -454,15 +543,17 @@ fn merge(
         }
         reasons.push(reason(
             ReasonCode::BundleMerged,
-            &subject,
-            format!(
-                "{} set(s), {} bps, price {}, discount {}",
-                winner.sets, winner.bps, winner.price, winner.value
-            ),
+            subject,
+            BundleDetail::Merged {
+                sets: winner.sets,
+                bps: winner.bps,
+                price: winner.price,
+                discount: winner.value,
+            },
         ));
-        if let Some(slot) = merges.get_mut(winner.definition) {
+        if let Some(slot) = merges.get_mut(position) {
             *slot = Some(Merge {
-                parent_variant_id: subject,
+                parent_variant_id: subject.to_string(),
                 sets: winner.sets,
                 lines: merge_lines,
                 percent_decrease_bps: winner.bps,
@@ -470,49 +561,80 @@ fn merge(
                 discount_minor: winner.value,
             });
         }
+        for component in definitions.get(position).map_or(&[][..], |d| &d.components) {
+            for user in users.get(&component.variant_id).into_iter().flatten() {
+                if let Some(slot) = cache.get_mut(*user) {
+                    *slot = None;
+                }
+            }
+        }
+    }
+
+    // Why every other bundle stayed unmerged, on the final free lines; a bundle that was complete
+    // in the first round lost a line to a merge.
+    for (position, definition) in definitions.iter().enumerate() {
+        if merges.get(position).is_some_and(Option::is_some) {
+            continue;
+        }
+        let subject = parent_gids.get(position).map_or("", String::as_str);
+        let mut explained = Vec::new();
+        if candidate(
+            definition,
+            lines,
+            &by_variant,
+            setup,
+            subject,
+            true,
+            &mut explained,
+        )
+        .is_err()
+        {
+            explained.push(reason(
+                ReasonCode::Overflow,
+                subject,
+                "while pricing the bundle; not merged",
+            ));
+        }
+        let lost = first_round
+            .get(position)
+            .and_then(Option::as_ref)
+            .and_then(|taken| {
+                taken
+                    .iter()
+                    .find_map(|i| owner.get(i).map(|parent| (*i, *parent)))
+            });
+        for explanation in explained {
+            match lost {
+                Some((index, parent))
+                    if matches!(
+                        explanation.code,
+                        ReasonCode::BundleIncomplete | ReasonCode::BundleUnevenQuantities
+                    ) =>
+                {
+                    let line_id = lines.get(index).map_or("", |l| l.line.id.as_str());
+                    reasons.push(reason(
+                        ReasonCode::BundleComponentShared,
+                        subject,
+                        BundleDetail::LostLine {
+                            line_id: line_id.to_string(),
+                            parent_id: variant_gid(parent),
+                        },
+                    ));
+                }
+                _ => reasons.push(explanation),
+            }
+        }
     }
     merges.into_iter().flatten().collect()
 }
 
-fn merge_candidates(
-    definitions: &[BundleDefinition],
-    parent_gids: &[String],
-    lines: &[ReadLine<'_>],
-    by_variant: &BTreeMap<u64, Vec<usize>>,
-    merged: &[Option<Merge>],
-    setup: &MergeSetup,
-    reasons: &mut Vec<Reason>,
-) -> Vec<Candidate> {
-    let mut candidates = Vec::new();
-    for (position, definition) in definitions.iter().enumerate() {
-        if merged.get(position).is_some_and(Option::is_some) {
-            continue;
-        }
-        let Some(subject) = parent_gids.get(position) else {
-            continue;
-        };
-        match candidate(
-            position, definition, lines, by_variant, setup, subject, reasons,
-        ) {
-            Ok(Some(candidate)) => candidates.push(candidate),
-            Ok(None) => {}
-            Err(Overflow) => reasons.push(reason(
-                ReasonCode::Overflow,
-                subject,
-                "while pricing the bundle; not merged",
-            )),
-        }
-    }
-    candidates
-}
-
 fn candidate(
-    position: usize,
     definition: &BundleDefinition,
     lines: &[ReadLine<'_>],
     by_variant: &BTreeMap<u64, Vec<usize>>,
     setup: &MergeSetup,
     subject: &str,
+    explain: bool,
     reasons: &mut Vec<Reason>,
 ) -> Checked<Option<Candidate>> {
     // Complete sets from whole lines: a group of `k` sets is one free line per component holding
@@ -585,19 +707,14 @@ fn candidate(
         let mut counts = Vec::new();
         for (component, indices) in definition.components.iter().zip(&free) {
             if indices.is_empty() {
-                missing.push(component.variant_id.to_string());
+                missing.push(component.variant_id);
             } else {
-                let units: Vec<String> = indices
+                let units = indices
                     .iter()
                     .filter_map(|i| lines.get(*i))
-                    .map(|l| l.line.quantity.to_string())
+                    .map(|l| l.line.quantity)
                     .collect();
-                counts.push(format!(
-                    "{}: lines of {} for {} per set",
-                    component.variant_id,
-                    units.join("+"),
-                    component.quantity
-                ));
+                counts.push((component.variant_id, units, component.quantity));
             }
         }
         // A bundle none of whose components is in the cart is not worth a reason on every run.
@@ -605,14 +722,16 @@ fn candidate(
             return Ok(None);
         }
         let (code, detail) = if missing.is_empty() {
-            (ReasonCode::BundleUnevenQuantities, counts.join(", "))
-        } else {
             (
-                ReasonCode::BundleIncomplete,
-                format!("missing {}", missing.join(", ")),
+                ReasonCode::BundleUnevenQuantities,
+                BundleDetail::Uneven(counts),
             )
+        } else {
+            (ReasonCode::BundleIncomplete, BundleDetail::Missing(missing))
         };
-        reasons.push(reason(code, subject, detail));
+        if explain {
+            reasons.push(reason(code, subject, detail));
+        }
         return Ok(None);
     }
 
@@ -635,14 +754,15 @@ fn candidate(
     // The decrease: the shopper's value, then the guard.
     let mut bps = setup.bps;
     if !unknown_cost_lines.is_empty() && guard.unknown_cost == UnknownCost::Exclude && bps > 0 {
-        reasons.push(reason(
-            ReasonCode::BundleCostUnknown,
-            subject,
-            format!(
-                "no unit cost for {}; no decrease",
-                unknown_cost_lines.join(", ")
-            ),
-        ));
+        if explain {
+            reasons.push(reason(
+                ReasonCode::BundleCostUnknown,
+                subject,
+                BundleDetail::CostUnknown(
+                    unknown_cost_lines.iter().map(|id| id.to_string()).collect(),
+                ),
+            ));
+        }
         bps = 0;
     }
     if bps > 0 {
@@ -661,29 +781,36 @@ fn candidate(
             0
         };
         if most_bps < bps {
-            let detail = format!(
-                "{bps} -> {most_bps} bps (price {price}, cost {cost}, headroom {headroom})"
-            );
+            let detail = BundleDetail::Guard {
+                before: bps,
+                after: most_bps,
+                price,
+                cost,
+                headroom,
+            };
             let code = if most_bps == 0 {
                 ReasonCode::GuardDropped
             } else {
                 ReasonCode::GuardReduced
             };
-            reasons.push(reason(code, subject, detail));
+            if explain {
+                reasons.push(reason(code, subject, detail));
+            }
             bps = most_bps;
         }
     }
     if bps == 0 && !setup.policy.merge_without_discount {
-        reasons.push(reason(
-            ReasonCode::BundleNotDiscounted,
-            subject,
-            format!("{sets} complete set(s) left unmerged (merge_without_discount is off)"),
-        ));
+        if explain {
+            reasons.push(reason(
+                ReasonCode::BundleNotDiscounted,
+                subject,
+                BundleDetail::NotDiscounted { sets },
+            ));
+        }
         return Ok(None);
     }
     let value = arith::bps_floor(price, bps)?;
     Ok(Some(Candidate {
-        definition: position,
         parent_variant_id: definition.parent_variant_id,
         sets,
         lines: taken,

@@ -46,11 +46,13 @@
 //! price again; it is also Shopify Plus only. A policy asking for it gets
 //! `bundle_line_update_ignored`.
 
+mod detail;
 mod evaluate;
 pub mod policy;
 mod render;
 pub mod split;
 
+pub use detail::BundleDetail;
 pub use evaluate::evaluate_bundles;
 pub use policy::{BundlePolicy, ParsedBundlePolicy, parse_bundle_policy};
 
