@@ -77,6 +77,8 @@ fn expand_bytes(expand: &Expand) -> usize {
 /// better fallback. (Only carts with dozens of bundles get here.)
 fn cap_output(decision: &mut BundleDecision) {
     let mut used = 0usize;
+    // (code, subject) of the reasons that announced the operations left out.
+    let mut dropped: Vec<(ReasonCode, String)> = Vec::new();
     let (mut dropped_merges, mut dropped_expands) = (0usize, 0usize);
     decision.merges.retain(|merge| {
         let bytes = merge_bytes(merge);
@@ -85,6 +87,7 @@ fn cap_output(decision: &mut BundleDecision) {
             true
         } else {
             dropped_merges += 1;
+            dropped.push((ReasonCode::BundleMerged, merge.parent_variant_id.clone()));
             false
         }
     });
@@ -95,9 +98,17 @@ fn cap_output(decision: &mut BundleDecision) {
             true
         } else {
             dropped_expands += 1;
+            dropped.push((ReasonCode::BundleExpanded, expand.line_id.clone()));
             false
         }
     });
+    if !dropped.is_empty() {
+        decision.reasons.retain(|r| {
+            !dropped
+                .iter()
+                .any(|(code, subject)| r.code == *code && r.subject == *subject)
+        });
+    }
     if dropped_merges + dropped_expands > 0 {
         decision.reasons.push(reason(
             ReasonCode::BundleOutputLimit,
