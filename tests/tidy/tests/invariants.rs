@@ -1,19 +1,29 @@
 //! Invariants from ARCHITECTURE.md. Each test names the rule it guards.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn rust_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&d) else { continue };
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -50,11 +60,16 @@ fn find_words(files: &[PathBuf], words: &[&str]) -> Vec<String> {
                 let found = line.match_indices(word).any(|(i, _)| {
                     let before = line[..i].chars().last();
                     let after = line[i + word.len()..].chars().next();
-                    let ident = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+                    let ident =
+                        |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
                     !ident(before) && !ident(after)
                 });
                 if found {
-                    hits.push(format!("{}:{number}: `{word}` in `{}`", file.display(), line.trim()));
+                    hits.push(format!(
+                        "{}:{number}: `{word}` in `{}`",
+                        file.display(),
+                        line.trim()
+                    ));
                 }
             }
         }
@@ -67,7 +82,11 @@ fn engine_has_no_floating_point_money() {
     let files = rust_files(&workspace_root().join("engine/src"));
     assert!(!files.is_empty());
     let hits = find_words(&files, &["f32", "f64"]);
-    assert!(hits.is_empty(), "floating point in the engine:\n{}", hits.join("\n"));
+    assert!(
+        hits.is_empty(),
+        "floating point in the engine:\n{}",
+        hits.join("\n")
+    );
 }
 
 #[test]
@@ -75,17 +94,37 @@ fn engine_does_no_io_and_reads_no_clock_or_randomness() {
     let files = rust_files(&workspace_root().join("engine/src"));
     let hits = find_words(
         &files,
-        &["std::fs", "std::io", "std::net", "std::env", "std::time", "Instant", "SystemTime", "rand", "thread_rng"],
+        &[
+            "std::fs",
+            "std::io",
+            "std::net",
+            "std::env",
+            "std::time",
+            "Instant",
+            "SystemTime",
+            "rand",
+            "thread_rng",
+        ],
     );
-    assert!(hits.is_empty(), "IO, clock or randomness in the engine:\n{}", hits.join("\n"));
+    assert!(
+        hits.is_empty(),
+        "IO, clock or randomness in the engine:\n{}",
+        hits.join("\n")
+    );
 }
 
 #[test]
 fn engine_depends_on_nothing_shopify_or_heavy() {
-    let manifest: toml::Table =
-        fs::read_to_string(workspace_root().join("engine/Cargo.toml")).unwrap().parse().unwrap();
+    let manifest: toml::Table = fs::read_to_string(workspace_root().join("engine/Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
     let allowed = ["miniserde", "xxhash-rust"];
-    let deps = manifest.get("dependencies").and_then(|d| d.as_table()).cloned().unwrap_or_default();
+    let deps = manifest
+        .get("dependencies")
+        .and_then(|d| d.as_table())
+        .cloned()
+        .unwrap_or_default();
     for name in deps.keys() {
         assert!(
             allowed.contains(&name.as_str()),
@@ -101,7 +140,11 @@ fn extensions_hold_no_floating_point_money() {
     let root = workspace_root().join("extensions");
     let files = rust_files(&root);
     let hits = find_words(&files, &["f32", "f64", "as_f64"]);
-    assert!(hits.is_empty(), "floating point in an extension:\n{}", hits.join("\n"));
+    assert!(
+        hits.is_empty(),
+        "floating point in an extension:\n{}",
+        hits.join("\n")
+    );
 }
 
 /// Handle = folder = package = wasm file name, so a wasm file, a log line or a fixture folder
@@ -109,7 +152,9 @@ fn extensions_hold_no_floating_point_money() {
 #[test]
 fn extension_handle_folder_and_package_agree() {
     let root = workspace_root().join("extensions");
-    let Ok(entries) = fs::read_dir(&root) else { return };
+    let Ok(entries) = fs::read_dir(&root) else {
+        return;
+    };
     let mut seen = 0;
     for entry in entries.flatten() {
         let dir = entry.path();
@@ -118,15 +163,40 @@ fn extension_handle_folder_and_package_agree() {
         }
         seen += 1;
         let folder = dir.file_name().unwrap().to_string_lossy().to_string();
-        let ext: toml::Table =
-            fs::read_to_string(dir.join("shopify.extension.toml")).unwrap().parse().unwrap();
-        let handle = ext["extensions"].as_array().unwrap()[0]["handle"].as_str().unwrap().to_string();
-        let cargo: toml::Table = fs::read_to_string(dir.join("Cargo.toml")).unwrap().parse().unwrap();
+        let ext: toml::Table = fs::read_to_string(dir.join("shopify.extension.toml"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        let handle = ext["extensions"].as_array().unwrap()[0]["handle"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let cargo: toml::Table = fs::read_to_string(dir.join("Cargo.toml"))
+            .unwrap()
+            .parse()
+            .unwrap();
         let package = cargo["package"]["name"].as_str().unwrap().to_string();
-        assert_eq!(handle, folder, "{}: handle differs from folder", dir.display());
-        assert_eq!(package, folder, "{}: package differs from folder", dir.display());
-        let build = ext["extensions"].as_array().unwrap()[0]["build"]["path"].as_str().unwrap().to_string();
-        assert!(build.ends_with(&format!("/{folder}.wasm")), "{}: wasm path {build}", dir.display());
+        assert_eq!(
+            handle,
+            folder,
+            "{}: handle differs from folder",
+            dir.display()
+        );
+        assert_eq!(
+            package,
+            folder,
+            "{}: package differs from folder",
+            dir.display()
+        );
+        let build = ext["extensions"].as_array().unwrap()[0]["build"]["path"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            build.ends_with(&format!("/{folder}.wasm")),
+            "{}: wasm path {build}",
+            dir.display()
+        );
     }
     assert!(seen > 0, "no extension found under {}", root.display());
 }
@@ -135,12 +205,19 @@ fn extension_handle_folder_and_package_agree() {
 #[test]
 fn every_crate_opens_with_a_purpose_paragraph() {
     let root = workspace_root();
-    let manifest: toml::Table = fs::read_to_string(root.join("Cargo.toml")).unwrap().parse().unwrap();
+    let manifest: toml::Table = fs::read_to_string(root.join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
     let members = manifest["workspace"]["members"].as_array().unwrap();
     for member in members {
         let dir = root.join(member.as_str().unwrap());
-        let entry = ["src/lib.rs", "src/main.rs"].iter().map(|p| dir.join(p)).find(|p| p.exists());
-        let entry = entry.unwrap_or_else(|| panic!("{}: no src/lib.rs or src/main.rs", dir.display()));
+        let entry = ["src/lib.rs", "src/main.rs"]
+            .iter()
+            .map(|p| dir.join(p))
+            .find(|p| p.exists());
+        let entry =
+            entry.unwrap_or_else(|| panic!("{}: no src/lib.rs or src/main.rs", dir.display()));
         let text = fs::read_to_string(&entry).unwrap();
         assert!(
             text.trim_start().starts_with("//!"),
