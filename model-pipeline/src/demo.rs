@@ -1,13 +1,18 @@
-//! The README's main job: generate the sample store, run the whole pipeline, then ask the engine
-//! what a set of checkouts would get.
+//! The README's main job, end to end against a store: generate the sample store, start the local
+//! stand-in of the Admin API seeded with it, export it through bulk queries, score it into a
+//! plan, apply the plan, read the metafields back from the store, and ask the engine what a set
+//! of checkouts would get. With credentials, the same runs against that store instead (nothing
+//! is generated; its own history is exported and the plan is written to it).
 //!
-//! Every request is built from the plan's metafield values, exactly the text the Functions would
-//! read (`$app.profile` of the customer, `$app.offer` of each variant), not from the pipeline's
-//! in-memory scores: the demo therefore also exercises the writer/reader contract end to end.
+//! Every request is built from the metafield values read back from the store, exactly the text
+//! the Functions would read there (`$app.profile` of the customer, `$app.offer` of each
+//! variant), not from the pipeline's in-memory scores: the demo therefore exercises the writer,
+//! the write-back and the reader end to end.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use marginwise_engine::format::{PROFILE_KEY, VARIANT_KEY};
@@ -17,16 +22,20 @@ use marginwise_engine::{
     ProfileInput, Request, Segment, Target, VariantData, VariantInput, evaluate, holdout,
 };
 
+use crate::admin::{AccessToken, AdminClient, ClientOptions, Credentials};
 use crate::generate::{self, DEFAULT_OPT_OUT_TAG, GeneratorConfig};
 use crate::ingest::IngestOptions;
 use crate::pipeline::{self, Outcome, RunOptions};
-use crate::plan::{self, PLAN_FILE, customer_gid};
+use crate::plan::{self, MetafieldsSetInput, PLAN_FILE, customer_gid};
 use crate::progress::Progress;
+use crate::sync::{self, Polling, apply::ApplyOptions};
 
 /// The bundled sample policy (seven offers, including a slot offer and free shipping).
 pub const SAMPLE_POLICY: &str = include_str!("../sample/policy.json");
 /// File with every scenario's full decision text.
 pub const SCENARIOS_FILE: &str = "scenarios.txt";
+/// Folder (inside the output folder) the store's export goes to.
+pub const EXPORT_DIR: &str = "export";
 /// The delivery cost every scenario's cart carries (presentment currency).
 const SHIPPING_COST: &str = "7.50";
 
@@ -36,6 +45,8 @@ pub struct DemoOptions {
     pub customers: u32,
     pub seed: u64,
     pub policy: Option<PathBuf>,
+    /// A real store (or an external stand-in); `None` runs the embedded local stand-in.
+    pub store: Option<Credentials>,
 }
 
 /// One evaluated scenario.
@@ -56,9 +67,14 @@ pub struct DemoOutcome {
     pub scenarios: Vec<ScenarioResult>,
     pub report: Option<PathBuf>,
     pub table: String,
+    pub apply: sync::apply::ApplyReport,
+    /// Metafields read back from the store (profiles and variant data).
+    pub read_back: usize,
+    /// The local stand-in's write counters, when it ran.
+    pub local_writes: Option<local_store::Stats>,
 }
 
-/// A variant as the demo needs it: its plan value and its price.
+/// A variant as the demo needs it: its metafield value and its price.
 #[derive(Debug, Clone)]
 struct PlanVariant {
     value: String,
@@ -74,23 +90,67 @@ struct Scenario {
 
 /// Runs the demo and prints the table.
 pub fn run(options: &DemoOptions, progress: Progress) -> anyhow::Result<DemoOutcome> {
-    let store = options.out.join("sample-store");
-    let generated = generate::generate(
-        &GeneratorConfig {
-            customers: options.customers,
-            seed: options.seed,
-        },
-        &store,
-        progress,
-    )
-    .with_context(|| format!("generating the sample store in {}", store.display()))?;
+    // The local stand-in, when used, lives until the scenarios are read back.
+    let (credentials, local, polling) = match &options.store {
+        Some(credentials) => (credentials.clone(), None, Polling::default()),
+        None => {
+            let store = options.out.join("sample-store");
+            let generated = generate::generate(
+                &GeneratorConfig {
+                    customers: options.customers,
+                    seed: options.seed,
+                },
+                &store,
+                progress,
+            )
+            .with_context(|| format!("generating the sample store in {}", store.display()))?;
+            println!(
+                "sample store: {} customers, {} products, {} orders in {}",
+                generated.customers,
+                generated.products,
+                generated.orders,
+                store.display()
+            );
+            let handle = local_store::LocalStore::start(local_store::Config {
+                seed_dir: Some(store.clone()),
+                ..local_store::Config::default()
+            })
+            .with_context(|| {
+                format!(
+                    "starting the local stand-in seeded from {}",
+                    store.display()
+                )
+            })?;
+            let credentials =
+                Credentials::for_local(&handle.url(), AccessToken::new(handle.token()))?;
+            println!(
+                "local stand-in of the Admin API (not Shopify) at {}, Standard plan rate limits",
+                handle.url()
+            );
+            // The stand-in answers bulk operations in milliseconds: poll accordingly.
+            let polling = Polling {
+                first: Duration::from_millis(20),
+                max: Duration::from_millis(200),
+                ..Polling::default()
+            };
+            (credentials, Some(handle), polling)
+        }
+    };
+    let mut client = AdminClient::new(credentials, ClientOptions::default());
+
+    let export_dir = options.out.join(EXPORT_DIR);
+    let exported = sync::export::export(&mut client, &export_dir, polling)
+        .with_context(|| format!("exporting the store into {}", export_dir.display()))?;
+    let objects: Vec<String> = exported
+        .iter()
+        .map(|f| format!("{} {} objects", f.file, f.objects))
+        .collect();
     println!(
-        "sample store: {} customers, {} products, {} orders in {}",
-        generated.customers,
-        generated.products,
-        generated.orders,
-        store.display()
+        "exported through bulk queries: {} into {}",
+        objects.join(", "),
+        export_dir.display()
     );
+
     let run_options = RunOptions {
         ingest: IngestOptions {
             opt_out_tag: Some(DEFAULT_OPT_OUT_TAG.to_string()),
@@ -98,14 +158,32 @@ pub fn run(options: &DemoOptions, progress: Progress) -> anyhow::Result<DemoOutc
         },
         ..RunOptions::default()
     };
-    let outcome = pipeline::run(&store, &options.out, &run_options, progress)?;
+    let outcome = pipeline::run(&export_dir, &options.out, &run_options, progress)?;
     print!("{}", pipeline::summary_text(&outcome));
+
+    let state_file = options.out.join(sync::state::STATE_FILE);
+    if local.is_some() {
+        // A fresh stand-in holds nothing: a state file of an earlier demo describes another store.
+        remove_state(&state_file)?;
+    }
+    let mut apply_options = ApplyOptions::new(&options.out, sync::apply::COMPARE_EXPONENT);
+    apply_options.polling = polling;
+    let applied = sync::apply_plan(&mut client, &options.out, Some(&state_file), &apply_options)
+        .with_context(|| format!("applying the plan in {}", options.out.display()))?;
+    print!("{}", sync::report_text(&applied));
+
+    let records = sync::read_store_metafields(&mut client, polling)
+        .context("reading the metafields back from the store")?;
+    println!(
+        "read back {} metafields from the store; the scenarios below use those values",
+        records.len()
+    );
     let policy = match &options.policy {
         Some(path) => std::fs::read_to_string(path)
             .with_context(|| format!("reading the policy {}", path.display()))?,
         None => SAMPLE_POLICY.to_string(),
     };
-    let scenarios = evaluate_scenarios(&outcome, &policy)?;
+    let scenarios = evaluate_records(&outcome, &records, &policy, "the store's metafields")?;
     let table = table(&scenarios);
     println!("\ncheckout scenarios (policy: {}):", policy_name(options));
     print!("{table}");
@@ -129,11 +207,31 @@ pub fn run(options: &DemoOptions, progress: Progress) -> anyhow::Result<DemoOutc
     if let Some(report) = &outcome.report {
         println!("report: {}", report.display());
     }
+    let local_writes = local.map(|handle| {
+        let stats = handle.stats();
+        handle.shutdown();
+        stats
+    });
     Ok(DemoOutcome {
         scenarios,
         report: outcome.report.clone(),
         table,
+        apply: applied,
+        read_back: records.len(),
+        local_writes,
     })
+}
+
+fn remove_state(file: &Path) -> anyhow::Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let path = PathBuf::from(format!("{}{suffix}", file.display()));
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
+        }
+    }
+    Ok(())
 }
 
 fn policy_name(options: &DemoOptions) -> String {
@@ -163,6 +261,19 @@ fn holdout_settings(policy: &str) -> (String, i64) {
 pub fn evaluate_scenarios(outcome: &Outcome, policy: &str) -> anyhow::Result<Vec<ScenarioResult>> {
     let plan_path = outcome.out_dir.join(PLAN_FILE);
     let records = plan::read_plan(&plan_path)?;
+    evaluate_records(outcome, &records, policy, &plan_path.display().to_string())
+}
+
+/// Builds the scenarios from metafield records (`source` names where they came from in errors)
+/// and evaluates each for both Function targets.
+pub fn evaluate_records(
+    outcome: &Outcome,
+    records: &[MetafieldsSetInput],
+    policy: &str,
+    source: &str,
+) -> anyhow::Result<Vec<ScenarioResult>> {
+    let plan_path = source;
+    let records = records.to_vec();
     let exponent = outcome.data.currency.exponent;
     let prices: HashMap<u64, i64> = outcome
         .data
@@ -183,17 +294,12 @@ pub fn evaluate_scenarios(outcome: &Outcome, policy: &str) -> anyhow::Result<Vec
         let number = marginwise_engine::format::gid_number(&record.owner_id).unwrap_or(0);
         if record.key == PROFILE_KEY {
             let profile = Profile::decode(&record.value).map_err(|e| {
-                anyhow::anyhow!(
-                    "{}: profile of {}: {e}",
-                    plan_path.display(),
-                    record.owner_id
-                )
+                anyhow::anyhow!("{}: profile of {}: {e}", plan_path, record.owner_id)
             })?;
             profiles.push((number, record.value, profile));
         } else if record.key == VARIANT_KEY {
-            let data = VariantData::decode(&record.value, exponent).map_err(|e| {
-                anyhow::anyhow!("{}: variant {}: {e}", plan_path.display(), record.owner_id)
-            })?;
+            let data = VariantData::decode(&record.value, exponent)
+                .map_err(|e| anyhow::anyhow!("{}: variant {}: {e}", plan_path, record.owner_id))?;
             variants.push(PlanVariant {
                 value: record.value,
                 data,

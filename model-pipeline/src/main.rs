@@ -1,4 +1,4 @@
-//! `marginwise`: the pipeline's command line (generate, score, demo, bench).
+//! `marginwise`: the pipeline's command line (generate, score, export, apply, demo, bench).
 //!
 //! A thin edge over the library: it parses arguments, turns library errors into messages that
 //! name the file, line and field, and prints tables. Everything it runs is tested in the library.
@@ -10,11 +10,13 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use marginwise_engine::Currency;
+use model_pipeline::admin::{AccessToken, AdminClient, ClientOptions, Credentials};
 use model_pipeline::generate::{self, DEFAULT_OPT_OUT_TAG, GeneratorConfig};
 use model_pipeline::ingest::IngestOptions;
 use model_pipeline::pipeline::{self, RunOptions};
 use model_pipeline::progress::Progress;
 use model_pipeline::score::ScoreOptions;
+use model_pipeline::sync::{self, Polling, apply::ApplyOptions};
 use model_pipeline::{Timing, demo, peak_memory_bytes};
 
 #[derive(Parser)]
@@ -50,6 +52,49 @@ struct ScoreArgs {
     monthly_discount_rate: f64,
 }
 
+/// Which store to talk to. Without any of these, commands that can use the local stand-in do.
+#[derive(clap::Args, Clone, Default)]
+struct ShopArgs {
+    /// Shop domain (example.myshopify.com); else $SHOPIFY_SHOP or --credentials.
+    #[arg(long)]
+    shop: Option<String>,
+    /// Admin API access token; else $SHOPIFY_ACCESS_TOKEN or --credentials (prefer those: a
+    /// flag is visible to other users of the machine). Never printed.
+    #[arg(long)]
+    token: Option<String>,
+    /// JSON file {"shop": "...", "access_token": "..."}.
+    #[arg(long)]
+    credentials: Option<PathBuf>,
+    /// GraphQL endpoint of a local stand-in (loopback only), e.g. from `cargo run -p local-store`.
+    #[arg(long)]
+    endpoint: Option<String>,
+}
+
+impl ShopArgs {
+    fn given(&self) -> bool {
+        self.shop.is_some()
+            || self.credentials.is_some()
+            || self.endpoint.is_some()
+            || std::env::var_os(model_pipeline::admin::SHOP_ENV).is_some()
+    }
+
+    fn resolve(&self) -> anyhow::Result<Credentials> {
+        if let Some(endpoint) = &self.endpoint {
+            let token = self
+                .token
+                .clone()
+                .or_else(|| std::env::var(model_pipeline::admin::TOKEN_ENV).ok())
+                .context("--endpoint needs --token or $SHOPIFY_ACCESS_TOKEN")?;
+            return Ok(Credentials::for_local(endpoint, AccessToken::new(token))?);
+        }
+        Ok(Credentials::resolve(
+            self.shop.as_deref(),
+            self.token.as_deref(),
+            self.credentials.as_deref(),
+        )?)
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Write a deterministic sample store as bulk-operation JSONL.
@@ -76,7 +121,48 @@ enum Command {
         #[arg(long)]
         timings: bool,
     },
-    /// The README's main job: sample store -> plan + report -> checkout scenarios.
+    /// Export a store's customers, products and orders through bulk queries into a folder
+    /// `score` reads.
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        shop: ShopArgs,
+    },
+    /// Apply a plan (metafields.jsonl, deletions.jsonl) to a store: only what changed, exactly
+    /// once, resuming an interrupted run.
+    Apply {
+        /// The folder `score` wrote.
+        #[arg(long)]
+        plan: PathBuf,
+        #[command(flatten)]
+        shop: ShopArgs,
+        /// Apply to a local stand-in started in this process, seeded from --seed-store (a
+        /// rehearsal: it prints what a real store would be sent, and the cost).
+        #[arg(long, conflicts_with_all = ["shop", "endpoint", "credentials"])]
+        local: bool,
+        /// The export folder the local stand-in is seeded from (with --local).
+        #[arg(long, requires = "local")]
+        seed_store: Option<PathBuf>,
+        /// The state database (default: <plan>/sync-state.sqlite).
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Changed values at or above this count go through a bulk mutation.
+        #[arg(long, default_value_t = 10_000)]
+        bulk_threshold: usize,
+        /// Write every textual change (no tolerance for re-estimated scores).
+        #[arg(long)]
+        exact: bool,
+        /// Seed of the retry jitter (tests); random otherwise.
+        #[arg(long, hide = true)]
+        jitter_seed: Option<u64>,
+        /// Bulk-operation status polling interval in milliseconds (tests).
+        #[arg(long, hide = true)]
+        poll_ms: Option<u64>,
+    },
+    /// The README's main job: sample store -> local store -> export -> plan + report -> apply ->
+    /// read back -> checkout scenarios. With --shop/--credentials/--endpoint, the same against
+    /// that store (its data is exported and the plan is written to it).
     Demo {
         #[arg(long, default_value = "out")]
         out: PathBuf,
@@ -87,6 +173,8 @@ enum Command {
         /// The merchant policy to evaluate (default: the bundled sample policy).
         #[arg(long)]
         policy: Option<PathBuf>,
+        #[command(flatten)]
+        shop: ShopArgs,
     },
     /// Generate a store of this many customers and time the pipeline to the plan.
     Bench {
@@ -201,6 +289,84 @@ fn bench(customers: u32, seed: u64, dir: Option<PathBuf>, quiet: bool) -> anyhow
     Ok(())
 }
 
+struct ApplyArgs {
+    plan: PathBuf,
+    shop: ShopArgs,
+    local: bool,
+    seed_store: Option<PathBuf>,
+    state: Option<PathBuf>,
+    bulk_threshold: usize,
+    exact: bool,
+    jitter_seed: Option<u64>,
+    poll_ms: Option<u64>,
+}
+
+fn apply(args: ApplyArgs) -> anyhow::Result<()> {
+    let mut client_options = ClientOptions::default();
+    if let Some(seed) = args.jitter_seed {
+        let b = &client_options.backoff;
+        client_options.backoff =
+            model_pipeline::admin::retry::Backoff::new(b.base, b.cap, b.max_attempts, seed);
+    }
+    let mut options = ApplyOptions::new(
+        args.state
+            .as_deref()
+            .and_then(std::path::Path::parent)
+            .unwrap_or(&args.plan),
+        sync::apply::COMPARE_EXPONENT,
+    );
+    options.bulk_threshold = args.bulk_threshold;
+    if args.exact {
+        options.tolerance = sync::diff::Tolerance::EXACT;
+    }
+    if let Some(ms) = args.poll_ms {
+        options.polling.first = std::time::Duration::from_millis(ms);
+        options.polling.max = std::time::Duration::from_millis(ms);
+    }
+    // The local stand-in lives as long as this function.
+    let local = if args.local {
+        let seed = args
+            .seed_store
+            .context("--local needs --seed-store <export folder> (the store's owners)")?;
+        Some(
+            local_store::LocalStore::start(local_store::Config {
+                seed_dir: Some(seed.clone()),
+                ..local_store::Config::default()
+            })
+            .with_context(|| {
+                format!("starting the local stand-in seeded from {}", seed.display())
+            })?,
+        )
+    } else {
+        None
+    };
+    let credentials = match &local {
+        Some(store) => Credentials::for_local(&store.url(), AccessToken::new(store.token()))?,
+        None => args.shop.resolve()?,
+    };
+    let state_file = args.state.clone().unwrap_or_else(|| {
+        let file = args.plan.join(sync::state::STATE_FILE);
+        // A local stand-in starts empty: a state left by another run would describe another store.
+        if args.local {
+            let _ = std::fs::remove_file(&file);
+        }
+        file
+    });
+    println!("applying {} to {}", args.plan.display(), credentials.shop);
+    let mut client = AdminClient::new(credentials, client_options);
+    let report = sync::apply_plan(&mut client, &args.plan, Some(&state_file), &options)
+        .with_context(|| format!("applying the plan in {}", args.plan.display()))?;
+    print!("{}", sync::report_text(&report));
+    if let Some(store) = local {
+        let stats = store.stats();
+        println!(
+            "local stand-in (not Shopify): {} writes applied, {} duplicate writes, {} metafields stored",
+            stats.writes_applied, stats.duplicate_writes, stats.metafields_stored
+        );
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     let progress = Progress::new(cli.quiet);
     match cli.command {
@@ -245,17 +411,58 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             customers,
             seed,
             policy,
+            shop,
         } => {
+            let store = if shop.given() {
+                Some(shop.resolve()?)
+            } else {
+                None
+            };
             demo::run(
                 &demo::DemoOptions {
                     out,
                     customers,
                     seed,
                     policy,
+                    store,
                 },
                 progress,
             )?;
         }
+        Command::Export { out, shop } => {
+            let mut client = AdminClient::new(shop.resolve()?, ClientOptions::default());
+            let files = sync::export::export(&mut client, &out, Polling::default())?;
+            for file in files {
+                println!(
+                    "{}: {} objects, {} bytes (bulk operation {})",
+                    out.join(&file.file).display(),
+                    file.objects,
+                    file.bytes,
+                    file.operation_id
+                );
+            }
+        }
+        Command::Apply {
+            plan,
+            shop,
+            local,
+            seed_store,
+            state,
+            bulk_threshold,
+            exact,
+            jitter_seed,
+            poll_ms,
+        } => apply(ApplyArgs {
+            plan,
+            shop,
+            local,
+            seed_store,
+            state,
+            bulk_threshold,
+            exact,
+            jitter_seed,
+            poll_ms,
+        })?,
         Command::Bench {
             customers,
             seed,

@@ -263,6 +263,7 @@ fn demo_runs_end_to_end_on_a_small_store() {
             customers: 3_000,
             seed: 11,
             policy: None,
+            store: None,
         },
         Progress::hidden(),
     )

@@ -40,6 +40,10 @@ pub const SET_BATCH: usize = 25;
 pub const DELETE_BATCH: usize = 25;
 /// A bulk mutation's variables file may hold 100 MB; stay below it.
 pub const BULK_FILE_LIMIT: usize = 90 << 20;
+/// The currency exponent variant costs are decoded with for the diff. Both sides of a
+/// comparison are decoded the same way, so any exponent that accepts every shop currency's
+/// decimals works; 3 is the largest ISO 4217 uses.
+pub const COMPARE_EXPONENT: u8 = 3;
 /// Rejections quoted in the report.
 const REJECTION_EXAMPLES: usize = 10;
 

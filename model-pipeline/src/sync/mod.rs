@@ -169,3 +169,147 @@ pub fn wait_for_bulk(
         interval = (interval * 2).min(polling.max);
     }
 }
+
+/// Opens the state (default: next to the plan) and applies the plan in `plan_dir`.
+pub fn apply_plan(
+    client: &mut AdminClient,
+    plan_dir: &std::path::Path,
+    state_file: Option<&std::path::Path>,
+    options: &apply::ApplyOptions,
+) -> Result<apply::ApplyReport, SyncError> {
+    let state_path = state_file.map_or_else(
+        || plan_dir.join(state::STATE_FILE),
+        std::path::Path::to_path_buf,
+    );
+    let shop = client.credentials().shop.clone();
+    let mut state = state::State::open(&state_path, &shop)?;
+    apply::apply(client, &mut state, plan_dir, options)
+}
+
+/// The report of an apply run, for people.
+pub fn report_text(report: &apply::ApplyReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "plan: {} metafields, {} unchanged within tolerance, {} sent; {} written ({} by {} bulk operations)",
+        report.planned,
+        report.unchanged,
+        report.changed,
+        report.written,
+        report.written_by_bulk,
+        report.bulk_operations
+    );
+    if report.recovered > 0 {
+        let _ = writeln!(
+            out,
+            "recovered {} journaled writes of an interrupted run ({} had landed)",
+            report.recovered, report.recovered_landed
+        );
+    }
+    let _ = writeln!(
+        out,
+        "deletions (opted out): {} planned, {} sent",
+        report.deletions_planned, report.deletions_sent
+    );
+    let c = &report.client;
+    let _ = writeln!(
+        out,
+        "API: {} requests, {:.0} cost points in {:.1} s; throttled {}, 5xx retries {}, connection retries {}, unknown outcomes read back {}",
+        c.requests,
+        report.points_spent,
+        report.elapsed_seconds,
+        c.throttled,
+        c.retries_5xx,
+        c.retries_connection,
+        report.read_back
+    );
+    if report.rejected > 0 {
+        let _ = writeln!(out, "{} values refused by the store:", report.rejected);
+        for example in &report.rejection_examples {
+            let _ = writeln!(out, "  {example}");
+        }
+    }
+    out
+}
+
+/// Reads every marginwise metafield of the store back (customer profiles, variant data) through
+/// bulk queries, which do not draw on the rate limit, as plan records.
+pub fn read_store_metafields(
+    client: &mut AdminClient,
+    polling: Polling,
+) -> Result<Vec<crate::plan::MetafieldsSetInput>, SyncError> {
+    use marginwise_engine::format::{NAMESPACE, PROFILE_KEY, VARIANT_KEY};
+    let queries = [
+        format!(
+            "{{ customers {{ edges {{ node {{ id metafield(namespace: \"{NAMESPACE}\", key: \"{PROFILE_KEY}\") {{ namespace key type value }} }} }} }} }}"
+        ),
+        format!(
+            "{{ products {{ edges {{ node {{ id variants {{ edges {{ node {{ id metafield(namespace: \"{NAMESPACE}\", key: \"{VARIANT_KEY}\") {{ namespace key type value }} }} }} }} }} }} }} }}"
+        ),
+    ];
+    #[derive(serde::Deserialize)]
+    struct Line {
+        id: String,
+        metafield: Option<LineMetafield>,
+    }
+    #[derive(serde::Deserialize)]
+    struct LineMetafield {
+        namespace: String,
+        key: String,
+        #[serde(rename = "type")]
+        kind: String,
+        value: String,
+    }
+    let mut records = Vec::new();
+    for query in queries {
+        let data = client.execute::<ops::BulkOperationRunQuery>(
+            "bulkOperationRunQuery",
+            ops::bulk_operation_run_query::Variables {
+                query,
+                group_objects: false,
+            },
+            Retry::Always,
+        )?;
+        let payload = data
+            .bulk_operation_run_query
+            .ok_or_else(|| SyncError::Bulk {
+                id: "(read-back)".to_string(),
+                message: "bulkOperationRunQuery returned nothing".to_string(),
+            })?;
+        if let Some(error) = payload.user_errors.first() {
+            return Err(SyncError::Bulk {
+                id: "(read-back)".to_string(),
+                message: error.message.clone(),
+            });
+        }
+        let Some(operation) = payload.bulk_operation else {
+            continue;
+        };
+        let finished = wait_for_bulk(client, &operation.id, polling)?;
+        let Some(url) = finished.url else {
+            continue;
+        };
+        let mut bytes = Vec::new();
+        client.download(&url, &mut bytes)?;
+        for (index, line) in bytes.split(|b| *b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let parsed: Line = serde_json::from_slice(line).map_err(|e| SyncError::Bulk {
+                id: operation.id.clone(),
+                message: format!("result line {}: {e}", index + 1),
+            })?;
+            if let Some(m) = parsed.metafield {
+                records.push(crate::plan::MetafieldsSetInput {
+                    owner_id: parsed.id,
+                    namespace: m.namespace,
+                    key: m.key,
+                    kind: m.kind,
+                    value: m.value,
+                });
+            }
+        }
+    }
+    Ok(records)
+}
