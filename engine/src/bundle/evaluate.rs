@@ -76,50 +76,57 @@ fn expand_bytes(expand: &Expand) -> usize {
 /// Shopify's limit would fail the run and lose every operation, so losing the last few is the
 /// better fallback. (Only carts with dozens of bundles get here.)
 fn cap_output(decision: &mut BundleDecision) {
+    // Everything after the first operation that does not fit is left out, so what is left out is
+    // the tail of each list, which makes its reasons easy to find.
     let mut used = 0usize;
-    // (code, subject) of the reasons that announced the operations left out.
-    let mut dropped: Vec<(ReasonCode, String)> = Vec::new();
-    let (mut dropped_merges, mut dropped_expands) = (0usize, 0usize);
-    decision.merges.retain(|merge| {
-        let bytes = merge_bytes(merge);
-        if used.saturating_add(bytes) <= MAX_OPERATION_BYTES {
-            used += bytes;
-            true
-        } else {
-            dropped_merges += 1;
-            dropped.push((ReasonCode::BundleMerged, merge.parent_variant_id.clone()));
-            false
-        }
-    });
-    decision.expands.retain(|expand| {
-        let bytes = expand_bytes(expand);
-        if used.saturating_add(bytes) <= MAX_OPERATION_BYTES {
-            used += bytes;
-            true
-        } else {
-            dropped_expands += 1;
-            dropped.push((ReasonCode::BundleExpanded, expand.line_id.clone()));
-            false
-        }
-    });
-    if !dropped.is_empty() {
-        decision.reasons.retain(|r| {
-            !dropped
-                .iter()
-                .any(|(code, subject)| r.code == *code && r.subject == *subject)
-        });
+    let mut full = false;
+    let mut fits = |bytes: usize| {
+        full = full || used.saturating_add(bytes) > MAX_OPERATION_BYTES;
+        used = used.saturating_add(bytes);
+        !full
+    };
+    let kept_merges = decision
+        .merges
+        .iter()
+        .take_while(|merge| fits(merge_bytes(merge)))
+        .count();
+    let kept_expands = decision
+        .expands
+        .iter()
+        .take_while(|expand| fits(expand_bytes(expand)))
+        .count();
+    let dropped_merges = decision.merges.len().saturating_sub(kept_merges);
+    let dropped_expands = decision.expands.len().saturating_sub(kept_expands);
+    if dropped_merges + dropped_expands == 0 {
+        return;
     }
-    if dropped_merges + dropped_expands > 0 {
-        decision.reasons.push(reason(
-            ReasonCode::BundleOutputLimit,
-            "",
-            BundleDetail::OutputLimit {
-                merges: dropped_merges,
-                expands: dropped_expands,
-                max_bytes: MAX_OPERATION_BYTES,
-            },
-        ));
-    }
+    let dropped_parents: Vec<String> = decision
+        .merges
+        .drain(kept_merges..)
+        .map(|m| m.parent_variant_id)
+        .collect();
+    decision.expands.truncate(kept_expands);
+    // `bundle_expanded` reasons are in cart order like the expansions: the last ones go. The few
+    // merges (one per bundle at most) are found by parent.
+    let mut expanded_seen = 0usize;
+    let n_expanded = kept_expands + dropped_expands;
+    decision.reasons.retain(|r| match r.code {
+        ReasonCode::BundleExpanded => {
+            expanded_seen += 1;
+            expanded_seen <= n_expanded - dropped_expands
+        }
+        ReasonCode::BundleMerged => !dropped_parents.contains(&r.subject),
+        _ => true,
+    });
+    decision.reasons.push(reason(
+        ReasonCode::BundleOutputLimit,
+        "",
+        BundleDetail::OutputLimit {
+            merges: dropped_merges,
+            expands: dropped_expands,
+            max_bytes: MAX_OPERATION_BYTES,
+        },
+    ));
 }
 
 fn decide(request: &BundleRequest) -> BundleDecision {
