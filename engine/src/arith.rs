@@ -58,7 +58,11 @@ pub(crate) fn mul_div_ceil(a: i64, b: i64, c: i64) -> Checked<Money> {
     // the increment cannot overflow.
     if let Some(product) = a.checked_mul(b) {
         let floor = product.div_euclid(c);
-        return Ok(if product.rem_euclid(c) == 0 { floor } else { floor + 1 });
+        return Ok(if product.rem_euclid(c) == 0 {
+            floor
+        } else {
+            floor + 1
+        });
     }
     let product = i128::from(a).checked_mul(i128::from(b)).ok_or(Overflow)?;
     let c = i128::from(c);

@@ -40,7 +40,9 @@ pub(crate) fn summarize(
         // is unknown (`unknown_cost: allow`) are the other lines' ids compared, which keeps the
         // rule for carts that repeat a line id without making every run quadratic.
         let own_line_known = line_discount_indices.get(position).is_some_and(|&index| {
-            discountable.binary_search_by_key(&index, |d| d.index).is_ok()
+            discountable
+                .binary_search_by_key(&index, |d| d.index)
+                .is_ok()
                 && cart
                     .line(index)
                     .is_some_and(|line| line.unit_cost.is_some())

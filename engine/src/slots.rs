@@ -43,7 +43,10 @@ pub(crate) fn find(
         }
         // INVARIANT: `discountable` is in increasing cart index (Cart::discountable keeps cart
         // order), so a binary search finds the line.
-        if discountable.binary_search_by_key(&index, |d| d.index).is_ok() {
+        if discountable
+            .binary_search_by_key(&index, |d| d.index)
+            .is_ok()
+        {
             ranked.push((rank, index));
         }
     }
