@@ -196,11 +196,17 @@ pub fn export_short(export: &str) -> &str {
 
 /// The run name of one budget cart (also its key in the ceilings file).
 pub fn budget_name(export: &str, n_lines: u64) -> String {
+    if export == crate::bundle_carts::BUNDLES_TARGET.1 {
+        return crate::bundle_carts::budget_name(n_lines);
+    }
     format!("budget/offers-{}-{n_lines}", export_short(export))
 }
 
 /// The run name of the read floor on one budget cart.
 pub fn floor_name(export: &str, n_lines: u64) -> String {
+    if export == crate::bundle_carts::BUNDLES_TARGET.1 {
+        return crate::bundle_carts::floor_name(n_lines);
+    }
     format!("floor/offers-{}-{n_lines}", export_short(export))
 }
 
@@ -226,8 +232,16 @@ pub fn offers_and_floor(runner: &Runner) -> Result<Option<(Extension, Extension)
     Ok(Some((offers, floor)))
 }
 
-/// Every budget cart through the offers Function and its read floor.
+/// Every budget cart through its Function and read floor: the offers carts (both targets), then
+/// the bundles carts ([`crate::bundle_carts`]).
 pub fn run_budget_carts(runner: &Runner) -> Result<Vec<BudgetRun>, RunnerError> {
+    let mut runs = run_offers_carts(runner)?;
+    runs.extend(crate::bundle_carts::run_bundle_carts(runner)?);
+    Ok(runs)
+}
+
+/// Every offers budget cart through the offers Function and its read floor.
+pub fn run_offers_carts(runner: &Runner) -> Result<Vec<BudgetRun>, RunnerError> {
     let Some((offers, floor)) = offers_and_floor(runner)? else {
         return Ok(Vec::new());
     };

@@ -17,6 +17,7 @@
 //! snapshots' job. It also does not reproduce Shopify's input-query cost or output-schema checks.
 
 pub mod budget;
+pub mod bundle_carts;
 pub mod carts;
 pub mod host;
 pub mod limits;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use wasm_runner::project::{Fixture, Project};
 use wasm_runner::report::{render_profile, render_run, render_table};
-use wasm_runner::{Runner, budget, carts};
+use wasm_runner::{Runner, budget, bundle_carts, carts};
 
 #[derive(Parser)]
 #[command(
@@ -52,21 +52,31 @@ enum Command {
         export: String,
         input: PathBuf,
     },
-    /// Where the instructions go: runs one budget cart (or a fixture) through the offers Function
-    /// and its read floor, and splits each count into provider exports and the Function's own code.
+    /// Where the instructions go: runs one budget cart (or a fixture) through the offers or bundles
+    /// Function and its read floor, and splits each count into provider exports and the Function's own code.
     Profile {
         /// Cart lines of the generated budget cart.
         #[arg(long, default_value_t = 200)]
         lines: u64,
-        /// `lines` or `delivery` target.
+        /// `lines` or `delivery` target of the offers Function, or `bundles` for the cart
+        /// transform (on a bundles budget cart).
         #[arg(long, default_value = "lines")]
         target: String,
         /// Profile this fixture instead of a budget cart.
         #[arg(long)]
         fixture: Option<PathBuf>,
     },
-    /// Print the generated budget cart of N lines (the offers input) as JSON.
-    Cart { lines: u64 },
+    /// Print the generated budget cart of N lines as JSON (the offers input, or with
+    /// `--function bundles` the cart transform's).
+    Cart {
+        lines: u64,
+        /// `offers` or `bundles`.
+        #[arg(long, default_value = "offers")]
+        function: String,
+        /// Bundles defined in the store of a bundles cart (at most 133 fit in one metafield).
+        #[arg(long, default_value_t = bundle_carts::BUDGET_BUNDLES)]
+        bundles: u64,
+    },
     /// Print the budget table over every fixture and the generated budget carts.
     Report {
         /// Rewrite tests/budgets/ceilings.toml with the measured figures.
@@ -109,11 +119,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             input,
         } => run_wasm(project, &module, &export, &input),
         Command::Report { rewrite_ceilings } => report(project, rewrite_ceilings),
-        Command::Cart { lines } => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&carts::budget_input(lines))?
-            );
+        Command::Cart {
+            lines,
+            function,
+            bundles,
+        } => {
+            let input = match function.as_str() {
+                "offers" => carts::budget_input(lines),
+                "bundles" => bundle_carts::bundles_input(lines, bundles),
+                other => bail!("--function must be `offers` or `bundles`, not `{other}`"),
+            };
+            println!("{}", serde_json::to_string_pretty(&input)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Profile {
@@ -292,10 +308,27 @@ fn profile(project: Project, lines: u64, target: &str, fixture: Option<&Path>) -
         print!("{}", render_profile(&path.display().to_string(), &report));
         return Ok(ExitCode::SUCCESS);
     }
+    if target == "bundles" {
+        let (bundles, floor) = bundle_carts::bundles_and_floor(&runner)?
+            .context("no extension under extensions/ serves cart.transform.run")?;
+        let (_, export) = bundle_carts::BUNDLES_TARGET;
+        let input = bundle_carts::bundles_input(lines, bundle_carts::BUDGET_BUNDLES);
+        for (extension, name) in [
+            (bundles, bundle_carts::budget_name(lines)),
+            (floor, bundle_carts::floor_name(lines)),
+        ] {
+            let module = runner.extension_module(&extension)?;
+            let report = runner.run_module_profiled(&module, export, &input, &name)?;
+            print!("{}", render_profile(&name, &report));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let (_, export) = carts::OFFERS_TARGETS
         .into_iter()
         .find(|(_, export)| carts::export_short(export) == target)
-        .with_context(|| format!("--target must be `lines` or `delivery`, not `{target}`"))?;
+        .with_context(|| {
+            format!("--target must be `lines`, `delivery` or `bundles`, not `{target}`")
+        })?;
     let (offers, floor) = carts::offers_and_floor(&runner)?
         .context("no extension under extensions/ serves the offers targets")?;
     let input = carts::budget_input(lines);
