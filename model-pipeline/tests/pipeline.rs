@@ -270,6 +270,13 @@ fn demo_runs_end_to_end_on_a_small_store() {
     .unwrap();
     assert!(outcome.report.as_ref().unwrap().exists());
     assert!(out.join(PLAN_FILE).exists() && out.join(demo::SCENARIOS_FILE).exists());
+    // The plan went through the local stand-in and the scenarios read it back from there.
+    let plan_records = plan::read_plan(&out.join(PLAN_FILE)).unwrap().len();
+    assert_eq!(outcome.apply.written, plan_records as u64);
+    assert_eq!(outcome.read_back, plan_records);
+    let writes = outcome.local_writes.as_ref().unwrap();
+    assert_eq!(writes.writes_applied, plan_records as u64);
+    assert_eq!(writes.duplicate_writes, 0);
     let by_name: HashMap<&str, &demo::ScenarioResult> = outcome
         .scenarios
         .iter()

@@ -31,6 +31,10 @@ const SUBSETS: &[(&str, &str)] = &[
         "extensions/bundles/schema.graphql",
         "cart-transform.schema.graphql",
     ),
+    (
+        "model-pipeline/graphql/admin.graphql",
+        "admin.schema.graphql",
+    ),
 ];
 
 fn workspace_root() -> PathBuf {
