@@ -2,6 +2,7 @@
 //! reasons out. The steps: definitions, currency, lines, expansions, then (only with a usable
 //! policy, rate and profile, outside the holdout) merge candidates, the guard, and selection.
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 
 use super::detail::BundleDetail;
@@ -15,7 +16,7 @@ use crate::arith::{self, Checked};
 use crate::cart::Conversion;
 use crate::decision::{Reason, ReasonCode};
 use crate::detail::Detail;
-use crate::format::{BundleDefinition, Profile, VariantData, decode_bundles, gid_number};
+use crate::format::{BundleDefinition, Profile, VariantData, decode_bundles};
 use crate::guard;
 use crate::holdout;
 use crate::money::{BPS_ONE, Bps, Currency, Money, Rate, parse_decimal_minor};
@@ -30,8 +31,38 @@ fn reason(code: ReasonCode, subject: &str, detail: impl Into<Detail>) -> Reason 
     }
 }
 
+/// `gid://shopify/ProductVariant/<id>`. Written digit by digit: `format!` costs a Function
+/// about ten times more, and a large cart renders hundreds of these.
 fn variant_gid(id: u64) -> String {
-    format!("{VARIANT_GID_PREFIX}{id}")
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = id;
+    loop {
+        start = start.saturating_sub(1);
+        if let Some(digit) = digits.get_mut(start) {
+            // `rest % 10` is below 10, so the cast cannot truncate.
+            *digit = b'0' + (rest % 10) as u8;
+        }
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let mut gid = String::with_capacity(VARIANT_GID_PREFIX.len() + 20);
+    gid.push_str(VARIANT_GID_PREFIX);
+    // INVARIANT: the buffer holds ASCII digits only, so it is valid UTF-8.
+    gid.push_str(std::str::from_utf8(digits.get(start..).unwrap_or_default()).unwrap_or_default());
+    gid
+}
+
+/// The numeric id at the end of a GID, exactly as [`crate::format::gid_number`] reads it, but finding the last
+/// `/` with a byte search instead of a `char` splitter (once per cart line).
+fn gid_tail_number(gid: &str) -> Option<u64> {
+    let tail = match gid.as_bytes().iter().rposition(|&b| b == b'/') {
+        Some(slash) => gid.get(slash.saturating_add(1)..)?,
+        None => gid,
+    };
+    tail.parse().ok()
 }
 
 /// A line that may take part in an operation.
@@ -40,6 +71,9 @@ struct ReadLine<'r> {
     unit_price: Money,
     variant_id: u64,
     used: bool,
+    /// The unit cost from `$app.offer` in shop minor units, decoded the first time a bundle is
+    /// priced with this line: a line is priced in several merge rounds, and most lines never.
+    shop_cost: OnceCell<Option<Money>>,
 }
 
 /// Decides the cart transform's operations. Never fails and never panics: anything unusable is a
@@ -241,7 +275,7 @@ fn read_lines<'r>(
         let Some(gid) = &line.variant_id else {
             continue;
         };
-        let Some(variant_id) = gid_number(gid) else {
+        let Some(variant_id) = gid_tail_number(gid) else {
             reasons.push(reason(
                 ReasonCode::LineVariantMalformed,
                 &line.id,
@@ -286,6 +320,7 @@ fn read_lines<'r>(
             unit_price,
             variant_id,
             used: false,
+            shop_cost: OnceCell::new(),
         });
     }
     read
@@ -310,6 +345,34 @@ fn expand(line: &ReadLine<'_>, definition: &BundleDefinition) -> Option<Expand> 
         parent_unit_price_minor: line.unit_price,
         items,
     })
+}
+
+/// The lines free when merging starts, by variant: `(variant, line index)` pairs sorted by
+/// variant, then cart order. One sorted list instead of a map of lists: a large cart has a
+/// variant per line, and a list per variant was an allocation per line.
+struct VariantIndex {
+    pairs: Vec<(u64, usize)>,
+}
+
+impl VariantIndex {
+    fn new(lines: &[ReadLine<'_>]) -> Self {
+        let mut pairs: Vec<(u64, usize)> = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, line)| !line.used)
+            .map(|(index, line)| (line.variant_id, index))
+            .collect();
+        pairs.sort_unstable();
+        VariantIndex { pairs }
+    }
+
+    /// The lines of `variant`, in cart order (empty when the cart has none).
+    fn lines(&self, variant: u64) -> &[(u64, usize)] {
+        let first = self.pairs.partition_point(|(v, _)| *v < variant);
+        let rest = self.pairs.get(first..).unwrap_or_default();
+        let n = rest.partition_point(|(v, _)| *v == variant);
+        rest.get(..n).unwrap_or_default()
+    }
 }
 
 /// What every merge candidate is decided with.
@@ -467,27 +530,44 @@ fn merge(
     // one of them when it ends unmerged.
     let mut first_round: Vec<Option<Vec<usize>>> = definitions.iter().map(|_| None).collect();
     // Which merged parent took each line.
-    let mut owner: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut owner: Vec<Option<u64>> = vec![None; lines.len()];
     // Lines by variant, in cart order, built once; candidates skip the lines already used.
-    let mut by_variant: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
-    for (index, line) in lines.iter().enumerate() {
-        if !line.used {
-            by_variant.entry(line.variant_id).or_default().push(index);
-        }
-    }
+    let by_variant = VariantIndex::new(lines);
     // The bundles using each component variant: a merge can only change their candidates.
-    let mut users: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+    // Only bundles that can be priced are listed: the others are never priced again anyway.
+    let mut users: Vec<(u64, usize)> = Vec::new();
+    // A bundle none of whose components is on a free line can never be complete and is never
+    // explained (see `candidate`): most of a store's bundles, for most carts. Such bundles are
+    // not priced at all, and their parent GIDs are not rendered.
+    let relevant: Vec<bool> = definitions
+        .iter()
+        .map(|d| {
+            d.components
+                .iter()
+                .any(|c| !by_variant.lines(c.variant_id).is_empty())
+        })
+        .collect();
     for (position, definition) in definitions.iter().enumerate() {
-        for component in &definition.components {
-            users
-                .entry(component.variant_id)
-                .or_default()
-                .push(position);
+        if relevant.get(position).copied().unwrap_or(false) {
+            users.extend(
+                definition
+                    .components
+                    .iter()
+                    .map(|c| (c.variant_id, position)),
+            );
         }
     }
+    users.sort_unstable();
     let parent_gids: Vec<String> = definitions
         .iter()
-        .map(|d| variant_gid(d.parent_variant_id))
+        .zip(&relevant)
+        .map(|(d, relevant)| {
+            if *relevant {
+                variant_gid(d.parent_variant_id)
+            } else {
+                String::new()
+            }
+        })
         .collect();
     // Per bundle: `None` when it must be priced (again), else its candidate, if complete.
     let mut cache: Vec<Option<Option<Candidate>>> = definitions.iter().map(|_| None).collect();
@@ -497,6 +577,12 @@ fn merge(
         for (position, definition) in definitions.iter().enumerate() {
             let stale = cache.get(position).is_some_and(Option::is_none);
             if !stale || merges.get(position).is_some_and(Option::is_some) {
+                continue;
+            }
+            if !relevant.get(position).copied().unwrap_or(true) {
+                if let Some(slot) = cache.get_mut(position) {
+                    *slot = Some(None);
+                }
                 continue;
             }
             let subject = parent_gids.get(position).map_or("", String::as_str);
@@ -550,7 +636,9 @@ fn merge(
         }
         let mut merge_lines = Vec::with_capacity(winner.lines.len());
         for index in &winner.lines {
-            owner.insert(*index, winner.parent_variant_id);
+            if let Some(slot) = owner.get_mut(*index) {
+                *slot = Some(winner.parent_variant_id);
+            }
             if let Some(line) = lines.get_mut(*index) {
                 line.used = true;
                 merge_lines.push(MergeLine {
@@ -580,7 +668,13 @@ fn merge(
             });
         }
         for component in definitions.get(position).map_or(&[][..], |d| &d.components) {
-            for user in users.get(&component.variant_id).into_iter().flatten() {
+            let first = users.partition_point(|(variant, _)| *variant < component.variant_id);
+            let sharing = users
+                .get(first..)
+                .unwrap_or_default()
+                .iter()
+                .take_while(|(variant, _)| *variant == component.variant_id);
+            for (_, user) in sharing {
                 if let Some(slot) = cache.get_mut(*user) {
                     *slot = None;
                 }
@@ -591,7 +685,9 @@ fn merge(
     // Why every other bundle stayed unmerged, on the final free lines; a bundle that was complete
     // in the first round lost a line to a merge.
     for (position, definition) in definitions.iter().enumerate() {
-        if merges.get(position).is_some_and(Option::is_some) {
+        if merges.get(position).is_some_and(Option::is_some)
+            || !relevant.get(position).copied().unwrap_or(true)
+        {
             continue;
         }
         let subject = parent_gids.get(position).map_or("", String::as_str);
@@ -619,7 +715,7 @@ fn merge(
             .and_then(|taken| {
                 taken
                     .iter()
-                    .find_map(|i| owner.get(i).map(|parent| (*i, *parent)))
+                    .find_map(|i| owner.get(*i).copied().flatten().map(|parent| (*i, parent)))
             });
         for explanation in explained {
             match lost {
@@ -649,7 +745,7 @@ fn merge(
 fn candidate(
     definition: &BundleDefinition,
     lines: &[ReadLine<'_>],
-    by_variant: &BTreeMap<u64, Vec<usize>>,
+    by_variant: &VariantIndex,
     setup: &MergeSetup,
     subject: &str,
     explain: bool,
@@ -666,14 +762,11 @@ fn candidate(
         .iter()
         .map(|c| {
             by_variant
-                .get(&c.variant_id)
-                .map_or_else(Vec::new, |indices| {
-                    indices
-                        .iter()
-                        .copied()
-                        .filter(|i| lines.get(*i).is_some_and(|l| !l.used))
-                        .collect()
-                })
+                .lines(c.variant_id)
+                .iter()
+                .map(|(_, index)| *index)
+                .filter(|i| lines.get(*i).is_some_and(|l| !l.used))
+                .collect()
         })
         .collect();
     let mut taken = Vec::new();
@@ -841,15 +934,44 @@ fn candidate(
 /// The unit cost of a line in presentment minor units; `None` when unknown (or unreadable, which
 /// is as good as unknown for the guard). Under `unknown_cost: allow` unknown counts as 0.
 fn unit_cost(line: &ReadLine<'_>, setup: &MergeSetup) -> Checked<Option<Money>> {
-    let shop_cost = match &line.line.variant {
+    let shop_cost = *line.shop_cost.get_or_init(|| match &line.line.variant {
         VariantInput::Missing => None,
         VariantInput::Text(text) => VariantData::decode(text, setup.conversion.shop.exponent)
             .ok()
             .and_then(|data| data.unit_cost_minor),
-    };
+    });
     match (shop_cost, setup.policy.guard.unknown_cost) {
         (Some(cost), _) => Ok(Some(setup.conversion.to_presentment(cost)?)),
         (None, UnknownCost::Allow) => Ok(Some(0)),
         (None, UnknownCost::Exclude) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::gid_number;
+
+    /// The fast GID helpers must agree with the shared format's reader and the `format!` they
+    /// replaced, on every shape a GID can take.
+    #[test]
+    fn gid_helpers_agree_with_the_format() {
+        for gid in [
+            "gid://shopify/ProductVariant/44100000000123",
+            "gid://shopify/ProductVariant/0",
+            "gid://shopify/ProductVariant/+12",
+            "gid://shopify/ProductVariant/",
+            "gid://shopify/ProductVariant/12a",
+            "gid://shopify/ProductVariant/18446744073709551616",
+            "12",
+            "",
+            "a/b/7",
+            "gid://shopify/ProductVariant/é9",
+        ] {
+            assert_eq!(gid_tail_number(gid), gid_number(gid), "{gid}");
+        }
+        for id in [0, 7, 10, 44_100_000_000_123, u64::MAX] {
+            assert_eq!(variant_gid(id), format!("{VARIANT_GID_PREFIX}{id}"));
+        }
     }
 }
