@@ -100,7 +100,7 @@ pub fn parse_decimal_minor(text: &str, exponent: u8) -> Option<Money> {
     }
     // `rest` is empty or starts with the point, which must be followed by at least one digit.
     let fraction = match rest.split_first() {
-        Some((_, fraction)) if fraction.is_empty() => return None,
+        Some((_, [])) => return None,
         Some((_, fraction)) => fraction,
         None => rest,
     };
