@@ -100,11 +100,26 @@ pub(crate) fn read<'r>(
             None => cart.unreadable_lines.push((position, &line.id)),
         }
     }
+    let exponent = conversion.presentment.exponent;
     for group in groups {
-        let Some(text) = &group.shipping_cost else {
-            continue;
+        // INVARIANT: the shipping a discount is priced against is the selected option's, else the
+        // most expensive option offered, so the guard never assumes cheaper shipping than the buyer
+        // may pick. Unreadable offered costs cannot be the maximum and are passed over.
+        let text = match &group.shipping_cost {
+            Some(selected) => selected,
+            None => {
+                let most_expensive = group
+                    .option_costs
+                    .iter()
+                    .filter_map(|text| parse_decimal_minor(text, exponent).map(|cost| (cost, text)))
+                    .max_by_key(|(cost, _)| *cost);
+                match most_expensive {
+                    Some((_, text)) => text,
+                    None => continue,
+                }
+            }
         };
-        match parse_decimal_minor(text, conversion.presentment.exponent).filter(|c| *c >= 0) {
+        match parse_decimal_minor(text, exponent).filter(|c| *c >= 0) {
             Some(cost) => cart.shipping.push(Shipping {
                 group_id: &group.id,
                 cost,

@@ -64,13 +64,16 @@ pub struct Line {
     pub variant: VariantInput,
 }
 
-/// One delivery group and the cost of the option the buyer chose (or the cheapest offered).
+/// One delivery group: the cost of the option the buyer chose, and the costs of every option offered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryGroup {
     pub id: String,
-    /// Decimal text in the presentment currency: the selected option's cost, else the most
-    /// expensive option offered (the worst case for margin); `None` when no option is known.
+    /// Decimal text in the presentment currency: the selected option's cost, `None` when the buyer
+    /// has not chosen one yet.
     pub shipping_cost: Option<String>,
+    /// Decimal texts of every option offered. Used only when no option is selected: the engine then
+    /// assumes the most expensive one, the worst case for margin.
+    pub option_costs: Vec<String>,
 }
 
 /// Everything the engine needs for one decision.

@@ -66,6 +66,9 @@ struct CaseLine {
 struct CaseDelivery {
     id: String,
     cost: Option<String>,
+    /// Costs of every option offered (used when no option is selected).
+    #[serde(default)]
+    options: Vec<String>,
 }
 
 fn request(case: &Case) -> Request {
@@ -133,6 +136,7 @@ fn request(case: &Case) -> Request {
             .map(|d| DeliveryGroup {
                 id: d.id.clone(),
                 shipping_cost: d.cost.clone(),
+                option_costs: d.options.clone(),
             })
             .collect(),
         holdout_key: case.holdout_key.clone(),

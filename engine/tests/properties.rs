@@ -151,6 +151,7 @@ fn delivery(presentment_exponent: u8) -> impl Strategy<Value = Vec<DeliveryGroup
             .map(|(i, shipping_cost)| DeliveryGroup {
                 id: format!("gid://shopify/CartDeliveryGroup/{i}"),
                 shipping_cost,
+                option_costs: Vec::new(),
             })
             .collect()
     })

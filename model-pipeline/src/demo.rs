@@ -468,6 +468,7 @@ pub fn evaluate_records(
                 delivery_groups: vec![DeliveryGroup {
                     id: "gid://shopify/CartDeliveryGroup/1".to_string(),
                     shipping_cost: Some(SHIPPING_COST.to_string()),
+                    option_costs: Vec::new(),
                 }],
                 holdout_key: holdout_key.clone(),
                 policy: PolicySource::Json(policy.to_string()),

@@ -48,7 +48,6 @@ pub fn request(input: &Input, target: Target) -> Request {
                     .delivery_options()
                     .iter()
                     .map(|option| option.cost().amount().as_str()),
-                &currency_code,
             )
         })
         .collect();
@@ -81,40 +80,18 @@ fn line(id: &str, quantity: &i32, unit_price: &str, variant_offer: Option<&str>)
     }
 }
 
-/// One delivery group with the shipping cost the request contract asks for: the selected option's
-/// cost, else the most expensive option offered (the worst case for margin), else none.
-///
-/// Choosing the most expensive option compares decimal strings, so they are read as minor units of
-/// the cart currency; an unreadable amount is skipped here and an unknown currency falls back to the
-/// first option (the engine refuses unknown currencies anyway, so no offer depends on it).
+/// One delivery group, exactly as Shopify sent it: the selected option's cost and every offered
+/// option's cost (the engine decides which one a discount is priced against).
 fn delivery_group<'a>(
     id: &str,
     selected_cost: Option<&'a str>,
     option_costs: impl Iterator<Item = &'a str>,
-    currency_code: &str,
 ) -> DeliveryGroup {
-    let shipping_cost = selected_cost.or_else(|| most_expensive(option_costs, currency_code));
     DeliveryGroup {
         id: id.to_string(),
-        shipping_cost: shipping_cost.map(str::to_string),
+        shipping_cost: selected_cost.map(str::to_string),
+        option_costs: option_costs.map(str::to_string).collect(),
     }
-}
-
-fn most_expensive<'a>(
-    mut costs: impl Iterator<Item = &'a str>,
-    currency_code: &str,
-) -> Option<&'a str> {
-    let Some(currency) = marginwise_engine::Currency::from_code(currency_code) else {
-        return costs.next();
-    };
-    costs
-        .filter_map(|text| {
-            marginwise_engine::money::parse_decimal_minor(text, currency.exponent)
-                .map(|minor| (minor, text))
-        })
-        // `max_by_key` keeps the last of equal maxima; any of them is the same amount.
-        .max_by_key(|(minor, _)| *minor)
-        .map(|(_, text)| text)
 }
 
 /// The holdout key: the customer's GID when someone is logged in, else the smallest cart line id
