@@ -33,20 +33,20 @@ pub mod policy;
 pub mod request;
 
 mod arith;
+pub mod bundle;
 mod cap;
 mod cart;
 mod eligibility;
 mod evaluate;
 mod guard;
 pub mod holdout;
-pub mod bundle;
 mod margin;
 mod render;
 mod reward;
 mod slots;
 
-pub use evaluate::evaluate;
 pub use bundle::{BundleDecision, BundleLine, BundleRequest, evaluate_bundles};
+pub use evaluate::evaluate;
 pub use render::MAX_LOG_LINE_BYTES;
 
 pub use decision::{

@@ -152,8 +152,8 @@ fn check_invariants(request: &BundleRequest, decision: &BundleDecision) {
 fn bundle_decisions() {
     insta::glob!("bundle_cases/*.json", |path| {
         let text = std::fs::read_to_string(path).unwrap();
-        let case: Case = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let case: Case =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let request = request(&case);
         let decision = evaluate_bundles(&request);
         check_invariants(&request, &decision);

@@ -391,6 +391,9 @@ fn the_generator_covers_merges_expansions_and_the_guard() {
         ("shared line", shared),
         ("guard cut", guarded),
     ] {
-        assert!(count * 100 >= n, "{what}: {count} of {n} scenarios (want >= 1 %)");
+        assert!(
+            count * 100 >= n,
+            "{what}: {count} of {n} scenarios (want >= 1 %)"
+        );
     }
 }

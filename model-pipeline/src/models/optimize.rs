@@ -307,7 +307,11 @@ pub(crate) fn invert_positive_definite(matrix: &[Vec<f64>]) -> Option<Vec<Vec<f6
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::needless_range_loop)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::indexing_slicing,
+        clippy::needless_range_loop
+    )]
     use super::*;
 
     #[test]
