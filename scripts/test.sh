@@ -28,4 +28,4 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo insta test (all tests, snapshots checked)"
-cargo insta test --workspace --check --unreferenced=reject -- --locked
+cargo insta test --workspace --check --unreferenced=reject
