@@ -39,16 +39,20 @@ pub fn request(input: &Input, target: Target) -> Request {
         .delivery_groups()
         .iter()
         .map(|group| {
-            delivery_group(
-                group.id(),
-                group
-                    .selected_delivery_option()
-                    .map(|option| option.cost().amount().as_str()),
-                group
+            let selected = group
+                .selected_delivery_option()
+                .map(|option| option.cost().amount().as_str());
+            // The engine looks at the offered options only when none is selected; input reads are
+            // lazy and each costs hundreds of instructions, so the options are not read otherwise.
+            let offered: Vec<&str> = match selected {
+                Some(_) => Vec::new(),
+                None => group
                     .delivery_options()
                     .iter()
-                    .map(|option| option.cost().amount().as_str()),
-            )
+                    .map(|option| option.cost().amount().as_str())
+                    .collect(),
+            };
+            delivery_group(group.id(), selected, offered.into_iter())
         })
         .collect();
     let customer = cart.buyer_identity().and_then(|buyer| buyer.customer());
