@@ -13,13 +13,12 @@ use crate::decision::{
 };
 use crate::detail::Detail;
 use crate::eligibility::{self, Shopper};
-use crate::format::Profile;
+use crate::gate;
 use crate::guard::{self, Headroom};
-use crate::holdout;
 use crate::margin;
 use crate::money::{Currency, Money, Rate};
 use crate::policy::{self, Offer, Policy, PolicySource, Strategy};
-use crate::request::{ProfileInput, Request, Target};
+use crate::request::{Request, Target};
 use crate::reward::{self, Amounts};
 
 fn reason(code: ReasonCode, subject: &str, detail: Detail) -> Reason {
@@ -134,49 +133,13 @@ fn decide(
     let reasons = &mut decision.reasons;
 
     // 4. Holdout.
-    if let Some(holdout) = policy.holdout.as_ref().filter(|h| h.share_bps > 0) {
-        if request.holdout_key.is_empty() {
-            reasons.push(reason(ReasonCode::HoldoutOut, "", Detail::NoHoldoutKey));
-        } else {
-            let bucket = holdout::bucket(&request.holdout_key, &holdout.salt);
-            let detail = Detail::Holdout {
-                bucket,
-                share_bps: holdout.share_bps,
-            };
-            if i64::from(bucket) < holdout.share_bps {
-                reasons.push(reason(ReasonCode::HoldoutIn, "", detail));
-                return;
-            }
-            reasons.push(reason(ReasonCode::HoldoutOut, "", detail));
-        }
+    if gate::held_out(policy.holdout.as_ref(), &request.holdout_key, reasons) {
+        return;
     }
 
     // 5. Profile.
-    let profile = match &request.profile {
-        ProfileInput::Anonymous => {
-            reasons.push(reason(ReasonCode::ProfileMissing, "", Detail::Anonymous));
-            None
-        }
-        ProfileInput::Missing => {
-            reasons.push(reason(
-                ReasonCode::ProfileMissing,
-                "",
-                Detail::NoProfileMetafield,
-            ));
-            None
-        }
-        ProfileInput::Text(text) => match Profile::decode(text) {
-            Ok(profile) => Some(profile),
-            Err(error) => {
-                // A corrupt profile could put the shopper in the wrong segment: no offer at all.
-                reasons.push(reason(
-                    ReasonCode::ProfileMalformed,
-                    "",
-                    Detail::Profile(error),
-                ));
-                return;
-            }
-        },
+    let Ok(profile) = gate::profile(&request.profile, reasons) else {
+        return;
     };
 
     // 6-9. Every offer, in policy order.

@@ -38,6 +38,7 @@ mod cap;
 mod cart;
 mod eligibility;
 mod evaluate;
+mod gate;
 mod guard;
 pub mod holdout;
 mod margin;

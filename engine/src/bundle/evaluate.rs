@@ -16,12 +16,12 @@ use crate::arith::{self, Checked};
 use crate::cart::Conversion;
 use crate::decision::{Reason, ReasonCode};
 use crate::detail::Detail;
-use crate::format::{BundleDefinition, Profile, VariantData, decode_bundles};
+use crate::format::{BundleDefinition, VariantData, decode_bundles};
+use crate::gate;
 use crate::guard;
-use crate::holdout;
 use crate::money::{BPS_ONE, Bps, Currency, Money, Rate, parse_decimal_minor};
 use crate::policy::{CustomerType, Guard, PolicySource, UnknownCost};
-use crate::request::{ProfileInput, VariantInput};
+use crate::request::VariantInput;
 
 fn reason(code: ReasonCode, subject: &str, detail: impl Into<Detail>) -> Reason {
     Reason {
@@ -426,49 +426,13 @@ fn merge_setup(
         rate,
     };
 
-    // The same holdout as the discount: merchants compare held-out and treated shoppers once.
-    if let Some(holdout) = policy.holdout.as_ref().filter(|h| h.share_bps > 0) {
-        if request.holdout_key.is_empty() {
-            reasons.push(reason(ReasonCode::HoldoutOut, "", Detail::NoHoldoutKey));
-        } else {
-            let bucket = holdout::bucket(&request.holdout_key, &holdout.salt);
-            let detail = Detail::Holdout {
-                bucket,
-                share_bps: holdout.share_bps,
-            };
-            if i64::from(bucket) < holdout.share_bps {
-                reasons.push(reason(ReasonCode::HoldoutIn, "", detail));
-                return None;
-            }
-            reasons.push(reason(ReasonCode::HoldoutOut, "", detail));
-        }
+    // The same holdout and profile gates as the discount: merchants compare held-out and treated
+    // shoppers once, across offers and bundles.
+    if gate::held_out(policy.holdout.as_ref(), &request.holdout_key, reasons) {
+        return None;
     }
-
-    let profile = match &request.profile {
-        ProfileInput::Anonymous => {
-            reasons.push(reason(ReasonCode::ProfileMissing, "", Detail::Anonymous));
-            None
-        }
-        ProfileInput::Missing => {
-            reasons.push(reason(
-                ReasonCode::ProfileMissing,
-                "",
-                Detail::NoProfileMetafield,
-            ));
-            None
-        }
-        ProfileInput::Text(text) => match Profile::decode(text) {
-            Ok(profile) => Some(profile),
-            Err(error) => {
-                // As in the discount engine: a corrupt profile could misclassify the shopper.
-                reasons.push(reason(
-                    ReasonCode::ProfileMalformed,
-                    "",
-                    Detail::Profile(error),
-                ));
-                return None;
-            }
-        },
+    let Ok(profile) = gate::profile(&request.profile, reasons) else {
+        return None;
     };
 
     let orders = request.customer.number_of_orders;
