@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::decision::{Decision, ReasonCode};
+use crate::decision::{Decision, Reason, ReasonCode};
 
 /// A Function log line must stay short: Shopify keeps 1 KB of log per run, shared with the
 /// Function's other output.
@@ -58,17 +58,7 @@ impl Decision {
             m.shipping_discount_minor,
             m.margin_kept_bps
         );
-        out.push_str("reasons:\n");
-        for reason in &self.reasons {
-            let _ = write!(out, "  {}", reason.code.code());
-            if !reason.subject.is_empty() {
-                let _ = write!(out, " [{}]", reason.subject);
-            }
-            if !reason.detail.is_empty() {
-                let _ = write!(out, ": {}", reason.detail);
-            }
-            out.push('\n');
-        }
+        write_reasons(&mut out, &self.reasons);
         out
     }
 
@@ -76,31 +66,53 @@ impl Decision {
     /// `mw offer=<id|-> <codes>`, the reason codes in order of first appearance, each once, with
     /// a count when it occurred more than once (`line_cost_unknown*37`).
     pub fn log_line(&self) -> String {
-        let mut counts: Vec<(ReasonCode, usize)> = Vec::new();
-        for reason in &self.reasons {
-            match counts.iter_mut().find(|(code, _)| *code == reason.code) {
-                Some((_, count)) => *count += 1,
-                None => counts.push((reason.code, 1)),
-            }
-        }
         let id = self.offer_id.as_deref().unwrap_or("-");
-        let mut line = format!("mw offer={}", truncate(id, 64));
-        let mut separator = ' ';
-        for (code, count) in counts {
-            let entry = if count > 1 {
-                format!("{separator}{}*{count}", code.code())
-            } else {
-                format!("{separator}{}", code.code())
-            };
-            if line.len() + entry.len() + TRUNCATED.len() > MAX_LOG_LINE_BYTES {
-                line.push_str(TRUNCATED);
-                break;
-            }
-            line.push_str(&entry);
-            separator = ',';
-        }
-        line
+        append_reason_codes(format!("mw offer={}", truncate(id, 64)), &self.reasons)
     }
+}
+
+/// Lists every reason, one per line (`  code [subject]: detail`), under a `reasons:` heading; shared
+/// by the discount's and the cart transform's `render_text`.
+pub(crate) fn write_reasons(out: &mut String, reasons: &[Reason]) {
+    out.push_str("reasons:\n");
+    for reason in reasons {
+        let _ = write!(out, "  {}", reason.code.code());
+        if !reason.subject.is_empty() {
+            let _ = write!(out, " [{}]", reason.subject);
+        }
+        if !reason.detail.is_empty() {
+            let _ = write!(out, ": {}", reason.detail);
+        }
+        out.push('\n');
+    }
+}
+
+/// Appends the reason codes to a log line's head: in order of first appearance, each once, with a
+/// count when repeated (`line_cost_unknown*37`), cut with `,+more` so the line stays within
+/// [`MAX_LOG_LINE_BYTES`]. Shared by both Functions' log lines.
+pub(crate) fn append_reason_codes(mut line: String, reasons: &[Reason]) -> String {
+    let mut counts: Vec<(ReasonCode, usize)> = Vec::new();
+    for reason in reasons {
+        match counts.iter_mut().find(|(code, _)| *code == reason.code) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((reason.code, 1)),
+        }
+    }
+    let mut separator = ' ';
+    for (code, count) in counts {
+        let entry = if count > 1 {
+            format!("{separator}{}*{count}", code.code())
+        } else {
+            format!("{separator}{}", code.code())
+        };
+        if line.len() + entry.len() + TRUNCATED.len() > MAX_LOG_LINE_BYTES {
+            line.push_str(TRUNCATED);
+            break;
+        }
+        line.push_str(&entry);
+        separator = ',';
+    }
+    line
 }
 
 /// The longest prefix of `text` of at most `max_bytes` bytes that ends on a character boundary.

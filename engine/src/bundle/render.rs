@@ -4,11 +4,7 @@
 use std::fmt::Write as _;
 
 use super::BundleDecision;
-use crate::decision::ReasonCode;
-use crate::render::MAX_LOG_LINE_BYTES;
-
-/// Marks a log line whose reason list was cut to fit.
-const TRUNCATED: &str = ",+more";
+use crate::render::{append_reason_codes, write_reasons};
 
 impl BundleDecision {
     /// A stable, readable multi-line description: every merge and expansion with its lines and
@@ -53,17 +49,7 @@ impl BundleDecision {
                 );
             }
         }
-        out.push_str("reasons:\n");
-        for reason in &self.reasons {
-            let _ = write!(out, "  {}", reason.code.code());
-            if !reason.subject.is_empty() {
-                let _ = write!(out, " [{}]", reason.subject);
-            }
-            if !reason.detail.is_empty() {
-                let _ = write!(out, ": {}", reason.detail);
-            }
-            out.push('\n');
-        }
+        write_reasons(&mut out, &self.reasons);
         out
     }
 
@@ -71,32 +57,11 @@ impl BundleDecision {
     /// `mw bundles merge=<n> expand=<n> <codes>`, codes in order of first appearance, each once,
     /// with a count when repeated (`bundle_expanded*3`).
     pub fn log_line(&self) -> String {
-        let mut counts: Vec<(ReasonCode, usize)> = Vec::new();
-        for reason in &self.reasons {
-            match counts.iter_mut().find(|(code, _)| *code == reason.code) {
-                Some((_, count)) => *count += 1,
-                None => counts.push((reason.code, 1)),
-            }
-        }
-        let mut line = format!(
+        let head = format!(
             "mw bundles merge={} expand={}",
             self.merges.len(),
             self.expands.len()
         );
-        let mut separator = ' ';
-        for (code, count) in counts {
-            let entry = if count > 1 {
-                format!("{separator}{}*{count}", code.code())
-            } else {
-                format!("{separator}{}", code.code())
-            };
-            if line.len() + entry.len() + TRUNCATED.len() > MAX_LOG_LINE_BYTES {
-                line.push_str(TRUNCATED);
-                break;
-            }
-            line.push_str(&entry);
-            separator = ',';
-        }
-        line
+        append_reason_codes(head, &self.reasons)
     }
 }
