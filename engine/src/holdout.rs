@@ -31,6 +31,19 @@ pub fn is_held_out(key: &str, salt: &str, share_bps: Bps) -> bool {
     i64::from(bucket(key, salt)) < share_bps
 }
 
+/// The key a shopper is split on: the customer's GID when someone is logged in, else the smallest
+/// cart line id (string order), which is the same for every Function run of one checkout but not
+/// across carts. Both Functions use it, so a shopper is held out of offers and bundles alike.
+pub fn shopper_key<'a>(
+    customer_id: Option<&str>,
+    line_ids: impl Iterator<Item = &'a str>,
+) -> String {
+    match customer_id {
+        Some(id) => id.to_string(),
+        None => line_ids.min().unwrap_or_default().to_string(),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {

@@ -67,16 +67,10 @@ pub(crate) fn request(input: &Input) -> BundleRequest {
             ProfileInput::Text(m.value().clone())
         }),
     };
-    // The same key as the discount Function: the customer, else the smallest line id.
-    let holdout_key = match customer {
-        Some(customer) => customer.id().clone(),
-        None => lines
-            .iter()
-            .map(|line| line.id.as_str())
-            .min()
-            .unwrap_or_default()
-            .to_string(),
-    };
+    let holdout_key = marginwise_engine::holdout::shopper_key(
+        customer.map(|c| c.id().as_str()),
+        lines.iter().map(|line| line.id.as_str()),
+    );
     BundleRequest {
         currency_code,
         presentment_rate: input.presentment_currency_rate().clone(),

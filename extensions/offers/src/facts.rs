@@ -58,7 +58,10 @@ pub fn request(input: &Input, target: Target) -> Request {
     let customer = cart.buyer_identity().and_then(|buyer| buyer.customer());
     Request {
         target,
-        holdout_key: holdout_key(customer.map(|c| c.id().as_str()), &lines),
+        holdout_key: marginwise_engine::holdout::shopper_key(
+            customer.map(|c| c.id().as_str()),
+            lines.iter().map(|line| line.id.as_str()),
+        ),
         currency_code,
         presentment_rate: input.presentment_currency_rate().clone(),
         classes: classes(discount.discount_classes()),
@@ -95,20 +98,6 @@ fn delivery_group<'a>(
         id: id.to_string(),
         shipping_cost: selected_cost.map(str::to_string),
         option_costs: option_costs.map(str::to_string).collect(),
-    }
-}
-
-/// The holdout key: the customer's GID when someone is logged in, else the smallest cart line id
-/// (by string order), which stays the same for both targets and across runs of one checkout.
-fn holdout_key(customer_id: Option<&str>, lines: &[Line]) -> String {
-    match customer_id {
-        Some(id) => id.to_string(),
-        None => lines
-            .iter()
-            .map(|line| line.id.as_str())
-            .min()
-            .unwrap_or_default()
-            .to_string(),
     }
 }
 
