@@ -70,6 +70,8 @@ pub struct FunctionModule {
     module: Module,
     /// Size in bytes of the module as built, before the trampoline rewrite.
     pub module_bytes: u64,
+    /// Function names, when the module was instrumented by [`crate::funcprof`].
+    function_names: Option<Vec<String>>,
 }
 
 /// What one run measured. Sizes are bytes.
@@ -94,6 +96,18 @@ pub struct RunReport {
     /// Where the instructions went, when the run was profiled: calls and instructions spent inside
     /// each provider export (the rest is the Function's own code, trampoline shims included).
     pub provider_profile: Option<Vec<ProviderCalls>>,
+    /// Per function of the Function module, when it was instrumented (see [`Host::load_instrumented`]).
+    pub function_profile: Option<Vec<FunctionCalls>>,
+}
+
+/// One function of an instrumented Function module: calls, own and inclusive instructions (the
+/// provider's instructions are booked to the function that called the provider).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FunctionCalls {
+    pub name: String,
+    pub calls: u64,
+    pub self_instructions: u64,
+    pub inclusive_instructions: u64,
 }
 
 /// Calls to one provider export during a profiled run.
@@ -167,6 +181,8 @@ struct PeakMemory {
     peak_bytes: usize,
     /// Per provider export: (calls, instructions spent inside), when the run is profiled.
     provider_calls: BTreeMap<String, (u64, u64)>,
+    /// Function-level profile of an instrumented module.
+    frames: crate::funcprof::Frames,
 }
 
 impl ResourceLimiter for PeakMemory {
@@ -273,6 +289,22 @@ impl Host {
         Ok(FunctionModule {
             module,
             module_bytes: function_wasm.len() as u64,
+            function_names: None,
+        })
+    }
+
+    /// Like [`Host::load_function`], and also instruments every function of the module so that a
+    /// profiled run reports instructions per function (see [`crate::funcprof`]).
+    pub fn load_instrumented(&self, function_wasm: &[u8]) -> Result<FunctionModule, HostError> {
+        let rewritten = trampoline::apply(function_wasm)?;
+        let (instrumented, names) =
+            crate::funcprof::instrument(&rewritten).map_err(HostError::Compile)?;
+        let module = Module::new(&self.engine, &instrumented)
+            .map_err(|e| HostError::Compile(format!("{e:#}")))?;
+        Ok(FunctionModule {
+            module,
+            module_bytes: function_wasm.len() as u64,
+            function_names: Some(names),
         })
     }
 
@@ -319,6 +351,9 @@ impl Host {
         let provider: Instance = linker
             .instantiate(&mut store, &self.provider)
             .map_err(|e| HostError::Provider(format!("does not instantiate: {e:#}")))?;
+        if function.function_names.is_some() {
+            link_frame_hooks(&mut linker).map_err(instantiate)?;
+        }
         if profile {
             link_profiled(&mut linker, &mut store, provider).map_err(instantiate)?;
         } else {
@@ -358,6 +393,7 @@ impl Host {
         store
             .set_fuel(HARD_STOP_FUEL)
             .map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        store.data_mut().frames.start(HARD_STOP_FUEL);
         let outcome = entry.call(&mut store, ());
         let remaining = store.get_fuel().unwrap_or(0);
         let instructions = HARD_STOP_FUEL.saturating_sub(remaining);
@@ -405,8 +441,49 @@ impl Host {
                     })
                     .collect()
             }),
+            function_profile: function.function_names.as_ref().map(|names| {
+                store
+                    .data()
+                    .frames
+                    .totals
+                    .iter()
+                    .map(|(&id, &(calls, own, inclusive))| FunctionCalls {
+                        name: names
+                            .get(id as usize)
+                            .cloned()
+                            .unwrap_or_else(|| format!("#{id}")),
+                        calls,
+                        self_instructions: own,
+                        inclusive_instructions: inclusive,
+                    })
+                    .collect()
+            }),
         })
     }
+}
+
+/// The two hooks an instrumented module calls around every function.
+fn link_frame_hooks(linker: &mut Linker<PeakMemory>) -> wasmtime::Result<()> {
+    use crate::funcprof::HOOK_MODULE;
+    linker.func_wrap(
+        HOOK_MODULE,
+        "enter",
+        |mut caller: wasmtime::Caller<'_, PeakMemory>, id: i32| -> wasmtime::Result<()> {
+            let fuel = caller.get_fuel()?;
+            caller.data_mut().frames.enter(id.cast_unsigned(), fuel);
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        HOOK_MODULE,
+        "exit",
+        |mut caller: wasmtime::Caller<'_, PeakMemory>, id: i32| -> wasmtime::Result<()> {
+            let fuel = caller.get_fuel()?;
+            caller.data_mut().frames.exit(id.cast_unsigned(), fuel);
+            Ok(())
+        },
+    )?;
+    Ok(())
 }
 
 /// Links every provider export under [`PROVIDER_MODULE`]: memories directly, functions through a

@@ -19,6 +19,7 @@
 pub mod budget;
 pub mod bundle_carts;
 pub mod carts;
+pub mod funcprof;
 pub mod host;
 pub mod limits;
 pub mod msgpack;
@@ -103,6 +104,20 @@ impl Runner {
     pub fn load_wasm(&self, wasm: &[u8], what: &str) -> Result<FunctionModule, RunnerError> {
         self.host
             .load_function(wasm)
+            .map_err(|source| RunnerError::Host {
+                what: what.to_owned(),
+                source,
+            })
+    }
+
+    /// Loads a built module instrumented for a per-function profile (see [`funcprof`]).
+    pub fn load_wasm_instrumented(
+        &self,
+        wasm: &[u8],
+        what: &str,
+    ) -> Result<FunctionModule, RunnerError> {
+        self.host
+            .load_instrumented(wasm)
             .map_err(|source| RunnerError::Host {
                 what: what.to_owned(),
                 source,

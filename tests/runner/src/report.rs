@@ -56,6 +56,37 @@ pub fn render_run(name: &str, report: &RunReport) -> String {
 }
 
 /// Where a profiled run's instructions went: each provider export, then the Function's own code.
+/// The `top` functions of an instrumented run by own instructions (provider calls included in the
+/// caller's), with calls and inclusive instructions.
+pub fn render_functions(report: &RunReport, top: usize) -> String {
+    let mut text = String::new();
+    let Some(functions) = &report.function_profile else {
+        return text;
+    };
+    let mut rows = functions.clone();
+    rows.sort_by_key(|row| std::cmp::Reverse(row.self_instructions));
+    let _ = writeln!(
+        text,
+        "  {:>12} {:>7} {:>12} {:>8}  function (own instructions include provider calls it makes)",
+        "own", "share", "inclusive", "calls"
+    );
+    for row in rows.iter().take(top) {
+        let mut name = row.name.clone();
+        if name.len() > 110 {
+            name.truncate(110);
+        }
+        let _ = writeln!(
+            text,
+            "  {:>12} {:>7} {:>12} {:>8}  {name}",
+            group(row.self_instructions),
+            percent(row.self_instructions, report.instructions),
+            group(row.inclusive_instructions),
+            group(row.calls),
+        );
+    }
+    text
+}
+
 pub fn render_profile(name: &str, report: &RunReport) -> String {
     let mut text = String::new();
     let Some(profile) = &report.provider_profile else {

@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use wasm_runner::project::{Fixture, Project};
-use wasm_runner::report::{render_profile, render_run, render_table};
+use wasm_runner::report::{render_functions, render_profile, render_run, render_table};
 use wasm_runner::{Runner, budget, bundle_carts, carts};
 
 #[derive(Parser)]
@@ -51,6 +51,11 @@ enum Command {
         module: PathBuf,
         export: String,
         input: PathBuf,
+        /// Also print instructions per function of the module (build it with
+        /// `CARGO_PROFILE_WASM_STRIP=false` to keep the names); the counts include a few
+        /// instructions of instrumentation per call.
+        #[arg(long)]
+        functions: bool,
     },
     /// Where the instructions go: runs one budget cart (or a fixture) through the offers or bundles
     /// Function and its read floor, and splits each count into provider exports and the Function's own code.
@@ -117,7 +122,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             module,
             export,
             input,
-        } => run_wasm(project, &module, &export, &input),
+            functions,
+        } => run_wasm(project, &module, &export, &input, functions),
         Command::Report { rewrite_ceilings } => report(project, rewrite_ceilings),
         Command::Cart {
             lines,
@@ -262,16 +268,35 @@ fn make_fixture(
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_wasm(project: Project, module: &Path, export: &str, input: &Path) -> Result<ExitCode> {
+fn run_wasm(
+    project: Project,
+    module: &Path,
+    export: &str,
+    input: &Path,
+    functions: bool,
+) -> Result<ExitCode> {
     let wasm = std::fs::read(module).with_context(|| format!("reading {}", module.display()))?;
     let text =
         std::fs::read_to_string(input).with_context(|| format!("reading {}", input.display()))?;
     let input_value: Value = serde_json::from_str(&text)
         .with_context(|| format!("{}: not valid JSON", input.display()))?;
     let runner = Runner::new(project)?;
-    let loaded = runner.load_wasm(&wasm, &module.display().to_string())?;
+    let what = module.display().to_string();
+    if functions {
+        let loaded = runner.load_wasm_instrumented(&wasm, &what)?;
+        let report = runner.run_module_profiled(
+            &loaded,
+            export,
+            &input_value,
+            &input.display().to_string(),
+        )?;
+        print!("{}", render_profile(&what, &report));
+        print!("{}", render_functions(&report, 40));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let loaded = runner.load_wasm(&wasm, &what)?;
     let report = runner.run_module(&loaded, export, &input_value, &input.display().to_string())?;
-    print!("{}", render_run(&module.display().to_string(), &report));
+    print!("{}", render_run(&what, &report));
     Ok(if report.check_limits().is_ok() {
         ExitCode::SUCCESS
     } else {
