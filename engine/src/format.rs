@@ -138,13 +138,24 @@ impl std::fmt::Display for FormatError {
 impl std::error::Error for FormatError {}
 
 fn split_fields<const N: usize>(text: &str) -> Result<[&str; N], FormatError> {
+    // A byte loop rather than `str::split`: every cart line's variant data comes through here, and
+    // the generic string searcher costs a Function several times more per field.
     let mut fields = [""; N];
-    let mut parts = text.split('|');
-    if parts.next() != Some(VERSION_PREFIX) {
-        return Err(FormatError::UnsupportedVersion);
-    }
+    let mut version_seen = false;
     let mut found = 0;
-    for part in parts {
+    let mut start = 0;
+    let ends = text.bytes().enumerate().filter(|&(_, b)| b == b'|');
+    for (end, _) in ends.chain(std::iter::once((text.len(), b'|'))) {
+        // `|` is ASCII, so both ends are char boundaries and `get` always succeeds.
+        let part = text.get(start..end).unwrap_or_default();
+        start = end + 1;
+        if !version_seen {
+            if part != VERSION_PREFIX {
+                return Err(FormatError::UnsupportedVersion);
+            }
+            version_seen = true;
+            continue;
+        }
         if let Some(slot) = fields.get_mut(found) {
             *slot = part;
         }
@@ -154,6 +165,26 @@ fn split_fields<const N: usize>(text: &str) -> Result<[&str; N], FormatError> {
         return Err(FormatError::FieldCount { expected: N, found });
     }
     Ok(fields)
+}
+
+/// A plain base-10 unsigned integer (digits only: no sign, no spaces), or `None` when it is empty,
+/// has another character or overflows. Compares against the limit instead of `checked_mul`: on
+/// wasm32 an overflow-checked 64-bit multiply calls a 128-bit multiply routine, once per digit of
+/// every product id of every cart line.
+pub(crate) fn parse_u64(text: &[u8]) -> Option<u64> {
+    const LIMIT: u64 = u64::MAX / 10;
+    if text.is_empty() {
+        return None;
+    }
+    let mut value: u64 = 0;
+    for &b in text {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 || value > LIMIT || (value == LIMIT && u64::from(digit) > u64::MAX % 10) {
+            return None;
+        }
+        value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
+    }
+    Some(value)
 }
 
 fn int(text: &str, field: &'static str) -> Result<i64, FormatError> {
@@ -236,13 +267,17 @@ impl VariantData {
                 .ok_or(FormatError::BadField { field: "unit_cost" })?;
             Some(minor)
         };
-        let product_id = product.parse::<u64>().map_err(|_| FormatError::BadField {
+        let product_id = parse_u64(product.as_bytes()).ok_or(FormatError::BadField {
             field: "product_id",
         })?;
         let mut list = Vec::new();
         if !complements.is_empty() {
-            for id in complements.split(',').take(MAX_COMPLEMENTS) {
-                list.push(id.parse::<u64>().map_err(|_| FormatError::BadField {
+            for id in complements
+                .as_bytes()
+                .split(|&b| b == b',')
+                .take(MAX_COMPLEMENTS)
+            {
+                list.push(parse_u64(id).ok_or(FormatError::BadField {
                     field: "complements",
                 })?);
             }
@@ -261,7 +296,8 @@ impl VariantData {
 
 /// The numeric id at the end of a Shopify GID (`gid://shopify/Product/123` -> 123).
 pub fn gid_number(gid: &str) -> Option<u64> {
-    gid.rsplit('/').next()?.parse().ok()
+    let tail = gid.as_bytes().rsplit(|&b| b == b'/').next()?;
+    parse_u64(tail)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -447,6 +483,60 @@ fn decode_bundle(item: &str) -> Result<BundleDefinition, FormatError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The byte-level integer reader accepts exactly what `str::parse::<u64>` accepts, except a
+    /// leading `+`, which no writer of these formats produces.
+    #[test]
+    fn parse_u64_agrees_with_std() {
+        let max = u64::MAX.to_string();
+        let mut cases: Vec<String> = [
+            "",
+            "0",
+            "7",
+            "00012",
+            "18446744073709551615",
+            "18446744073709551616",
+            "18446744073709551610",
+            "18446744073709551619",
+            "99999999999999999999",
+            "-1",
+            " 1",
+            "1 ",
+            "1a",
+            "a1",
+            "é9",
+            "1844674407370955161",
+            "184467440737095516150",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for cut in 1..max.len() {
+            cases.push(max[..cut].to_string());
+        }
+        for case in &cases {
+            assert_eq!(
+                parse_u64(case.as_bytes()),
+                case.parse::<u64>().ok(),
+                "{case:?}"
+            );
+        }
+        assert_eq!(parse_u64(b"+12"), None);
+        assert_eq!(
+            gid_number("gid://shopify/ProductVariant/44100000000123"),
+            Some(44_100_000_000_123)
+        );
+        assert_eq!(gid_number("a/b/7"), Some(7));
+        assert_eq!(gid_number("12"), Some(12));
+        for bad in [
+            "gid://shopify/ProductVariant/",
+            "",
+            "gid://shopify/ProductVariant/+12",
+            "x/é9",
+        ] {
+            assert_eq!(gid_number(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn profile_round_trips() {

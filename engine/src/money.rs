@@ -91,7 +91,7 @@ pub fn parse_decimal_minor(text: &str, exponent: u8) -> Option<Money> {
         if !b.is_ascii_digit() {
             return None;
         }
-        value = value.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
+        value = push_digit(value, b - b'0')?;
         rest = tail;
     }
     if rest.len() == digits.len() {
@@ -110,7 +110,7 @@ pub fn parse_decimal_minor(text: &str, exponent: u8) -> Option<Money> {
     let exponent = usize::from(exponent);
     for i in 0..exponent {
         let digit = fraction.get(i).map_or(0, |b| b - b'0');
-        value = value.checked_mul(10)?.checked_add(i64::from(digit))?;
+        value = push_digit(value, digit)?;
     }
     if fraction.iter().skip(exponent).any(|&b| b != b'0') {
         return None;
@@ -120,6 +120,17 @@ pub fn parse_decimal_minor(text: &str, exponent: u8) -> Option<Money> {
     } else {
         Some(value)
     }
+}
+
+/// `value * 10 + digit` for a non-negative `value` and a digit 0-9, or `None` when it overflows.
+/// Compares against the limit instead of `checked_mul`: on wasm32 an overflow-checked 64-bit
+/// multiply calls a 128-bit multiply routine, and every digit of every price and cost of every cart
+/// line comes through here.
+fn push_digit(value: i64, digit: u8) -> Option<i64> {
+    const LIMIT: i64 = i64::MAX / 10;
+    let digit = i64::from(digit);
+    let fits = (0..LIMIT).contains(&value) || (value == LIMIT && digit <= i64::MAX % 10);
+    fits.then(|| value.wrapping_mul(10).wrapping_add(digit))
 }
 
 /// Renders minor units as a decimal string with exactly `exponent` fractional digits
@@ -257,6 +268,30 @@ mod tests {
             };
             proptest::prop_assert_eq!(format_decimal_minor(amount, exponent), expected);
         }
+    }
+
+    #[test]
+    fn decimal_parse_stops_exactly_at_the_i64_range() {
+        for (text, exponent) in [
+            ("9223372036854775807", 0),
+            ("922337203685477580.7", 1),
+            ("9223372036854775808", 0),
+            ("922337203685477580.8", 1),
+            ("92233720368547758070", 0),
+            ("-9223372036854775807", 0),
+            ("-9223372036854775808", 0),
+            ("922337203685477581", 1),
+        ] {
+            assert_eq!(
+                parse_decimal_minor(text, exponent),
+                reference_parse_decimal_minor(text, exponent),
+                "{text} / {exponent}"
+            );
+        }
+        assert_eq!(
+            parse_decimal_minor("9223372036854775807", 0),
+            Some(i64::MAX)
+        );
     }
 
     #[test]

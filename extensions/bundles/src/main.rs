@@ -17,6 +17,15 @@
 
 use shopify_function::prelude::*;
 
+// One run per instance, so freed memory is never reused: a bump allocator that never frees (as in
+// the offers Function; see there) instead of dlmalloc.
+#[cfg(target_family = "wasm")]
+#[global_allocator]
+// SAFETY: wasm32-unknown-unknown without the atomics feature has one thread, so the allocator is
+// never entered concurrently, which is what `AssumeSingleThreaded` requires.
+static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::LeakingAllocator> =
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::LeakingAllocator::new()) };
+
 mod cart_transform_run;
 
 #[cfg(test)]

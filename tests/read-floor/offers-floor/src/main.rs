@@ -12,6 +12,15 @@
 use shopify_function::Result;
 use shopify_function::prelude::*;
 
+// The same allocator as the Function it is the floor of, so the ratio compares deciding with
+// reading and not two allocators.
+#[cfg(target_family = "wasm")]
+#[global_allocator]
+// SAFETY: wasm32-unknown-unknown without the atomics feature has one thread, so the allocator is
+// never entered concurrently, which is what `AssumeSingleThreaded` requires.
+static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::LeakingAllocator> =
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::LeakingAllocator::new()) };
+
 #[typegen("../../../extensions/offers/schema.graphql", enums_as_str = ["CurrencyCode"], custom_scalar_overrides = {
     "ProductDiscountCandidateFixedAmount.amount" => ::std::string::String,
     "FixedAmount.amount" => ::std::string::String,
