@@ -140,25 +140,27 @@ impl std::error::Error for FormatError {}
 fn split_fields<const N: usize>(text: &str) -> Result<[&str; N], FormatError> {
     // A byte loop rather than `str::split`: every cart line's variant data comes through here, and
     // the generic string searcher costs a Function several times more per field.
+    let bytes = text.as_bytes();
+    let after_version = match bytes.strip_prefix(VERSION_PREFIX.as_bytes()) {
+        Some([]) => {
+            return Err(FormatError::FieldCount {
+                expected: N,
+                found: 0,
+            });
+        }
+        Some([b'|', rest @ ..]) => rest,
+        _ => return Err(FormatError::UnsupportedVersion),
+    };
     let mut fields = [""; N];
-    let mut version_seen = false;
     let mut found = 0;
-    let mut start = 0;
-    let ends = text.bytes().enumerate().filter(|&(_, b)| b == b'|');
-    for (end, _) in ends.chain(std::iter::once((text.len(), b'|'))) {
-        // `|` is ASCII, so both ends are char boundaries and `get` always succeeds.
-        let part = text.get(start..end).unwrap_or_default();
-        start = end + 1;
-        if !version_seen {
-            if part != VERSION_PREFIX {
-                return Err(FormatError::UnsupportedVersion);
-            }
-            version_seen = true;
-            continue;
-        }
+    let mut start = text.len() - after_version.len();
+    for part in after_version.split(|&b| b == b'|') {
+        let end = start + part.len();
         if let Some(slot) = fields.get_mut(found) {
-            *slot = part;
+            // Both ends sit next to an ASCII `|` (or the text's end): `get` always succeeds.
+            *slot = text.get(start..end).unwrap_or_default();
         }
+        start = end + 1;
         found += 1;
     }
     if found != N {
@@ -177,6 +179,17 @@ pub(crate) fn parse_u64(text: &[u8]) -> Option<u64> {
         return None;
     }
     let mut value: u64 = 0;
+    if text.len() < 20 {
+        // At most 19 digits cannot overflow: no limit check per digit.
+        for &b in text {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
+                return None;
+            }
+            value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
+        }
+        return Some(value);
+    }
     for &b in text {
         let digit = b.wrapping_sub(b'0');
         if digit > 9 || value > LIMIT || (value == LIMIT && u64::from(digit) > u64::MAX % 10) {
@@ -536,6 +549,34 @@ mod tests {
         ] {
             assert_eq!(gid_number(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn fields_are_split_after_the_version() {
+        assert_eq!(split_fields::<2>("mw1|a|"), Ok(["a", ""]));
+        assert_eq!(split_fields::<1>("mw1|"), Ok([""]));
+        assert_eq!(
+            split_fields::<2>("mw1"),
+            Err(FormatError::FieldCount {
+                expected: 2,
+                found: 0
+            })
+        );
+        assert_eq!(
+            split_fields::<2>("mw1|a|b|c"),
+            Err(FormatError::FieldCount {
+                expected: 2,
+                found: 3
+            })
+        );
+        for bad in ["", "mw", "mw1x|a|b", "mw2|a|b", "|mw1|a|b"] {
+            assert_eq!(
+                split_fields::<2>(bad),
+                Err(FormatError::UnsupportedVersion),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(split_fields::<2>("mw1|é|ü"), Ok(["é", "ü"]));
     }
 
     #[test]

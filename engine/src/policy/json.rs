@@ -13,16 +13,17 @@
 //! its own stack instead of recursing (a Function's stack is small and a 10,000-byte metafield can
 //! nest thousands deep), and the containers drop their contents the same way.
 
+use std::borrow::Cow;
 use std::ops::Deref;
 
-/// A JSON value.
-pub(crate) enum Value {
+/// A JSON value. Strings borrow from the document unless they contain an escape.
+pub(crate) enum Value<'t> {
     Null,
     Bool(bool),
     Number(Number),
-    String(String),
-    Array(Array),
-    Object(Object),
+    String(Cow<'t, str>),
+    Array(Array<'t>),
+    Object(Object<'t>),
 }
 
 /// A JSON number, as far as the policy cares.
@@ -39,41 +40,42 @@ pub(crate) enum Number {
 
 /// A JSON array.
 #[derive(Default)]
-pub(crate) struct Array(Vec<Value>);
+pub(crate) struct Array<'t>(Vec<Value<'t>>);
 
 /// A JSON object: its keys and values in document order. A repeated key keeps every entry;
 /// lookups read the last one, so the last value wins, as in miniserde's map.
 #[derive(Default)]
-pub(crate) struct Object {
-    keys: Vec<String>,
-    values: Vec<Value>,
+pub(crate) struct Object<'t> {
+    keys: Vec<Cow<'t, str>>,
+    values: Vec<Value<'t>>,
 }
 
-impl Deref for Array {
-    type Target = [Value];
+impl<'t> Deref for Array<'t> {
+    type Target = [Value<'t>];
 
-    fn deref(&self) -> &[Value] {
+    fn deref(&self) -> &[Value<'t>] {
         &self.0
     }
 }
 
-impl Object {
+impl<'t> Object<'t> {
     /// The value of `key` (the last one when the key is repeated).
-    pub(crate) fn get(&self, key: &str) -> Option<&Value> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Value<'t>> {
         let position = self.keys.iter().rposition(|k| k == key)?;
         self.values.get(position)
     }
 
     /// Every key, in document order (a repeated key more than once).
-    pub(crate) fn keys(&self) -> impl Iterator<Item = &String> {
-        self.keys.iter()
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|key| &**key)
     }
 
     /// The entries as a map iterates them: in key order, each key once with its last value.
-    pub(crate) fn iter(&self) -> std::vec::IntoIter<(&String, &Value)> {
-        let mut entries: Vec<(&String, &Value)> = Vec::with_capacity(self.keys.len());
+    pub(crate) fn iter(&self) -> std::vec::IntoIter<(&str, &Value<'t>)> {
+        let mut entries: Vec<(&str, &Value<'t>)> = Vec::with_capacity(self.keys.len());
         for (key, value) in self.keys.iter().zip(&self.values) {
-            match entries.binary_search_by(|(k, _)| k.as_str().cmp(key)) {
+            let key: &str = key;
+            match entries.binary_search_by(|(k, _)| (*k).cmp(key)) {
                 Ok(found) => {
                     if let Some(entry) = entries.get_mut(found) {
                         entry.1 = value;
@@ -86,9 +88,9 @@ impl Object {
     }
 }
 
-impl<'o> IntoIterator for &'o Object {
-    type Item = (&'o String, &'o Value);
-    type IntoIter = std::vec::IntoIter<(&'o String, &'o Value)>;
+impl<'o, 't> IntoIterator for &'o Object<'t> {
+    type Item = (&'o str, &'o Value<'t>);
+    type IntoIter = std::vec::IntoIter<(&'o str, &'o Value<'t>)>;
 
     fn into_iter(self) -> Self::IntoIter {
         self.iter()
@@ -97,7 +99,7 @@ impl<'o> IntoIterator for &'o Object {
 
 /// Moves the values nested in `pending` into it and drops them one by one, so dropping a deeply
 /// nested document never recurses: a container is emptied before its own drop runs.
-fn drop_flat(mut pending: Vec<Value>) {
+fn drop_flat(mut pending: Vec<Value<'_>>) {
     while let Some(value) = pending.pop() {
         match value {
             Value::Array(mut array) => pending.append(&mut array.0),
@@ -107,13 +109,13 @@ fn drop_flat(mut pending: Vec<Value>) {
     }
 }
 
-impl Drop for Array {
+impl Drop for Array<'_> {
     fn drop(&mut self) {
         drop_flat(std::mem::take(&mut self.0));
     }
 }
 
-impl Drop for Object {
+impl Drop for Object<'_> {
     fn drop(&mut self) {
         drop_flat(std::mem::take(&mut self.values));
     }
@@ -127,13 +129,13 @@ pub(crate) struct Malformed;
 type Read<T> = Result<T, Malformed>;
 
 /// A container still being read: an array, or an object with the key awaiting its value.
-enum Open {
-    Array(Array),
-    Object(Object, String),
+enum Open<'t> {
+    Array(Array<'t>),
+    Object(Object<'t>, Cow<'t, str>),
 }
 
 /// Reads one JSON document (surrounded by optional whitespace).
-pub(crate) fn from_str(text: &str) -> Read<Value> {
+pub(crate) fn from_str(text: &str) -> Read<Value<'_>> {
     let mut reader = Reader { text, at: 0 };
     let mut stack: Vec<Open> = Vec::new();
     loop {
@@ -253,7 +255,7 @@ struct Reader<'t> {
     at: usize,
 }
 
-impl Reader<'_> {
+impl<'t> Reader<'t> {
     fn peek(&self) -> Option<u8> {
         self.text.as_bytes().get(self.at).copied()
     }
@@ -277,7 +279,7 @@ impl Reader<'_> {
         self.peek()
     }
 
-    fn literal(&mut self, word: &str, value: Value) -> Read<Value> {
+    fn literal(&mut self, word: &str, value: Value<'t>) -> Read<Value<'t>> {
         let end = self.at + word.len();
         if self.text.get(self.at..end) == Some(word) {
             self.at = end;
@@ -288,7 +290,7 @@ impl Reader<'_> {
     }
 
     /// An object key and its colon.
-    fn key(&mut self) -> Read<String> {
+    fn key(&mut self) -> Read<Cow<'t, str>> {
         if self.skip_whitespace() != Some(b'"') {
             return Err(Malformed);
         }
@@ -301,24 +303,39 @@ impl Reader<'_> {
         Ok(key)
     }
 
-    /// The rest of a string whose opening quote was read.
-    fn string(&mut self) -> Read<String> {
-        let mut out = String::new();
-        let mut start = self.at;
+    /// The rest of a string whose opening quote was read: borrowed from the document unless it
+    /// has an escape (policy strings almost never do).
+    fn string(&mut self) -> Read<Cow<'t, str>> {
+        let start = self.at;
+        let rest = self.text.as_bytes().get(start..).unwrap_or_default();
+        // One tight scan to the first byte that needs a look: the closing quote, a backslash or a
+        // control character (which JSON forbids raw).
+        let special = rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            .ok_or(Malformed)?;
+        self.at = start + special;
+        if self.peek() == Some(b'"') {
+            // Quotes and backslashes are ASCII, so the slice ends on a char boundary.
+            let text = self.text.get(start..self.at).ok_or(Malformed)?;
+            self.at += 1;
+            return Ok(Cow::Borrowed(text));
+        }
+        let mut out = String::from(self.text.get(start..self.at).ok_or(Malformed)?);
+        let mut from = self.at;
         loop {
             match self.peek() {
                 None | Some(0..=0x1f) => return Err(Malformed),
                 Some(b'"') => {
-                    // Quotes and backslashes are ASCII, so every slice ends on a char boundary.
-                    out.push_str(self.text.get(start..self.at).ok_or(Malformed)?);
+                    out.push_str(self.text.get(from..self.at).ok_or(Malformed)?);
                     self.at += 1;
-                    return Ok(out);
+                    return Ok(Cow::Owned(out));
                 }
                 Some(b'\\') => {
-                    out.push_str(self.text.get(start..self.at).ok_or(Malformed)?);
+                    out.push_str(self.text.get(from..self.at).ok_or(Malformed)?);
                     self.at += 1;
                     out.push(self.escape()?);
-                    start = self.at;
+                    from = self.at;
                 }
                 Some(_) => self.at += 1,
             }

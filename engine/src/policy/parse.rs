@@ -106,7 +106,7 @@ pub(crate) fn kind_name(value: &Value) -> &'static str {
     }
 }
 
-pub(crate) fn as_object<'v>(value: &'v Value, path: &str) -> Field<&'v Object> {
+pub(crate) fn as_object<'v, 't>(value: &'v Value<'t>, path: &str) -> Field<&'v Object<'t>> {
     match value {
         Value::Object(object) => Ok(object),
         other => error(path, expected("an object", other)),
@@ -115,10 +115,7 @@ pub(crate) fn as_object<'v>(value: &'v Value, path: &str) -> Field<&'v Object> {
 
 pub(crate) fn check_keys(object: &Object, allowed: &[&str], path: &str) -> Field<()> {
     // The first unknown key in sorted order, so the reason does not depend on key order.
-    let unknown = object
-        .keys()
-        .filter(|key| !allowed.contains(&key.as_str()))
-        .min();
+    let unknown = object.keys().filter(|key| !allowed.contains(key)).min();
     match unknown {
         Some(key) => error(&join(path, key), Detail::UnknownKey),
         None => Ok(()),
@@ -126,7 +123,7 @@ pub(crate) fn check_keys(object: &Object, allowed: &[&str], path: &str) -> Field
 }
 
 /// The value of `key`, treating an explicit `null` like an absent key.
-pub(crate) fn get<'v>(object: &'v Object, key: &str) -> Option<&'v Value> {
+pub(crate) fn get<'v, 't>(object: &'v Object<'t>, key: &str) -> Option<&'v Value<'t>> {
     object
         .get(key)
         .filter(|value| !matches!(value, Value::Null))
