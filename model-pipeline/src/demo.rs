@@ -15,11 +15,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use marginwise_engine::format::{BundleComponent, BundleDefinition, encode_bundles};
 use marginwise_engine::format::{PROFILE_KEY, VARIANT_KEY};
 use marginwise_engine::money::format_decimal_minor;
 use marginwise_engine::{
-    CustomerFacts, Decision, DeliveryGroup, DiscountClasses, Line, PolicySource, Profile,
-    ProfileInput, Request, Segment, Target, VariantData, VariantInput, evaluate, holdout,
+    BundleDecision, BundleLine, BundleRequest, CustomerFacts, Decision, DeliveryGroup,
+    DiscountClasses, Line, PolicySource, Profile, ProfileInput, Request, Segment, Target,
+    VariantData, VariantInput, evaluate, evaluate_bundles, holdout,
 };
 
 use crate::admin::{AccessToken, AdminClient, ClientOptions, Credentials};
@@ -32,6 +34,8 @@ use crate::sync::{self, Polling, apply::ApplyOptions};
 
 /// The bundled sample policy (seven offers, including a slot offer and free shipping).
 pub const SAMPLE_POLICY: &str = include_str!("../sample/policy.json");
+/// The cart transform's `$app.policy` in the demo: bundle discounts by segment and value.
+pub const SAMPLE_BUNDLE_POLICY: &str = include_str!("../sample/bundle-policy.json");
 /// File with every scenario's full decision text.
 pub const SCENARIOS_FILE: &str = "scenarios.txt";
 /// Folder (inside the output folder) the store's export goes to.
@@ -60,6 +64,8 @@ pub struct ScenarioResult {
     pub reasons: String,
     pub cart_lines: Decision,
     pub delivery: Decision,
+    /// The cart transform's decision, for the bundle scenario (its offer decisions are empty).
+    pub bundle: Option<BundleDecision>,
 }
 
 #[derive(Debug)]
@@ -77,6 +83,8 @@ pub struct DemoOutcome {
 /// A variant as the demo needs it: its metafield value and its price.
 #[derive(Debug, Clone)]
 struct PlanVariant {
+    /// Numeric part of the variant's GID.
+    id: u64,
     value: String,
     data: VariantData,
     price_minor: i64,
@@ -189,13 +197,25 @@ pub fn run(options: &DemoOptions, progress: Progress) -> anyhow::Result<DemoOutc
     print!("{table}");
     let mut details = String::new();
     for s in &scenarios {
-        let _ = writeln!(
-            details,
-            "== {}\n-- cart lines target\n{}-- delivery options target\n{}",
-            s.name,
-            s.cart_lines.render_text(),
-            s.delivery.render_text()
-        );
+        match &s.bundle {
+            Some(bundle) => {
+                let _ = writeln!(
+                    details,
+                    "== {}\n-- cart transform\n{}",
+                    s.name,
+                    bundle.render_text()
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    details,
+                    "== {}\n-- cart lines target\n{}-- delivery options target\n{}",
+                    s.name,
+                    s.cart_lines.render_text(),
+                    s.delivery.render_text()
+                );
+            }
+        }
     }
     let details_path = options.out.join(SCENARIOS_FILE);
     std::fs::write(&details_path, details)
@@ -301,6 +321,7 @@ pub fn evaluate_records(
             let data = VariantData::decode(&record.value, exponent)
                 .map_err(|e| anyhow::anyhow!("{}: variant {}: {e}", plan_path, record.owner_id))?;
             variants.push(PlanVariant {
+                id: number,
                 value: record.value,
                 data,
                 price_minor: prices.get(&number).copied().unwrap_or(0),
@@ -477,8 +498,121 @@ pub fn evaluate_records(
             let delivery = evaluate(&request(Target::DeliveryOptions));
             summarize(scenario.name, segment, cart_lines, delivery, exponent)
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let mut results = results;
+    // The cart transform: the anchor and its complement defined as a bundle, in the cart of a
+    // loyal customer (the bundle parent is the merchant's; the demo store has none, so it gets the
+    // next free variant id).
+    if let Some((customer, profile_text)) = pick(Segment::LoyalHighValue, true)
+        .and_then(|c| profile_text.get(&c.0).map(|text| (c, (*text).to_string())))
+    {
+        let parent = variants.iter().map(|v| v.id).max().unwrap_or(0) + 1;
+        results.push(bundle_scenario(
+            outcome,
+            customer,
+            profile_text,
+            parent,
+            &[anchor, complement],
+        ));
+    }
     Ok(results)
+}
+
+/// The bundle scenario: `components` (one unit each) are a defined bundle of `parent`, priced by
+/// their own prices, and the cart holds exactly them.
+fn bundle_scenario(
+    outcome: &Outcome,
+    customer: (u64, i64),
+    profile_text: String,
+    parent: u64,
+    components: &[PlanVariant],
+) -> ScenarioResult {
+    let exponent = outcome.data.currency.exponent;
+    let definitions = encode_bundles(&[BundleDefinition {
+        parent_variant_id: parent,
+        components: components
+            .iter()
+            .map(|v| BundleComponent {
+                variant_id: v.id,
+                quantity: 1,
+                weight: v
+                    .price_minor
+                    .clamp(1, marginwise_engine::format::MAX_BUNDLE_WEIGHT),
+            })
+            .collect(),
+    }]);
+    let segment = Profile::decode(&profile_text)
+        .map_or("(malformed)".to_string(), |p| p.segment.code().to_string());
+    let request = BundleRequest {
+        currency_code: outcome.data.currency.code_str().to_string(),
+        presentment_rate: "1.0".to_string(),
+        profile: ProfileInput::Text(profile_text),
+        customer: CustomerFacts {
+            number_of_orders: Some(customer.1),
+        },
+        lines: components
+            .iter()
+            .enumerate()
+            .map(|(i, v)| BundleLine {
+                id: format!("gid://shopify/CartLine/{}", i + 1),
+                quantity: 1,
+                unit_price: format_decimal_minor(v.price_minor, exponent),
+                variant_id: Some(format!("gid://shopify/ProductVariant/{}", v.id)),
+                variant: VariantInput::Text(v.value.clone()),
+                marker: None,
+            })
+            .collect(),
+        definitions: Some(definitions),
+        policy: PolicySource::Json(SAMPLE_BUNDLE_POLICY.to_string()),
+        holdout_key: customer_gid(customer.0),
+    };
+    let decision = evaluate_bundles(&request);
+    let (discount, margin_kept) = match decision.merges.first() {
+        Some(merge) => {
+            let price = merge.price_before_minor;
+            let cost: Option<i64> = components
+                .iter()
+                .map(|v| v.data.unit_cost_minor)
+                .sum::<Option<i64>>();
+            // As for offers: (revenue - discount - cost) / revenue.
+            let kept = cost.filter(|_| price > 0).map(|cost| {
+                let kept = price - merge.discount_minor - cost;
+                format!("{:.1}%", kept as f64 * 100.0 / price as f64)
+            });
+            (
+                format!(
+                    "{} off the set ({}%)",
+                    format_decimal_minor(merge.discount_minor, exponent),
+                    merge.percent_decrease_bps as f64 / 100.0
+                ),
+                kept.unwrap_or_else(|| "-".to_string()),
+            )
+        }
+        None => ("-".to_string(), "-".to_string()),
+    };
+    let log = decision.log_line();
+    let reasons = log.splitn(5, ' ').nth(4).unwrap_or_default().to_string();
+    ScenarioResult {
+        name: "loyal customer, anchor + complement as a bundle (cart transform)".to_string(),
+        segment,
+        offer: match decision.merges.first() {
+            Some(merge) => format!(
+                "bundle {}",
+                merge
+                    .parent_variant_id
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+            ),
+            None => "-".to_string(),
+        },
+        discount,
+        margin_kept,
+        reasons,
+        cart_lines: Decision::default(),
+        delivery: Decision::default(),
+        bundle: Some(decision),
+    }
 }
 
 fn summarize(
@@ -551,6 +685,7 @@ fn summarize(
         reasons,
         cart_lines,
         delivery,
+        bundle: None,
     }
 }
 

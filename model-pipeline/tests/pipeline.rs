@@ -313,5 +313,15 @@ fn demo_runs_end_to_end_on_a_small_store() {
             .iter()
             .any(|s| !s.delivery.shipping_discounts.is_empty())
     );
+    // The cart transform merges the anchor and its complement for the loyal customer, with a
+    // bundle price the guard allowed, and says so in its reasons.
+    let bundle = by_name["loyal customer, anchor + complement as a bundle (cart transform)"];
+    let decision = bundle.bundle.as_ref().unwrap();
+    assert_eq!(decision.merges.len(), 1, "{}", decision.render_text());
+    let merge = &decision.merges[0];
+    assert_eq!(merge.lines.len(), 2);
+    assert!(merge.discount_minor > 0 && merge.percent_decrease_bps > 0);
+    assert!(bundle.offer.starts_with("bundle "), "{}", outcome.table);
+    assert!(bundle.reasons.contains("bundle_merged"), "{}", bundle.reasons);
     assert!(outcome.table.lines().count() == outcome.scenarios.len() + 2);
 }
