@@ -322,6 +322,10 @@ fn demo_runs_end_to_end_on_a_small_store() {
     assert_eq!(merge.lines.len(), 2);
     assert!(merge.discount_minor > 0 && merge.percent_decrease_bps > 0);
     assert!(bundle.offer.starts_with("bundle "), "{}", outcome.table);
-    assert!(bundle.reasons.contains("bundle_merged"), "{}", bundle.reasons);
+    assert!(
+        bundle.reasons.contains("bundle_merged"),
+        "{}",
+        bundle.reasons
+    );
     assert!(outcome.table.lines().count() == outcome.scenarios.len() + 2);
 }
