@@ -113,13 +113,15 @@ impl Frames {
         entry.0 = entry.0.saturating_add(1);
     }
 
-    /// A function returns with `fuel` remaining.
+    /// Function `id` returns with `fuel` remaining. Wrappers nest strictly, so it is the frame on
+    /// top; a mismatch (which only a broken rewrite could cause) books no inclusive count.
     pub fn exit(&mut self, id: u32, fuel: u64) {
         self.book_self(fuel);
-        if let Some((top, entered_with)) = self.stack.pop() {
+        if let Some((top, entered_with)) = self.stack.pop()
+            && top == id
+        {
             let entry = self.totals.entry(top).or_default();
             entry.2 = entry.2.saturating_add(entered_with.saturating_sub(fuel));
-            debug_assert_eq!(top, id, "exit does not match enter");
         }
     }
 

@@ -55,7 +55,6 @@ pub fn render_run(name: &str, report: &RunReport) -> String {
     text
 }
 
-/// Where a profiled run's instructions went: each provider export, then the Function's own code.
 /// The `top` functions of an instrumented run by own instructions (provider calls included in the
 /// caller's), with calls and inclusive instructions.
 pub fn render_functions(report: &RunReport, top: usize) -> String {
@@ -71,10 +70,8 @@ pub fn render_functions(report: &RunReport, top: usize) -> String {
         "own", "share", "inclusive", "calls"
     );
     for row in rows.iter().take(top) {
-        let mut name = row.name.clone();
-        if name.len() > 110 {
-            name.truncate(110);
-        }
+        // Generic instantiations can be very long; 110 characters identify the function.
+        let name: String = row.name.chars().take(110).collect();
         let _ = writeln!(
             text,
             "  {:>12} {:>7} {:>12} {:>8}  {name}",
@@ -87,6 +84,7 @@ pub fn render_functions(report: &RunReport, top: usize) -> String {
     text
 }
 
+/// Where a profiled run's instructions went: each provider export, then the Function's own code.
 pub fn render_profile(name: &str, report: &RunReport) -> String {
     let mut text = String::new();
     let Some(profile) = &report.provider_profile else {
