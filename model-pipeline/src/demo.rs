@@ -441,7 +441,7 @@ pub fn evaluate_records(
         .iter()
         .map(|(id, text, _)| (*id, text.as_str()))
         .collect();
-    let results = scenarios
+    let mut results = scenarios
         .into_iter()
         .map(|scenario| {
             let profile = match scenario.customer {
@@ -499,7 +499,6 @@ pub fn evaluate_records(
             summarize(scenario.name, segment, cart_lines, delivery, exponent)
         })
         .collect::<Vec<_>>();
-    let mut results = results;
     // The cart transform: the anchor and its complement defined as a bundle, in the cart of a
     // loyal customer (the bundle parent is the merchant's; the demo store has none, so it gets the
     // next free variant id).
@@ -570,15 +569,14 @@ fn bundle_scenario(
     let (discount, margin_kept) = match decision.merges.first() {
         Some(merge) => {
             let price = merge.price_before_minor;
-            let cost: Option<i64> = components
+            // As for offers: (revenue - discount - cost) / revenue; "-" when a cost is unknown
+            // (or the sums do not fit).
+            let kept = components
                 .iter()
-                .map(|v| v.data.unit_cost_minor)
-                .sum::<Option<i64>>();
-            // As for offers: (revenue - discount - cost) / revenue.
-            let kept = cost.filter(|_| price > 0).map(|cost| {
-                let kept = price - merge.discount_minor - cost;
-                format!("{:.1}%", kept as f64 * 100.0 / price as f64)
-            });
+                .try_fold(0_i64, |sum, v| sum.checked_add(v.data.unit_cost_minor?))
+                .and_then(|cost| price.checked_sub(merge.discount_minor)?.checked_sub(cost))
+                .filter(|_| price > 0)
+                .map(|kept| format!("{:.1}%", kept as f64 * 100.0 / price as f64));
             (
                 format!(
                     "{} off the set ({}%)",
@@ -590,20 +588,13 @@ fn bundle_scenario(
         }
         None => ("-".to_string(), "-".to_string()),
     };
-    let log = decision.log_line();
-    let reasons = log.splitn(5, ' ').nth(4).unwrap_or_default().to_string();
+    // `mw bundles merge=<n> expand=<n> <codes>`
+    let reasons = log_codes(&decision.log_line(), 4);
     ScenarioResult {
         name: "loyal customer, anchor + complement as a bundle (cart transform)".to_string(),
         segment,
         offer: match decision.merges.first() {
-            Some(merge) => format!(
-                "bundle {}",
-                merge
-                    .parent_variant_id
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or_default()
-            ),
+            Some(_) => format!("bundle {parent}"),
             None => "-".to_string(),
         },
         discount,
@@ -668,11 +659,8 @@ fn summarize(
     } else {
         "-".to_string()
     };
-    let log = rendering.log_line();
-    let reasons = log
-        .split_once(' ')
-        .and_then(|(_, rest)| rest.split_once(' ').map(|(_, r)| r.to_string()))
-        .unwrap_or_default();
+    // `mw offer=<id> <codes>`
+    let reasons = log_codes(&rendering.log_line(), 2);
     ScenarioResult {
         name,
         segment,
@@ -687,6 +675,15 @@ fn summarize(
         delivery,
         bundle: None,
     }
+}
+
+/// The reason codes of a Function log line: what follows its first `head_words` words.
+fn log_codes(log_line: &str, head_words: usize) -> String {
+    log_line
+        .splitn(head_words + 1, ' ')
+        .nth(head_words)
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The readable table: scenario, segment, offer chosen, discount, margin kept, reasons.
