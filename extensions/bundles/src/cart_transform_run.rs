@@ -1,15 +1,14 @@
 //! Target `cart.transform.run`: translate the input into one engine request, render the engine's
 //! merges and expansions as `linesMerge` and `lineExpand` operations.
 
-use marginwise_engine::bundle::{BundleDecision, BundleLine, BundleRequest, Expand, Merge};
+use marginwise_engine::Currency;
+use marginwise_engine::bundle::{BundleDecision, BundleRequest, Expand, Merge};
 use marginwise_engine::format::{BUNDLE_MARKER_EXPANDED, BUNDLE_MARKER_KEY, BUNDLE_MARKER_MERGED};
 use marginwise_engine::money::format_decimal_minor;
-use marginwise_engine::{Currency, CustomerFacts, PolicySource, ProfileInput, VariantInput};
 use shopify_function::Result;
 use shopify_function::prelude::*;
 
-use crate::schema::cart_transform_run::Input;
-use crate::schema::cart_transform_run::input::cart::lines::Merchandise;
+use crate::Input;
 use crate::schema::{
     AttributeOutput, CartLineInput, CartTransformRunResult, ExpandedItem,
     ExpandedItemFixedPricePerUnitAdjustment, ExpandedItemPriceAdjustment,
@@ -20,71 +19,14 @@ use crate::schema::{
 // INVARIANT: this function never returns `Err` and never panics; the worst case is no operations.
 #[shopify_function]
 pub(crate) fn cart_transform_run(input: Input) -> Result<CartTransformRunResult> {
-    let request = request(&input);
+    let request = request(input);
     let decision = marginwise_engine::evaluate_bundles(&request);
     log!("{}", decision.log_line());
     Ok(render(&decision, &request))
 }
 
-pub(crate) fn request(input: &Input) -> BundleRequest {
-    let transform = input.cart_transform();
-    let cart = input.cart();
-    let lines: Vec<BundleLine> = cart
-        .lines()
-        .iter()
-        .map(|line| {
-            let (variant_id, offer) = match line.merchandise() {
-                Merchandise::ProductVariant(variant) => (
-                    Some(variant.id().to_string()),
-                    variant.metafield().map(|m| m.value().to_string()),
-                ),
-                _ => (None, None),
-            };
-            BundleLine {
-                id: line.id().to_string(),
-                quantity: i64::from(*line.quantity()),
-                unit_price: line.cost().amount_per_quantity().amount().clone(),
-                variant_id,
-                variant: offer.map_or(VariantInput::Missing, VariantInput::Text),
-                marker: line
-                    .attribute()
-                    .and_then(|attribute| attribute.value().map(|v| v.to_string())),
-            }
-        })
-        .collect();
-    // The cart transform's Cart has no total: every line is priced in the presentment currency,
-    // so the first line names it (an empty cart has nothing to transform anyway).
-    let currency_code = cart
-        .lines()
-        .iter()
-        .next()
-        .map(|line| line.cost().amount_per_quantity().currency_code().clone())
-        .unwrap_or_default();
-    let customer = cart.buyer_identity().and_then(|buyer| buyer.customer());
-    let profile = match customer {
-        None => ProfileInput::Anonymous,
-        Some(customer) => customer.metafield().map_or(ProfileInput::Missing, |m| {
-            ProfileInput::Text(m.value().clone())
-        }),
-    };
-    let holdout_key = marginwise_engine::holdout::shopper_key(
-        customer.map(|c| c.id().as_str()),
-        lines.iter().map(|line| line.id.as_str()),
-    );
-    BundleRequest {
-        currency_code,
-        presentment_rate: input.presentment_currency_rate().clone(),
-        profile,
-        customer: CustomerFacts {
-            number_of_orders: customer.map(|c| i64::from(*c.number_of_orders())),
-        },
-        lines,
-        definitions: transform.bundles().map(|m| m.value().clone()),
-        policy: transform.policy().map_or(PolicySource::Missing, |m| {
-            PolicySource::Json(m.value().clone())
-        }),
-        holdout_key,
-    }
+pub(crate) fn request(input: Input) -> BundleRequest {
+    input.request()
 }
 
 fn marker(value: &str) -> Option<Vec<AttributeOutput>> {

@@ -1,7 +1,7 @@
 //! bundles: the marginwise cart transform Function (handle `bundles`, module `bundles.wasm`,
 //! target `cart.transform.run`).
 //!
-//! It copies the cart transform's two metafields (bundle definitions `$app.bundles`, bundle policy
+//! It reads (through `marginwise-input`) the cart transform's two metafields (bundle definitions `$app.bundles`, bundle policy
 //! `$app.policy`), the shopper's profile and every line's price, quantity, variant, `$app.offer`
 //! metafield and `_mw_bundle` attribute as raw text into a
 //! [`marginwise_engine::BundleRequest`], calls [`marginwise_engine::evaluate_bundles`], and
@@ -31,19 +31,17 @@ mod cart_transform_run;
 #[cfg(test)]
 mod tests;
 
-// Every `Decimal` this Function reads or writes is kept as its exact text instead of the crate's
-// default `f64` wrapper; the engine parses it into integer minor units.
+// Only the output types are generated: the input is read by `marginwise-input` (short aliases,
+// interned keys, no `__typename`; see its docs). Every `Decimal` this Function writes is the exact
+// text the engine formats instead of the crate's default `f64` wrapper.
 #[typegen("schema.graphql", enums_as_str = ["CurrencyCode"], custom_scalar_overrides = {
     "PriceAdjustmentValue.value" => ::std::string::String,
     "ExpandedItemFixedPricePerUnitAdjustment.amount" => ::std::string::String,
 })]
-pub mod schema {
-    #[query("../../input-queries/bundles/cart_transform_run.graphql", custom_scalar_overrides = {
-        "Input.presentmentCurrencyRate" => ::std::string::String,
-        "Input.cart.lines.cost.amountPerQuantity.amount" => ::std::string::String,
-    })]
-    pub mod cart_transform_run {}
-}
+pub mod schema {}
+
+/// The cart transform's input, read into an engine request.
+pub(crate) type Input = marginwise_input::BundlesInput;
 
 /// The module has one export; a plain start of the module has nothing to do.
 fn main() {

@@ -38,11 +38,7 @@ fn to_json<T: Serialize>(value: &T) -> Value {
 fn run(input: &Value) -> (marginwise_engine::BundleDecision, Value) {
     let text = input.to_string();
     let output = to_json(&run_function_with_input(cart_transform_run, &text).unwrap());
-    let request = run_function_with_input(
-        |input: crate::schema::cart_transform_run::Input| Ok(request(&input)),
-        &text,
-    )
-    .unwrap();
+    let request = run_function_with_input(|input: crate::Input| Ok(request(input)), &text).unwrap();
     (marginwise_engine::evaluate_bundles(&request), output)
 }
 
@@ -56,7 +52,7 @@ fn load(path: &Path) -> (Value, Value) {
 }
 
 fn currency(input: &Value) -> Currency {
-    let code = input["cart"]["lines"][0]["cost"]["amountPerQuantity"]["currencyCode"]
+    let code = input["cart"]["lines"][0]["c"]["u"]["k"]
         .as_str()
         .unwrap_or("USD");
     Currency::from_code(code).unwrap_or(Currency::from_code("USD").unwrap())
@@ -78,17 +74,16 @@ fn apply(input: &Value, output: &Value) -> Value {
             for part in merge["cartLines"].as_array().unwrap() {
                 let line = lines
                     .iter_mut()
-                    .find(|l| l["id"] == part["cartLineId"])
+                    .find(|l| l["i"] == part["cartLineId"])
                     .expect("merge names a line of the cart");
                 let units = part["quantity"].as_i64().unwrap();
-                let quantity = line["quantity"].as_i64().unwrap();
+                let quantity = line["q"].as_i64().unwrap();
                 assert!(
                     units >= 1 && units <= quantity,
                     "merge takes {units} of {quantity}"
                 );
-                price_before +=
-                    units * minor(&line["cost"]["amountPerQuantity"]["amount"], currency);
-                line["quantity"] = json!(quantity - units);
+                price_before += units * minor(&line["c"]["u"]["a"], currency);
+                line["q"] = json!(quantity - units);
             }
             let decrease_bps = merge["price"]["percentageDecrease"]["value"]
                 .as_str()
@@ -96,30 +91,30 @@ fn apply(input: &Value, output: &Value) -> Value {
             let price_after = price_before - price_before * decrease_bps / 10_000;
             let parent = merge["parentVariantId"].as_str().unwrap();
             let product_id = parent.rsplit('/').next().unwrap();
+            // A new line in the query's aliases (see `marginwise_input::bundles::line_key`).
             added.push(json!({
-                "id": format!("gid://shopify/CartLine/merged-{n}"),
-                "quantity": 1,
-                "attribute": attribute(&merge["attributes"]),
-                "cost": { "amountPerQuantity": {
-                    "amount": format_decimal_minor(price_after, currency.exponent),
-                    "currencyCode": currency.code_str(),
+                "i": format!("gid://shopify/CartLine/merged-{n}"),
+                "q": 1,
+                "t": attribute(&merge["attributes"]),
+                "c": { "u": {
+                    "a": format_decimal_minor(price_after, currency.exponent),
+                    "k": currency.code_str(),
                 } },
-                "merchandise": {
-                    "__typename": "ProductVariant",
-                    "id": parent,
+                "m": {
+                    "i": parent,
                     // What the pipeline writes for a bundle parent: flag B, cost unknown here.
-                    "metafield": { "value": format!("mw1||{product_id}||B") },
+                    "o": { "v": format!("mw1||{product_id}||B") },
                 },
             }));
         }
         if let Some(expand) = operation.get("lineExpand") {
             let position = lines
                 .iter()
-                .position(|l| l["id"] == expand["cartLineId"])
+                .position(|l| l["i"] == expand["cartLineId"])
                 .expect("expand names a line of the cart");
             let parent = lines.remove(position);
-            let parent_quantity = parent["quantity"].as_i64().unwrap();
-            let parent_price = minor(&parent["cost"]["amountPerQuantity"]["amount"], currency);
+            let parent_quantity = parent["q"].as_i64().unwrap();
+            let parent_price = minor(&parent["c"]["u"]["a"], currency);
             let mut total = 0;
             for (j, item) in expand["expandedCartItems"]
                 .as_array()
@@ -134,14 +129,14 @@ fn apply(input: &Value, output: &Value) -> Value {
                 let quantity = item["quantity"].as_i64().unwrap();
                 total += unit_price * quantity;
                 added.push(json!({
-                    "id": format!("gid://shopify/CartLine/expanded-{n}-{j}"),
-                    "quantity": quantity * parent_quantity,
-                    "attribute": attribute(&item["attributes"]),
-                    "cost": { "amountPerQuantity": {
-                        "amount": format_decimal_minor(unit_price, currency.exponent),
-                        "currencyCode": currency.code_str(),
+                    "i": format!("gid://shopify/CartLine/expanded-{n}-{j}"),
+                    "q": quantity * parent_quantity,
+                    "t": attribute(&item["attributes"]),
+                    "c": { "u": {
+                        "a": format_decimal_minor(unit_price, currency.exponent),
+                        "k": currency.code_str(),
                     } },
-                    "merchandise": { "__typename": "ProductVariant", "id": item["merchandiseId"], "metafield": null },
+                    "m": { "i": item["merchandiseId"], "o": null },
                 }));
             }
             assert_eq!(
@@ -150,7 +145,7 @@ fn apply(input: &Value, output: &Value) -> Value {
             );
         }
     }
-    lines.retain(|l| l["quantity"].as_i64().unwrap() > 0);
+    lines.retain(|l| l["q"].as_i64().unwrap() > 0);
     lines.extend(added);
     let mut transformed = input.clone();
     transformed["cart"]["lines"] = Value::Array(lines);
@@ -162,7 +157,7 @@ fn attribute(attributes: &Value) -> Value {
     attributes
         .as_array()
         .and_then(|list| list.iter().find(|a| a["key"] == "_mw_bundle"))
-        .map_or(Value::Null, |a| json!({ "value": a["value"] }))
+        .map_or(Value::Null, |a| json!({ "v": a["value"] }))
 }
 
 #[test]
@@ -248,7 +243,7 @@ fn merged_parents_are_never_slots_for_the_discount_engine() {
         let lines = transformed["cart"]["lines"].as_array().unwrap();
         let merged: Vec<&Value> = lines
             .iter()
-            .filter(|l| l["id"].as_str().unwrap().contains("merged-"))
+            .filter(|l| l["i"].as_str().unwrap().contains("merged-"))
             .collect();
         if merged.is_empty() {
             return;
@@ -257,7 +252,7 @@ fn merged_parents_are_never_slots_for_the_discount_engine() {
         let complements: Vec<String> = merged
             .iter()
             .map(|l| {
-                l["merchandise"]["id"]
+                l["m"]["i"]
                     .as_str()
                     .unwrap()
                     .rsplit('/')
@@ -269,13 +264,10 @@ fn merged_parents_are_never_slots_for_the_discount_engine() {
         let mut engine_lines: Vec<Line> = lines
             .iter()
             .map(|l| Line {
-                id: l["id"].as_str().unwrap().to_string(),
-                quantity: l["quantity"].as_i64().unwrap(),
-                unit_price: l["cost"]["amountPerQuantity"]["amount"]
-                    .as_str()
-                    .unwrap()
-                    .to_string(),
-                variant: l["merchandise"]["metafield"]["value"]
+                id: l["i"].as_str().unwrap().to_string(),
+                quantity: l["q"].as_i64().unwrap(),
+                unit_price: l["c"]["u"]["a"].as_str().unwrap().to_string(),
+                variant: l["m"]["o"]["v"]
                     .as_str()
                     .map_or(VariantInput::Missing, |t| VariantInput::Text(t.to_string())),
             })
@@ -306,7 +298,7 @@ fn merged_parents_are_never_slots_for_the_discount_engine() {
             policy: PolicySource::Json(policy.to_string()),
         });
         for parent in merged {
-            let id = parent["id"].as_str().unwrap();
+            let id = parent["i"].as_str().unwrap();
             assert!(
                 !decision.line_discounts.iter().any(|d| d.line_id == id),
                 "{}: merged parent {id} got a slot discount",

@@ -19,14 +19,14 @@ use crate::schema::{
 pub(crate) fn cart_delivery_options_discounts_generate_run(
     input: Input,
 ) -> Result<CartDeliveryOptionsDiscountsGenerateRunResult> {
-    let request = request(&input);
+    let request = request(input);
     let decision = marginwise_engine::evaluate(&request);
     facts::log(&decision);
     Ok(render(&decision, &request))
 }
 
-pub(crate) fn request(input: &Input) -> Request {
-    facts::request(input, Target::DeliveryOptions)
+pub(crate) fn request(input: Input) -> Request {
+    input.request(Target::DeliveryOptions)
 }
 
 /// Renders the decision's shipping discounts, one candidate per delivery group, when the discount

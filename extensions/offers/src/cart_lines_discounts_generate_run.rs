@@ -20,14 +20,14 @@ use crate::schema::{
 pub(crate) fn cart_lines_discounts_generate_run(
     input: Input,
 ) -> Result<CartLinesDiscountsGenerateRunResult> {
-    let request = request(&input);
+    let request = request(input);
     let decision = marginwise_engine::evaluate(&request);
     facts::log(&decision);
     Ok(render(&decision, &request))
 }
 
-pub(crate) fn request(input: &Input) -> Request {
-    facts::request(input, Target::CartLines)
+pub(crate) fn request(input: Input) -> Request {
+    input.request(Target::CartLines)
 }
 
 /// Renders the decision's line and order discounts, only in the classes the discount node allows

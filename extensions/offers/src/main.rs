@@ -3,7 +3,7 @@
 //! Two targets, one decision. `cart.lines.discounts.generate.run` and
 //! `cart.delivery-options.discounts.generate.run` read the same facts (the merchant's policy on the
 //! discount node, the shopper's profile, each line's price, quantity and `$app.offer` metafield,
-//! and each delivery group's shipping cost), copy them as raw text into a
+//! and each delivery group's shipping cost), read by `marginwise-input` as raw text into a
 //! [`marginwise_engine::Request`], call [`marginwise_engine::evaluate`] and render the part of the
 //! decision their target may return: product and order discounts on the lines target, shipping
 //! discounts on the delivery target. Because both build the identical request, both pick the same
@@ -41,42 +41,23 @@ mod facts;
 mod tests;
 
 // `enums_as_str` lists only `CurrencyCode` because our subset declares no `LanguageCode` or
-// `CountryCode` (the macro's default list names all three): the engine validates the code itself.
+// `CountryCode` (the macro's default list names all three).
 //
-// Every money amount the queries read and every amount the outputs write is a `Decimal` in the
-// schema. The crate's default maps `Decimal` to an `f64` wrapper; we keep the exact decimal text
-// instead and let the engine parse it into integer minor units.
+// Only the output types are generated: the input is read by `marginwise-input`, whose reader asks
+// for less than a generated one can (short aliases, interned keys, no `__typename`; see its docs).
+// Every money amount the outputs write is a `Decimal` in the schema. The crate's default maps
+// `Decimal` to an `f64` wrapper; we write the exact decimal text the engine formats instead.
 #[typegen("schema.graphql", enums_as_str = ["CurrencyCode"], custom_scalar_overrides = {
     "ProductDiscountCandidateFixedAmount.amount" => ::std::string::String,
     "FixedAmount.amount" => ::std::string::String,
     "Percentage.value" => ::std::string::String,
 })]
-pub mod schema {
-    #[query("../../input-queries/offers/cart_lines_discounts_generate_run.graphql", custom_scalar_overrides = {
-        "Input.presentmentCurrencyRate" => ::std::string::String,
-        "Input.cart.lines.cost.amountPerQuantity.amount" => ::std::string::String,
-        "Input.cart.deliveryGroups.selectedDeliveryOption.cost.amount" => ::std::string::String,
-        "Input.cart.deliveryGroups.deliveryOptions.cost.amount" => ::std::string::String,
-    })]
-    pub mod cart_lines_discounts_generate_run {}
+pub mod schema {}
 
-    #[query("../../input-queries/offers/cart_delivery_options_discounts_generate_run.graphql", custom_scalar_overrides = {
-        "Input.presentmentCurrencyRate" => ::std::string::String,
-        "Input.cart.lines.cost.amountPerQuantity.amount" => ::std::string::String,
-        "Input.cart.deliveryGroups.selectedDeliveryOption.cost.amount" => ::std::string::String,
-        "Input.cart.deliveryGroups.deliveryOptions.cost.amount" => ::std::string::String,
-    })]
-    pub mod cart_delivery_options_discounts_generate_run {}
-}
-
-/// The input both exports read.
-///
-/// Both targets must read the same facts to pick the same winner, so their two query files select
-/// exactly the same fields (`tests::input_queries_select_the_same_fields` enforces it). Both are
-/// still generated above, which checks each against the schema at compile time, but both exports
-/// read through this one generated type: a second family of generated readers and a second copy
-/// of the translation cost about 10 KB of the module's 128 KB budget for no behaviour at all.
-pub(crate) type Input = schema::cart_lines_discounts_generate_run::Input;
+/// The input both exports read. Both targets must read the same facts to pick the same winner,
+/// so their two query files select exactly the same fields
+/// (`tests::input_queries_select_the_same_fields` enforces it) and one reader serves both.
+pub(crate) type Input = marginwise_input::OffersInput;
 
 #[cfg(not(target_family = "wasm"))]
 fn main() {}

@@ -41,7 +41,7 @@ fn run(export: &str, input: &str) -> Run {
                 run_function_with_input(lines::cart_lines_discounts_generate_run, input).unwrap();
             let output = to_json(&output);
             let request =
-                run_function_with_input(|input: crate::Input| Ok(lines::request(&input)), input)
+                run_function_with_input(|input: crate::Input| Ok(lines::request(input)), input)
                     .unwrap();
             Run {
                 decision: marginwise_engine::evaluate(&request),
@@ -56,7 +56,7 @@ fn run(export: &str, input: &str) -> Run {
             .unwrap();
             let output = to_json(&output);
             let request =
-                run_function_with_input(|input: crate::Input| Ok(delivery::request(&input)), input)
+                run_function_with_input(|input: crate::Input| Ok(delivery::request(input)), input)
                     .unwrap();
             Run {
                 decision: marginwise_engine::evaluate(&request),
@@ -160,8 +160,8 @@ fn both_targets_agree_on_the_winner() {
     });
 }
 
-/// Both exports read through one generated type (see `crate::Input`), which is only right while
-/// both query files select exactly the same fields. Comments may differ.
+/// Both exports read through one reader (see `crate::Input`), which is only right while both
+/// query files select exactly the same fields. Comments may differ.
 #[test]
 fn input_queries_select_the_same_fields() {
     let read = |name: &str| {

@@ -114,15 +114,15 @@ fn line(index: u64, variant_id: u64, quantity: u64) -> Value {
         complements: Vec::new(),
         bundle_parent: false,
     };
+    // The query's aliases (see `marginwise_input::bundles::line_key`).
     json!({
-        "id": format!("gid://shopify/CartLine/{}", index + 1),
-        "quantity": quantity,
-        "attribute": null,
-        "cost": { "amountPerQuantity": { "amount": decimal(price_minor), "currencyCode": "USD" } },
-        "merchandise": {
-            "__typename": "ProductVariant",
-            "id": format!("gid://shopify/ProductVariant/{variant_id}"),
-            "metafield": { "value": offer.encode(2) }
+        "i": format!("gid://shopify/CartLine/{}", index + 1),
+        "q": quantity,
+        "t": null,
+        "c": { "u": { "a": decimal(price_minor), "k": "USD" } },
+        "m": {
+            "i": format!("gid://shopify/ProductVariant/{variant_id}"),
+            "o": { "v": offer.encode(2) }
         }
     })
 }
@@ -216,6 +216,27 @@ mod tests {
     use marginwise_engine::Profile;
     use marginwise_engine::format::decode_bundles;
 
+    /// The generated carts use the query's aliases: the Function's own reader finds every field.
+    #[test]
+    fn bundle_carts_read_completely_through_the_functions_reader() {
+        use marginwise_engine::VariantInput;
+        use shopify_function::wasm_api::{Context, Deserialize};
+        let context = Context::new_with_input(bundles_input(12, BUDGET_BUNDLES));
+        let input = marginwise_input::BundlesInput::deserialize(&context.input_get().unwrap());
+        let request = input.unwrap().request();
+        assert_eq!(request.lines.len(), 12);
+        assert_eq!(request.currency_code, "USD");
+        assert!(request.definitions.is_some());
+        for line in &request.lines {
+            assert!(!line.id.is_empty() && !line.unit_price.is_empty() && line.quantity > 0);
+            assert!(
+                line.variant_id.is_some() && line.marker.is_none(),
+                "{line:?}"
+            );
+            assert!(matches!(line.variant, VariantInput::Text(_)), "{line:?}");
+        }
+    }
+
     #[test]
     fn bundle_metafields_decode_with_the_engine() {
         let input = bundles_input(50, BUDGET_BUNDLES);
@@ -232,7 +253,7 @@ mod tests {
             .unwrap();
         assert_eq!(Profile::decode(profile).unwrap(), budget_profile());
         for line in input["cart"]["lines"].as_array().unwrap() {
-            let text = line["merchandise"]["metafield"]["value"].as_str().unwrap();
+            let text = line["m"]["o"]["v"].as_str().unwrap();
             assert!(
                 VariantData::decode(text, 2)
                     .unwrap()

@@ -143,14 +143,12 @@ pub fn budget_input(n_lines: u64) -> Value {
                 complements,
                 bundle_parent: false,
             };
+            // The query's aliases (see `marginwise_input::offers::line_key`).
             json!({
-                "id": format!("gid://shopify/CartLine/{}", i + 1),
-                "quantity": 1 + i % 3,
-                "cost": { "amountPerQuantity": { "amount": decimal(price_minor) } },
-                "merchandise": {
-                    "__typename": "ProductVariant",
-                    "metafield": { "value": offer.encode(2) }
-                }
+                "i": format!("gid://shopify/CartLine/{}", i + 1),
+                "q": 1 + i % 3,
+                "c": { "u": { "a": decimal(price_minor) } },
+                "m": { "o": { "v": offer.encode(2) } }
             })
         })
         .collect();
@@ -301,7 +299,7 @@ mod tests {
             .unwrap();
         assert_eq!(Profile::decode(profile).unwrap(), budget_profile());
         for line in input["cart"]["lines"].as_array().unwrap() {
-            let text = line["merchandise"]["metafield"]["value"].as_str().unwrap();
+            let text = line["m"]["o"]["v"].as_str().unwrap();
             let data = VariantData::decode(text, 2).unwrap();
             assert_eq!(data.complements.len(), 3, "{text}");
             assert!(data.unit_cost_minor.unwrap() > 0, "{text}");
@@ -310,6 +308,27 @@ mod tests {
         let parsed = marginwise_engine::policy::parse(policy);
         assert!(parsed.reasons.is_empty(), "{:?}", parsed.reasons);
         assert_eq!(parsed.policy.unwrap().offers.len(), 8);
+    }
+
+    /// The generated carts use the query's aliases: the Functions' own reader finds every field.
+    #[test]
+    fn budget_carts_read_completely_through_the_functions_reader() {
+        use marginwise_engine::{PolicySource, ProfileInput, Target, VariantInput};
+        use shopify_function::wasm_api::{Context, Deserialize};
+        let context = Context::new_with_input(budget_input(20));
+        let input = marginwise_input::OffersInput::deserialize(&context.input_get().unwrap());
+        let request = input.unwrap().request(Target::CartLines);
+        assert_eq!(request.lines.len(), 20);
+        for line in &request.lines {
+            assert!(!line.id.is_empty() && !line.unit_price.is_empty() && line.quantity > 0);
+            assert!(matches!(line.variant, VariantInput::Text(_)), "{line:?}");
+        }
+        assert!(matches!(request.profile, ProfileInput::Text(_)));
+        assert!(matches!(request.policy, PolicySource::Json(_)));
+        assert_eq!(
+            request.delivery_groups[0].shipping_cost.as_deref(),
+            Some("9.99")
+        );
     }
 
     #[test]

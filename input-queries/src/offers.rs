@@ -1,0 +1,232 @@
+//! The offers Function's input (`offers/*.graphql`; both targets select the same fields).
+
+use marginwise_engine::{
+    CustomerFacts, DeliveryGroup, DiscountClasses, Line, PolicySource, ProfileInput, Request,
+    Target, VariantInput,
+};
+use shopify_function::wasm_api::{Deserialize, InternedStringId, Value, read::Error};
+
+use crate::value::{integer, text};
+
+/// The response keys of each cart line: short aliases in the query, because the provider compares
+/// a wanted key with every key before it (see the crate docs).
+pub mod line_key {
+    /// `id`
+    pub const ID: &str = "i";
+    /// `quantity`
+    pub const QUANTITY: &str = "q";
+    /// `cost`, then `amountPerQuantity` (`UNIT`), then `amount`.
+    pub const COST: &str = "c";
+    pub const UNIT: &str = "u";
+    pub const AMOUNT: &str = "a";
+    /// `merchandise`, then `... on ProductVariant { metafield(namespace: "$app", key: "offer") }`
+    /// (`OFFER`), then its `value`.
+    pub const MERCHANDISE: &str = "m";
+    pub const OFFER: &str = "o";
+    pub const VALUE: &str = "v";
+}
+
+/// Every path the reader reads, as response keys from the root (the tests compare them with the
+/// query files: a key the query does not select reads as absent, and a selected field nobody reads
+/// still costs instructions).
+pub const READ_PATHS: &[&[&str]] = &[
+    &["discount", "discountClasses"],
+    &["discount", "metafield", "value"],
+    &["presentmentCurrencyRate"],
+    &["cart", "cost", "totalAmount", "currencyCode"],
+    &["cart", "buyerIdentity", "customer", "id"],
+    &["cart", "buyerIdentity", "customer", "numberOfOrders"],
+    &["cart", "buyerIdentity", "customer", "metafield", "value"],
+    &["cart", "lines", line_key::ID],
+    &["cart", "lines", line_key::QUANTITY],
+    &[
+        "cart",
+        "lines",
+        line_key::COST,
+        line_key::UNIT,
+        line_key::AMOUNT,
+    ],
+    &[
+        "cart",
+        "lines",
+        line_key::MERCHANDISE,
+        line_key::OFFER,
+        line_key::VALUE,
+    ],
+    &["cart", "deliveryGroups", "id"],
+    &[
+        "cart",
+        "deliveryGroups",
+        "selectedDeliveryOption",
+        "cost",
+        "amount",
+    ],
+    &[
+        "cart",
+        "deliveryGroups",
+        "deliveryOptions",
+        "cost",
+        "amount",
+    ],
+];
+
+/// The input of either offers target, read into an engine request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffersInput {
+    request: Request,
+}
+
+impl OffersInput {
+    /// The engine request for `target`. Both targets build the identical request apart from
+    /// `target`, so both pick the same winning offer.
+    pub fn request(self, target: Target) -> Request {
+        Request {
+            target,
+            ..self.request
+        }
+    }
+}
+
+impl Deserialize for OffersInput {
+    /// Never fails: see the crate docs.
+    fn deserialize(root: &Value) -> Result<Self, Error> {
+        Ok(Self {
+            request: read(root),
+        })
+    }
+}
+
+/// The per-line keys, interned once per run.
+struct LineKeys {
+    id: InternedStringId,
+    quantity: InternedStringId,
+    cost: InternedStringId,
+    unit: InternedStringId,
+    amount: InternedStringId,
+    merchandise: InternedStringId,
+    offer: InternedStringId,
+    value: InternedStringId,
+}
+
+impl LineKeys {
+    fn intern(value: &Value) -> Self {
+        let intern = |key: &str| value.intern_utf8_str(key);
+        Self {
+            id: intern(line_key::ID),
+            quantity: intern(line_key::QUANTITY),
+            cost: intern(line_key::COST),
+            unit: intern(line_key::UNIT),
+            amount: intern(line_key::AMOUNT),
+            merchandise: intern(line_key::MERCHANDISE),
+            offer: intern(line_key::OFFER),
+            value: intern(line_key::VALUE),
+        }
+    }
+
+    fn line(&self, line: &Value) -> Line {
+        let unit_price = line
+            .get_interned_obj_prop(self.cost)
+            .get_interned_obj_prop(self.unit)
+            .get_interned_obj_prop(self.amount);
+        let offer = line
+            .get_interned_obj_prop(self.merchandise)
+            .get_interned_obj_prop(self.offer)
+            .get_interned_obj_prop(self.value);
+        Line {
+            id: text(&line.get_interned_obj_prop(self.id)).unwrap_or_default(),
+            // Unreadable quantities and prices read as 0 and "": the engine excludes the line
+            // with a reason.
+            quantity: integer(&line.get_interned_obj_prop(self.quantity)).unwrap_or(0),
+            unit_price: text(&unit_price).unwrap_or_default(),
+            variant: text(&offer).map_or(VariantInput::Missing, VariantInput::Text),
+        }
+    }
+}
+
+fn read(root: &Value) -> Request {
+    let discount = root.get_obj_prop("discount");
+    let cart = root.get_obj_prop("cart");
+    let customer = cart.get_obj_prop("buyerIdentity").get_obj_prop("customer");
+    let customer = customer.is_obj().then_some(customer);
+
+    let lines_value = cart.get_obj_prop("lines");
+    let count = lines_value.array_len().unwrap_or(0);
+    let mut lines = Vec::with_capacity(count);
+    if count > 0 {
+        let keys = LineKeys::intern(root);
+        for index in 0..count {
+            lines.push(keys.line(&lines_value.get_at_index(index)));
+        }
+    }
+
+    let customer_id = customer.and_then(|c| text(&c.get_obj_prop("id")));
+    Request {
+        target: Target::CartLines,
+        holdout_key: marginwise_engine::holdout::shopper_key(
+            customer_id.as_deref(),
+            lines.iter().map(|line| line.id.as_str()),
+        ),
+        currency_code: text(
+            &cart
+                .get_obj_prop("cost")
+                .get_obj_prop("totalAmount")
+                .get_obj_prop("currencyCode"),
+        )
+        .unwrap_or_default(),
+        presentment_rate: text(&root.get_obj_prop("presentmentCurrencyRate")).unwrap_or_default(),
+        classes: classes(&discount.get_obj_prop("discountClasses")),
+        profile: match customer {
+            None => ProfileInput::Anonymous,
+            Some(customer) => text(&customer.get_obj_prop("metafield").get_obj_prop("value"))
+                .map_or(ProfileInput::Missing, ProfileInput::Text),
+        },
+        customer: CustomerFacts {
+            number_of_orders: customer.and_then(|c| integer(&c.get_obj_prop("numberOfOrders"))),
+        },
+        lines,
+        delivery_groups: delivery_groups(&cart.get_obj_prop("deliveryGroups")),
+        policy: text(&discount.get_obj_prop("metafield").get_obj_prop("value"))
+            .map_or(PolicySource::Missing, PolicySource::Json),
+    }
+}
+
+/// The discount classes the discount node allows. A class added to the API after this build
+/// cannot be rendered, so it is ignored.
+fn classes(list: &Value) -> DiscountClasses {
+    let mut classes = DiscountClasses::default();
+    for index in 0..list.array_len().unwrap_or(0) {
+        match text(&list.get_at_index(index)).as_deref() {
+            Some("PRODUCT") => classes.product = true,
+            Some("ORDER") => classes.order = true,
+            Some("SHIPPING") => classes.shipping = true,
+            _ => {}
+        }
+    }
+    classes
+}
+
+/// Each delivery group's selected cost, and the offered options' costs only when none is selected
+/// (the engine looks at them only then, and every read costs instructions).
+fn delivery_groups(list: &Value) -> Vec<DeliveryGroup> {
+    let cost_amount = |option: &Value| text(&option.get_obj_prop("cost").get_obj_prop("amount"));
+    (0..list.array_len().unwrap_or(0))
+        .map(|index| {
+            let group = list.get_at_index(index);
+            let shipping_cost = cost_amount(&group.get_obj_prop("selectedDeliveryOption"));
+            let option_costs = match shipping_cost {
+                Some(_) => Vec::new(),
+                None => {
+                    let options = group.get_obj_prop("deliveryOptions");
+                    (0..options.array_len().unwrap_or(0))
+                        .filter_map(|option| cost_amount(&options.get_at_index(option)))
+                        .collect()
+                }
+            };
+            DeliveryGroup {
+                id: text(&group.get_obj_prop("id")).unwrap_or_default(),
+                shipping_cost,
+                option_costs,
+            }
+        })
+        .collect()
+}
