@@ -21,17 +21,14 @@ pub(crate) fn find(
     offer_id: &str,
     reasons: &mut Vec<Reason>,
 ) -> Vec<usize> {
-    let best_ranks = BestRanks::of(cart);
-    let mut ranked: Vec<(usize, usize)> = Vec::new();
-    for (index, line) in cart.lines.iter().enumerate() {
-        let Some(data) = &line.data else {
-            continue;
-        };
-        // The best rank at which any other product in the cart lists this line's product.
-        let Some(rank) = best_ranks.get(data.product_id) else {
-            continue;
-        };
-        if data.bundle_parent {
+    // Worked out once per cart, however many slot offers the policy has.
+    // INVARIANT: an evaluation computes one `discountable` list per cart (`evaluate` keeps it in
+    // its context), so the candidates of the first call hold for every later one.
+    let candidates = cart
+        .slot_candidates
+        .get_or_init(|| Candidates::of(cart, discountable));
+    for &index in &candidates.bundle_parents {
+        if let Some(line) = cart.line(index) {
             reasons.push(Reason::new(
                 ReasonCode::LineBundleParentExcluded,
                 line.id,
@@ -39,41 +36,76 @@ pub(crate) fn find(
                     offer_id: offer_id.to_string(),
                 },
             ));
-            continue;
-        }
-        // INVARIANT: `discountable` is in increasing cart index (Cart::discountable keeps cart
-        // order), so a binary search finds the line.
-        if discountable
-            .binary_search_by_key(&index, |d| d.index)
-            .is_ok()
-        {
-            ranked.push((rank, index));
         }
     }
-    // Ranks are below MAX_COMPLEMENTS, so one pass per rank orders the slots by rank then cart
-    // order without a sort (which would cost the Function several KB of code).
-    // INVARIANT: `ranked` is in cart order, so each pass keeps cart order within its rank.
     let limit = usize::try_from(max_slots).unwrap_or(usize::MAX);
-    (0..MAX_COMPLEMENTS)
-        .flat_map(|rank| {
-            ranked
-                .iter()
-                .filter(move |(r, _)| *r == rank)
-                .map(|(_, index)| *index)
-        })
-        .take(limit)
-        .collect()
+    candidates.best_first.iter().take(limit).copied().collect()
+}
+
+/// Every line that could be a slot, and the bundle parents that would have been.
+#[derive(Debug, Clone)]
+pub(crate) struct Candidates {
+    /// Cart indices of the discountable lines some other product recommends, best rank first,
+    /// then cart order.
+    best_first: Vec<usize>,
+    /// Cart indices of bundle parents some other product recommends, in cart order.
+    bundle_parents: Vec<usize>,
+}
+
+impl Candidates {
+    fn of(cart: &Cart<'_>, discountable: &[Discountable]) -> Candidates {
+        let best_ranks = BestRanks::of(cart);
+        let mut ranked: Vec<(usize, usize)> = Vec::new();
+        let mut bundle_parents = Vec::new();
+        for (index, line) in cart.lines.iter().enumerate() {
+            let Some(data) = &line.data else {
+                continue;
+            };
+            // The best rank at which any other product in the cart lists this line's product.
+            let Some(rank) = best_ranks.get(data.product_id) else {
+                continue;
+            };
+            if data.bundle_parent {
+                bundle_parents.push(index);
+                continue;
+            }
+            // INVARIANT: `discountable` is in increasing cart index (Cart::discountable keeps
+            // cart order), so a binary search finds the line.
+            if discountable
+                .binary_search_by_key(&index, |d| d.index)
+                .is_ok()
+            {
+                ranked.push((rank, index));
+            }
+        }
+        // Ranks are below MAX_COMPLEMENTS, so one pass per rank orders the slots by rank then
+        // cart order without a sort (which would cost the Function several KB of code).
+        // INVARIANT: `ranked` is in cart order, so each pass keeps cart order within its rank.
+        let best_first = (0..MAX_COMPLEMENTS)
+            .flat_map(|rank| {
+                ranked
+                    .iter()
+                    .filter(move |(r, _)| *r == rank)
+                    .map(|(_, index)| *index)
+            })
+            .collect();
+        Candidates {
+            best_first,
+            bundle_parents,
+        }
+    }
 }
 
 /// For every product some line lists as a complement, the best (lowest) rank at which a line of
 /// another product lists it.
 ///
-/// Built once per search so that finding a line's rank is one lookup instead of a scan of every
+/// Built once per cart so that finding a line's rank is one lookup instead of a scan of every
 /// other line's list: the scan made slot offers quadratic in the number of lines (18 M
 /// instructions at 200 lines, over Shopify's limit). A small open-addressing table is used rather
 /// than `HashMap` (whose hasher and table code would cost the Function several KB) or a sorted
 /// list (sorting costs code size too); the keys are product ids, already well spread, and a
 /// multiplicative hash spreads them over the table.
+#[derive(Debug, Clone)]
 struct BestRanks {
     /// `(product_id, best rank)`; `None` is an empty slot. The length is a power of two at least
     /// twice the number of keys, so probing always ends at an empty slot.
