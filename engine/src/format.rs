@@ -369,11 +369,14 @@ impl VariantData {
         };
         let (product_id, rest) = leading_u64(rest.get(1..)?)?;
         let mut rest = rest.strip_prefix(b"|")?;
-        let mut complements = Vec::new();
+        let mut complements;
         match rest.strip_prefix(b"|") {
-            Some(after) => rest = after,
+            Some(after) => {
+                complements = Vec::new();
+                rest = after;
+            }
             None => {
-                complements.reserve_exact(MAX_COMPLEMENTS);
+                complements = Vec::with_capacity(MAX_COMPLEMENTS);
                 loop {
                     let (id, after) = leading_u64(rest)?;
                     complements.push(id);

@@ -78,17 +78,32 @@ impl Candidates {
                 ranked.push((rank, index));
             }
         }
-        // Ranks are below MAX_COMPLEMENTS, so one pass per rank orders the slots by rank then
-        // cart order without a sort (which would cost the Function several KB of code).
-        // INVARIANT: `ranked` is in cart order, so each pass keeps cart order within its rank.
-        let best_first = (0..MAX_COMPLEMENTS)
-            .flat_map(|rank| {
-                ranked
-                    .iter()
-                    .filter(move |(r, _)| *r == rank)
-                    .map(|(_, index)| *index)
-            })
-            .collect();
+        // Ranks are below MAX_COMPLEMENTS: counting the lines per rank gives each rank's place in
+        // the result, so two passes order the slots by rank then cart order without a sort
+        // (which would cost the Function several KB of code).
+        // INVARIANT: `ranked` is in cart order, so placing in that order keeps cart order within
+        // each rank.
+        let mut starts = [0usize; MAX_COMPLEMENTS + 1];
+        for &(rank, _) in &ranked {
+            if let Some(count) = starts.get_mut(rank + 1) {
+                *count += 1;
+            }
+        }
+        for rank in 1..starts.len() {
+            let before = starts.get(rank - 1).copied().unwrap_or(0);
+            if let Some(start) = starts.get_mut(rank) {
+                *start += before;
+            }
+        }
+        let mut best_first = vec![0; ranked.len()];
+        for &(rank, index) in &ranked {
+            if let Some(next) = starts.get_mut(rank)
+                && let Some(slot) = best_first.get_mut(*next)
+            {
+                *slot = index;
+                *next += 1;
+            }
+        }
         Candidates {
             best_first,
             bundle_parents,
