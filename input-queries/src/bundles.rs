@@ -1,10 +1,10 @@
 //! The bundles Function's input (`bundles/cart_transform_run.graphql`).
 
 use marginwise_engine::bundle::{BundleLine, BundleRequest};
-use marginwise_engine::{CustomerFacts, PolicySource, ProfileInput, VariantInput};
+use marginwise_engine::{PolicySource, VariantInput};
 use shopify_function::wasm_api::{Deserialize, InternedStringId, Value, read::Error};
 
-use crate::value::{integer, text};
+use crate::value::{customer, integer, text};
 
 /// The response keys of each cart line: short aliases in the query (see the crate docs).
 pub mod line_key {
@@ -142,8 +142,7 @@ impl LineKeys {
 fn read(root: &Value) -> BundleRequest {
     let transform = root.get_obj_prop("cartTransform");
     let cart = root.get_obj_prop("cart");
-    let customer = cart.get_obj_prop("buyerIdentity").get_obj_prop("customer");
-    let customer = customer.is_obj().then_some(customer);
+    let customer = customer(&cart);
 
     let lines_value = cart.get_obj_prop("lines");
     let count = lines_value.array_len().unwrap_or(0);
@@ -162,22 +161,15 @@ fn read(root: &Value) -> BundleRequest {
         }
     }
 
-    let customer_id = customer.and_then(|c| text(&c.get_obj_prop("id")));
     BundleRequest {
         holdout_key: marginwise_engine::holdout::shopper_key(
-            customer_id.as_deref(),
+            customer.id.as_deref(),
             lines.iter().map(|line| line.id.as_str()),
         ),
         currency_code,
         presentment_rate: text(&root.get_obj_prop("presentmentCurrencyRate")).unwrap_or_default(),
-        profile: match customer {
-            None => ProfileInput::Anonymous,
-            Some(customer) => text(&customer.get_obj_prop("metafield").get_obj_prop("value"))
-                .map_or(ProfileInput::Missing, ProfileInput::Text),
-        },
-        customer: CustomerFacts {
-            number_of_orders: customer.and_then(|c| integer(&c.get_obj_prop("numberOfOrders"))),
-        },
+        profile: customer.profile,
+        customer: customer.facts,
         lines,
         definitions: text(&transform.get_obj_prop("bundles").get_obj_prop("value")),
         policy: text(&transform.get_obj_prop("policy").get_obj_prop("value"))

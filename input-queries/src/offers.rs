@@ -1,12 +1,11 @@
 //! The offers Function's input (`offers/*.graphql`; both targets select the same fields).
 
 use marginwise_engine::{
-    CustomerFacts, DeliveryGroup, DiscountClasses, Line, PolicySource, ProfileInput, Request,
-    Target, VariantInput,
+    DeliveryGroup, DiscountClasses, Line, PolicySource, Request, Target, VariantInput,
 };
 use shopify_function::wasm_api::{Deserialize, InternedStringId, Value, read::Error};
 
-use crate::value::{integer, text};
+use crate::value::{customer, integer, text};
 
 /// The response keys of each cart line: short aliases in the query, because the provider compares
 /// a wanted key with every key before it (see the crate docs).
@@ -146,8 +145,7 @@ impl LineKeys {
 fn read(root: &Value) -> Request {
     let discount = root.get_obj_prop("discount");
     let cart = root.get_obj_prop("cart");
-    let customer = cart.get_obj_prop("buyerIdentity").get_obj_prop("customer");
-    let customer = customer.is_obj().then_some(customer);
+    let customer = customer(&cart);
 
     let lines_value = cart.get_obj_prop("lines");
     let count = lines_value.array_len().unwrap_or(0);
@@ -159,11 +157,10 @@ fn read(root: &Value) -> Request {
         }
     }
 
-    let customer_id = customer.and_then(|c| text(&c.get_obj_prop("id")));
     Request {
         target: Target::CartLines,
         holdout_key: marginwise_engine::holdout::shopper_key(
-            customer_id.as_deref(),
+            customer.id.as_deref(),
             lines.iter().map(|line| line.id.as_str()),
         ),
         currency_code: text(
@@ -175,14 +172,8 @@ fn read(root: &Value) -> Request {
         .unwrap_or_default(),
         presentment_rate: text(&root.get_obj_prop("presentmentCurrencyRate")).unwrap_or_default(),
         classes: classes(&discount.get_obj_prop("discountClasses")),
-        profile: match customer {
-            None => ProfileInput::Anonymous,
-            Some(customer) => text(&customer.get_obj_prop("metafield").get_obj_prop("value"))
-                .map_or(ProfileInput::Missing, ProfileInput::Text),
-        },
-        customer: CustomerFacts {
-            number_of_orders: customer.and_then(|c| integer(&c.get_obj_prop("numberOfOrders"))),
-        },
+        profile: customer.profile,
+        customer: customer.facts,
         lines,
         delivery_groups: delivery_groups(&cart.get_obj_prop("deliveryGroups")),
         policy: text(&discount.get_obj_prop("metafield").get_obj_prop("value"))
