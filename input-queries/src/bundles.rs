@@ -1,30 +1,11 @@
 //! The bundles Function's input (`bundles/cart_transform_run.graphql`).
 
+use marginwise_engine::PolicySource;
 use marginwise_engine::bundle::{BundleLine, BundleRequest};
-use marginwise_engine::{PolicySource, VariantInput};
-use shopify_function::wasm_api::{Deserialize, InternedStringId, Value, read::Error};
+use shopify_function::wasm_api::{Deserialize, Value, read::Error};
 
-use crate::value::{customer, integer, text};
-
-/// The response keys of each cart line: short aliases in the query (see the crate docs).
-pub mod line_key {
-    /// `id`, and the variant's `id` under `MERCHANDISE`.
-    pub const ID: &str = "i";
-    /// `quantity`
-    pub const QUANTITY: &str = "q";
-    /// `attribute(key: "_mw_bundle")`, then its `value` (`VALUE`).
-    pub const MARKER: &str = "t";
-    /// `cost`, then `amountPerQuantity` (`UNIT`), then `amount` and `currencyCode` (`CURRENCY`).
-    pub const COST: &str = "c";
-    pub const UNIT: &str = "u";
-    pub const AMOUNT: &str = "a";
-    pub const CURRENCY: &str = "k";
-    /// `merchandise`, then `... on ProductVariant { id, metafield(namespace: "$app",
-    /// key: "offer") }` (`OFFER`), then its `value`.
-    pub const MERCHANDISE: &str = "m";
-    pub const OFFER: &str = "o";
-    pub const VALUE: &str = "v";
-}
+use crate::line::{LineKeys, line_key};
+use crate::value::{customer, text};
 
 /// Every path the reader reads, as response keys from the root (checked against the query file by
 /// the tests).
@@ -83,62 +64,6 @@ impl Deserialize for BundlesInput {
     }
 }
 
-/// The per-line keys, interned once per run.
-struct LineKeys {
-    id: InternedStringId,
-    quantity: InternedStringId,
-    marker: InternedStringId,
-    cost: InternedStringId,
-    unit: InternedStringId,
-    amount: InternedStringId,
-    merchandise: InternedStringId,
-    offer: InternedStringId,
-    value: InternedStringId,
-}
-
-impl LineKeys {
-    fn intern(value: &Value) -> Self {
-        let intern = |key: &str| value.intern_utf8_str(key);
-        Self {
-            id: intern(line_key::ID),
-            quantity: intern(line_key::QUANTITY),
-            marker: intern(line_key::MARKER),
-            cost: intern(line_key::COST),
-            unit: intern(line_key::UNIT),
-            amount: intern(line_key::AMOUNT),
-            merchandise: intern(line_key::MERCHANDISE),
-            offer: intern(line_key::OFFER),
-            value: intern(line_key::VALUE),
-        }
-    }
-
-    /// One line, and the value of its `amountPerQuantity` (where the currency is).
-    fn line(&self, line: &Value) -> (BundleLine, Value) {
-        let unit = line
-            .get_interned_obj_prop(self.cost)
-            .get_interned_obj_prop(self.unit);
-        let merchandise = line.get_interned_obj_prop(self.merchandise);
-        let offer = merchandise
-            .get_interned_obj_prop(self.offer)
-            .get_interned_obj_prop(self.value);
-        let read = BundleLine {
-            id: text(&line.get_interned_obj_prop(self.id)).unwrap_or_default(),
-            // Unreadable quantities and prices read as 0 and "": the engine leaves the line alone
-            // with a reason.
-            quantity: integer(&line.get_interned_obj_prop(self.quantity)).unwrap_or(0),
-            unit_price: text(&unit.get_interned_obj_prop(self.amount)).unwrap_or_default(),
-            variant_id: text(&merchandise.get_interned_obj_prop(self.id)),
-            variant: text(&offer).map_or(VariantInput::Missing, VariantInput::Text),
-            marker: text(
-                &line
-                    .get_interned_obj_prop(self.marker)
-                    .get_interned_obj_prop(self.value),
-            ),
-        };
-        (read, unit)
-    }
-}
-
 fn read(root: &Value) -> BundleRequest {
     let transform = root.get_obj_prop("cartTransform");
     let cart = root.get_obj_prop("cart");
@@ -152,12 +77,26 @@ fn read(root: &Value) -> BundleRequest {
     let mut currency_code = String::new();
     if count > 0 {
         let keys = LineKeys::intern(root);
+        let marker = root.intern_utf8_str(line_key::MARKER);
         for index in 0..count {
-            let (line, unit) = keys.line(&lines_value.get_at_index(index));
+            let value = lines_value.get_at_index(index);
+            let line = keys.read(&value);
             if index == 0 {
-                currency_code = text(&unit.get_obj_prop(line_key::CURRENCY)).unwrap_or_default();
+                currency_code =
+                    text(&line.unit.get_obj_prop(line_key::CURRENCY)).unwrap_or_default();
             }
-            lines.push(line);
+            lines.push(BundleLine {
+                id: line.id,
+                quantity: line.quantity,
+                unit_price: line.unit_price,
+                variant_id: text(&line.merchandise.get_interned_obj_prop(keys.id)),
+                variant: line.variant,
+                marker: text(
+                    &value
+                        .get_interned_obj_prop(marker)
+                        .get_interned_obj_prop(keys.value),
+                ),
+            });
         }
     }
 

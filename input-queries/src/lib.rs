@@ -19,8 +19,10 @@
 //! case is no offer. The tests check every key the reader asks for against the query files.
 
 pub mod bundles;
+mod line;
 pub mod offers;
 mod value;
 
 pub use bundles::BundlesInput;
+pub use line::line_key;
 pub use offers::OffersInput;

@@ -1,29 +1,10 @@
 //! The offers Function's input (`offers/*.graphql`; both targets select the same fields).
 
-use marginwise_engine::{
-    DeliveryGroup, DiscountClasses, Line, PolicySource, Request, Target, VariantInput,
-};
-use shopify_function::wasm_api::{Deserialize, InternedStringId, Value, read::Error};
+use marginwise_engine::{DeliveryGroup, DiscountClasses, Line, PolicySource, Request, Target};
+use shopify_function::wasm_api::{Deserialize, Value, read::Error};
 
-use crate::value::{customer, integer, text};
-
-/// The response keys of each cart line: short aliases in the query, because the provider compares
-/// a wanted key with every key before it (see the crate docs).
-pub mod line_key {
-    /// `id`
-    pub const ID: &str = "i";
-    /// `quantity`
-    pub const QUANTITY: &str = "q";
-    /// `cost`, then `amountPerQuantity` (`UNIT`), then `amount`.
-    pub const COST: &str = "c";
-    pub const UNIT: &str = "u";
-    pub const AMOUNT: &str = "a";
-    /// `merchandise`, then `... on ProductVariant { metafield(namespace: "$app", key: "offer") }`
-    /// (`OFFER`), then its `value`.
-    pub const MERCHANDISE: &str = "m";
-    pub const OFFER: &str = "o";
-    pub const VALUE: &str = "v";
-}
+use crate::line::{LineKeys, line_key};
+use crate::value::{customer, text};
 
 /// Every path the reader reads, as response keys from the root (the tests compare them with the
 /// query files: a key the query does not select reads as absent, and a selected field nobody reads
@@ -95,53 +76,6 @@ impl Deserialize for OffersInput {
     }
 }
 
-/// The per-line keys, interned once per run.
-struct LineKeys {
-    id: InternedStringId,
-    quantity: InternedStringId,
-    cost: InternedStringId,
-    unit: InternedStringId,
-    amount: InternedStringId,
-    merchandise: InternedStringId,
-    offer: InternedStringId,
-    value: InternedStringId,
-}
-
-impl LineKeys {
-    fn intern(value: &Value) -> Self {
-        let intern = |key: &str| value.intern_utf8_str(key);
-        Self {
-            id: intern(line_key::ID),
-            quantity: intern(line_key::QUANTITY),
-            cost: intern(line_key::COST),
-            unit: intern(line_key::UNIT),
-            amount: intern(line_key::AMOUNT),
-            merchandise: intern(line_key::MERCHANDISE),
-            offer: intern(line_key::OFFER),
-            value: intern(line_key::VALUE),
-        }
-    }
-
-    fn line(&self, line: &Value) -> Line {
-        let unit_price = line
-            .get_interned_obj_prop(self.cost)
-            .get_interned_obj_prop(self.unit)
-            .get_interned_obj_prop(self.amount);
-        let offer = line
-            .get_interned_obj_prop(self.merchandise)
-            .get_interned_obj_prop(self.offer)
-            .get_interned_obj_prop(self.value);
-        Line {
-            id: text(&line.get_interned_obj_prop(self.id)).unwrap_or_default(),
-            // Unreadable quantities and prices read as 0 and "": the engine excludes the line
-            // with a reason.
-            quantity: integer(&line.get_interned_obj_prop(self.quantity)).unwrap_or(0),
-            unit_price: text(&unit_price).unwrap_or_default(),
-            variant: text(&offer).map_or(VariantInput::Missing, VariantInput::Text),
-        }
-    }
-}
-
 fn read(root: &Value) -> Request {
     let discount = root.get_obj_prop("discount");
     let cart = root.get_obj_prop("cart");
@@ -153,7 +87,13 @@ fn read(root: &Value) -> Request {
     if count > 0 {
         let keys = LineKeys::intern(root);
         for index in 0..count {
-            lines.push(keys.line(&lines_value.get_at_index(index)));
+            let line = keys.read(&lines_value.get_at_index(index));
+            lines.push(Line {
+                id: line.id,
+                quantity: line.quantity,
+                unit_price: line.unit_price,
+                variant: line.variant,
+            });
         }
     }
 

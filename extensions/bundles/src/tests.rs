@@ -91,7 +91,7 @@ fn apply(input: &Value, output: &Value) -> Value {
             let price_after = price_before - price_before * decrease_bps / 10_000;
             let parent = merge["parentVariantId"].as_str().unwrap();
             let product_id = parent.rsplit('/').next().unwrap();
-            // A new line in the query's aliases (see `marginwise_input::bundles::line_key`).
+            // A new line in the query's aliases (see `marginwise_input::line_key`).
             added.push(json!({
                 "i": format!("gid://shopify/CartLine/merged-{n}"),
                 "q": 1,

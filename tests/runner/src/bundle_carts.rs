@@ -114,7 +114,7 @@ fn line(index: u64, variant_id: u64, quantity: u64) -> Value {
         complements: Vec::new(),
         bundle_parent: false,
     };
-    // The query's aliases (see `marginwise_input::bundles::line_key`).
+    // The query's aliases (see `marginwise_input::line_key`).
     json!({
         "i": format!("gid://shopify/CartLine/{}", index + 1),
         "q": quantity,

@@ -143,7 +143,7 @@ pub fn budget_input(n_lines: u64) -> Value {
                 complements,
                 bundle_parent: false,
             };
-            // The query's aliases (see `marginwise_input::offers::line_key`).
+            // The query's aliases (see `marginwise_input::line_key`).
             json!({
                 "i": format!("gid://shopify/CartLine/{}", i + 1),
                 "q": 1 + i % 3,
