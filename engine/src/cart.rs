@@ -55,8 +55,6 @@ pub(crate) struct Cart<'r> {
     /// Sum of the readable lines' prices; `Err` when it overflows.
     pub subtotal: Checked<Money>,
     pub shipping: Vec<Shipping<'r>>,
-    /// The lines slot offers may choose from, worked out on first use (see [`crate::slots`]).
-    pub slot_candidates: std::cell::OnceCell<crate::slots::Candidates>,
 }
 
 /// Currencies and rate the cart is read with.
@@ -92,7 +90,6 @@ pub(crate) fn read<'r>(
         unreadable_lines: Vec::new(),
         subtotal: Ok(0),
         shipping: Vec::new(),
-        slot_candidates: std::cell::OnceCell::new(),
     };
     for (position, line) in lines.iter().enumerate() {
         match read_line(position, line, conversion, reasons) {

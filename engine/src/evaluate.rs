@@ -5,6 +5,8 @@
 //! that asked. Each step that can go wrong adds a reason and, where the whole decision depends on
 //! it, returns early with no offer.
 
+use std::cell::OnceCell;
+
 use crate::arith;
 use crate::cap;
 use crate::cart::{self, Cart, Conversion, Discountable};
@@ -20,6 +22,7 @@ use crate::money::{Currency, Money, Rate};
 use crate::policy::{self, Offer, Policy, PolicySource, Strategy};
 use crate::request::{Request, Target};
 use crate::reward::{self, Amounts};
+use crate::slots;
 
 fn reason(code: ReasonCode, subject: &str, detail: Detail) -> Reason {
     Reason::new(code, subject, detail)
@@ -52,6 +55,7 @@ pub fn evaluate(request: &Request) -> Decision {
         cart: &cart,
         conversion,
         discountable: cart.discountable(policy.guard.unknown_cost),
+        slot_candidates: OnceCell::new(),
     };
 
     // The cart index of every rendered line discount, in the decision's order: the margin summary
@@ -234,6 +238,9 @@ struct Context<'a, 'r> {
     cart: &'a Cart<'r>,
     conversion: Conversion,
     discountable: Vec<Discountable>,
+    /// The slot offers' candidate lines, worked out from `cart` and `discountable` by the first
+    /// slot offer evaluated (see [`crate::slots::find`]).
+    slot_candidates: OnceCell<slots::Candidates>,
 }
 
 /// An offer that passed every rule and still gives something after cap and guard.
@@ -277,6 +284,7 @@ fn evaluate_offer(
         id,
         context.cart,
         &context.discountable,
+        &context.slot_candidates,
         context.conversion,
         reasons,
     ) {

@@ -1,6 +1,8 @@
 //! What an offer would give on this cart before cap and guard: the proposed amounts per line,
 //! for the order, or as a shipping percentage.
 
+use std::cell::OnceCell;
+
 use crate::arith::{self, Checked};
 use crate::cart::{Cart, Conversion, Discountable, Shipping};
 use crate::decision::{Reason, ReasonCode};
@@ -74,6 +76,7 @@ pub(crate) fn propose(
     offer_id: &str,
     cart: &Cart<'_>,
     discountable: &[Discountable],
+    slot_candidates: &OnceCell<slots::Candidates>,
     conversion: Conversion,
     reasons: &mut Vec<Reason>,
 ) -> Result<Amounts, NothingToGive> {
@@ -138,7 +141,14 @@ pub(crate) fn propose(
             Ok(Amounts::Lines(lines))
         }
         Reward::SlotPercent { bps, max_slots } => {
-            let slots = slots::find(cart, discountable, max_slots, offer_id, reasons);
+            let slots = slots::find(
+                cart,
+                discountable,
+                slot_candidates,
+                max_slots,
+                offer_id,
+                reasons,
+            );
             if slots.is_empty() {
                 return Err(NothingToGive {
                     code: ReasonCode::NoSlotFound,

@@ -5,6 +5,8 @@
 //! unit of B rewards completing the basket the model expected, without discounting A, which the
 //! shopper was buying anyway.
 
+use std::cell::OnceCell;
+
 use crate::cart::{Cart, Discountable};
 use crate::decision::{Reason, ReasonCode};
 use crate::detail::Detail;
@@ -14,19 +16,19 @@ use crate::format::MAX_COMPLEMENTS;
 /// `max_slots`. Only discountable lines can be slots; bundle parents never are (their price is
 /// already a bundle price set by the cart transform), and each one that would have qualified gets
 /// a `line_bundle_parent_excluded` reason.
+///
+/// `candidates` caches what the search works out from `cart` and `discountable`, so that it is
+/// worked out once however many slot offers the policy has: it must come from the same two (the
+/// evaluation keeps all three side by side).
 pub(crate) fn find(
     cart: &Cart<'_>,
     discountable: &[Discountable],
+    candidates: &OnceCell<Candidates>,
     max_slots: u32,
     offer_id: &str,
     reasons: &mut Vec<Reason>,
 ) -> Vec<usize> {
-    // Worked out once per cart, however many slot offers the policy has.
-    // INVARIANT: an evaluation computes one `discountable` list per cart (`evaluate` keeps it in
-    // its context), so the candidates of the first call hold for every later one.
-    let candidates = cart
-        .slot_candidates
-        .get_or_init(|| Candidates::of(cart, discountable));
+    let candidates = candidates.get_or_init(|| Candidates::of(cart, discountable));
     for &index in &candidates.bundle_parents {
         if let Some(line) = cart.line(index) {
             reasons.push(Reason::new(
