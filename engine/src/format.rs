@@ -170,38 +170,16 @@ fn split_fields<const N: usize>(text: &str) -> Result<[&str; N], FormatError> {
 }
 
 /// A plain base-10 unsigned integer (digits only: no sign, no spaces), or `None` when it is empty,
-/// has another character or overflows. Compares against the limit instead of `checked_mul`: on
-/// wasm32 an overflow-checked 64-bit multiply calls a 128-bit multiply routine, once per digit of
-/// every product id of every cart line.
+/// has another character or overflows.
 pub(crate) fn parse_u64(text: &[u8]) -> Option<u64> {
-    const LIMIT: u64 = u64::MAX / 10;
-    if text.is_empty() {
-        return None;
+    match leading_u64(text)? {
+        (value, []) => Some(value),
+        _ => None,
     }
-    let mut value: u64 = 0;
-    if text.len() < 20 {
-        // At most 19 digits cannot overflow: no limit check per digit.
-        for &b in text {
-            let digit = b.wrapping_sub(b'0');
-            if digit > 9 {
-                return None;
-            }
-            value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
-        }
-        return Some(value);
-    }
-    for &b in text {
-        let digit = b.wrapping_sub(b'0');
-        if digit > 9 || value > LIMIT || (value == LIMIT && u64::from(digit) > u64::MAX % 10) {
-            return None;
-        }
-        value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
-    }
-    Some(value)
 }
 
 /// The integer at the start of `bytes` and what follows it, or `None` when `bytes` does not start
-/// with a digit or the integer overflows. Same digits-only rules as [`parse_u64`].
+/// with a digit or the integer overflows (digits only: no sign, no spaces).
 ///
 /// Reads eight bytes at a time (a byte loop costs about 30 wasm instructions per digit, and every
 /// product id of every cart line comes through here): [`leading_digits`] counts the digits in a
