@@ -38,7 +38,9 @@ pub mod schema {}
 fn checksum(request: &Request) -> usize {
     let mut sum = request.currency_code.len() + request.presentment_rate.len();
     sum += request.holdout_key.len();
-    sum += usize::from(request.classes.product) + usize::from(request.classes.shipping);
+    let classes = request.classes;
+    sum +=
+        usize::from(classes.product) + usize::from(classes.order) + usize::from(classes.shipping);
     if let ProfileInput::Text(text) = &request.profile {
         sum += text.len();
     }
