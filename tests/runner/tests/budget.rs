@@ -136,7 +136,7 @@ fn the_offers_function_meets_its_budget_goals() {
 /// The bundles Function's goals from issue 6 (issue 3's, without the offers' 1-line figure), on
 /// every bundles budget cart.
 #[test]
-#[ignore = "the bundles Function misses these goals (3.76 M instructions at 200 lines, 1.88 x its read floor of 2.00 M; 13.8 x at 1 line, where decoding every definition and parsing the policy dominate); run with --ignored, see issue 6"]
+#[ignore = "the bundles Function misses these goals (3.72 M instructions at 200 lines, 1.85 x its read floor of 2.00 M; 13.8 x at 1 line, where decoding every definition and parsing the policy dominate); run with --ignored, see issue 6"]
 fn the_bundles_function_meets_its_budget_goals() {
     let runs: Vec<&BudgetRun> = measured()
         .budget_runs
