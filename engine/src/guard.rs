@@ -17,6 +17,8 @@ pub(crate) struct Headroom {
     pub order: Money,
     /// Sum of the discountable lines' prices (the base Shopify allocates an order discount over).
     pub discountable_price: Money,
+    /// The rules the rooms were computed with, for the unit rooms worked out on demand.
+    guard: Guard,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -26,8 +28,35 @@ pub(crate) struct LineHeadroom {
     pub price: Money,
     /// `max(0, price - stack - floor)` for the whole line.
     pub line: Money,
-    /// The same for one unit, which is what a slot discounts.
-    pub unit: Money,
+    /// Price and guard cost of one unit: a slot discounts one unit, and its room is worked out
+    /// only for the few slot lines (see [`Headroom::unit`]).
+    unit_price: Money,
+    unit_cost: Money,
+}
+
+impl Headroom {
+    /// The headroom of the line with cart index `index`: the one at `position` in
+    /// [`Headroom::lines`] when it is that line, else found by binary search. `position` moves
+    /// past the line found.
+    ///
+    /// Amounts are mostly in cart order, as the headroom lines are, so walking both side by side
+    /// finds each line with one comparison instead of a search per line (measured: the search
+    /// cost 1.5 M instructions at 2,000 lines).
+    fn find(&self, index: usize, position: &mut usize) -> Option<&LineHeadroom> {
+        let found = match self.lines.get(*position) {
+            Some(line) if line.index == index => *position,
+            // INVARIANT: `lines` is in increasing cart index (built in discountable order).
+            _ => self.lines.binary_search_by_key(&index, |h| h.index).ok()?,
+        };
+        *position = found + 1;
+        self.lines.get(found)
+    }
+
+    /// The headroom of one unit of `line`, which is what a slot discounts. It cannot overflow
+    /// when the whole line's did not: every term is at most the line's.
+    fn unit(&self, line: &LineHeadroom) -> Checked<Money> {
+        room(line.unit_price, line.unit_cost, &self.guard)
+    }
 }
 
 /// The headroom of one amount: `max(0, price - ceil(price x stack) - ceil(cost x (1 + margin)))`.
@@ -53,7 +82,8 @@ pub(crate) fn headroom(
             index: d.index,
             price: line.price,
             line: room(line.price, d.cost, guard)?,
-            unit: room(line.unit_price, d.unit_cost, guard)?,
+            unit_price: line.unit_price,
+            unit_cost: d.unit_cost,
         });
         total_price = arith::add(total_price, line.price)?;
         total_stack = arith::add(
@@ -68,6 +98,7 @@ pub(crate) fn headroom(
         lines,
         order,
         discountable_price: total_price,
+        guard: *guard,
     })
 }
 
@@ -82,27 +113,15 @@ pub(crate) fn apply(
 ) -> Checked<()> {
     match amounts {
         Amounts::Lines(lines) => {
+            let mut position = 0;
             for line in lines.iter_mut() {
-                // INVARIANT: `headroom.lines` is in increasing cart index (built from the
-                // discountable lines in cart order), so a binary search finds the line; a scan
-                // made the guard quadratic in the number of lines.
-                let room = headroom
-                    .lines
-                    .binary_search_by_key(&line.index, |h| h.index)
-                    .ok()
-                    .and_then(|position| headroom.lines.get(position))
-                    .map_or(0, |h| {
-                        if line.slot {
-                            h.unit.min(h.line)
-                        } else {
-                            h.line
-                        }
-                    });
+                let room = match headroom.find(line.index, &mut position) {
+                    None => 0,
+                    Some(h) if line.slot => headroom.unit(h)?.min(h.line),
+                    Some(h) => h.line,
+                };
                 line.amount = line.amount.min(room);
             }
-            // INVARIANT: from here on every amount is at most its line's headroom; the loop below
-            // only lowers amounts, so that stays true while the sum is brought under the order's.
-            // The lines together must also leave the order its floor; later lines give way first.
             let mut excess =
                 arith::sub(arith::sum(lines.iter().map(|l| l.amount))?, headroom.order)?;
             for line in lines.iter_mut().rev() {
