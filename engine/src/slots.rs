@@ -10,7 +10,7 @@ use std::cell::OnceCell;
 use crate::cart::{Cart, Discountable};
 use crate::decision::{Reason, ReasonCode};
 use crate::detail::Detail;
-use crate::format::MAX_COMPLEMENTS;
+use crate::format::{MAX_COMPLEMENTS, VariantData};
 
 /// The cart indices of the slot lines, best complement rank first then cart order, at most
 /// `max_slots`. Only discountable lines can be slots; bundle parents never are (their price is
@@ -56,10 +56,18 @@ pub(crate) struct Candidates {
 
 impl Candidates {
     fn of(cart: &Cart<'_>, discountable: &[Discountable]) -> Candidates {
-        let best_ranks = BestRanks::of(cart);
+        let best_ranks = BestRanks::of(cart.lines.iter().filter_map(|line| line.data.as_ref()));
         let mut ranked: Vec<(usize, usize)> = Vec::new();
         let mut bundle_parents = Vec::new();
+        // INVARIANT: `discountable` is in increasing cart index (Cart::discountable keeps cart
+        // order), so walking it beside the lines tells which lines are discountable, without a
+        // search per line.
+        let mut discountable = discountable.iter().map(|d| d.index).peekable();
         for (index, line) in cart.lines.iter().enumerate() {
+            let is_discountable = {
+                while discountable.next_if(|&d| d < index).is_some() {}
+                discountable.peek() == Some(&index)
+            };
             let Some(data) = &line.data else {
                 continue;
             };
@@ -71,12 +79,7 @@ impl Candidates {
                 bundle_parents.push(index);
                 continue;
             }
-            // INVARIANT: `discountable` is in increasing cart index (Cart::discountable keeps
-            // cart order), so a binary search finds the line.
-            if discountable
-                .binary_search_by_key(&index, |d| d.index)
-                .is_ok()
-            {
+            if is_discountable {
                 ranked.push((rank, index));
             }
         }
@@ -121,28 +124,29 @@ impl Candidates {
 /// instructions at 200 lines, over Shopify's limit). A small open-addressing table is used rather
 /// than `HashMap` (whose hasher and table code would cost the Function several KB) or a sorted
 /// list (sorting costs code size too); the keys are product ids, already well spread, and a
-/// multiplicative hash spreads them over the table.
+/// multiplicative hash spreads them over the table. Keys and ranks are two zeroed arrays, which
+/// the allocator hands out in one `memory.fill` instead of writing an `Option` per slot.
 #[derive(Debug, Clone)]
 struct BestRanks {
-    /// `(product_id, best rank)`; `None` is an empty slot. The length is a power of two at least
-    /// twice the number of keys, so probing always ends at an empty slot.
-    slots: Vec<Option<(u64, usize)>>,
+    /// The product id in each slot; meaningful only where `ranks` is not 0.
+    keys: Vec<u64>,
+    /// `best rank + 1` of the product in each slot; 0 marks an empty slot. The length of both is
+    /// a power of two at least twice the number of keys, so probing always ends at an empty slot.
+    ranks: Vec<u8>,
 }
 
 impl BestRanks {
-    fn of(cart: &Cart<'_>) -> BestRanks {
-        let n_entries: usize = cart
-            .lines
-            .iter()
-            .filter_map(|line| line.data.as_ref())
-            .map(|data| data.complements.len())
-            .sum();
+    /// The table of the complements `anchors` list (the variant data of the cart's lines).
+    fn of<'a>(anchors: impl Iterator<Item = &'a VariantData> + Clone) -> BestRanks {
+        let n_entries: usize = anchors.clone().map(|data| data.complements.len()).sum();
         let size = n_entries.saturating_mul(2).max(8).next_power_of_two();
         let mut table = BestRanks {
-            slots: vec![None; size],
+            keys: vec![0; size],
+            ranks: vec![0; size],
         };
-        for anchor in cart.lines.iter().filter_map(|line| line.data.as_ref()) {
-            for (rank, &product_id) in anchor.complements.iter().enumerate() {
+        for anchor in anchors {
+            // INVARIANT: at most MAX_COMPLEMENTS (8) complements, so `rank + 1` fits in a u8.
+            for (rank, &product_id) in (1u8..).zip(&anchor.complements) {
                 // A product listing itself is no recommendation: only other products count.
                 if product_id != anchor.product_id {
                     table.lower(product_id, rank);
@@ -154,31 +158,77 @@ impl BestRanks {
 
     /// The slot holding `product_id`, or the empty slot where it would go.
     fn position(&self, product_id: u64) -> usize {
-        let mask = self.slots.len().wrapping_sub(1);
+        let mask = self.ranks.len().wrapping_sub(1);
         // Fibonacci hashing: the high bits of the product are well mixed even for sequential ids.
-        let hash = product_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
-        let mut position = usize::try_from(hash).unwrap_or(0) & mask;
-        loop {
-            match self.slots.get(position) {
-                Some(Some((key, _))) if *key != product_id => position = (position + 1) & mask,
-                _ => return position,
+        let mut position = (product_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize & mask;
+        while let (Some(&rank), Some(&key)) = (self.ranks.get(position), self.keys.get(position)) {
+            if rank == 0 || key == product_id {
+                break;
             }
+            position = (position + 1) & mask;
         }
+        position
     }
 
-    /// Records that some other product lists `product_id` at `rank`.
-    fn lower(&mut self, product_id: u64, rank: usize) {
+    /// Records that some other product lists `product_id` at `rank` (counted from 1).
+    fn lower(&mut self, product_id: u64, rank: u8) {
         let position = self.position(product_id);
-        if let Some(slot) = self.slots.get_mut(position) {
-            match slot {
-                Some((_, best)) => *best = (*best).min(rank),
-                None => *slot = Some((product_id, rank)),
+        if let (Some(best), Some(key)) = (self.ranks.get_mut(position), self.keys.get_mut(position))
+        {
+            if *best == 0 || rank < *best {
+                *best = rank;
             }
+            *key = product_id;
         }
     }
 
+    /// The best rank (counted from 0) at which another product lists `product_id`.
     fn get(&self, product_id: u64) -> Option<usize> {
-        let (_, rank) = (*self.slots.get(self.position(product_id))?)?;
-        Some(rank)
+        let rank = *self.ranks.get(self.position(product_id))?;
+        usize::from(rank).checked_sub(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    fn variant(product_id: u64, complements: Vec<u64>) -> VariantData {
+        VariantData {
+            unit_cost_minor: Some(100),
+            product_id,
+            complements,
+            bundle_parent: false,
+        }
+    }
+
+    proptest! {
+        /// The table gives every product the best rank a scan of the other products' lists
+        /// gives, and nothing for products no other product lists. Few distinct ids make
+        /// collisions and repeated keys common.
+        #[test]
+        fn best_ranks_agree_with_a_scan(
+            anchors in vec((0u64..24, vec(0u64..24, 0..=MAX_COMPLEMENTS)), 0..40),
+            extreme in any::<u64>(),
+        ) {
+            let mut data: Vec<VariantData> =
+                anchors.into_iter().map(|(id, list)| variant(id, list)).collect();
+            data.push(variant(1, vec![extreme, u64::MAX, 0]));
+            let table = BestRanks::of(data.iter());
+            for product in (0..24).chain([extreme, u64::MAX]) {
+                let scan = data
+                    .iter()
+                    .filter_map(|anchor| {
+                        anchor
+                            .complements
+                            .iter()
+                            .position(|&c| c == product && c != anchor.product_id)
+                    })
+                    .min();
+                prop_assert_eq!(table.get(product), scan, "product {}", product);
+            }
+        }
     }
 }
