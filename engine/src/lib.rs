@@ -42,6 +42,7 @@ mod gate;
 mod guard;
 pub mod holdout;
 mod margin;
+mod min_table;
 mod render;
 mod reward;
 mod slots;

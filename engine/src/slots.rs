@@ -11,6 +11,7 @@ use crate::cart::{Cart, Discountable};
 use crate::decision::{Reason, ReasonCode};
 use crate::detail::Detail;
 use crate::format::{MAX_COMPLEMENTS, VariantData};
+use crate::min_table::MinTable;
 
 /// The cart indices of the slot lines, best complement rank first then cart order, at most
 /// `max_slots`. Only discountable lines can be slots; bundle parents never are (their price is
@@ -121,71 +122,30 @@ impl Candidates {
 ///
 /// Built once per cart so that finding a line's rank is one lookup instead of a scan of every
 /// other line's list: the scan made slot offers quadratic in the number of lines (18 M
-/// instructions at 200 lines, over Shopify's limit). A small open-addressing table is used rather
-/// than `HashMap` (whose hasher and table code would cost the Function several KB) or a sorted
-/// list (sorting costs code size too); the keys are product ids, already well spread, and a
-/// multiplicative hash spreads them over the table. Keys and ranks are two zeroed arrays, which
-/// the allocator hands out in one `memory.fill` instead of writing an `Option` per slot.
+/// instructions at 200 lines, over Shopify's limit).
 #[derive(Debug, Clone)]
-struct BestRanks {
-    /// The product id in each slot; meaningful only where `ranks` is not 0.
-    keys: Vec<u64>,
-    /// `best rank + 1` of the product in each slot; 0 marks an empty slot. The length of both is
-    /// a power of two at least twice the number of keys, so probing always ends at an empty slot.
-    ranks: Vec<u8>,
-}
+struct BestRanks(MinTable);
 
 impl BestRanks {
     /// The table of the complements `anchors` list (the variant data of the cart's lines).
     fn of<'a>(anchors: impl Iterator<Item = &'a VariantData> + Clone) -> BestRanks {
         let n_entries: usize = anchors.clone().map(|data| data.complements.len()).sum();
-        let size = n_entries.saturating_mul(2).max(8).next_power_of_two();
-        let mut table = BestRanks {
-            keys: vec![0; size],
-            ranks: vec![0; size],
-        };
+        let mut table = MinTable::with_capacity(n_entries);
         for anchor in anchors {
-            // INVARIANT: at most MAX_COMPLEMENTS (8) complements, so `rank + 1` fits in a u8.
-            for (rank, &product_id) in (1u8..).zip(&anchor.complements) {
+            // INVARIANT: at most MAX_COMPLEMENTS (8) complements, so every rank fits in a u32.
+            for (rank, &product_id) in (0u32..).zip(&anchor.complements) {
                 // A product listing itself is no recommendation: only other products count.
                 if product_id != anchor.product_id {
                     table.lower(product_id, rank);
                 }
             }
         }
-        table
+        BestRanks(table)
     }
 
-    /// The slot holding `product_id`, or the empty slot where it would go.
-    fn position(&self, product_id: u64) -> usize {
-        let mask = self.ranks.len().wrapping_sub(1);
-        // Fibonacci hashing: the high bits of the product are well mixed even for sequential ids.
-        let mut position = (product_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize & mask;
-        while let (Some(&rank), Some(&key)) = (self.ranks.get(position), self.keys.get(position)) {
-            if rank == 0 || key == product_id {
-                break;
-            }
-            position = (position + 1) & mask;
-        }
-        position
-    }
-
-    /// Records that some other product lists `product_id` at `rank` (counted from 1).
-    fn lower(&mut self, product_id: u64, rank: u8) {
-        let position = self.position(product_id);
-        if let (Some(best), Some(key)) = (self.ranks.get_mut(position), self.keys.get_mut(position))
-        {
-            if *best == 0 || rank < *best {
-                *best = rank;
-            }
-            *key = product_id;
-        }
-    }
-
-    /// The best rank (counted from 0) at which another product lists `product_id`.
+    /// The best rank at which another product lists `product_id`.
     fn get(&self, product_id: u64) -> Option<usize> {
-        let rank = *self.ranks.get(self.position(product_id))?;
-        usize::from(rank).checked_sub(1)
+        usize::try_from(self.0.get(product_id)?).ok()
     }
 }
 
