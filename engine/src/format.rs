@@ -201,11 +201,16 @@ fn leading_u64(bytes: &[u8]) -> Option<(u64, &[u8])> {
     let mut used = 0;
     loop {
         let rest = bytes.get(used..)?;
-        // Past the end reads as zero bytes, which are not digits.
-        let mut word = [0u8; 8];
-        let take = rest.len().min(8);
-        word.get_mut(..take)?.copy_from_slice(rest.get(..take)?);
-        let word = u64::from_le_bytes(word);
+        let word = match rest.first_chunk::<8>() {
+            // One 8-byte load: the usual case, an id with more of the value after it.
+            Some(chunk) => u64::from_le_bytes(*chunk),
+            None => {
+                // Past the end reads as zero bytes, which are not digits.
+                let mut word = [0u8; 8];
+                word.get_mut(..rest.len())?.copy_from_slice(rest);
+                u64::from_le_bytes(word)
+            }
+        };
         let count = leading_digits(word);
         if count == 0 {
             break;
