@@ -539,7 +539,7 @@ pub fn decode_bundles(text: &str) -> Result<DecodedBundles, FormatError> {
         let (item, next) = match decode_bundle_one_pass(rest.as_bytes()) {
             Some((bundle, after)) => (Ok(bundle), after.map(|after| list.len() - after.len())),
             None => {
-                let end = rest.find(';');
+                let end = rest.bytes().position(|b| b == b';');
                 let item = rest.get(..end.unwrap_or(rest.len())).unwrap_or_default();
                 (decode_bundle(item), end.map(|end| start + end + 1))
             }
