@@ -69,9 +69,32 @@ struct ReadLine<'r> {
 /// Decides the cart transform's operations. Never fails and never panics: anything unusable is a
 /// reason, and the worst outcome is no operation.
 pub fn evaluate_bundles(request: &BundleRequest) -> BundleDecision {
-    let mut decision = decide(request);
-    cap_output(&mut decision);
+    let mut expand_ids = Vec::new();
+    let mut decision = decide(request, &mut expand_ids);
+    cap_output(&mut decision, &expand_ids);
+    // INVARIANT: `decide` pushes one `ExpandIds` per expansion, in the same order, and
+    // `cap_output` only drops expansions from the end.
+    for (expand, ids) in decision.expands.iter_mut().zip(&expand_ids) {
+        expand.parent_variant_id = variant_gid(ids.parent);
+        for (item, &component) in expand.items.iter_mut().zip(&ids.items) {
+            item.variant_id = variant_gid(component);
+        }
+    }
     decision
+}
+
+/// The variant ids of one expansion (its parent's, and its items' in item order). They become
+/// GIDs only for the expansions that fit in the output: a large cart expands hundreds of parent
+/// lines, most are left out by [`cap_output`], and writing a GID costs about 800 instructions.
+struct ExpandIds {
+    parent: u64,
+    items: Vec<u64>,
+}
+
+/// The length of [`variant_gid`]`(id)`.
+fn variant_gid_len(id: u64) -> usize {
+    let digits = id.checked_ilog10().map_or(1, |log| log as usize + 1);
+    VARIANT_GID_PREFIX.len() + digits
 }
 
 /// The most output, in bytes, the operations may take by [`estimated_bytes`]; Shopify's limit
@@ -89,17 +112,22 @@ fn merge_bytes(merge: &Merge) -> usize {
         })
 }
 
-fn expand_bytes(expand: &Expand) -> usize {
-    expand.items.iter().fold(70 + expand.line_id.len(), |n, i| {
-        n.saturating_add(190 + i.variant_id.len())
-    })
+fn expand_bytes(expand: &Expand, ids: Option<&ExpandIds>) -> usize {
+    let items = ids.map_or(&[][..], |ids| ids.items.as_slice());
+    expand
+        .items
+        .iter()
+        .zip(items)
+        .fold(70 + expand.line_id.len(), |n, (_, &id)| {
+            n.saturating_add(190 + variant_gid_len(id))
+        })
 }
 
 /// Keeps the operations, in the order the Function renders them (merges, then expansions), that
 /// fit in [`MAX_OPERATION_BYTES`]; the rest are left out with one reason. An output over
 /// Shopify's limit would fail the run and lose every operation, so losing the last few is the
 /// better fallback. (Only carts with dozens of bundles get here.)
-fn cap_output(decision: &mut BundleDecision) {
+fn cap_output(decision: &mut BundleDecision, expand_ids: &[ExpandIds]) {
     // Everything after the first operation that does not fit is left out, so what is left out is
     // the tail of each list, which makes its reasons easy to find.
     let mut used = 0usize;
@@ -117,7 +145,8 @@ fn cap_output(decision: &mut BundleDecision) {
     let kept_expands = decision
         .expands
         .iter()
-        .take_while(|expand| fits(expand_bytes(expand)))
+        .enumerate()
+        .take_while(|(position, expand)| fits(expand_bytes(expand, expand_ids.get(*position))))
         .count();
     let dropped_merges = decision.merges.len().saturating_sub(kept_merges);
     let dropped_expands = decision.expands.len().saturating_sub(kept_expands);
@@ -153,7 +182,9 @@ fn cap_output(decision: &mut BundleDecision) {
     ));
 }
 
-fn decide(request: &BundleRequest) -> BundleDecision {
+/// Everything but the GIDs of the expansions: their variant ids go to `expand_ids` (see
+/// [`ExpandIds`]).
+fn decide(request: &BundleRequest, expand_ids: &mut Vec<ExpandIds>) -> BundleDecision {
     let mut decision = BundleDecision::default();
     let reasons = &mut decision.reasons;
 
@@ -219,7 +250,8 @@ fn decide(request: &BundleRequest) -> BundleDecision {
             continue;
         };
         match expand(line, definition) {
-            Some(expansion) => {
+            Some((expansion, ids)) => {
+                expand_ids.push(ids);
                 line.used = true;
                 let parts = expansion
                     .items
@@ -322,25 +354,31 @@ fn read_lines<'r>(
     read
 }
 
-fn expand(line: &ReadLine<'_>, definition: &BundleDefinition) -> Option<Expand> {
+/// The expansion of `line` with its GIDs left empty, and the variant ids they are written from.
+fn expand(line: &ReadLine<'_>, definition: &BundleDefinition) -> Option<(Expand, ExpandIds)> {
     let parts = split_price(line.unit_price, &definition.components)?;
-    let items = parts
-        .iter()
-        .map(|part| {
-            let component = definition.components.get(part.component)?;
-            Some(ExpandItem {
-                variant_id: variant_gid(component.variant_id),
-                quantity: part.quantity,
-                unit_price_minor: part.unit_price,
-            })
-        })
-        .collect::<Option<Vec<_>>>()?;
-    Some(Expand {
+    let mut items = Vec::with_capacity(parts.len());
+    let mut item_ids = Vec::with_capacity(parts.len());
+    for part in &parts {
+        let component = definition.components.get(part.component)?;
+        items.push(ExpandItem {
+            variant_id: String::new(),
+            quantity: part.quantity,
+            unit_price_minor: part.unit_price,
+        });
+        item_ids.push(component.variant_id);
+    }
+    let expansion = Expand {
         line_id: line.line.id.clone(),
-        parent_variant_id: variant_gid(definition.parent_variant_id),
+        parent_variant_id: String::new(),
         parent_unit_price_minor: line.unit_price,
         items,
-    })
+    };
+    let ids = ExpandIds {
+        parent: definition.parent_variant_id,
+        items: item_ids,
+    };
+    Some((expansion, ids))
 }
 
 /// The lines free when merging starts, by variant: `(variant, line index)` pairs sorted by
@@ -911,11 +949,13 @@ fn unit_cost(line: &ReadLine<'_>, setup: &MergeSetup) -> Checked<Option<Money>> 
 mod tests {
     use super::*;
 
-    /// The GID writer must agree with the `format!` it replaced.
+    /// The GID writer must agree with the `format!` it replaced, and the output cap's length
+    /// with the GID it stands for.
     #[test]
     fn gid_writer_agrees_with_format() {
-        for id in [0, 7, 10, 44_100_000_000_123, u64::MAX] {
+        for id in [0, 7, 9, 10, 99, 100, 44_100_000_000_123, u64::MAX] {
             assert_eq!(variant_gid(id), format!("{VARIANT_GID_PREFIX}{id}"));
+            assert_eq!(variant_gid_len(id), variant_gid(id).len(), "{id}");
         }
     }
 }
