@@ -381,26 +381,33 @@ fn expand(line: &ReadLine<'_>, definition: &BundleDefinition) -> Option<(Expand,
     Some((expansion, ids))
 }
 
-/// The lines free when merging starts, by variant: `(variant, line index)` pairs sorted by
-/// variant, then cart order. One sorted list instead of a map of lists: a large cart has a
-/// variant per line, and a list per variant was an allocation per line.
+/// The lines free when merging starts whose variant is a component of some bundle, by variant:
+/// `(variant, line index)` pairs sorted by variant, then cart order. One sorted list instead of a
+/// map of lists: a large cart has a variant per line, and a list per variant was an allocation
+/// per line. Only component variants are ever looked up, so the other lines are left out before
+/// the sort (at 2,000 lines sorting every line was about 1 M instructions).
 struct VariantIndex {
     pairs: Vec<(u64, usize)>,
 }
 
 impl VariantIndex {
-    fn new(lines: &[ReadLine<'_>]) -> Self {
+    fn new(lines: &[ReadLine<'_>], definitions: &[BundleDefinition]) -> Self {
+        let n_components = definitions.iter().map(|d| d.components.len()).sum();
+        let mut components = MinTable::with_capacity(n_components);
+        for component in definitions.iter().flat_map(|d| &d.components) {
+            components.lower(component.variant_id, 0);
+        }
         let mut pairs: Vec<(u64, usize)> = lines
             .iter()
             .enumerate()
-            .filter(|(_, line)| !line.used)
+            .filter(|(_, line)| !line.used && components.get(line.variant_id).is_some())
             .map(|(index, line)| (line.variant_id, index))
             .collect();
         pairs.sort_unstable();
         VariantIndex { pairs }
     }
 
-    /// The lines of `variant`, in cart order (empty when the cart has none).
+    /// The lines of component variant `variant`, in cart order (empty when the cart has none).
     fn lines(&self, variant: u64) -> &[(u64, usize)] {
         let first = self.pairs.partition_point(|(v, _)| *v < variant);
         let rest = self.pairs.get(first..).unwrap_or_default();
@@ -530,7 +537,7 @@ fn merge(
     // Which merged parent took each line.
     let mut owner: Vec<Option<u64>> = vec![None; lines.len()];
     // Lines by variant, in cart order, built once; candidates skip the lines already used.
-    let by_variant = VariantIndex::new(lines);
+    let by_variant = VariantIndex::new(lines, definitions);
     // The bundles using each component variant: a merge can only change their candidates.
     // Only bundles that can be priced are listed: the others are never priced again anyway.
     let mut users: Vec<(u64, usize)> = Vec::new();

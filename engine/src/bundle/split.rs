@@ -39,16 +39,15 @@ pub fn split_price(
     }
     let price = i128::from(parent_unit_price);
     let total_weight = components.iter().try_fold(0i128, |sum, c| {
-        sum.checked_add(i128::from(c.quantity).checked_mul(i128::from(c.weight))?)
+        sum.checked_add(wide_mul(c.quantity, c.weight))
     })?;
     // Per component: floor of the ideal unit price, and the remainder that ranks it.
     let mut floors = Vec::with_capacity(components.len());
     let mut allocated: i128 = 0;
     for component in components {
-        let share = price.checked_mul(i128::from(component.weight))?;
-        let floor = share.checked_div(total_weight)?;
-        let remainder = share.checked_rem(total_weight)?;
-        allocated = allocated.checked_add(floor.checked_mul(i128::from(component.quantity))?)?;
+        let (floor, remainder) = share(parent_unit_price, component.weight, total_weight)?;
+        allocated =
+            allocated.checked_add(wide_mul(i64::try_from(floor).ok()?, component.quantity))?;
         floors.push((floor, remainder));
     }
     let mut left = price.checked_sub(allocated)?;
@@ -107,6 +106,30 @@ pub fn split_price(
         }
     }
     Some(parts)
+}
+
+/// `a x b`, exact: the product of two `i64`s always fits an `i128`. One plain multiply when both
+/// factors are small (an `i128` multiply is a software routine on wasm32, and expanding a parent
+/// line multiplies a few times per component).
+fn wide_mul(a: i64, b: i64) -> i128 {
+    match crate::arith::checked_mul(a, b) {
+        Some(product) => i128::from(product),
+        None => i128::from(a) * i128::from(b),
+    }
+}
+
+/// `price x weight` divided by `total`: quotient and remainder (truncating, as `i128` division
+/// does; every operand is non-negative here). In `i64` when the product and `total` fit, which
+/// they do for every realistic bundle; `i128` division is a software routine on wasm32.
+fn share(price: i64, weight: i64, total: i128) -> Option<(i128, i128)> {
+    if let Ok(total) = i64::try_from(total)
+        && total > 0
+        && let Some(share) = crate::arith::checked_mul(price, weight)
+    {
+        return Some((i128::from(share / total), i128::from(share % total)));
+    }
+    let share = wide_mul(price, weight);
+    Some((share.checked_div(total)?, share.checked_rem(total)?))
 }
 
 #[cfg(test)]
