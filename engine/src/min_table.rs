@@ -60,6 +60,26 @@ impl MinTable {
         }
     }
 
+    /// The value recorded for `id`; when there is none, records `value` and returns it. One probe
+    /// where [`MinTable::get`] then [`MinTable::lower`] would take two.
+    pub fn get_or_insert(&mut self, id: u64, value: u32) -> u32 {
+        let position = self.position(id);
+        match (self.values.get_mut(position), self.keys.get_mut(position)) {
+            (Some(stored), Some(key)) => match stored.checked_sub(1) {
+                Some(existing) => existing,
+                None => {
+                    // `u32::MAX` cannot be stored (see `lower`); it is returned unrecorded.
+                    if let Some(new) = value.checked_add(1) {
+                        *stored = new;
+                        *key = id;
+                    }
+                    value
+                }
+            },
+            _ => value,
+        }
+    }
+
     /// The least value recorded for `id`.
     pub fn get(&self, id: u64) -> Option<u32> {
         self.values.get(self.position(id))?.checked_sub(1)
@@ -87,6 +107,23 @@ mod tests {
             for id in (0..24).chain([u64::MAX, extra]).chain(records.iter().map(|r| r.0)) {
                 let scan = records.iter().filter(|r| r.0 == id).map(|r| r.1).min();
                 prop_assert_eq!(table.get(id), scan, "id {}", id);
+            }
+        }
+
+        /// `get_or_insert` answers with the first value given for an id, as a list of first
+        /// values does, and leaves the table answering `get` the same way.
+        #[test]
+        fn get_or_insert_keeps_the_first_value(
+            records in vec((prop_oneof![0u64..24, Just(u64::MAX), any::<u64>()], 0u32..50), 0..60),
+        ) {
+            let mut table = MinTable::with_capacity(records.len());
+            for (n, &(id, value)) in records.iter().enumerate() {
+                let first = records.iter().take(n + 1).find(|r| r.0 == id).map(|r| r.1);
+                prop_assert_eq!(Some(table.get_or_insert(id, value)), first, "id {}", id);
+            }
+            for &(id, _) in &records {
+                let first = records.iter().find(|r| r.0 == id).map(|r| r.1);
+                prop_assert_eq!(table.get(id), first, "id {}", id);
             }
         }
     }

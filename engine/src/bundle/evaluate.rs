@@ -69,26 +69,7 @@ struct ReadLine<'r> {
 /// Decides the cart transform's operations. Never fails and never panics: anything unusable is a
 /// reason, and the worst outcome is no operation.
 pub fn evaluate_bundles(request: &BundleRequest) -> BundleDecision {
-    let mut expand_ids = Vec::new();
-    let mut decision = decide(request, &mut expand_ids);
-    cap_output(&mut decision, &expand_ids);
-    // INVARIANT: `decide` pushes one `ExpandIds` per expansion, in the same order, and
-    // `cap_output` only drops expansions from the end.
-    for (expand, ids) in decision.expands.iter_mut().zip(&expand_ids) {
-        expand.parent_variant_id = variant_gid(ids.parent);
-        for (item, &component) in expand.items.iter_mut().zip(&ids.items) {
-            item.variant_id = variant_gid(component);
-        }
-    }
-    decision
-}
-
-/// The variant ids of one expansion (its parent's, and its items' in item order). They become
-/// GIDs only for the expansions that fit in the output: a large cart expands hundreds of parent
-/// lines, most are left out by [`cap_output`], and writing a GID costs about 800 instructions.
-struct ExpandIds {
-    parent: u64,
-    items: Vec<u64>,
+    decide(request)
 }
 
 /// The length of [`variant_gid`]`(id)`.
@@ -97,8 +78,9 @@ fn variant_gid_len(id: u64) -> usize {
     VARIANT_GID_PREFIX.len() + digits
 }
 
-/// The most output, in bytes, the operations may take by [`estimated_bytes`]; Shopify's limit
-/// is 20,000 and the rest is margin for the estimate and the `{"operations":[]}` frame.
+/// The most output, in bytes, the operations may take by [`merge_bytes`] and [`expand_bytes`];
+/// Shopify's limit is 20,000 and the rest is margin for the estimate and the `{"operations":[]}`
+/// frame.
 pub const MAX_OPERATION_BYTES: usize = 18_000;
 
 /// An upper estimate of one rendered operation's JSON size (measured on the Function's output:
@@ -112,79 +94,42 @@ fn merge_bytes(merge: &Merge) -> usize {
         })
 }
 
-fn expand_bytes(expand: &Expand, ids: Option<&ExpandIds>) -> usize {
-    let items = ids.map_or(&[][..], |ids| ids.items.as_slice());
-    expand
-        .items
-        .iter()
-        .zip(items)
-        .fold(70 + expand.line_id.len(), |n, (_, &id)| {
-            n.saturating_add(190 + variant_gid_len(id))
-        })
+/// [`merge_bytes`] for an expansion, whose GIDs are not written yet: `items` are the variant ids
+/// of its items.
+fn expand_bytes(expand: &Expand, items: &[u64]) -> usize {
+    items.iter().fold(70 + expand.line_id.len(), |n, &id| {
+        n.saturating_add(190 + variant_gid_len(id))
+    })
 }
 
-/// Keeps the operations, in the order the Function renders them (merges, then expansions), that
-/// fit in [`MAX_OPERATION_BYTES`]; the rest are left out with one reason. An output over
-/// Shopify's limit would fail the run and lose every operation, so losing the last few is the
-/// better fallback. (Only carts with dozens of bundles get here.)
-fn cap_output(decision: &mut BundleDecision, expand_ids: &[ExpandIds]) {
-    // Everything after the first operation that does not fit is left out, so what is left out is
-    // the tail of each list, which makes its reasons easy to find.
-    let mut used = 0usize;
-    let mut full = false;
-    let mut fits = |bytes: usize| {
-        full = full || used.saturating_add(bytes) > MAX_OPERATION_BYTES;
-        used = used.saturating_add(bytes);
-        !full
-    };
-    let kept_merges = decision
-        .merges
-        .iter()
-        .take_while(|merge| fits(merge_bytes(merge)))
-        .count();
-    let kept_expands = decision
-        .expands
-        .iter()
-        .enumerate()
-        .take_while(|(position, expand)| fits(expand_bytes(expand, expand_ids.get(*position))))
-        .count();
-    let dropped_merges = decision.merges.len().saturating_sub(kept_merges);
-    let dropped_expands = decision.expands.len().saturating_sub(kept_expands);
-    if dropped_merges + dropped_expands == 0 {
-        return;
+/// The output taken so far. Operations are kept in the order the Function renders them (merges,
+/// then expansions) while they fit in [`MAX_OPERATION_BYTES`]; everything after the first one
+/// that does not fit is left out (with one reason), so what is left out is the tail of each
+/// list. An output over Shopify's limit would fail the run and lose every operation, so losing
+/// the last few is the better fallback. (Only carts with dozens of bundles get here.)
+#[derive(Default)]
+struct OutputBudget {
+    used: usize,
+    full: bool,
+}
+
+impl OutputBudget {
+    fn fits(&mut self, bytes: usize) -> bool {
+        self.used = self.used.saturating_add(bytes);
+        self.full = self.full || self.used > MAX_OPERATION_BYTES;
+        !self.full
     }
-    let dropped_parents: Vec<String> = decision
-        .merges
-        .drain(kept_merges..)
-        .map(|m| m.parent_variant_id)
-        .collect();
-    decision.expands.truncate(kept_expands);
-    // `bundle_expanded` reasons are in cart order like the expansions: the last ones go. The few
-    // merges (one per bundle at most) are found by parent.
-    let mut expanded_seen = 0usize;
-    let n_expanded = kept_expands + dropped_expands;
-    decision.reasons.retain(|r| match r.code {
-        ReasonCode::BundleExpanded => {
-            expanded_seen += 1;
-            expanded_seen <= n_expanded - dropped_expands
-        }
-        ReasonCode::BundleMerged => !dropped_parents.contains(&r.subject),
-        _ => true,
-    });
-    decision.reasons.push(reason(
-        ReasonCode::BundleOutputLimit,
-        "",
-        BundleDetail::OutputLimit {
-            merges: dropped_merges,
-            expands: dropped_expands,
-            max_bytes: MAX_OPERATION_BYTES,
-        },
-    ));
 }
 
-/// Everything but the GIDs of the expansions: their variant ids go to `expand_ids` (see
-/// [`ExpandIds`]).
-fn decide(request: &BundleRequest, expand_ids: &mut Vec<ExpandIds>) -> BundleDecision {
+/// A bundle parent sold as one line, to be expanded if its expansion fits in the output.
+struct PendingExpand {
+    /// Index into the read lines.
+    line: usize,
+    /// Index into the definitions.
+    definition: usize,
+}
+
+fn decide(request: &BundleRequest) -> BundleDecision {
     let mut decision = BundleDecision::default();
     let reasons = &mut decision.reasons;
 
@@ -234,7 +179,10 @@ fn decide(request: &BundleRequest, expand_ids: &mut Vec<ExpandIds>) -> BundleDec
     // 3. Lines.
     let mut lines = read_lines(&request.lines, presentment, reasons);
 
-    // 4. Expansions, first: a parent sold as one line is never a component of a merge.
+    // 4. Expansions: the parents sold as one line are found first, because such a line is never
+    // a component of a merge. They are priced after the merges, and only as many as fit in the
+    // output: a large cart expands hundreds of parent lines, most of which the output cannot
+    // hold, and pricing one and writing its GIDs costs a few thousand instructions.
     // An id table rather than a `BTreeMap`, whose building sorts and whose code cost the
     // cart transform 2 KB of its module budget. Parents are unique (`decode_bundles` skips
     // duplicates), so each maps to its one definition.
@@ -242,23 +190,62 @@ fn decide(request: &BundleRequest, expand_ids: &mut Vec<ExpandIds>) -> BundleDec
     for (position, definition) in (0u32..).zip(&definitions) {
         parents.lower(definition.parent_variant_id, position);
     }
-    for line in &mut lines {
+    let mut pending = Vec::new();
+    for (index, line) in lines.iter_mut().enumerate() {
         let Some(definition) = parents
             .get(line.variant_id)
-            .and_then(|position| definitions.get(usize::try_from(position).ok()?))
+            .and_then(|position| usize::try_from(position).ok())
         else {
             continue;
         };
-        match expand(line, definition) {
-            Some((expansion, ids)) => {
-                expand_ids.push(ids);
-                line.used = true;
+        line.used = true;
+        pending.push(PendingExpand {
+            line: index,
+            definition,
+        });
+    }
+    // The expansions' reasons go here, before the merges' (they are written last).
+    let expansion_reasons_at = reasons.len();
+
+    // 5. Merges, only for a usable policy outside the holdout.
+    if let Some(setup) = merge_setup(request, presentment, reasons) {
+        decision.merges = merge(&definitions, &mut lines, &setup, reasons);
+    }
+
+    // 6. The output: merges, then expansions, while they fit.
+    let mut budget = OutputBudget::default();
+    let kept_merges = decision
+        .merges
+        .iter()
+        .take_while(|merge| budget.fits(merge_bytes(merge)))
+        .count();
+    let mut expansion_reasons = Vec::new();
+    let mut dropped_expands = 0;
+    for (n, next) in pending.iter().enumerate() {
+        let (Some(line), Some(definition)) =
+            (lines.get(next.line), definitions.get(next.definition))
+        else {
+            continue;
+        };
+        let expanded = if budget.full {
+            None
+        } else {
+            Some(expand(line, definition))
+        };
+        match expanded {
+            Some(Some((mut expansion, ids)))
+                if budget.fits(expand_bytes(&expansion, &ids.items)) =>
+            {
+                expansion.parent_variant_id = variant_gid(ids.parent);
+                for (item, &component) in expansion.items.iter_mut().zip(&ids.items) {
+                    item.variant_id = variant_gid(component);
+                }
                 let parts = expansion
                     .items
                     .iter()
                     .map(|item| (item.quantity, item.unit_price_minor))
                     .collect();
-                reasons.push(reason(
+                expansion_reasons.push(reason(
                     ReasonCode::BundleExpanded,
                     &line.line.id,
                     BundleDetail::Expanded {
@@ -268,19 +255,45 @@ fn decide(request: &BundleRequest, expand_ids: &mut Vec<ExpandIds>) -> BundleDec
                 ));
                 decision.expands.push(expansion);
             }
-            None => reasons.push(reason(
+            Some(None) => expansion_reasons.push(reason(
                 ReasonCode::Overflow,
                 &line.line.id,
                 "splitting the parent price; not expanded",
             )),
+            // Left out: this one did not fit, or an earlier operation did not. The parents
+            // after it are counted, not priced (a parent whose split would have failed is
+            // counted among them, instead of getting an overflow reason).
+            Some(Some(_)) | None => {
+                dropped_expands = pending.len() - n;
+                break;
+            }
         }
     }
-
-    // 5. Merges, only for a usable policy outside the holdout.
-    let Some(setup) = merge_setup(request, presentment, reasons) else {
-        return decision;
-    };
-    decision.merges = merge(&definitions, &mut lines, &setup, reasons);
+    reasons.splice(
+        expansion_reasons_at..expansion_reasons_at,
+        expansion_reasons,
+    );
+    let dropped_merges = decision.merges.len().saturating_sub(kept_merges);
+    if dropped_merges + dropped_expands > 0 {
+        let dropped_parents: Vec<String> = decision
+            .merges
+            .drain(kept_merges..)
+            .map(|m| m.parent_variant_id)
+            .collect();
+        // The few merges (one per bundle at most) are found by parent.
+        reasons.retain(|r| {
+            r.code != ReasonCode::BundleMerged || !dropped_parents.contains(&r.subject)
+        });
+        reasons.push(reason(
+            ReasonCode::BundleOutputLimit,
+            "",
+            BundleDetail::OutputLimit {
+                merges: dropped_merges,
+                expands: dropped_expands,
+                max_bytes: MAX_OPERATION_BYTES,
+            },
+        ));
+    }
     decision
 }
 
@@ -354,6 +367,13 @@ fn read_lines<'r>(
     read
 }
 
+/// The variant ids of one expansion (its parent's, and its items' in item order), which its
+/// GIDs are written from once it is known to fit in the output.
+struct ExpandIds {
+    parent: u64,
+    items: Vec<u64>,
+}
+
 /// The expansion of `line` with its GIDs left empty, and the variant ids they are written from.
 fn expand(line: &ReadLine<'_>, definition: &BundleDefinition) -> Option<(Expand, ExpandIds)> {
     let parts = split_price(line.unit_price, &definition.components)?;
@@ -381,38 +401,119 @@ fn expand(line: &ReadLine<'_>, definition: &BundleDefinition) -> Option<(Expand,
     Some((expansion, ids))
 }
 
-/// The lines free when merging starts whose variant is a component of some bundle, by variant:
-/// `(variant, line index)` pairs sorted by variant, then cart order. One sorted list instead of a
-/// map of lists: a large cart has a variant per line, and a list per variant was an allocation
-/// per line. Only component variants are ever looked up, so the other lines are left out before
-/// the sort (at 2,000 lines sorting every line was about 1 M instructions).
+/// The lines free when merging starts whose variant is a component of some bundle, grouped by
+/// variant, each group in cart order. Only component variants are ever looked up, so the other
+/// lines are left out. Built by counting rather than sorting: every component variant gets a
+/// group number from an id table, the lines are counted per group, and each line is placed at
+/// its group's next position. (Sorting `(variant, line)` pairs cost about 1.3 M instructions at
+/// 2,000 lines, most of them component lines; counting is two passes.)
 struct VariantIndex {
-    pairs: Vec<(u64, usize)>,
+    /// The group of every component of every definition, definition after definition, so that
+    /// looking a component up costs no hashing.
+    component_groups: Vec<usize>,
+    /// Where each definition's components start in `component_groups`, plus the end.
+    definition_starts: Vec<usize>,
+    /// Where each group's lines start in `lines`, plus the end of the last group.
+    starts: Vec<usize>,
+    /// Line indices, group after group.
+    lines: Vec<usize>,
 }
 
 impl VariantIndex {
     fn new(lines: &[ReadLine<'_>], definitions: &[BundleDefinition]) -> Self {
         let n_components = definitions.iter().map(|d| d.components.len()).sum();
-        let mut components = MinTable::with_capacity(n_components);
-        for component in definitions.iter().flat_map(|d| &d.components) {
-            components.lower(component.variant_id, 0);
+        let mut groups = MinTable::with_capacity(n_components);
+        let mut n_groups: u32 = 0;
+        let mut component_groups = Vec::with_capacity(n_components);
+        let mut definition_starts = Vec::with_capacity(definitions.len() + 1);
+        for definition in definitions {
+            definition_starts.push(component_groups.len());
+            for component in &definition.components {
+                let group = groups.get_or_insert(component.variant_id, n_groups);
+                if group == n_groups {
+                    n_groups = n_groups.saturating_add(1);
+                }
+                component_groups.push(usize::try_from(group).unwrap_or(usize::MAX));
+            }
         }
-        let mut pairs: Vec<(u64, usize)> = lines
-            .iter()
-            .enumerate()
-            .filter(|(_, line)| !line.used && components.get(line.variant_id).is_some())
-            .map(|(index, line)| (line.variant_id, index))
-            .collect();
-        pairs.sort_unstable();
-        VariantIndex { pairs }
+        definition_starts.push(component_groups.len());
+        let group_of = |line: &ReadLine<'_>| {
+            if line.used {
+                return None;
+            }
+            usize::try_from(groups.get(line.variant_id)?).ok()
+        };
+        // `starts[g + 1]` counts group g's lines, then becomes where group g ends.
+        let mut starts = vec![0usize; usize::try_from(n_groups).unwrap_or(0) + 1];
+        for group in lines.iter().filter_map(group_of) {
+            if let Some(count) = starts.get_mut(group + 1) {
+                *count += 1;
+            }
+        }
+        let mut total = 0;
+        for start in &mut starts {
+            total += *start;
+            *start = total;
+        }
+        // `next[g]` is where group g's next line goes; it starts at `starts[g]`.
+        let mut next = starts.clone();
+        let mut placed = vec![0usize; total];
+        for (index, line) in lines.iter().enumerate() {
+            let Some(group) = group_of(line) else {
+                continue;
+            };
+            if let Some(at) = next.get_mut(group)
+                && let Some(slot) = placed.get_mut(*at)
+            {
+                *slot = index;
+                *at += 1;
+            }
+        }
+        VariantIndex {
+            component_groups,
+            definition_starts,
+            starts,
+            lines: placed,
+        }
     }
 
-    /// The lines of component variant `variant`, in cart order (empty when the cart has none).
-    fn lines(&self, variant: u64) -> &[(u64, usize)] {
-        let first = self.pairs.partition_point(|(v, _)| *v < variant);
-        let rest = self.pairs.get(first..).unwrap_or_default();
-        let n = rest.partition_point(|(v, _)| *v == variant);
-        rest.get(..n).unwrap_or_default()
+    fn of(&self, definition: usize) -> DefinitionLines<'_> {
+        DefinitionLines {
+            index: self,
+            definition,
+        }
+    }
+
+    /// The lines of component `component` of definition `definition` (positions in their
+    /// lists), in cart order; empty when the cart has none.
+    fn lines(&self, definition: usize, component: usize) -> &[usize] {
+        let group = self
+            .definition_starts
+            .get(definition)
+            .and_then(|start| self.component_groups.get(start + component));
+        let Some(&group) = group else {
+            return &[];
+        };
+        match (
+            self.starts.get(group),
+            self.starts.get(group.wrapping_add(1)),
+        ) {
+            (Some(&start), Some(&end)) => self.lines.get(start..end).unwrap_or_default(),
+            _ => &[],
+        }
+    }
+}
+
+/// The lines of one definition's components (see [`VariantIndex::lines`]).
+#[derive(Clone, Copy)]
+struct DefinitionLines<'i> {
+    index: &'i VariantIndex,
+    definition: usize,
+}
+
+impl DefinitionLines<'_> {
+    fn lines(&self, component: usize) -> &[usize] {
+        self.index.lines(self.definition, component)
     }
 }
 
@@ -509,6 +610,8 @@ struct Candidate {
     price: Money,
     bps: Bps,
     value: Money,
+    /// Pricing it wrote (or, unexplained, would have written) reasons: cost unknown, guard.
+    has_reasons: bool,
 }
 
 /// Merges complete bundles until none is left among the free lines: each round merges the most
@@ -546,10 +649,9 @@ fn merge(
     // not priced at all, and their parent GIDs are not rendered.
     let relevant: Vec<bool> = definitions
         .iter()
-        .map(|d| {
-            d.components
-                .iter()
-                .any(|c| !by_variant.lines(c.variant_id).is_empty())
+        .enumerate()
+        .map(|(position, d)| {
+            (0..d.components.len()).any(|k| !by_variant.lines(position, k).is_empty())
         })
         .collect();
     for (position, definition) in definitions.iter().enumerate() {
@@ -594,7 +696,7 @@ fn merge(
             let priced = candidate(
                 definition,
                 lines,
-                &by_variant,
+                by_variant.of(position),
                 setup,
                 subject,
                 false,
@@ -627,12 +729,15 @@ fn merge(
             break;
         };
         let subject = parent_gids.get(position).map_or("", String::as_str);
-        // The winner's own reasons (cost unknown, guard reduced), priced once more to write them.
-        if let Some(definition) = definitions.get(position) {
+        // The winner's own reasons (cost unknown, guard reduced), priced once more to write them
+        // when it has any (most winners have none, and pricing is the costly part of a merge).
+        if winner.has_reasons
+            && let Some(definition) = definitions.get(position)
+        {
             let _ = candidate(
                 definition,
                 lines,
-                &by_variant,
+                by_variant.of(position),
                 setup,
                 subject,
                 true,
@@ -700,7 +805,7 @@ fn merge(
         if candidate(
             definition,
             lines,
-            &by_variant,
+            by_variant.of(position),
             setup,
             subject,
             true,
@@ -750,7 +855,7 @@ fn merge(
 fn candidate(
     definition: &BundleDefinition,
     lines: &[ReadLine<'_>],
-    by_variant: &VariantIndex,
+    by_variant: DefinitionLines<'_>,
     setup: &MergeSetup,
     subject: &str,
     explain: bool,
@@ -765,11 +870,12 @@ fn candidate(
     let mut free: Vec<Vec<usize>> = definition
         .components
         .iter()
-        .map(|c| {
+        .enumerate()
+        .map(|(k, _)| {
             by_variant
-                .lines(c.variant_id)
+                .lines(k)
                 .iter()
-                .map(|(_, index)| *index)
+                .copied()
                 .filter(|i| lines.get(*i).is_some_and(|l| !l.used))
                 .collect()
         })
@@ -869,7 +975,10 @@ fn candidate(
 
     // The decrease: the shopper's value, then the guard.
     let mut bps = setup.bps;
+    // Whether this pricing has reasons to write (explained or not).
+    let mut has_reasons = false;
     if !unknown_cost_lines.is_empty() && guard.unknown_cost == UnknownCost::Exclude && bps > 0 {
+        has_reasons = true;
         if explain {
             reasons.push(reason(
                 ReasonCode::BundleCostUnknown,
@@ -909,6 +1018,7 @@ fn candidate(
             } else {
                 ReasonCode::GuardReduced
             };
+            has_reasons = true;
             if explain {
                 reasons.push(reason(code, subject, detail));
             }
@@ -933,6 +1043,7 @@ fn candidate(
         price,
         bps,
         value,
+        has_reasons,
     }))
 }
 
