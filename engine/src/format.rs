@@ -238,7 +238,7 @@ fn leading_u64(bytes: &[u8]) -> Option<(u64, &[u8])> {
 /// byte that is not. A byte is a digit when its high nibble is 3 and adding 6 keeps it 3. (A byte
 /// of 0xFA or more carries into the next byte, but it is itself not a digit, so the count stops
 /// before the carry matters; UTF-8 text never has such bytes anyway.)
-fn leading_digits(word: u64) -> usize {
+pub(crate) fn leading_digits(word: u64) -> usize {
     const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
     const THREES: u64 = 0x3030_3030_3030_3030;
     const SIXES: u64 = 0x0606_0606_0606_0606;
@@ -249,7 +249,7 @@ fn leading_digits(word: u64) -> usize {
 
 /// The value of eight ASCII digits in `word`, the first digit in the lowest byte (leading zero
 /// digits may be zero bytes): three multiply-and-shift steps combine pairs, quads and halves.
-fn eight_digits(word: u64) -> u64 {
+pub(crate) fn eight_digits(word: u64) -> u64 {
     let pairs = ((word & 0x0F0F_0F0F_0F0F_0F0F).wrapping_mul(2561)) >> 8;
     let quads = ((pairs & 0x00FF_00FF_00FF_00FF).wrapping_mul(6_553_601)) >> 16;
     ((quads & 0x0000_FFFF_0000_FFFF).wrapping_mul(42_949_672_960_001)) >> 32

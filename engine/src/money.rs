@@ -106,6 +106,9 @@ fn parse_plain_decimal(text: &[u8], exponent: u8) -> Plain {
     if text.len() > MAX_LEN || exponent > 3 {
         return Plain::Other;
     }
+    if let Some(value) = parse_short_decimal(text, exponent) {
+        return Plain::Value(value);
+    }
     let mut value: i64 = 0;
     let mut point = None;
     for (position, &byte) in text.iter().enumerate() {
@@ -139,6 +142,47 @@ fn parse_plain_decimal(text: &[u8], exponent: u8) -> Plain {
         // More fraction digits than the currency has: only trailing zeros are allowed.
         None => Plain::Other,
     }
+}
+
+/// The commonest amounts of all, at most eight bytes (`10.37`, `1299.00`), read as one 8-byte
+/// word: the point is found and taken out, the digits checked and converted together (see
+/// [`crate::format::eight_digits`]). Only a valid amount gets an answer; anything else, valid or
+/// not, is left to the byte loop. (The byte loop costs about 25 instructions per byte.)
+fn parse_short_decimal(text: &[u8], exponent: u8) -> Option<Money> {
+    const DOTS: u64 = 0x2E2E_2E2E_2E2E_2E2E;
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    const SCALE: [i64; 4] = [1, 10, 100, 1000];
+    let len = text.len();
+    let mut bytes = [0u8; 8];
+    bytes.get_mut(..len)?.copy_from_slice(text);
+    let word = u64::from_le_bytes(bytes);
+    // 0x80 in every byte of the text that is a `.`, exactly (no borrow between bytes).
+    let x = word ^ DOTS;
+    let in_text = u64::MAX
+        .checked_shr(u32::try_from(64 - 8 * len).ok()?)
+        .unwrap_or(0);
+    let dots = !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7) & in_text;
+    let (digits, fraction_digits, n) = match dots.count_ones() {
+        0 => (word, 0, len),
+        1 => {
+            let point = usize::try_from(dots.trailing_zeros() / 8).ok()?;
+            // The bytes after the point move down over it.
+            let below = (1u64 << (8 * point)) - 1;
+            let digits = (word & below) | ((word >> 8) & !below);
+            // A digit before the point and at least one after it.
+            let fraction_digits = len.checked_sub(point + 1).filter(|f| *f > 0 && point > 0)?;
+            (digits, fraction_digits, len - 1)
+        }
+        _ => return None,
+    };
+    // Every byte but the point a digit (the zero bytes after the text are not digits).
+    if n == 0 || crate::format::leading_digits(digits) != n {
+        return None;
+    }
+    let value = crate::format::eight_digits(digits << (8 * (8 - n)));
+    let scale = SCALE.get(usize::from(exponent).checked_sub(fraction_digits)?)?;
+    // At most 8 digits times at most 1000: far below 2^63.
+    i64::try_from(value).ok().map(|v| v.wrapping_mul(*scale))
 }
 
 /// [`parse_decimal_minor_bytes`] on any text.
@@ -418,7 +462,7 @@ mod tests {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]
         #[test]
         fn one_pass_decimal_parse_agrees_with_the_reference(
-            text in "-?[0-9.]{0,22}|[-0-9.ex ]{0,6}",
+            text in "-?[0-9.]{0,22}|[-0-9.ex ]{0,6}|[0-9]{0,6}[.]?[0-9]{0,4}|[0-9.é/:]{0,8}",
             exponent in 0u8..=9,
         ) {
             proptest::prop_assert_eq!(

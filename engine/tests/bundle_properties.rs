@@ -397,3 +397,95 @@ fn the_generator_covers_merges_expansions_and_the_guard() {
         );
     }
 }
+
+/// More complete bundles than the output holds, and parent lines to expand after them: the
+/// merges that fit are kept with their `bundle_merged` reasons, every other merge loses its
+/// reason, no expansion fits, and one `bundle_output_limit` reason counts what was left out.
+#[test]
+fn merges_over_the_output_limit_lose_their_reasons_too() {
+    use marginwise_engine::ReasonCode;
+    const BUNDLES: u64 = 80;
+    let definitions: Vec<BundleDefinition> = (0..BUNDLES)
+        .map(|b| BundleDefinition {
+            parent_variant_id: 90_000 + b,
+            components: vec![
+                BundleComponent {
+                    variant_id: 2 * b + 1,
+                    quantity: 1,
+                    weight: 1,
+                },
+                BundleComponent {
+                    variant_id: 2 * b + 2,
+                    quantity: 1,
+                    weight: 1,
+                },
+            ],
+        })
+        .collect();
+    let line = |n: usize, variant: u64| BundleLine {
+        id: format!("gid://shopify/CartLine/{n}"),
+        quantity: 1,
+        unit_price: "20.00".to_string(),
+        variant_id: Some(gid(variant)),
+        variant: VariantInput::Text(
+            VariantData {
+                unit_cost_minor: Some(500),
+                product_id: 7_000 + variant,
+                complements: vec![],
+                bundle_parent: variant >= 90_000,
+            }
+            .encode(2),
+        ),
+        marker: None,
+    };
+    let variants = (1..=2 * BUNDLES).chain([90_000, 90_001, 90_002]);
+    let lines = variants.enumerate().map(|(n, v)| line(n, v)).collect();
+    let policy = json!({"version": 1, "currency": "USD", "discount": {"default_bps": 1000}});
+    let request = BundleRequest {
+        currency_code: "USD".to_string(),
+        presentment_rate: "1.0".to_string(),
+        profile: ProfileInput::Anonymous,
+        customer: CustomerFacts {
+            number_of_orders: Some(2),
+        },
+        lines,
+        definitions: Some(encode_bundles(&definitions)),
+        policy: PolicySource::Json(policy.to_string()),
+        holdout_key: "gid://shopify/Customer/1".to_string(),
+    };
+    let decision = evaluate_bundles(&request);
+    let kept = decision.merges.len();
+    assert!(kept > 0 && kept < 80, "{kept} merges kept");
+    assert!(decision.expands.is_empty());
+    let mut merged: Vec<&str> = decision
+        .reasons
+        .iter()
+        .filter(|r| r.code == ReasonCode::BundleMerged)
+        .map(|r| r.subject.as_str())
+        .collect();
+    let mut parents: Vec<&str> = decision
+        .merges
+        .iter()
+        .map(|m| m.parent_variant_id.as_str())
+        .collect();
+    merged.sort_unstable();
+    parents.sort_unstable();
+    assert_eq!(merged, parents);
+    assert!(
+        !decision
+            .reasons
+            .iter()
+            .any(|r| r.code == ReasonCode::BundleExpanded)
+    );
+    let limits: Vec<String> = decision
+        .reasons
+        .iter()
+        .filter(|r| r.code == ReasonCode::BundleOutputLimit)
+        .map(|r| r.detail.to_string())
+        .collect();
+    let want = format!("{} merge(s) and 3 expansion(s) left out", 80 - kept);
+    assert!(
+        limits.len() == 1 && limits[0].contains(&want),
+        "{limits:?}, want {want:?}"
+    );
+}

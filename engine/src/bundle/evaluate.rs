@@ -207,9 +207,13 @@ fn decide(request: &BundleRequest) -> BundleDecision {
     // The expansions' reasons go here, before the merges' (they are written last).
     let expansion_reasons_at = reasons.len();
 
-    // 5. Merges, only for a usable policy outside the holdout.
+    // 5. Merges, only for a usable policy outside the holdout. `merge_reasons` holds where each
+    // merge's `bundle_merged` reason is in `reasons`.
+    let mut merge_reasons: Vec<usize> = Vec::new();
     if let Some(setup) = merge_setup(request, presentment, reasons) {
-        decision.merges = merge(&definitions, &mut lines, &setup, reasons);
+        (decision.merges, merge_reasons) = merge(&definitions, &mut lines, &setup, reasons)
+            .into_iter()
+            .unzip();
     }
 
     // 6. The output: merges, then expansions, while they fit.
@@ -269,20 +273,25 @@ fn decide(request: &BundleRequest) -> BundleDecision {
             }
         }
     }
+    // The merges' reasons come after the expansions' and move down by as many.
+    let shift = expansion_reasons.len();
     reasons.splice(
         expansion_reasons_at..expansion_reasons_at,
         expansion_reasons,
     );
     let dropped_merges = decision.merges.len().saturating_sub(kept_merges);
     if dropped_merges + dropped_expands > 0 {
-        let dropped_parents: Vec<String> = decision
-            .merges
-            .drain(kept_merges..)
-            .map(|m| m.parent_variant_id)
-            .collect();
-        // The few merges (one per bundle at most) are found by parent.
-        reasons.retain(|r| {
-            r.code != ReasonCode::BundleMerged || !dropped_parents.contains(&r.subject)
+        decision.merges.truncate(kept_merges);
+        let mut dropped = vec![false; reasons.len()];
+        for &at in merge_reasons.get(kept_merges..).unwrap_or_default() {
+            if let Some(flag) = dropped.get_mut(at + shift) {
+                *flag = true;
+            }
+        }
+        let mut position = 0;
+        reasons.retain(|_| {
+            position += 1;
+            !dropped.get(position - 1).copied().unwrap_or(false)
         });
         reasons.push(reason(
             ReasonCode::BundleOutputLimit,
@@ -437,16 +446,22 @@ impl VariantIndex {
             }
         }
         definition_starts.push(component_groups.len());
-        let group_of = |line: &ReadLine<'_>| {
-            if line.used {
-                return None;
-            }
-            usize::try_from(groups.get(line.variant_id)?).ok()
-        };
+        // Each line's group (`usize::MAX` for none), looked up once.
+        let line_groups: Vec<usize> = lines
+            .iter()
+            .map(|line| {
+                let group = if line.used {
+                    None
+                } else {
+                    groups.get(line.variant_id)
+                };
+                group.map_or(usize::MAX, |g| usize::try_from(g).unwrap_or(usize::MAX))
+            })
+            .collect();
         // `starts[g + 1]` counts group g's lines, then becomes where group g ends.
         let mut starts = vec![0usize; usize::try_from(n_groups).unwrap_or(0) + 1];
-        for group in lines.iter().filter_map(group_of) {
-            if let Some(count) = starts.get_mut(group + 1) {
+        for &group in &line_groups {
+            if let Some(count) = group.checked_add(1).and_then(|g| starts.get_mut(g)) {
                 *count += 1;
             }
         }
@@ -458,10 +473,7 @@ impl VariantIndex {
         // `next[g]` is where group g's next line goes; it starts at `starts[g]`.
         let mut next = starts.clone();
         let mut placed = vec![0usize; total];
-        for (index, line) in lines.iter().enumerate() {
-            let Some(group) = group_of(line) else {
-                continue;
-            };
+        for (index, &group) in line_groups.iter().enumerate() {
             if let Some(at) = next.get_mut(group)
                 && let Some(slot) = placed.get_mut(*at)
             {
@@ -632,8 +644,9 @@ fn merge(
     lines: &mut [ReadLine<'_>],
     setup: &MergeSetup,
     reasons: &mut Vec<Reason>,
-) -> Vec<Merge> {
-    let mut merges: Vec<Option<Merge>> = definitions.iter().map(|_| None).collect();
+) -> Vec<(Merge, usize)> {
+    // Per definition: its merge, and where its `bundle_merged` reason is in `reasons`.
+    let mut merges: Vec<Option<(Merge, usize)>> = definitions.iter().map(|_| None).collect();
     // The lines each bundle was complete with in the first round, to name the winner that took
     // one of them when it ends unmerged.
     let mut first_round: Vec<Option<Vec<usize>>> = definitions.iter().map(|_| None).collect();
@@ -757,6 +770,7 @@ fn merge(
                 });
             }
         }
+        let reason_at = reasons.len();
         reasons.push(reason(
             ReasonCode::BundleMerged,
             subject,
@@ -768,14 +782,15 @@ fn merge(
             },
         ));
         if let Some(slot) = merges.get_mut(position) {
-            *slot = Some(Merge {
+            let merge = Merge {
                 parent_variant_id: subject.to_string(),
                 sets: winner.sets,
                 lines: merge_lines,
                 percent_decrease_bps: winner.bps,
                 price_before_minor: winner.price,
                 discount_minor: winner.value,
-            });
+            };
+            *slot = Some((merge, reason_at));
         }
         for component in definitions.get(position).map_or(&[][..], |d| &d.components) {
             let first = users.partition_point(|(variant, _)| *variant < component.variant_id);
@@ -867,7 +882,12 @@ fn candidate(
     // one merge. Whole lines only, and a rule under which removing lines never creates a group:
     // together with the rounds in `merge`, that is what makes a re-run on the transformed cart
     // find nothing new.
-    let mut free: Vec<Vec<usize>> = definition
+    //
+    // Groups of different sizes never compete for a line (a line of a component holds `k x
+    // quantity` units for one `k` only), so they are taken size by size, largest first, in as
+    // many groups as the scarcest component allows: the groups, and their order, that taking the
+    // largest remaining group one at a time gives, without searching again after each.
+    let free: Vec<Vec<usize>> = definition
         .components
         .iter()
         .enumerate()
@@ -880,49 +900,54 @@ fn candidate(
                 .collect()
         })
         .collect();
+    let quantity_of = |index: usize| lines.get(index).map_or(0, |l| l.line.quantity);
     let mut taken = Vec::new();
     let mut sets: i64 = 0;
-    loop {
-        let quantity_of = |index: &usize| lines.get(*index).map_or(0, |l| l.line.quantity);
-        let group_sets = |k: i64| -> Option<Vec<usize>> {
-            definition
-                .components
-                .iter()
-                .zip(&free)
-                .map(|(component, indices)| {
-                    let units = k.checked_mul(component.quantity)?;
-                    indices.iter().position(|i| quantity_of(i) == units)
-                })
-                .collect()
-        };
-        // Candidate counts come from the first component's lines; the largest that every
-        // component can make wins.
-        let (Some(first), Some(first_free)) = (definition.components.first(), free.first()) else {
-            break;
-        };
-        let mut best: Option<(i64, Vec<usize>)> = None;
-        for index in first_free {
-            let units = quantity_of(index);
-            if units % first.quantity != 0 {
+    if let (Some(first), Some(first_free)) = (definition.components.first(), free.first()) {
+        // The group sizes the first component's lines allow, largest first.
+        let mut sizes: Vec<i64> = first_free
+            .iter()
+            .map(|&index| quantity_of(index))
+            .filter(|units| units % first.quantity == 0)
+            .map(|units| units / first.quantity)
+            .collect();
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        sizes.dedup();
+        // Per component: its units in a group of the current size, and how far its lines
+        // have been searched.
+        let mut wanted = vec![0i64; free.len()];
+        let mut cursors = vec![0usize; free.len()];
+        for k in sizes {
+            let mut groups = usize::MAX;
+            for ((component, indices), units) in
+                definition.components.iter().zip(&free).zip(&mut wanted)
+            {
+                *units = arith::checked_mul(k, component.quantity).unwrap_or(-1);
+                let holding = indices
+                    .iter()
+                    .filter(|&&i| quantity_of(i) == *units)
+                    .count();
+                groups = groups.min(holding);
+            }
+            if groups == 0 {
                 continue;
             }
-            let k = units / first.quantity;
-            if best.as_ref().is_some_and(|(b, _)| *b >= k) {
-                continue;
+            cursors.fill(0);
+            for _ in 0..groups {
+                for ((indices, units), cursor) in free.iter().zip(&wanted).zip(&mut cursors) {
+                    // INVARIANT: each component has at least `groups` lines holding `units`.
+                    while let Some(&index) = indices.get(*cursor) {
+                        *cursor += 1;
+                        if quantity_of(index) == *units {
+                            taken.push(index);
+                            break;
+                        }
+                    }
+                }
             }
-            if let Some(positions) = group_sets(k) {
-                best = Some((k, positions));
-            }
+            let groups = i64::try_from(groups).map_err(|_| arith::Overflow)?;
+            sets = arith::add(sets, arith::mul(k, groups)?)?;
         }
-        let Some((k, positions)) = best else {
-            break;
-        };
-        for (indices, position) in free.iter_mut().zip(positions) {
-            if position < indices.len() {
-                taken.push(indices.remove(position));
-            }
-        }
-        sets = arith::add(sets, k)?;
     }
     if sets == 0 {
         let mut missing = Vec::new();
