@@ -622,8 +622,16 @@ struct Candidate {
     price: Money,
     bps: Bps,
     value: Money,
-    /// Pricing it wrote (or, unexplained, would have written) reasons: cost unknown, guard.
-    has_reasons: bool,
+}
+
+/// One pricing of a bundle on the free lines as they were: its candidate, if complete, and the
+/// reasons it wrote (why it is incomplete, cost unknown, guard), kept until a merge changes the
+/// lines it was priced on.
+struct Priced {
+    candidate: Option<Candidate>,
+    reasons: Vec<Reason>,
+    /// Pricing overflowed.
+    overflow: bool,
 }
 
 /// Merges complete bundles until none is left among the free lines: each round merges the most
@@ -637,8 +645,10 @@ struct Candidate {
 /// lines unmarked, merges nothing either. Merges take whole lines for the same reason: a line
 /// left with spare units would be free again on the re-run.
 ///
-/// Reasons are written only for the winners and, after the last round, for the bundles left
-/// unmerged: formatting them in every round would cost a large cart millions of instructions.
+/// Every pricing keeps the reasons it wrote, and they are used for the winners and, after the last
+/// round, for the bundles left unmerged: a bundle is priced again only when a merge took a line of
+/// one of its component variants, so its last pricing is on the final free lines, and pricing it
+/// once more just to write its reasons (as an earlier version did) is not needed.
 fn merge(
     definitions: &[BundleDefinition],
     lines: &mut [ReadLine<'_>],
@@ -689,47 +699,47 @@ fn merge(
             }
         })
         .collect();
-    // Per bundle: `None` when it must be priced (again), else its candidate, if complete.
-    let mut cache: Vec<Option<Option<Candidate>>> = definitions.iter().map(|_| None).collect();
+    // Per bundle: `None` when it must be priced (again), else its last pricing.
+    let mut cache: Vec<Option<Priced>> = definitions.iter().map(|_| None).collect();
     let mut first = true;
-    let mut silent = Vec::new();
     loop {
         for (position, definition) in definitions.iter().enumerate() {
             let stale = cache.get(position).is_some_and(Option::is_none);
             if !stale || merges.get(position).is_some_and(Option::is_some) {
                 continue;
             }
-            if !relevant.get(position).copied().unwrap_or(true) {
-                if let Some(slot) = cache.get_mut(position) {
-                    *slot = Some(None);
+            let priced = if relevant.get(position).copied().unwrap_or(true) {
+                let subject = parent_gids.get(position).map_or("", String::as_str);
+                price(definition, lines, by_variant.of(position), setup, subject)
+            } else {
+                Priced {
+                    candidate: None,
+                    reasons: Vec::new(),
+                    overflow: false,
                 }
-                continue;
-            }
-            let subject = parent_gids.get(position).map_or("", String::as_str);
-            let priced = candidate(
-                definition,
-                lines,
-                by_variant.of(position),
-                setup,
-                subject,
-                false,
-                &mut silent,
-            );
+            };
             if let Some(slot) = cache.get_mut(position) {
-                *slot = Some(priced.ok().flatten());
+                *slot = Some(priced);
             }
         }
         if first {
             first = false;
             for (slot, cached) in first_round.iter_mut().zip(&cache) {
-                if let Some(Some(candidate)) = cached {
+                if let Some(Priced {
+                    candidate: Some(candidate),
+                    ..
+                }) = cached
+                {
                     *slot = Some(candidate.lines.clone());
                 }
             }
         }
         let mut best: Option<(usize, Money)> = None;
         for (position, cached) in cache.iter().enumerate() {
-            if let Some(Some(candidate)) = cached
+            if let Some(Priced {
+                candidate: Some(candidate),
+                ..
+            }) = cached
                 && best.is_none_or(|(_, value)| candidate.value > value)
             {
                 best = Some((position, candidate.value));
@@ -738,25 +748,17 @@ fn merge(
         let Some((position, _)) = best else {
             break;
         };
-        let Some(winner) = cache.get_mut(position).and_then(Option::take).flatten() else {
+        let Some(Priced {
+            candidate: Some(winner),
+            reasons: its_reasons,
+            ..
+        }) = cache.get_mut(position).and_then(Option::take)
+        else {
             break;
         };
         let subject = parent_gids.get(position).map_or("", String::as_str);
-        // The winner's own reasons (cost unknown, guard reduced), priced once more to write them
-        // when it has any (most winners have none, and pricing is the costly part of a merge).
-        if winner.has_reasons
-            && let Some(definition) = definitions.get(position)
-        {
-            let _ = candidate(
-                definition,
-                lines,
-                by_variant.of(position),
-                setup,
-                subject,
-                true,
-                reasons,
-            );
-        }
+        // The winner's own reasons: cost unknown, guard reduced.
+        reasons.extend(its_reasons);
         let mut merge_lines = Vec::with_capacity(winner.lines.len());
         for index in &winner.lines {
             if let Some(slot) = owner.get_mut(*index) {
@@ -816,18 +818,14 @@ fn merge(
             continue;
         }
         let subject = parent_gids.get(position).map_or("", String::as_str);
-        let mut explained = Vec::new();
-        if candidate(
-            definition,
-            lines,
-            by_variant.of(position),
-            setup,
-            subject,
-            true,
-            &mut explained,
-        )
-        .is_err()
-        {
+        // INVARIANT: every bundle left unmerged was priced after the last merge that changed its
+        // lines (see above); pricing it here is only the fallback.
+        let last = match cache.get_mut(position).and_then(Option::take) {
+            Some(last) => last,
+            None => price(definition, lines, by_variant.of(position), setup, subject),
+        };
+        let mut explained = last.reasons;
+        if last.overflow {
             explained.push(reason(
                 ReasonCode::Overflow,
                 subject,
@@ -867,13 +865,33 @@ fn merge(
     merges.into_iter().flatten().collect()
 }
 
+/// Prices a bundle on the free lines, keeping its reasons.
+fn price(
+    definition: &BundleDefinition,
+    lines: &[ReadLine<'_>],
+    by_variant: DefinitionLines<'_>,
+    setup: &MergeSetup,
+    subject: &str,
+) -> Priced {
+    let mut reasons = Vec::new();
+    let (candidate, overflow) =
+        match candidate(definition, lines, by_variant, setup, subject, &mut reasons) {
+            Ok(candidate) => (candidate, false),
+            Err(_) => (None, true),
+        };
+    Priced {
+        candidate,
+        reasons,
+        overflow,
+    }
+}
+
 fn candidate(
     definition: &BundleDefinition,
     lines: &[ReadLine<'_>],
     by_variant: DefinitionLines<'_>,
     setup: &MergeSetup,
     subject: &str,
-    explain: bool,
     reasons: &mut Vec<Reason>,
 ) -> Checked<Option<Candidate>> {
     // Complete sets from whole lines: a group of `k` sets is one free line per component holding
@@ -976,9 +994,7 @@ fn candidate(
         } else {
             (ReasonCode::BundleIncomplete, BundleDetail::Missing(missing))
         };
-        if explain {
-            reasons.push(reason(code, subject, detail));
-        }
+        reasons.push(reason(code, subject, detail));
         return Ok(None);
     }
 
@@ -1000,19 +1016,12 @@ fn candidate(
 
     // The decrease: the shopper's value, then the guard.
     let mut bps = setup.bps;
-    // Whether this pricing has reasons to write (explained or not).
-    let mut has_reasons = false;
     if !unknown_cost_lines.is_empty() && guard.unknown_cost == UnknownCost::Exclude && bps > 0 {
-        has_reasons = true;
-        if explain {
-            reasons.push(reason(
-                ReasonCode::BundleCostUnknown,
-                subject,
-                BundleDetail::CostUnknown(
-                    unknown_cost_lines.iter().map(|id| id.to_string()).collect(),
-                ),
-            ));
-        }
+        reasons.push(reason(
+            ReasonCode::BundleCostUnknown,
+            subject,
+            BundleDetail::CostUnknown(unknown_cost_lines.iter().map(|id| id.to_string()).collect()),
+        ));
         bps = 0;
     }
     if bps > 0 {
@@ -1043,21 +1052,16 @@ fn candidate(
             } else {
                 ReasonCode::GuardReduced
             };
-            has_reasons = true;
-            if explain {
-                reasons.push(reason(code, subject, detail));
-            }
+            reasons.push(reason(code, subject, detail));
             bps = most_bps;
         }
     }
     if bps == 0 && !setup.policy.merge_without_discount {
-        if explain {
-            reasons.push(reason(
-                ReasonCode::BundleNotDiscounted,
-                subject,
-                BundleDetail::NotDiscounted { sets },
-            ));
-        }
+        reasons.push(reason(
+            ReasonCode::BundleNotDiscounted,
+            subject,
+            BundleDetail::NotDiscounted { sets },
+        ));
         return Ok(None);
     }
     let value = arith::bps_floor(price, bps)?;
@@ -1068,7 +1072,6 @@ fn candidate(
         price,
         bps,
         value,
-        has_reasons,
     }))
 }
 
