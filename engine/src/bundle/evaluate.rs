@@ -59,7 +59,8 @@ fn variant_gid(id: u64) -> String {
 struct ReadLine<'r> {
     line: &'r BundleLine,
     unit_price: Money,
-    variant_id: u64,
+    /// What its variant is in the definitions (never [`Role::Neither`]: such lines are not read).
+    role: Role,
     used: bool,
     /// The unit cost from `$app.offer` in shop minor units, decoded the first time a bundle is
     /// priced with this line: a line is priced in several merge rounds, and most lines never.
@@ -177,32 +178,25 @@ fn decide(request: &BundleRequest) -> BundleDecision {
     }
 
     // 3. Lines.
-    let mut lines = read_lines(&request.lines, presentment, reasons);
+    // Which variants are bundle parents and which components: one id table (see `Roles`), one
+    // lookup per line. An id table rather than a `BTreeMap`, whose building sorts and whose code
+    // cost the cart transform 2 KB of its module budget.
+    let roles = Roles::new(&definitions);
+    let mut lines = read_lines(&request.lines, presentment, &roles, reasons);
 
     // 4. Expansions: the parents sold as one line are found first, because such a line is never
     // a component of a merge. They are priced after the merges, and only as many as fit in the
     // output: a large cart expands hundreds of parent lines, most of which the output cannot
     // hold, and pricing one and writing its GIDs costs a few thousand instructions.
-    // An id table rather than a `BTreeMap`, whose building sorts and whose code cost the
-    // cart transform 2 KB of its module budget. Parents are unique (`decode_bundles` skips
-    // duplicates), so each maps to its one definition.
-    let mut parents = MinTable::with_capacity(definitions.len());
-    for (position, definition) in (0u32..).zip(&definitions) {
-        parents.lower(definition.parent_variant_id, position);
-    }
     let mut pending = Vec::new();
     for (index, line) in lines.iter_mut().enumerate() {
-        let Some(definition) = parents
-            .get(line.variant_id)
-            .and_then(|position| usize::try_from(position).ok())
-        else {
-            continue;
-        };
-        line.used = true;
-        pending.push(PendingExpand {
-            line: index,
-            definition,
-        });
+        if let Role::Parent(definition) = line.role {
+            line.used = true;
+            pending.push(PendingExpand {
+                line: index,
+                definition,
+            });
+        }
     }
     // The expansions' reasons go here, before the merges' (they are written last).
     let expansion_reasons_at = reasons.len();
@@ -211,7 +205,7 @@ fn decide(request: &BundleRequest) -> BundleDecision {
     // merge's `bundle_merged` reason is in `reasons`.
     let mut merge_reasons: Vec<usize> = Vec::new();
     if let Some(setup) = merge_setup(request, presentment, reasons) {
-        (decision.merges, merge_reasons) = merge(&definitions, &mut lines, &setup, reasons)
+        (decision.merges, merge_reasons) = merge(&definitions, &roles, &mut lines, &setup, reasons)
             .into_iter()
             .unzip();
     }
@@ -306,9 +300,14 @@ fn decide(request: &BundleRequest) -> BundleDecision {
     decision
 }
 
+/// The lines that may take part in an operation: those whose variant is a bundle parent or
+/// component. The others are not read further: whatever their price or quantity, no operation
+/// can use them (and checking the price of every line cost a 2,000-line cart about 0.1 M
+/// instructions for nothing).
 fn read_lines<'r>(
     lines: &'r [BundleLine],
     presentment: Currency,
+    roles: &Roles,
     reasons: &mut Vec<Reason>,
 ) -> Vec<ReadLine<'r>> {
     let mut read = Vec::with_capacity(lines.len());
@@ -333,6 +332,10 @@ fn read_lines<'r>(
             ));
             continue;
         };
+        let role = roles.of(variant_id);
+        if matches!(role, Role::Neither) {
+            continue;
+        }
         let unit_price =
             parse_decimal_minor(&line.unit_price, presentment.exponent).filter(|p| *p >= 0);
         let Some(unit_price) = unit_price else {
@@ -368,7 +371,7 @@ fn read_lines<'r>(
         read.push(ReadLine {
             line,
             unit_price,
-            variant_id,
+            role,
             used: false,
             shop_cost: OnceCell::new(),
         });
@@ -428,40 +431,87 @@ struct VariantIndex {
     lines: Vec<usize>,
 }
 
-impl VariantIndex {
-    fn new(lines: &[ReadLine<'_>], definitions: &[BundleDefinition]) -> Self {
-        let n_components = definitions.iter().map(|d| d.components.len()).sum();
-        let mut groups = MinTable::with_capacity(n_components);
-        let mut n_groups: u32 = 0;
+/// What each variant is in the definitions, in one id table: the parent of a definition, or a
+/// component, numbered by distinct component variant ("group"). A variant is never both
+/// (`decode_bundles` skips nested bundles).
+struct Roles {
+    /// Parent: its definition's position; component: the number of definitions plus its group.
+    table: MinTable,
+    n_definitions: u32,
+    n_groups: usize,
+    /// The group of every component of every definition, definition after definition.
+    component_groups: Vec<usize>,
+    /// Where each definition's components start in `component_groups`, plus the end.
+    definition_starts: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    Parent(usize),
+    Component(usize),
+    Neither,
+}
+
+impl Roles {
+    fn new(definitions: &[BundleDefinition]) -> Roles {
+        let n_components: usize = definitions.iter().map(|d| d.components.len()).sum();
+        let mut table = MinTable::with_capacity(definitions.len() + n_components);
+        let n_definitions = u32::try_from(definitions.len()).unwrap_or(u32::MAX);
+        for (position, definition) in (0u32..).zip(definitions) {
+            table.lower(definition.parent_variant_id, position);
+        }
+        let mut next_group = n_definitions;
         let mut component_groups = Vec::with_capacity(n_components);
         let mut definition_starts = Vec::with_capacity(definitions.len() + 1);
         for definition in definitions {
             definition_starts.push(component_groups.len());
             for component in &definition.components {
-                let group = groups.get_or_insert(component.variant_id, n_groups);
-                if group == n_groups {
-                    n_groups = n_groups.saturating_add(1);
+                let value = table.get_or_insert(component.variant_id, next_group);
+                if value == next_group {
+                    next_group = next_group.saturating_add(1);
                 }
-                component_groups.push(usize::try_from(group).unwrap_or(usize::MAX));
+                // A parent's value here would mean a nested bundle, which cannot happen.
+                let group = value
+                    .checked_sub(n_definitions)
+                    .and_then(|g| usize::try_from(g).ok());
+                component_groups.push(group.unwrap_or(usize::MAX));
             }
         }
         definition_starts.push(component_groups.len());
-        // Each line's group (`usize::MAX` for none), looked up once.
-        let line_groups: Vec<usize> = lines
-            .iter()
-            .map(|line| {
-                let group = if line.used {
-                    None
-                } else {
-                    groups.get(line.variant_id)
-                };
-                group.map_or(usize::MAX, |g| usize::try_from(g).unwrap_or(usize::MAX))
-            })
-            .collect();
-        // `starts[g + 1]` counts group g's lines, then becomes where group g ends.
-        let mut starts = vec![0usize; usize::try_from(n_groups).unwrap_or(0) + 1];
-        for &group in &line_groups {
-            if let Some(count) = group.checked_add(1).and_then(|g| starts.get_mut(g)) {
+        Roles {
+            table,
+            n_definitions,
+            n_groups: usize::try_from(next_group.saturating_sub(n_definitions)).unwrap_or(0),
+            component_groups,
+            definition_starts,
+        }
+    }
+
+    fn of(&self, variant: u64) -> Role {
+        let Some(value) = self.table.get(variant) else {
+            return Role::Neither;
+        };
+        let (group, parent) = (
+            value.checked_sub(self.n_definitions),
+            usize::try_from(value).unwrap_or(usize::MAX),
+        );
+        match group.map(|g| usize::try_from(g).unwrap_or(usize::MAX)) {
+            Some(group) => Role::Component(group),
+            None => Role::Parent(parent),
+        }
+    }
+}
+
+impl VariantIndex {
+    fn new(lines: &[ReadLine<'_>], roles: &Roles) -> Self {
+        let group_of = |line: &ReadLine<'_>| match line.role {
+            Role::Component(group) if !line.used => Some(group),
+            _ => None,
+        };
+        // `starts[g + 1]` counts group g's free lines, then becomes where group g ends.
+        let mut starts = vec![0usize; roles.n_groups + 1];
+        for group in lines.iter().filter_map(group_of) {
+            if let Some(count) = starts.get_mut(group.wrapping_add(1)) {
                 *count += 1;
             }
         }
@@ -473,8 +523,9 @@ impl VariantIndex {
         // `next[g]` is where group g's next line goes; it starts at `starts[g]`.
         let mut next = starts.clone();
         let mut placed = vec![0usize; total];
-        for (index, &group) in line_groups.iter().enumerate() {
-            if let Some(at) = next.get_mut(group)
+        for (index, line) in lines.iter().enumerate() {
+            if let Some(group) = group_of(line)
+                && let Some(at) = next.get_mut(group)
                 && let Some(slot) = placed.get_mut(*at)
             {
                 *slot = index;
@@ -482,8 +533,8 @@ impl VariantIndex {
             }
         }
         VariantIndex {
-            component_groups,
-            definition_starts,
+            component_groups: roles.component_groups.clone(),
+            definition_starts: roles.definition_starts.clone(),
             starts,
             lines: placed,
         }
@@ -651,6 +702,7 @@ struct Priced {
 /// once more just to write its reasons (as an earlier version did) is not needed.
 fn merge(
     definitions: &[BundleDefinition],
+    roles: &Roles,
     lines: &mut [ReadLine<'_>],
     setup: &MergeSetup,
     reasons: &mut Vec<Reason>,
@@ -663,7 +715,7 @@ fn merge(
     // Which merged parent took each line.
     let mut owner: Vec<Option<u64>> = vec![None; lines.len()];
     // Lines by variant, in cart order, built once; candidates skip the lines already used.
-    let by_variant = VariantIndex::new(lines, definitions);
+    let by_variant = VariantIndex::new(lines, roles);
     // The bundles using each component variant: a merge can only change their candidates.
     // Only bundles that can be priced are listed: the others are never priced again anyway.
     let mut users: Vec<(u64, usize)> = Vec::new();
