@@ -205,9 +205,10 @@ fn decide(request: &BundleRequest) -> BundleDecision {
     // merge's `bundle_merged` reason is in `reasons`.
     let mut merge_reasons: Vec<usize> = Vec::new();
     if let Some(setup) = merge_setup(request, presentment, reasons) {
-        (decision.merges, merge_reasons) = merge(&definitions, &roles, &mut lines, &setup, reasons)
-            .into_iter()
-            .unzip();
+        for (merge, reason_at) in merge(&definitions, &roles, &mut lines, &setup, reasons) {
+            decision.merges.push(merge);
+            merge_reasons.push(reason_at);
+        }
     }
 
     // 6. The output: merges, then expansions, while they fit.
@@ -269,10 +270,9 @@ fn decide(request: &BundleRequest) -> BundleDecision {
     }
     // The merges' reasons come after the expansions' and move down by as many.
     let shift = expansion_reasons.len();
-    reasons.splice(
-        expansion_reasons_at..expansion_reasons_at,
-        expansion_reasons,
-    );
+    let after = reasons.split_off(expansion_reasons_at);
+    reasons.extend(expansion_reasons);
+    reasons.extend(after);
     let dropped_merges = decision.merges.len().saturating_sub(kept_merges);
     if dropped_merges + dropped_expands > 0 {
         decision.merges.truncate(kept_merges);
@@ -974,20 +974,24 @@ fn candidate(
     let mut taken = Vec::new();
     let mut sets: i64 = 0;
     if let (Some(first), Some(first_free)) = (definition.components.first(), free.first()) {
-        // The group sizes the first component's lines allow, largest first.
-        let mut sizes: Vec<i64> = first_free
-            .iter()
-            .map(|&index| quantity_of(index))
-            .filter(|units| units % first.quantity == 0)
-            .map(|units| units / first.quantity)
-            .collect();
-        sizes.sort_unstable_by(|a, b| b.cmp(a));
-        sizes.dedup();
+        // The group sizes the first component's lines allow, largest first: each the largest
+        // below the one before (a few sizes at most; a sort would cost the module several KB).
+        let sizes_below = |below: i64| {
+            first_free
+                .iter()
+                .map(|&index| quantity_of(index))
+                .filter(|units| units % first.quantity == 0)
+                .map(|units| units / first.quantity)
+                .filter(|k| *k < below)
+                .max()
+        };
         // Per component: its units in a group of the current size, and how far its lines
         // have been searched.
         let mut wanted = vec![0i64; free.len()];
         let mut cursors = vec![0usize; free.len()];
-        for k in sizes {
+        let mut below = i64::MAX;
+        while let Some(k) = sizes_below(below) {
+            below = k;
             let mut groups = usize::MAX;
             for ((component, indices), units) in
                 definition.components.iter().zip(&free).zip(&mut wanted)
