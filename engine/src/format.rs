@@ -235,16 +235,22 @@ fn leading_u64(bytes: &[u8]) -> Option<(u64, &[u8])> {
 }
 
 /// How many of the eight bytes of `word` (first byte lowest) are ASCII digits before the first
-/// byte that is not. A byte is a digit when its high nibble is 3 and adding 6 keeps it 3. (A byte
-/// of 0xFA or more carries into the next byte, but it is itself not a digit, so the count stops
-/// before the carry matters; UTF-8 text never has such bytes anyway.)
+/// byte that is not (see [`non_digit_bits`]). A byte of 0xFA or more carries into the next byte,
+/// but it is itself not a digit, so the count stops before the carry matters; UTF-8 text never
+/// has such bytes anyway.
 pub(crate) fn leading_digits(word: u64) -> usize {
+    // 64 trailing zeros when every byte is a digit: 8.
+    usize::try_from(non_digit_bits(word).trailing_zeros() / 8).unwrap_or(0)
+}
+
+/// Nonzero bits in the bytes of `word` that are not ASCII digits, and (below any byte of 0xFA or
+/// more, whose carry spills upward) only in those: a byte is a digit when its high nibble is 3
+/// and adding 6 keeps it 3.
+fn non_digit_bits(word: u64) -> u64 {
     const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
     const THREES: u64 = 0x3030_3030_3030_3030;
     const SIXES: u64 = 0x0606_0606_0606_0606;
-    let not_digit = ((word & HIGH) ^ THREES) | ((word.wrapping_add(SIXES) & HIGH) ^ THREES);
-    // 64 trailing zeros when every byte is a digit: 8.
-    usize::try_from(not_digit.trailing_zeros() / 8).unwrap_or(0)
+    ((word & HIGH) ^ THREES) | ((word.wrapping_add(SIXES) & HIGH) ^ THREES)
 }
 
 /// The value of eight ASCII digits in `word`, the first digit in the lowest byte (leading zero
@@ -485,11 +491,7 @@ fn gid_number_general(bytes: &[u8]) -> Option<u64> {
 /// last byte is the highest). The same test as [`leading_digits`]; a byte of 0xFA or more, whose
 /// carry could hide a digit above it, never occurs in UTF-8 text.
 fn trailing_digits(word: u64) -> usize {
-    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
-    const THREES: u64 = 0x3030_3030_3030_3030;
-    const SIXES: u64 = 0x0606_0606_0606_0606;
-    let not_digit = ((word & HIGH) ^ THREES) | ((word.wrapping_add(SIXES) & HIGH) ^ THREES);
-    usize::try_from(not_digit.leading_zeros() / 8).unwrap_or(0)
+    usize::try_from(non_digit_bits(word).leading_zeros() / 8).unwrap_or(0)
 }
 
 /// `word` with all but its `count` highest bytes zeroed (`count` at most 8), as

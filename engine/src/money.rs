@@ -89,6 +89,10 @@ pub(crate) fn parse_decimal_minor_bytes(text: &[u8], exponent: u8) -> Option<Mon
     }
 }
 
+/// `10^missing` for the fraction digits a short amount leaves out (currency exponents are at
+/// most 3 on the fast paths).
+const SCALE: [i64; 4] = [1, 10, 100, 1000];
+
 /// What [`parse_plain_decimal`] made of a text.
 enum Plain {
     Value(Money),
@@ -133,7 +137,6 @@ fn parse_plain_decimal(text: &[u8], exponent: u8) -> Plain {
     if text.is_empty() {
         return Plain::Invalid;
     }
-    const SCALE: [i64; 4] = [1, 10, 100, 1000];
     match usize::from(exponent)
         .checked_sub(fraction_digits)
         .and_then(|missing| SCALE.get(missing))
@@ -151,7 +154,6 @@ fn parse_plain_decimal(text: &[u8], exponent: u8) -> Plain {
 fn parse_short_decimal(text: &[u8], exponent: u8) -> Option<Money> {
     const DOTS: u64 = 0x2E2E_2E2E_2E2E_2E2E;
     const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
-    const SCALE: [i64; 4] = [1, 10, 100, 1000];
     let len = text.len();
     let mut bytes = [0u8; 8];
     bytes.get_mut(..len)?.copy_from_slice(text);

@@ -70,67 +70,6 @@ struct ReadLine<'r> {
 /// Decides the cart transform's operations. Never fails and never panics: anything unusable is a
 /// reason, and the worst outcome is no operation.
 pub fn evaluate_bundles(request: &BundleRequest) -> BundleDecision {
-    decide(request)
-}
-
-/// The length of [`variant_gid`]`(id)`.
-fn variant_gid_len(id: u64) -> usize {
-    let digits = id.checked_ilog10().map_or(1, |log| log as usize + 1);
-    VARIANT_GID_PREFIX.len() + digits
-}
-
-/// The most output, in bytes, the operations may take by [`merge_bytes`] and [`expand_bytes`];
-/// Shopify's limit is 20,000 and the rest is margin for the estimate and the `{"operations":[]}`
-/// frame.
-pub const MAX_OPERATION_BYTES: usize = 18_000;
-
-/// An upper estimate of one rendered operation's JSON size (measured on the Function's output:
-/// a merge of two 24-byte line ids is 290 bytes, an expansion into two items 433).
-fn merge_bytes(merge: &Merge) -> usize {
-    merge
-        .lines
-        .iter()
-        .fold(170 + merge.parent_variant_id.len(), |n, l| {
-            n.saturating_add(45 + l.line_id.len())
-        })
-}
-
-/// [`merge_bytes`] for an expansion, whose GIDs are not written yet: `items` are the variant ids
-/// of its items.
-fn expand_bytes(expand: &Expand, items: &[u64]) -> usize {
-    items.iter().fold(70 + expand.line_id.len(), |n, &id| {
-        n.saturating_add(190 + variant_gid_len(id))
-    })
-}
-
-/// The output taken so far. Operations are kept in the order the Function renders them (merges,
-/// then expansions) while they fit in [`MAX_OPERATION_BYTES`]; everything after the first one
-/// that does not fit is left out (with one reason), so what is left out is the tail of each
-/// list. An output over Shopify's limit would fail the run and lose every operation, so losing
-/// the last few is the better fallback. (Only carts with dozens of bundles get here.)
-#[derive(Default)]
-struct OutputBudget {
-    used: usize,
-    full: bool,
-}
-
-impl OutputBudget {
-    fn fits(&mut self, bytes: usize) -> bool {
-        self.used = self.used.saturating_add(bytes);
-        self.full = self.full || self.used > MAX_OPERATION_BYTES;
-        !self.full
-    }
-}
-
-/// A bundle parent sold as one line, to be expanded if its expansion fits in the output.
-struct PendingExpand {
-    /// Index into the read lines.
-    line: usize,
-    /// Index into the definitions.
-    definition: usize,
-}
-
-fn decide(request: &BundleRequest) -> BundleDecision {
     let mut decision = BundleDecision::default();
     let reasons = &mut decision.reasons;
 
@@ -212,12 +151,108 @@ fn decide(request: &BundleRequest) -> BundleDecision {
     }
 
     // 6. The output: merges, then expansions, while they fit.
+    fit_output(
+        &mut decision,
+        &pending,
+        &lines,
+        &definitions,
+        &merge_reasons,
+        expansion_reasons_at,
+    );
+    decision
+}
+
+/// The length of [`variant_gid`]`(id)`.
+fn variant_gid_len(id: u64) -> usize {
+    let digits = id.checked_ilog10().map_or(1, |log| log as usize + 1);
+    VARIANT_GID_PREFIX.len() + digits
+}
+
+/// The most output, in bytes, the operations may take by [`merge_bytes`] and [`expand_bytes`];
+/// Shopify's limit is 20,000 and the rest is margin for the estimate and the `{"operations":[]}`
+/// frame.
+pub const MAX_OPERATION_BYTES: usize = 18_000;
+
+/// An upper estimate of one rendered operation's JSON size (measured on the Function's output:
+/// a merge of two 24-byte line ids is 290 bytes, an expansion into two items 433).
+fn merge_bytes(merge: &Merge) -> usize {
+    merge
+        .lines
+        .iter()
+        .fold(170 + merge.parent_variant_id.len(), |n, l| {
+            n.saturating_add(45 + l.line_id.len())
+        })
+}
+
+/// [`merge_bytes`] for an expansion, whose GIDs are not written yet: `items` are the variant ids
+/// of its items.
+fn expand_bytes(expand: &Expand, items: &[u64]) -> usize {
+    items.iter().fold(70 + expand.line_id.len(), |n, &id| {
+        n.saturating_add(190 + variant_gid_len(id))
+    })
+}
+
+/// The output taken so far. Operations are kept in the order the Function renders them (merges,
+/// then expansions) while they fit in [`MAX_OPERATION_BYTES`]; everything after the first one
+/// that does not fit is left out (with one reason), so what is left out is the tail of each
+/// list. An output over Shopify's limit would fail the run and lose every operation, so losing
+/// the last few is the better fallback. (Only carts with dozens of bundles get here.)
+#[derive(Default)]
+struct OutputBudget {
+    used: usize,
+    full: bool,
+}
+
+impl OutputBudget {
+    fn fits(&mut self, bytes: usize) -> bool {
+        self.used = self.used.saturating_add(bytes);
+        self.full = self.full || self.used > MAX_OPERATION_BYTES;
+        !self.full
+    }
+}
+
+/// A bundle parent sold as one line, to be expanded if its expansion fits in the output.
+struct PendingExpand {
+    /// Index into the read lines.
+    line: usize,
+    /// Index into the definitions.
+    definition: usize,
+}
+
+/// Keeps the merges that fit in the output, drops the others with their `bundle_merged` reasons
+/// (at `merge_reasons` in the reasons), then prices and writes the pending expansions while they
+/// fit, their reasons going at `expansion_reasons_at`; one reason counts what was left out.
+fn fit_output(
+    decision: &mut BundleDecision,
+    pending: &[PendingExpand],
+    lines: &[ReadLine<'_>],
+    definitions: &[BundleDefinition],
+    merge_reasons: &[usize],
+    expansion_reasons_at: usize,
+) {
+    let reasons = &mut decision.reasons;
     let mut budget = OutputBudget::default();
     let kept_merges = decision
         .merges
         .iter()
         .take_while(|merge| budget.fits(merge_bytes(merge)))
         .count();
+    let dropped_merges = decision.merges.len().saturating_sub(kept_merges);
+    if dropped_merges > 0 {
+        decision.merges.truncate(kept_merges);
+        let mut dropped = vec![false; reasons.len()];
+        for &at in merge_reasons.get(kept_merges..).unwrap_or_default() {
+            if let Some(flag) = dropped.get_mut(at) {
+                *flag = true;
+            }
+        }
+        let mut position = 0;
+        reasons.retain(|_| {
+            position += 1;
+            !dropped.get(position - 1).copied().unwrap_or(false)
+        });
+    }
+
     let mut expansion_reasons = Vec::new();
     let mut dropped_expands = 0;
     for (n, next) in pending.iter().enumerate() {
@@ -268,25 +303,12 @@ fn decide(request: &BundleRequest) -> BundleDecision {
             }
         }
     }
-    // The merges' reasons come after the expansions' and move down by as many.
-    let shift = expansion_reasons.len();
-    let after = reasons.split_off(expansion_reasons_at);
+    // The expansions' reasons go before the merges' (the dropped merges' reasons, all after
+    // `expansion_reasons_at`, are gone already, so the insertion point still holds).
+    let after = reasons.split_off(expansion_reasons_at.min(reasons.len()));
     reasons.extend(expansion_reasons);
     reasons.extend(after);
-    let dropped_merges = decision.merges.len().saturating_sub(kept_merges);
     if dropped_merges + dropped_expands > 0 {
-        decision.merges.truncate(kept_merges);
-        let mut dropped = vec![false; reasons.len()];
-        for &at in merge_reasons.get(kept_merges..).unwrap_or_default() {
-            if let Some(flag) = dropped.get_mut(at + shift) {
-                *flag = true;
-            }
-        }
-        let mut position = 0;
-        reasons.retain(|_| {
-            position += 1;
-            !dropped.get(position - 1).copied().unwrap_or(false)
-        });
         reasons.push(reason(
             ReasonCode::BundleOutputLimit,
             "",
@@ -297,7 +319,6 @@ fn decide(request: &BundleRequest) -> BundleDecision {
             },
         ));
     }
-    decision
 }
 
 /// The lines that may take part in an operation: those whose variant is a bundle parent or
@@ -413,24 +434,6 @@ fn expand(line: &ReadLine<'_>, definition: &BundleDefinition) -> Option<(Expand,
     Some((expansion, ids))
 }
 
-/// The lines free when merging starts whose variant is a component of some bundle, grouped by
-/// variant, each group in cart order. Only component variants are ever looked up, so the other
-/// lines are left out. Built by counting rather than sorting: every component variant gets a
-/// group number from an id table, the lines are counted per group, and each line is placed at
-/// its group's next position. (Sorting `(variant, line)` pairs cost about 1.3 M instructions at
-/// 2,000 lines, most of them component lines; counting is two passes.)
-struct VariantIndex {
-    /// The group of every component of every definition, definition after definition, so that
-    /// looking a component up costs no hashing.
-    component_groups: Vec<usize>,
-    /// Where each definition's components start in `component_groups`, plus the end.
-    definition_starts: Vec<usize>,
-    /// Where each group's lines start in `lines`, plus the end of the last group.
-    starts: Vec<usize>,
-    /// Line indices, group after group.
-    lines: Vec<usize>,
-}
-
 /// What each variant is in the definitions, in one id table: the parent of a definition, or a
 /// component, numbered by distinct component variant ("group"). A variant is never both
 /// (`decode_bundles` skips nested bundles).
@@ -439,7 +442,8 @@ struct Roles {
     table: MinTable,
     n_definitions: u32,
     n_groups: usize,
-    /// The group of every component of every definition, definition after definition.
+    /// The group of every component of every definition, definition after definition, so that
+    /// looking a definition's component up costs no hashing.
     component_groups: Vec<usize>,
     /// Where each definition's components start in `component_groups`, plus the end.
     definition_starts: Vec<usize>,
@@ -450,6 +454,11 @@ enum Role {
     Parent(usize),
     Component(usize),
     Neither,
+}
+
+/// A table value or count as an index (lossless: `usize` is at least 32 bits on every target).
+fn index(value: u32) -> usize {
+    usize::try_from(value).unwrap_or(usize::MAX)
 }
 
 impl Roles {
@@ -471,39 +480,53 @@ impl Roles {
                     next_group = next_group.saturating_add(1);
                 }
                 // A parent's value here would mean a nested bundle, which cannot happen.
-                let group = value
-                    .checked_sub(n_definitions)
-                    .and_then(|g| usize::try_from(g).ok());
-                component_groups.push(group.unwrap_or(usize::MAX));
+                let group = value.checked_sub(n_definitions).map_or(usize::MAX, index);
+                component_groups.push(group);
             }
         }
         definition_starts.push(component_groups.len());
         Roles {
             table,
             n_definitions,
-            n_groups: usize::try_from(next_group.saturating_sub(n_definitions)).unwrap_or(0),
+            n_groups: index(next_group - n_definitions),
             component_groups,
             definition_starts,
         }
     }
 
     fn of(&self, variant: u64) -> Role {
-        let Some(value) = self.table.get(variant) else {
-            return Role::Neither;
-        };
-        let (group, parent) = (
-            value.checked_sub(self.n_definitions),
-            usize::try_from(value).unwrap_or(usize::MAX),
-        );
-        match group.map(|g| usize::try_from(g).unwrap_or(usize::MAX)) {
-            Some(group) => Role::Component(group),
-            None => Role::Parent(parent),
+        match self.table.get(variant) {
+            None => Role::Neither,
+            Some(value) => match value.checked_sub(self.n_definitions) {
+                Some(group) => Role::Component(index(group)),
+                None => Role::Parent(index(value)),
+            },
         }
+    }
+
+    /// The group of component `component` of definition `definition`.
+    fn group(&self, definition: usize, component: usize) -> Option<usize> {
+        let start = self.definition_starts.get(definition)?;
+        self.component_groups.get(start + component).copied()
     }
 }
 
-impl VariantIndex {
-    fn new(lines: &[ReadLine<'_>], roles: &Roles) -> Self {
+/// The lines free when merging starts whose variant is a component of some bundle, grouped by
+/// variant, each group in cart order. Only component variants are ever looked up, so the other
+/// lines are left out, and so are bundle parents' lines (expanded, never merged). Built by
+/// counting rather than sorting: the lines are counted per group (see [`Roles`]), and each line
+/// is placed at its group's next position. (Sorting `(variant, line)` pairs cost about 1.3 M
+/// instructions at 2,000 lines, most of them component lines; counting is two passes.)
+struct VariantIndex<'r> {
+    roles: &'r Roles,
+    /// Where each group's lines start in `lines`, plus the end of the last group.
+    starts: Vec<usize>,
+    /// Line indices, group after group.
+    lines: Vec<usize>,
+}
+
+impl<'r> VariantIndex<'r> {
+    fn new(lines: &[ReadLine<'_>], roles: &'r Roles) -> Self {
         let group_of = |line: &ReadLine<'_>| match line.role {
             Role::Component(group) if !line.used => Some(group),
             _ => None,
@@ -511,7 +534,7 @@ impl VariantIndex {
         // `starts[g + 1]` counts group g's free lines, then becomes where group g ends.
         let mut starts = vec![0usize; roles.n_groups + 1];
         for group in lines.iter().filter_map(group_of) {
-            if let Some(count) = starts.get_mut(group.wrapping_add(1)) {
+            if let Some(count) = group.checked_add(1).and_then(|g| starts.get_mut(g)) {
                 *count += 1;
             }
         }
@@ -533,8 +556,7 @@ impl VariantIndex {
             }
         }
         VariantIndex {
-            component_groups: roles.component_groups.clone(),
-            definition_starts: roles.definition_starts.clone(),
+            roles,
             starts,
             lines: placed,
         }
@@ -550,17 +572,11 @@ impl VariantIndex {
     /// The lines of component `component` of definition `definition` (positions in their
     /// lists), in cart order; empty when the cart has none.
     fn lines(&self, definition: usize, component: usize) -> &[usize] {
-        let group = self
-            .definition_starts
-            .get(definition)
-            .and_then(|start| self.component_groups.get(start + component));
-        let Some(&group) = group else {
+        let Some(group) = self.roles.group(definition, component) else {
             return &[];
         };
-        match (
-            self.starts.get(group),
-            self.starts.get(group.wrapping_add(1)),
-        ) {
+        let end = group.checked_add(1).and_then(|g| self.starts.get(g));
+        match (self.starts.get(group), end) {
             (Some(&start), Some(&end)) => self.lines.get(start..end).unwrap_or_default(),
             _ => &[],
         }
@@ -570,7 +586,7 @@ impl VariantIndex {
 /// The lines of one definition's components (see [`VariantIndex::lines`]).
 #[derive(Clone, Copy)]
 struct DefinitionLines<'i> {
-    index: &'i VariantIndex,
+    index: &'i VariantIndex<'i>,
     definition: usize,
 }
 
