@@ -67,7 +67,10 @@ impl Decision {
     /// a count when it occurred more than once (`line_cost_unknown*37`).
     pub fn log_line(&self) -> String {
         let id = self.offer_id.as_deref().unwrap_or("-");
-        append_reason_codes(format!("mw offer={}", truncate(id, 64)), &self.reasons)
+        let mut head = String::with_capacity(MAX_LOG_LINE_BYTES);
+        head.push_str("mw offer=");
+        head.push_str(truncate(id, 64));
+        append_reason_codes(head, &self.reasons)
     }
 }
 
@@ -99,20 +102,33 @@ pub(crate) fn append_reason_codes(mut line: String, reasons: &[Reason]) -> Strin
         }
     }
     let mut separator = ' ';
+    // Built in place rather than with `format!` per code (about 850 instructions each in the
+    // Function); an entry that does not fit is taken back out.
     for (code, count) in counts {
-        let entry = if count > 1 {
-            format!("{separator}{}*{count}", code.code())
-        } else {
-            format!("{separator}{}", code.code())
-        };
-        if line.len() + entry.len() + TRUNCATED.len() > MAX_LOG_LINE_BYTES {
+        let start = line.len();
+        line.push(separator);
+        line.push_str(code.code());
+        if count > 1 {
+            line.push('*');
+            push_count(&mut line, count);
+        }
+        if line.len() + TRUNCATED.len() > MAX_LOG_LINE_BYTES {
+            line.truncate(start);
             line.push_str(TRUNCATED);
             break;
         }
-        line.push_str(&entry);
         separator = ',';
     }
     line
+}
+
+/// Appends `n` in decimal.
+pub(crate) fn push_count(line: &mut String, n: usize) {
+    if n >= 10 {
+        push_count(line, n / 10);
+    }
+    // The remainder is below 10.
+    line.push(char::from(b'0' + (n % 10) as u8));
 }
 
 /// The longest prefix of `text` of at most `max_bytes` bytes that ends on a character boundary.

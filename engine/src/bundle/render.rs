@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 
 use super::BundleDecision;
-use crate::render::{append_reason_codes, write_reasons};
+use crate::MAX_LOG_LINE_BYTES;
+use crate::render::{append_reason_codes, push_count, write_reasons};
 
 impl BundleDecision {
     /// A stable, readable multi-line description: every merge and expansion with its lines and
@@ -57,11 +58,11 @@ impl BundleDecision {
     /// `mw bundles merge=<n> expand=<n> <codes>`, codes in order of first appearance, each once,
     /// with a count when repeated (`bundle_expanded*3`).
     pub fn log_line(&self) -> String {
-        let head = format!(
-            "mw bundles merge={} expand={}",
-            self.merges.len(),
-            self.expands.len()
-        );
+        let mut head = String::with_capacity(MAX_LOG_LINE_BYTES);
+        head.push_str("mw bundles merge=");
+        push_count(&mut head, self.merges.len());
+        head.push_str(" expand=");
+        push_count(&mut head, self.expands.len());
         append_reason_codes(head, &self.reasons)
     }
 }
