@@ -40,13 +40,13 @@
 //! Unlike the discount policy there is no list to skip items from: any malformed field rejects the
 //! whole policy, and with it every merge (expansions do not depend on the policy).
 
-use crate::policy::json::{Object, Value};
+use crate::policy::json::Value;
 
 use crate::decision::{Reason, ReasonCode};
 use crate::format::Segment;
 use crate::money::{BPS_ONE, Bps, Currency, Money};
 use crate::policy::parse::{
-    Field, FieldError, as_object, check_keys, error, get, integer, integer_in, join, kind_name,
+    Field, FieldError, Path, as_object, error, field_error, fields, integer, integer_in, kind_name,
     optional_integer_in, optional_string, parse_guard, parse_holdout, string,
 };
 use crate::policy::{CustomerType, Guard, Holdout};
@@ -123,55 +123,68 @@ pub fn parse_bundle_policy(json: &str) -> ParsedBundlePolicy {
     }
 }
 
-const DOCUMENT_KEYS: &[&str] = &[
-    "version",
-    "currency",
-    "guard",
-    "holdout",
-    "discount",
-    "merge_without_discount",
-    "line_update",
-];
-
 fn parse_document(value: &Value) -> Result<BundlePolicy, (ReasonCode, FieldError)> {
     let malformed = |e| (ReasonCode::PolicyMalformed, e);
-    let object = as_object(value, "").map_err(malformed)?;
+    let root = Path::Root;
+    let object = as_object(value, &root).map_err(malformed)?;
+    let document = fields(
+        object,
+        [
+            "version",
+            "currency",
+            "guard",
+            "holdout",
+            "discount",
+            "merge_without_discount",
+            "line_update",
+        ],
+    );
+    let [
+        version,
+        currency,
+        guard,
+        holdout,
+        discount,
+        merge_without_discount,
+        line_update,
+    ] = document.values;
     // As in the discount policy, the version comes first: a newer document may use keys this
     // build does not know, and "unsupported version" is the useful answer then.
-    let version = match get(object, "version") {
-        Some(v) => integer(v, "version").map_err(malformed)?,
-        None => return Err(malformed(missing("version"))),
+    let version_path = root.key("version");
+    let version = match version {
+        Some(v) => integer(v, &version_path).map_err(malformed)?,
+        None => return Err(malformed(field_error(&version_path, "missing".into()))),
     };
     if version != BUNDLE_POLICY_VERSION {
         return Err((
             ReasonCode::PolicyUnsupportedVersion,
-            FieldError {
-                path: "version".to_string(),
-                detail: format!("version {version}, this build reads {BUNDLE_POLICY_VERSION}")
-                    .into(),
-            },
+            field_error(
+                &version_path,
+                format!("version {version}, this build reads {BUNDLE_POLICY_VERSION}").into(),
+            ),
         ));
     }
-    check_keys(object, DOCUMENT_KEYS, "").map_err(malformed)?;
-    let code = match get(object, "currency") {
-        Some(v) => string(v, "currency").map_err(malformed)?,
-        None => return Err(malformed(missing("currency"))),
+    document.check(&root).map_err(malformed)?;
+    let currency_path = root.key("currency");
+    let code = match currency {
+        Some(v) => string(v, &currency_path).map_err(malformed)?,
+        None => return Err(malformed(field_error(&currency_path, "missing".into()))),
     };
     let currency = Currency::from_code(code).ok_or_else(|| {
         (
             ReasonCode::PolicyCurrencyUnknown,
-            FieldError {
-                path: "currency".to_string(),
-                detail: format!("unknown currency code \"{code}\"").into(),
-            },
+            field_error(
+                &currency_path,
+                format!("unknown currency code \"{code}\"").into(),
+            ),
         )
     })?;
-    let guard = parse_guard(object).map_err(malformed)?;
-    let holdout = parse_holdout(object).map_err(malformed)?;
-    let discount = parse_discount(object).map_err(malformed)?;
+    let guard = parse_guard(guard).map_err(malformed)?;
+    let holdout = parse_holdout(holdout).map_err(malformed)?;
+    let discount = parse_discount(discount).map_err(malformed)?;
     let merge_without_discount =
-        optional_bool(object, "merge_without_discount").map_err(malformed)?;
-    let line_update = optional_bool(object, "line_update").map_err(malformed)?;
+        optional_bool(merge_without_discount, "merge_without_discount").map_err(malformed)?;
+    let line_update = optional_bool(line_update, "line_update").map_err(malformed)?;
     Ok(BundlePolicy {
         currency,
         guard,
@@ -182,48 +195,43 @@ fn parse_document(value: &Value) -> Result<BundlePolicy, (ReasonCode, FieldError
     })
 }
 
-fn missing(path: &str) -> FieldError {
-    FieldError {
-        path: path.to_string(),
-        detail: "missing".into(),
-    }
-}
-
-fn optional_bool(object: &Object, key: &str) -> Field<bool> {
-    match get(object, key) {
+/// An optional top-level boolean `key`.
+fn optional_bool(value: Option<&Value>, key: &str) -> Field<bool> {
+    match value {
         None => Ok(false),
         Some(Value::Bool(flag)) => Ok(*flag),
         Some(other) => error(
-            key,
+            &Path::Root.key(key),
             format!("expected a boolean, found {}", kind_name(other)),
         ),
     }
 }
 
-fn parse_discount(object: &Object) -> Field<BundleDiscount> {
+fn parse_discount(value: Option<&Value>) -> Field<BundleDiscount> {
     let mut discount = BundleDiscount {
         default_bps: 0,
         segments: Vec::new(),
         clv_bands: Vec::new(),
         customer: CustomerType::Any,
     };
-    let Some(value) = get(object, "discount") else {
+    let Some(value) = value else {
         return Ok(discount);
     };
-    let path = "discount";
-    let object = as_object(value, path)?;
-    check_keys(
-        object,
-        &["default_bps", "segments", "clv_bands", "customer"],
-        path,
-    )?;
+    let root = Path::Root;
+    let path = root.key("discount");
+    let object = fields(
+        as_object(value, &path)?,
+        ["default_bps", "segments", "clv_bands", "customer"],
+    );
+    object.check(&path)?;
+    let [default_bps, segments, clv_bands, customer] = object.values;
     discount.default_bps =
-        optional_integer_in(object, "default_bps", path, 0, BPS_ONE)?.unwrap_or(0);
-    if let Some(value) = get(object, "segments") {
-        let segments_path = join(path, "segments");
+        optional_integer_in(default_bps, &path, "default_bps", 0, BPS_ONE)?.unwrap_or(0);
+    if let Some(value) = segments {
+        let segments_path = path.key("segments");
         let segments = as_object(value, &segments_path)?;
         for (code, bps) in segments {
-            let item_path = join(&segments_path, code);
+            let item_path = segments_path.key(code);
             let Some(segment) = Segment::from_code(code) else {
                 return error(&item_path, format!("unknown segment \"{code}\""));
             };
@@ -232,26 +240,28 @@ fn parse_discount(object: &Object) -> Field<BundleDiscount> {
                 .push((segment, integer_in(bps, &item_path, 0, BPS_ONE)?));
         }
     }
-    match get(object, "clv_bands") {
+    let bands_path = path.key("clv_bands");
+    match clv_bands {
         None => {}
         Some(Value::Array(bands)) => {
             for (index, band) in bands.iter().enumerate() {
-                let band_path = format!("{path}.clv_bands[{index}]");
-                let band = as_object(band, &band_path)?;
-                check_keys(band, &["min", "bps"], &band_path)?;
-                let required = |key: &str, max: i64| match get(band, key) {
-                    Some(v) => integer_in(v, &join(&band_path, key), 0, max),
-                    None => error(&join(&band_path, key), "missing"),
+                let band_path = bands_path.index(index);
+                let band = fields(as_object(band, &band_path)?, ["min", "bps"]);
+                band.check(&band_path)?;
+                let [min, bps] = band.values;
+                let required = |value: Option<&Value>, key: &str, max: i64| match value {
+                    Some(v) => integer_in(v, &band_path.key(key), 0, max),
+                    None => error(&band_path.key(key), "missing"),
                 };
-                let min = required("min", i64::MAX)?;
-                let bps = required("bps", BPS_ONE)?;
+                let min = required(min, "min", i64::MAX)?;
+                let bps = required(bps, "bps", BPS_ONE)?;
                 if discount
                     .clv_bands
                     .last()
                     .is_some_and(|last| last.min >= min)
                 {
                     return error(
-                        &join(&band_path, "min"),
+                        &band_path.key("min"),
                         "band minimums must be strictly increasing",
                     );
                 }
@@ -260,18 +270,18 @@ fn parse_discount(object: &Object) -> Field<BundleDiscount> {
         }
         Some(other) => {
             return error(
-                &join(path, "clv_bands"),
+                &bands_path,
                 format!("expected an array, found {}", kind_name(other)),
             );
         }
     }
-    discount.customer = match optional_string(object, "customer", path)? {
+    discount.customer = match optional_string(customer, &path, "customer")? {
         None | Some("any") => CustomerType::Any,
         Some("new") => CustomerType::New,
         Some("returning") => CustomerType::Returning,
         Some(other) => {
             return error(
-                &join(path, "customer"),
+                &path.key("customer"),
                 format!("unknown customer type \"{other}\" (any | new | returning)"),
             );
         }

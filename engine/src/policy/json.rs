@@ -59,15 +59,17 @@ impl<'t> Deref for Array<'t> {
 }
 
 impl<'t> Object<'t> {
-    /// The value of `key` (the last one when the key is repeated).
+    /// The value of `key` (the last one when the key is repeated). The policy readers look keys
+    /// up with `parse::fields` (one pass for all of an object's keys); tests check both agree.
+    #[cfg(test)]
     pub(crate) fn get(&self, key: &str) -> Option<&Value<'t>> {
         let position = self.keys.iter().rposition(|k| k == key)?;
         self.values.get(position)
     }
 
-    /// Every key, in document order (a repeated key more than once).
-    pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
-        self.keys.iter().map(|key| &**key)
+    /// Every entry, in document order (a repeated key more than once).
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&str, &Value<'t>)> {
+        self.keys.iter().map(|key| &**key).zip(&self.values)
     }
 
     /// The entries as a map iterates them: in key order, each key once with its last value.
