@@ -590,6 +590,15 @@ pub fn encode_bundles(bundles: &[BundleDefinition]) -> String {
 /// parent is a component of an earlier bundle or whose components include an earlier bundle's
 /// parent (`nested`): a line can only be either a component or a parent, never both.
 pub fn decode_bundles(text: &str) -> Result<DecodedBundles, FormatError> {
+    // The usual value is read in one pass with no `|` search first: the one-pass reader accepts no
+    // `|`, so a list it reads to the end is the value's only field.
+    if let Some(list) = text
+        .strip_prefix(VERSION_PREFIX)
+        .and_then(|rest| rest.strip_prefix('|'))
+        && let Some(decoded) = decode_bundles_one_pass(list)
+    {
+        return Ok(decoded);
+    }
     let [list] = split_fields::<1>(text)?;
     let mut decoded = DecodedBundles::default();
     if list.is_empty() {
@@ -642,6 +651,42 @@ pub fn decode_bundles(text: &str) -> Result<DecodedBundles, FormatError> {
         }
     }
     Ok(decoded)
+}
+
+/// [`decode_bundles`] for a list whose every bundle [`decode_bundle_one_pass`] reads; `None` for
+/// any other list (which is then read step by step). Clashes are checked as each bundle is read,
+/// in id tables sized from the text's length (every component takes at least six bytes).
+fn decode_bundles_one_pass(list: &str) -> Option<DecodedBundles> {
+    let mut decoded = DecodedBundles::default();
+    if list.is_empty() {
+        return Some(decoded);
+    }
+    let most_components = list.len() / 6 + 1;
+    let mut parents = MinTable::with_capacity(most_components / 2 + 1);
+    let mut components = MinTable::with_capacity(most_components);
+    let mut rest = list.as_bytes();
+    let mut index = 0;
+    loop {
+        let (bundle, next) = decode_bundle_one_pass(rest)?;
+        match clash(&bundle, &parents, &components) {
+            Some(field) => decoded
+                .skipped
+                .push((index, FormatError::BadField { field })),
+            None => {
+                let accepted = u32::try_from(decoded.bundles.len()).unwrap_or(u32::MAX);
+                parents.lower(bundle.parent_variant_id, accepted);
+                for component in &bundle.components {
+                    components.lower(component.variant_id, accepted);
+                }
+                decoded.bundles.push(bundle);
+            }
+        }
+        index += 1;
+        match next {
+            Some(next) => rest = next,
+            None => return Some(decoded),
+        }
+    }
 }
 
 /// How `bundle` clashes with the earliest accepted bundle it clashes with: the same parent
