@@ -139,8 +139,22 @@ pub(crate) fn fields<'v, 't, const N: usize>(
     object: &'v Object<'t>,
     known: [&str; N],
 ) -> Fields<'v, 't, N> {
-    let mut values = [None; N];
-    let mut present = [false; N];
+    let mut fields = Fields {
+        values: [None; N],
+        present: [false; N],
+        unknown: None,
+    };
+    fields.unknown = fill(object, &known, &mut fields.values, &mut fields.present);
+    fields
+}
+
+/// The work of [`fields`], kept out of its copies per key count (the Functions' size budget).
+fn fill<'v, 't>(
+    object: &'v Object<'t>,
+    known: &[&str],
+    values: &mut [Option<&'v Value<'t>>],
+    present: &mut [bool],
+) -> Option<&'v str> {
     let mut unknown: Option<&str> = None;
     for (key, value) in object.entries() {
         let slot = known
@@ -156,11 +170,7 @@ pub(crate) fn fields<'v, 't, const N: usize>(
             None => {}
         }
     }
-    Fields {
-        values,
-        present,
-        unknown,
-    }
+    unknown
 }
 
 impl<const N: usize> Fields<'_, '_, N> {
