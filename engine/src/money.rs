@@ -249,26 +249,35 @@ fn push_digit(value: i64, digit: u8) -> Option<i64> {
 /// Renders minor units as a decimal string with exactly `exponent` fractional digits
 /// (1999, 2 -> "19.99"; 500, 0 -> "500"; -5, 3 -> "-0.005").
 pub fn format_decimal_minor(amount: Money, exponent: u8) -> String {
-    // Written digit by digit rather than with `format!`: Functions render every amount they
-    // return through here, and the formatting machinery with padding costs them code size.
+    // The digits come from `itoa` and the point is placed by hand: Functions render every amount
+    // they return through here, and `format!` with padding costs them code size and about four
+    // times the instructions.
     let exponent = usize::from(exponent);
-    let mut magnitude = amount.unsigned_abs();
-    let mut reversed: Vec<u8> = Vec::with_capacity(24);
-    let mut n_digits = 0;
-    // At least one digit before the point and exactly `exponent` after it.
-    while magnitude > 0 || n_digits <= exponent {
-        if n_digits == exponent && exponent > 0 {
-            reversed.push(b'.');
-        }
-        // The remainder is below 10, so the cast cannot truncate.
-        reversed.push(b'0' + (magnitude % 10) as u8);
-        magnitude /= 10;
-        n_digits += 1;
-    }
+    let mut buffer = itoa::Buffer::new();
+    let digits = buffer.format(amount.unsigned_abs());
+    let mut text = String::with_capacity(digits.len() + exponent + 3);
     if amount < 0 {
-        reversed.push(b'-');
+        text.push('-');
     }
-    reversed.iter().rev().map(|&b| char::from(b)).collect()
+    // At least one digit before the point and exactly `exponent` after it: an amount below one
+    // unit is written `0.` and zeros before its digits.
+    match digits.split_at_checked(digits.len().saturating_sub(exponent)) {
+        Some((whole, fraction)) if !whole.is_empty() => {
+            text.push_str(whole);
+            if exponent > 0 {
+                text.push('.');
+                text.push_str(fraction);
+            }
+        }
+        _ => {
+            text.push_str("0.");
+            for _ in digits.len()..exponent {
+                text.push('0');
+            }
+            text.push_str(digits);
+        }
+    }
+    text
 }
 
 /// A conversion rate from the shop's currency to the presentment currency, as a fixed-point number

@@ -124,11 +124,7 @@ pub(crate) fn append_reason_codes(mut line: String, reasons: &[Reason]) -> Strin
 
 /// Appends `n` in decimal.
 pub(crate) fn push_count(line: &mut String, n: usize) {
-    if n >= 10 {
-        push_count(line, n / 10);
-    }
-    // The remainder is below 10.
-    line.push(char::from(b'0' + (n % 10) as u8));
+    line.push_str(itoa::Buffer::new().format(n));
 }
 
 /// The longest prefix of `text` of at most `max_bytes` bytes that ends on a character boundary.

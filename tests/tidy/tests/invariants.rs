@@ -119,7 +119,7 @@ fn engine_depends_on_nothing_shopify_or_heavy() {
         .unwrap()
         .parse()
         .unwrap();
-    let allowed = ["miniserde", "xxhash-rust"];
+    let allowed = ["miniserde", "xxhash-rust", "itoa"];
     let deps = manifest
         .get("dependencies")
         .and_then(|d| d.as_table())
