@@ -852,9 +852,6 @@ mod tests {
         }
     }
 
-    /// The one-pass reader of `$app.offer` values accepts exactly what the field-by-field reader
-    /// accepts, with the same result: on texts built from the format's own pieces (so most are
-    /// valid or nearly so) and on arbitrary texts.
     /// The one-pass bundle reader agrees with splitting the list and reading each bundle.
     mod bundles_one_pass {
         use super::*;
@@ -991,6 +988,9 @@ mod tests {
         }
     }
 
+    /// The one-pass reader of `$app.offer` values accepts exactly what the field-by-field reader
+    /// accepts, with the same result: on texts built from the format's own pieces (so most are
+    /// valid or nearly so) and on arbitrary texts.
     mod variant_one_pass {
         use super::*;
         use proptest::prelude::*;
