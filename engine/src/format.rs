@@ -595,7 +595,7 @@ pub fn decode_bundles(text: &str) -> Result<DecodedBundles, FormatError> {
         .and_then(|rest| rest.strip_prefix('|'))
     else {
         // No `mw1|`: the field reader names what is wrong.
-        return Err(second_field_error(text));
+        return Err(not_one_field(text));
     };
     let mut decoded = DecodedBundles::default();
     if list.is_empty() {
@@ -622,7 +622,7 @@ pub fn decode_bundles(text: &str) -> Result<DecodedBundles, FormatError> {
             None => {
                 let end = rest.bytes().position(|b| b == b';' || b == b'|');
                 if let Some(b'|') = end.and_then(|end| rest.as_bytes().get(end)) {
-                    return Err(second_field_error(text));
+                    return Err(not_one_field(text));
                 }
                 let item = rest.get(..end.unwrap_or(rest.len())).unwrap_or_default();
                 (decode_bundle(item), end.map(|end| start + end + 1))
@@ -652,7 +652,7 @@ pub fn decode_bundles(text: &str) -> Result<DecodedBundles, FormatError> {
 }
 
 /// Why `text` is not a one-field `mw1|` value, as the field reader says it.
-fn second_field_error(text: &str) -> FormatError {
+fn not_one_field(text: &str) -> FormatError {
     match split_fields::<1>(text) {
         Err(error) => error,
         // Not reached: callers found a missing prefix or a second field.

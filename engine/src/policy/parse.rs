@@ -34,7 +34,6 @@ pub(crate) type Field<T> = Result<T, FieldError>;
 /// Where a value is in the document: `offers[2].reward.bps`. Kept as links to the enclosing
 /// path and rendered only when an error names it; building the text for every field read cost
 /// the discount Function about 17 K instructions per run.
-#[derive(Clone, Copy)]
 pub(crate) enum Path<'p> {
     Root,
     Key(&'p Path<'p>, &'p str),
@@ -125,8 +124,8 @@ pub(crate) fn as_object<'v, 't>(value: &'v Value<'t>, path: &Path) -> Field<&'v 
 }
 
 /// An object's values for the keys a policy object may have, found in one pass over its
-/// entries: the last of a repeated key wins and an explicit `null` counts as absent (as
-/// [`Object::get`] answers), and the first unknown key in sorted order is kept for
+/// entries: the last of a repeated key wins and an explicit `null` counts as absent (as a
+/// lookup of each key would answer), and the first unknown key in sorted order is kept for
 /// [`Fields::check`], so the reason does not depend on key order.
 pub(crate) struct Fields<'v, 't, const N: usize> {
     pub(crate) values: [Option<&'v Value<'t>>; N],
@@ -567,6 +566,12 @@ fn parse_eligibility(value: &Value, path: &Path) -> Field<Eligibility> {
 /// Every key a reward object may have; which of them a reward takes depends on its kind.
 const REWARD_KEYS: [&str; 4] = ["kind", "bps", "amount", "max_slots"];
 
+/// Which of the keys after `kind` in [`REWARD_KEYS`] a reward kind takes.
+const TAKES_NOTHING: [bool; 3] = [false, false, false];
+const TAKES_BPS: [bool; 3] = [true, false, false];
+const TAKES_AMOUNT: [bool; 3] = [false, true, false];
+const TAKES_BPS_AND_SLOTS: [bool; 3] = [true, false, true];
+
 fn parse_reward(value: &Value, path: &Path) -> Field<Reward> {
     let object = fields(as_object(value, path)?, REWARD_KEYS);
     let [kind, bps, amount, max_slots] = object.values;
@@ -581,60 +586,57 @@ fn parse_reward(value: &Value, path: &Path) -> Field<Reward> {
             None => error(&path.key(key), Detail::Missing),
         }
     };
-    // Which of `bps`, `amount` and `max_slots` the kind takes.
-    let (reward, takes): (Reward, [bool; 3]) = match kind {
+    let (reward, takes) = match kind {
         "order_percent" => (
             Reward::OrderPercent {
                 bps: required(bps, "bps", 0, BPS_ONE)?,
             },
-            [true, false, false],
+            TAKES_BPS,
         ),
         "order_fixed" => (
             Reward::OrderFixed {
                 amount: required(amount, "amount", 0, i64::MAX)?,
             },
-            [false, true, false],
+            TAKES_AMOUNT,
         ),
         "lines_percent" => (
             Reward::LinesPercent {
                 bps: required(bps, "bps", 0, BPS_ONE)?,
             },
-            [true, false, false],
+            TAKES_BPS,
         ),
         "lines_fixed" => (
             Reward::LinesFixed {
                 amount_per_unit: required(amount, "amount", 0, i64::MAX)?,
             },
-            [false, true, false],
+            TAKES_AMOUNT,
         ),
         "shipping_percent" => (
             Reward::ShippingPercent {
                 bps: required(bps, "bps", 0, BPS_ONE)?,
             },
-            [true, false, false],
+            TAKES_BPS,
         ),
-        "free_shipping" => (Reward::FreeShipping, [false, false, false]),
+        "free_shipping" => (Reward::FreeShipping, TAKES_NOTHING),
         "slot_percent" => {
             let bps = required(bps, "bps", 0, BPS_ONE)?;
             let max_slots = required(max_slots, "max_slots", 1, i64::from(u32::MAX))?;
             let max_slots = u32::try_from(max_slots).unwrap_or(u32::MAX);
-            (Reward::SlotPercent { bps, max_slots }, [true, false, true])
+            (Reward::SlotPercent { bps, max_slots }, TAKES_BPS_AND_SLOTS)
         }
         other => {
             return error(&kind_path, unknown(NameKind::RewardKind, other));
         }
     };
     // A key of another kind is as unknown as a misspelt one; the first in sorted order is named.
-    let [_, has_bps, has_amount, has_max_slots] = object.present;
-    let other_kinds = [
-        ("bps", has_bps),
-        ("amount", has_amount),
-        ("max_slots", has_max_slots),
-    ]
-    .into_iter()
-    .zip(takes)
-    .filter(|((_, present), takes)| *present && !takes)
-    .map(|((key, _), _)| key);
+    let [_, keys @ ..] = REWARD_KEYS;
+    let [_, present @ ..] = object.present;
+    let other_kinds = keys
+        .into_iter()
+        .zip(present)
+        .zip(takes)
+        .filter(|((_, present), takes)| *present && !takes)
+        .map(|((key, _), _)| key);
     let unknown_key = other_kinds.chain(object.unknown).min();
     match unknown_key {
         Some(key) => error(&path.key(key), Detail::UnknownKey),
