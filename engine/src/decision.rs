@@ -71,6 +71,10 @@ pub enum ReasonCode {
     BundleUnevenQuantities,
     /// Operations left out so the Function's output stays under Shopify's 20,000-byte limit.
     BundleOutputLimit,
+    // The compiled policy, appended for the same reason.
+    /// `$app.policy_compiled` was not compiled from the JSON beside it, or cannot be read: the
+    /// JSON was read instead (correct, but slower).
+    PolicyCompiledStale,
 }
 
 impl ReasonCode {
@@ -121,6 +125,7 @@ impl ReasonCode {
             ReasonCode::BundleLineUpdateIgnored => "bundle_line_update_ignored",
             ReasonCode::BundleUnevenQuantities => "bundle_uneven_quantities",
             ReasonCode::BundleOutputLimit => "bundle_output_limit",
+            ReasonCode::PolicyCompiledStale => "policy_compiled_stale",
         }
     }
 }

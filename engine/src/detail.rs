@@ -186,6 +186,8 @@ pub enum Detail {
         min: Money,
         max: Money,
     },
+    /// Why `$app.policy_compiled` was not used.
+    CompiledPolicy(crate::policy::compiled::CompiledProblem),
 }
 
 /// The kind of name in [`Detail::UnknownName`], which decides the sentence and the valid choices.
@@ -361,6 +363,23 @@ impl fmt::Display for Detail {
                 write!(f, "{n_chars} characters, at most {MAX_MESSAGE_CHARS}")
             }
             Detail::ClvBoundsInverted { min, max } => write!(f, "clv_max {max} < clv_min {min}"),
+            Detail::CompiledPolicy(problem) => {
+                use crate::policy::compiled::{COMPILED_TAG, CompiledProblem};
+                match problem {
+                    CompiledProblem::UnknownFormat => write!(
+                        f,
+                        "not a {COMPILED_TAG} compiled policy; the policy JSON was read instead"
+                    ),
+                    CompiledProblem::JsonChanged => f.write_str(
+                        "compiled from another policy JSON; the JSON was read instead \
+                         (compile it again: marginwise compile-policy)",
+                    ),
+                    CompiledProblem::Malformed { at } => write!(
+                        f,
+                        "unreadable at byte {at}; the policy JSON was read instead"
+                    ),
+                }
+            }
         }
     }
 }

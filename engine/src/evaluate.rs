@@ -96,10 +96,19 @@ fn read_policy_and_currencies(
             ));
             return None;
         }
-        PolicySource::Json(text) => {
-            let parsed = policy::parse(text);
-            reasons.extend(parsed.reasons);
-            parsed.policy?
+        PolicySource::Json(text) => parse_json(text, reasons)?,
+        PolicySource::Compiled { json, compiled } => {
+            match policy::compiled::decode(compiled, json) {
+                Ok(policy) => policy,
+                Err(problem) => {
+                    reasons.push(reason(
+                        ReasonCode::PolicyCompiledStale,
+                        "policy_compiled",
+                        Detail::CompiledPolicy(problem),
+                    ));
+                    parse_json(json, reasons)?
+                }
+            }
         }
     };
     let Some(presentment) = Currency::from_code(&request.currency_code) else {
@@ -124,6 +133,13 @@ fn read_policy_and_currencies(
         rate,
     };
     Some((policy, conversion))
+}
+
+/// The policy JSON, with the reasons for anything skipped or for no policy at all.
+fn parse_json(text: &str, reasons: &mut Vec<Reason>) -> Option<Policy> {
+    let parsed = policy::parse(text);
+    reasons.extend(parsed.reasons);
+    parsed.policy
 }
 
 /// Steps 4 to 11 on a readable cart: holdout, profile, every offer, selection and rendering.

@@ -34,6 +34,8 @@ pub const PROFILE_KEY: &str = "profile";
 pub const VARIANT_KEY: &str = "offer";
 /// Key of the merchant's policy metafield on the discount node (JSON).
 pub const POLICY_KEY: &str = "policy";
+/// Key of the policy's compiled form beside it (see [`crate::policy::compiled`]).
+pub const COMPILED_POLICY_KEY: &str = "policy_compiled";
 
 /// Version prefix of the text formats in this module.
 pub const VERSION_PREFIX: &str = "mw1";

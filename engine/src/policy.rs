@@ -68,7 +68,12 @@
 //! of the policy still applies. A malformed top-level field (strategy, guard, holdout) rejects the
 //! whole policy instead: falling back to a default guard would give away margin the merchant chose
 //! to keep.
+//!
+//! The same policy may also be stored compiled beside the JSON (`$app.policy_compiled`, written by
+//! `marginwise compile-policy`): the discount Function reads that instead when it was compiled from
+//! exactly this JSON text. See [`compiled`].
 
+pub mod compiled;
 pub(crate) mod json;
 pub(crate) mod parse;
 pub(crate) mod syntax;
@@ -86,6 +91,9 @@ pub enum PolicySource {
     Missing,
     /// The metafield's raw JSON text.
     Json(String),
+    /// The JSON text and the `$app.policy_compiled` value beside it (see [`compiled`]): the
+    /// compiled form is used when it was compiled from exactly this JSON, the JSON otherwise.
+    Compiled { json: String, compiled: String },
 }
 
 /// How the winning offer is chosen among the eligible ones that pass the guard.
@@ -183,6 +191,26 @@ pub const MAX_MESSAGE_CHARS: usize = 100;
 
 /// Largest margin over cost a guard may demand (1000 %): beyond that a typo is likelier than intent.
 pub const MAX_SURCHARGE_MARGIN_BPS: Bps = 100_000;
+
+/// Whether `id` can be an offer id: 1 to [`MAX_OFFER_ID_BYTES`] bytes of `A-Z a-z 0-9 - _ . :`.
+pub(crate) fn is_offer_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_OFFER_ID_BYTES
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// Whether `message` can be shown to the shopper: not blank, at most [`MAX_MESSAGE_CHARS`]
+/// characters (counted only when the bytes alone do not settle it).
+pub(crate) fn is_offer_message(message: &str) -> bool {
+    // A printable ASCII first byte settles "not blank" without decoding characters.
+    let blank = match message.as_bytes().first() {
+        Some(&first) if first.is_ascii_graphic() => false,
+        _ => message.trim().is_empty(),
+    };
+    !blank && (message.len() <= MAX_MESSAGE_CHARS || message.chars().count() <= MAX_MESSAGE_CHARS)
+}
 
 impl Guard {
     /// The guard of a policy without a `guard` object: keep cost, assume no stacking, exclude

@@ -649,6 +649,23 @@ proptest! {
         }
     }
 
+    /// The compiled policy is only a faster way to read the JSON: a request carrying both decides
+    /// exactly as the JSON alone does, reasons included.
+    #[test]
+    fn the_compiled_policy_decides_as_its_json(scenario in scenario()) {
+        let PolicySource::Json(json) = &scenario.request.policy else {
+            return Ok(());
+        };
+        let Ok(compiled) = marginwise_engine::policy::compiled::compile(json) else {
+            return Ok(());
+        };
+        let with_compiled = Request {
+            policy: PolicySource::Compiled { json: json.clone(), compiled },
+            ..scenario.request.clone()
+        };
+        prop_assert_eq!(evaluate(&with_compiled), evaluate(&scenario.request));
+    }
+
     #[test]
     fn the_same_request_gives_the_same_decision(scenario in scenario()) {
         let first = evaluate(&scenario.request);

@@ -12,6 +12,7 @@ use crate::value::{customer, text};
 pub const READ_PATHS: &[&[&str]] = &[
     &["discount", "discountClasses"],
     &["discount", "metafield", "value"],
+    &["discount", "compiled", "value"],
     &["presentmentCurrencyRate"],
     &["cart", "cost", "totalAmount", "currencyCode"],
     &["cart", "buyerIdentity", "customer", "id"],
@@ -116,8 +117,18 @@ fn read(root: &Value) -> Request {
         customer: customer.facts,
         lines,
         delivery_groups: delivery_groups(&cart.get_obj_prop("deliveryGroups")),
-        policy: text(&discount.get_obj_prop("metafield").get_obj_prop("value"))
-            .map_or(PolicySource::Missing, PolicySource::Json),
+        policy: policy(&discount),
+    }
+}
+
+/// The policy JSON, with its compiled form when there is one. A compiled form without the JSON is
+/// ignored: the JSON is the policy, and the compiled form only a faster way to read it.
+fn policy(discount: &Value) -> PolicySource {
+    let value = |key: &str| text(&discount.get_obj_prop(key).get_obj_prop("value"));
+    match (value("metafield"), value("compiled")) {
+        (None, _) => PolicySource::Missing,
+        (Some(json), None) => PolicySource::Json(json),
+        (Some(json), Some(compiled)) => PolicySource::Compiled { json, compiled },
     }
 }
 

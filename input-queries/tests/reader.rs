@@ -146,6 +146,34 @@ fn offers_input_reads_into_the_engine_request() {
     assert!(request.delivery_groups[1].option_costs.is_empty());
 }
 
+/// The compiled policy travels with its JSON; without the JSON there is no policy at all.
+#[test]
+fn the_compiled_policy_is_read_only_beside_its_json() {
+    let discount = |metafield: serde_json::Value, compiled: serde_json::Value| {
+        let input: OffersInput = read(json!({
+            "discount": { "discountClasses": [], "metafield": metafield, "compiled": compiled },
+            "presentmentCurrencyRate": "1.0",
+            "cart": { "cost": { "totalAmount": { "currencyCode": "USD" } }, "lines": [] }
+        }));
+        input.request(Target::CartLines).policy
+    };
+    assert_eq!(
+        discount(json!({ "value": "{}" }), json!({ "value": "mwp1," })),
+        PolicySource::Compiled {
+            json: "{}".to_string(),
+            compiled: "mwp1,".to_string()
+        }
+    );
+    assert_eq!(
+        discount(json!({ "value": "{}" }), json!(null)),
+        PolicySource::Json("{}".to_string())
+    );
+    assert_eq!(
+        discount(json!(null), json!({ "value": "mwp1," })),
+        PolicySource::Missing
+    );
+}
+
 #[test]
 fn an_anonymous_shopper_is_keyed_by_the_smallest_line_id() {
     let input: OffersInput = read(json!({

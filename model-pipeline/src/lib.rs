@@ -21,6 +21,7 @@ pub mod ingest;
 pub mod models;
 pub mod pipeline;
 pub mod plan;
+pub mod policy;
 pub mod progress;
 pub mod report;
 pub mod score;

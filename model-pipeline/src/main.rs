@@ -1,4 +1,5 @@
-//! `marginwise`: the pipeline's command line (generate, score, export, apply, demo, bench).
+//! `marginwise`: the pipeline's command line (generate, score, export, apply, demo, bench,
+//! compile-policy).
 //!
 //! A thin edge over the library: it parses arguments, turns library errors into messages that
 //! name the file, line and field, and prints tables. Everything it runs is tested in the library.
@@ -175,6 +176,14 @@ enum Command {
         policy: Option<PathBuf>,
         #[command(flatten)]
         shop: ShopArgs,
+    },
+    /// Check a discount policy and print the `metafields` argument that sets it on a discount
+    /// (discountAutomaticAppCreate/Update): the JSON and its compiled form, which the discount
+    /// Function reads in a fraction of the instructions.
+    CompilePolicy {
+        /// The policy JSON (format: engine/src/policy.rs).
+        #[arg(long)]
+        policy: PathBuf,
     },
     /// Generate a store of this many customers and time the pipeline to the plan.
     Bench {
@@ -468,6 +477,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             dir,
         } => bench(customers, seed, dir, cli.quiet)?,
+        Command::CompilePolicy { policy } => {
+            let text = std::fs::read_to_string(&policy)
+                .with_context(|| format!("reading the policy {}", policy.display()))?;
+            let metafields = model_pipeline::policy::policy_metafields(&text)
+                .with_context(|| format!("compiling {}", policy.display()))?;
+            println!("{}", serde_json::to_string_pretty(&metafields)?);
+        }
     }
     Ok(())
 }

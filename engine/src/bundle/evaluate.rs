@@ -605,7 +605,8 @@ fn merge_setup(
             ));
             return None;
         }
-        PolicySource::Json(text) => {
+        // The bundle policy has no compiled form: its JSON is the whole of it.
+        PolicySource::Json(text) | PolicySource::Compiled { json: text, .. } => {
             let parsed = parse_bundle_policy(text);
             reasons.extend(parsed.reasons);
             parsed.policy?

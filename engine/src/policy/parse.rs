@@ -11,8 +11,8 @@
 use super::json::{Number, Object, Value};
 
 use super::{
-    CustomerType, Eligibility, Guard, Holdout, MAX_MESSAGE_CHARS, MAX_OFFER_ID_BYTES,
-    MAX_SURCHARGE_MARGIN_BPS, Offer, ParsedPolicy, Policy, Reward, Strategy, UnknownCost,
+    CustomerType, Eligibility, Guard, Holdout, MAX_SURCHARGE_MARGIN_BPS, Offer, ParsedPolicy,
+    Policy, Reward, Strategy, UnknownCost, is_offer_id, is_offer_message,
 };
 use crate::decision::{Reason, ReasonCode};
 use crate::detail::{Detail, NameKind};
@@ -458,12 +458,7 @@ fn parse_offer(value: &Value, path: &Path) -> Field<Offer> {
         Some(v) => string(v, &id_path)?,
         None => return error(&id_path, Detail::Missing),
     };
-    let id_is_token = !id.is_empty()
-        && id.len() <= MAX_OFFER_ID_BYTES
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
-    if !id_is_token {
+    if !is_offer_id(id) {
         return error(&id_path, Detail::OfferIdNotToken);
     }
     let eligibility = match eligibility {
@@ -481,8 +476,8 @@ fn parse_offer(value: &Value, path: &Path) -> Field<Offer> {
         Some(text) if !text.trim().is_empty() => text,
         Some(_) | None => return error(&message_path, Detail::Missing),
     };
-    let n_chars = message.chars().count();
-    if n_chars > MAX_MESSAGE_CHARS {
+    if !is_offer_message(message) {
+        let n_chars = message.chars().count();
         return error(&message_path, Detail::MessageTooLong { n_chars });
     }
     Ok(Offer {

@@ -152,10 +152,14 @@ pub fn budget_input(n_lines: u64) -> Value {
             })
         })
         .collect();
+    let policy = budget_policy().to_string();
+    // Written beside the JSON, as `marginwise compile-policy` does; the budget policy compiles.
+    let compiled = marginwise_engine::policy::compiled::compile(&policy).unwrap_or_default();
     json!({
         "discount": {
             "discountClasses": ["PRODUCT", "ORDER", "SHIPPING"],
-            "metafield": { "value": budget_policy().to_string() }
+            "metafield": { "value": policy },
+            "compiled": { "value": compiled }
         },
         "presentmentCurrencyRate": "1.0",
         "cart": {
@@ -307,7 +311,11 @@ mod tests {
         let policy = input["discount"]["metafield"]["value"].as_str().unwrap();
         let parsed = marginwise_engine::policy::parse(policy);
         assert!(parsed.reasons.is_empty(), "{:?}", parsed.reasons);
-        assert_eq!(parsed.policy.unwrap().offers.len(), 8);
+        let policy_read = parsed.policy.unwrap();
+        assert_eq!(policy_read.offers.len(), 8);
+        let compiled = input["discount"]["compiled"]["value"].as_str().unwrap();
+        let decoded = marginwise_engine::policy::compiled::decode(compiled, policy).unwrap();
+        assert_eq!(decoded, policy_read);
     }
 
     /// The generated carts use the query's aliases: the Functions' own reader finds every field.
@@ -324,7 +332,7 @@ mod tests {
             assert!(matches!(line.variant, VariantInput::Text(_)), "{line:?}");
         }
         assert!(matches!(request.profile, ProfileInput::Text(_)));
-        assert!(matches!(request.policy, PolicySource::Json(_)));
+        assert!(matches!(request.policy, PolicySource::Compiled { .. }));
         assert_eq!(
             request.delivery_groups[0].shipping_cost.as_deref(),
             Some("9.99")

@@ -44,8 +44,10 @@ fn checksum(request: &Request) -> usize {
     if let ProfileInput::Text(text) = &request.profile {
         sum += text.len();
     }
-    if let PolicySource::Json(text) = &request.policy {
-        sum += text.len();
+    match &request.policy {
+        PolicySource::Missing => {}
+        PolicySource::Json(text) => sum += text.len(),
+        PolicySource::Compiled { json, compiled } => sum += json.len() + compiled.len(),
     }
     sum = sum.wrapping_add(request.customer.number_of_orders.unwrap_or(0) as usize);
     for line in &request.lines {
