@@ -574,56 +574,34 @@ mod tests {
     #[test]
     fn errors_name_the_field_that_breaks_a_rule() {
         let good = compiled();
-        let body = good.find("EUR,").unwrap();
-        let offers = good.find("3:vip,").unwrap();
+        // `from` replaced by `to`, failing where `from` started (offset by `skip` bytes).
+        let case = |from: &str, to: &str, skip: usize| {
+            (good.replacen(from, to, 1), good.find(from).unwrap() + skip)
+        };
         let cases: Vec<(String, usize)> = vec![
             // Unknown currency, strategy letter, a margin above its maximum.
-            (good.replacen("EUR,", "EU1,", 1), body),
-            (good.replacen("EUR,b,", "EUR,q,", 1), body + 4),
-            (good.replacen("b,1000,", "b,100001,", 1), body + 6),
+            case("EUR,", "EU1,", 0),
+            case("EUR,b,", "EUR,q,", 4),
+            case("b,1000,", "b,100001,", 2),
             // A holdout share above 100 %, a salt longer than the text.
-            (
-                good.replacen(",250,", ",10001,", 1),
-                good.find(",250,").unwrap() + 1,
-            ),
-            (
-                good.replacen("16:q4", "99:q4", 1),
-                good.find("16:q4").unwrap(),
-            ),
+            case(",250,", ",10001,", 1),
+            case("16:q4", "99:q4", 0),
             // An offer count the text cannot hold.
-            (good.replacen(",3,3:vip", ",999,3:vip", 1), offers - 2),
-            // An offer id that is not a token, a duplicate id, an unknown segment digit.
-            (good.replacen("3:vip,", "3:v p,", 1), offers),
-            (
-                good.replacen("4:ship,", "4:vip!,", 1),
-                good.find("4:ship").unwrap(),
-            ),
-            (
-                good.replacen("4:ship,", "3:vip,", 1),
-                good.find("4:ship").unwrap(),
-            ),
-            (good.replacen("3:vip,21,", "3:vip,25,", 1), offers + 6),
+            case(",3,3:vip", ",999,3:vip", 1),
+            // Offer ids that are not tokens, a repeated id, an unknown segment digit.
+            case("3:vip,", "3:v p,", 0),
+            case("4:ship,", "4:vip!,", 0),
+            case("4:ship,", "3:vip,", 0),
+            case("3:vip,21,", "3:vip,25,", 6),
             // clv_max below clv_min, an unknown reward kind, max_slots of 0 and above u32.
-            (good.replacen("100,100,", "100,99,", 1), offers + 13),
-            (
-                good.replacen(",t,", ",q,", 1),
-                good.find(",t,").unwrap() + 1,
-            ),
-            (
-                good.replacen("10000,4294967295,", "10000,0,", 1),
-                good.find("4294967295").unwrap(),
-            ),
-            (
-                good.replacen("4294967295,", "4294967296,", 1),
-                good.find("4294967295").unwrap(),
-            ),
-            // Twenty digits, a blank message, bytes after the last offer.
-            (
-                // 2^64: twenty digits, which must not wrap around to 0.
-                good.replacen("9223372036854775807", "18446744073709551616", 1),
-                good.find("9223372036854775807").unwrap(),
-            ),
-            (good.replacen("2:ü,", "2:  ,", 1), good.find("2:ü").unwrap()),
+            case("100,100,", "100,99,", 4),
+            case(",t,", ",q,", 1),
+            case("4294967295,", "0,", 0),
+            case("4294967295,", "4294967296,", 0),
+            // 2^64: twenty digits, which must not wrap around to 0.
+            case("9223372036854775807", "18446744073709551616", 0),
+            // A blank message, bytes after the last offer.
+            case("2:ü,", "2:  ,", 0),
             (format!("{good}x"), good.len()),
         ];
         for (text, at) in cases {
