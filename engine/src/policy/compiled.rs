@@ -74,7 +74,7 @@ pub(crate) fn encode(policy: &Policy, json: &str) -> String {
     let mut out = String::with_capacity(64 + 96 * policy.offers.len());
     out.push_str(COMPILED_TAG);
     out.push(',');
-    number(&mut out, json.len() as u64);
+    number(&mut out, json.len());
     out.push_str(&format!(
         "{:016x},",
         xxh64(json.as_bytes(), FINGERPRINT_SEED)
@@ -89,9 +89,9 @@ pub(crate) fn encode(policy: &Policy, json: &str) -> String {
         },
     );
     let guard = &policy.guard;
-    signed(&mut out, guard.min_line_margin_bps);
-    signed(&mut out, guard.min_order_margin_bps);
-    signed(&mut out, guard.assumed_stack_bps);
+    number(&mut out, guard.min_line_margin_bps);
+    number(&mut out, guard.min_order_margin_bps);
+    number(&mut out, guard.assumed_stack_bps);
     tag(
         &mut out,
         match guard.unknown_cost {
@@ -102,11 +102,11 @@ pub(crate) fn encode(policy: &Policy, json: &str) -> String {
     match &policy.holdout {
         None => out.push_str("-,"),
         Some(holdout) => {
-            signed(&mut out, holdout.share_bps);
+            number(&mut out, holdout.share_bps);
             text(&mut out, &holdout.salt);
         }
     }
-    number(&mut out, policy.offers.len() as u64);
+    number(&mut out, policy.offers.len());
     for offer in &policy.offers {
         encode_offer(&mut out, offer);
     }
@@ -151,25 +151,20 @@ fn encode_offer(out: &mut String, offer: &Offer) {
 fn reward(out: &mut String, kind: char, figures: &[i64]) {
     tag(out, kind);
     for figure in figures {
-        signed(out, *figure);
+        number(out, *figure);
     }
 }
 
-fn number(out: &mut String, n: u64) {
-    out.push_str(itoa::Buffer::new().format(n));
-    out.push(',');
-}
-
-/// Policy figures are never negative (the JSON reader rejects them); one that were would fail
-/// [`decode`], which reads digits only.
-fn signed(out: &mut String, n: i64) {
+/// A decimal field. Policy figures are never negative (the JSON reader rejects them); one that
+/// were would fail [`decode`], which reads digits only.
+fn number(out: &mut String, n: impl itoa::Integer) {
     out.push_str(itoa::Buffer::new().format(n));
     out.push(',');
 }
 
 fn optional(out: &mut String, n: Option<i64>) {
     match n {
-        Some(n) => signed(out, n),
+        Some(n) => number(out, n),
         None => out.push_str("-,"),
     }
 }
@@ -189,7 +184,10 @@ fn text(out: &mut String, text: &str) {
 /// The policy in `compiled`, when it was compiled from exactly `json` and every value keeps the
 /// policy rules.
 pub fn decode(compiled: &str, json: &str) -> Result<Policy, CompiledProblem> {
-    let Some(body) = compiled.strip_prefix("mwp1,") else {
+    let body = compiled
+        .strip_prefix(COMPILED_TAG)
+        .and_then(|rest| rest.strip_prefix(','));
+    let Some(body) = body else {
         return Err(CompiledProblem::UnknownFormat);
     };
     let mut reader = Reader {
