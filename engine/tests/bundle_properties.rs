@@ -1,8 +1,9 @@
 //! Properties of `evaluate_bundles` over random bundle definitions, carts and policies, 10,000
 //! cases each: no line is in two operations (and no parent merged twice; merges take whole lines
 //! that form exact sets), every expansion adds up
-//! exactly to the parent's price, every merged decrease keeps the margin guard, and running the
-//! transform on its own output changes nothing.
+//! exactly to the parent's price, every merged decrease keeps the margin guard, bundles that share
+//! no variant with the cart change nothing, and running the transform on its own output changes
+//! nothing.
 //!
 //! The checks recompute prices, costs and floors from the request on their own, in i128, so a bug
 //! in the engine's arithmetic cannot hide behind the same bug in the check.
@@ -347,6 +348,28 @@ proptest! {
                 merge.sets
             );
         }
+    }
+
+    #[test]
+    fn bundles_sharing_no_variant_with_the_cart_change_nothing(
+        scenario in scenario(),
+        extra in prop::collection::vec((1i64..=3, 1i64..=100), 1..=24),
+    ) {
+        // Bundles of variants no line has (parents from 2,000, components from 3,000), appended
+        // after the others so that they cannot clash with them: with more bundles than lines the
+        // engine leaves the bundles outside the cart out before it looks at the lines, and that
+        // must not change a single operation or reason.
+        let mut definitions = scenario.definitions.clone();
+        definitions.extend(extra.iter().zip(0u64..).map(|(&(quantity, weight), i)| BundleDefinition {
+            parent_variant_id: 2_000 + i,
+            components: vec![
+                BundleComponent { variant_id: 3_000 + 2 * i, quantity, weight },
+                BundleComponent { variant_id: 3_001 + 2 * i, quantity: 1, weight },
+            ],
+        }));
+        let mut request = scenario.request.clone();
+        request.definitions = Some(encode_bundles(&definitions));
+        prop_assert_eq!(evaluate_bundles(&request), evaluate_bundles(&scenario.request));
     }
 
     #[test]

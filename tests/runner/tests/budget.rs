@@ -153,7 +153,8 @@ fn the_bundles_function_meets_its_budget_goals() {
 
 /// Every goal a budget run misses: at most `one_line_goal` instructions at 1 line (when given),
 /// 1.6 M at 200 lines, 5x headroom at 2,000 lines, 1.3x the read floor, a module of at most
-/// 128 KB and an output under 20 kB.
+/// 128 kB (128,000 bytes, the figure `conformance/tests/wasm_size.rs` holds every module to) and
+/// an output under 20 kB.
 fn goal_failures(runs: &[&BudgetRun], one_line_goal: Option<u64>) -> Vec<String> {
     let mut failures = Vec::new();
     for run in runs {
@@ -201,9 +202,9 @@ fn goal_failures(runs: &[&BudgetRun], one_line_goal: Option<u64>) -> Vec<String>
         );
         goal(
             &mut failures,
-            report.module_bytes <= 128 * 1024,
+            report.module_bytes <= 128_000,
             format!(
-                "module is {} bytes, goal at most 131,072",
+                "module is {} bytes, goal at most 128,000",
                 report.module_bytes
             ),
         );
