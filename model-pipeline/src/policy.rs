@@ -2,8 +2,9 @@
 //!
 //! The discount Function reads `$app.policy_compiled` instead of parsing the JSON when it was
 //! compiled from exactly the JSON stored beside it (see `marginwise_engine::policy::compiled`).
-//! Both are therefore written together, from one text: the JSON value is the file's text as it
-//! is, because the compiled form's fingerprint covers its exact bytes.
+//! Both are therefore written together, from one text, because the compiled form's fingerprint
+//! covers the exact bytes of the JSON beside it. That text is the policy compacted (see
+//! [`stored_text`]), not the file as it is laid out.
 
 use std::fmt;
 
@@ -42,13 +43,16 @@ impl std::error::Error for PolicyError {}
 /// The `metafields` argument of `discountAutomaticAppCreate` / `discountAutomaticAppUpdate` (and
 /// the code variants) that sets this policy: the JSON and its compiled form.
 pub fn policy_metafields(policy_json: &str) -> Result<Value, PolicyError> {
-    let compiled = compiled::compile(policy_json).map_err(|reasons| PolicyError { reasons })?;
+    // Checked as written, so that every reason names what the merchant wrote.
+    compiled::compile(policy_json).map_err(|reasons| PolicyError { reasons })?;
+    let stored = stored_text(policy_json);
+    let compiled = compiled::compile(&stored).map_err(|reasons| PolicyError { reasons })?;
     Ok(json!([
         {
             "namespace": "$app",
             "key": format::POLICY_KEY,
             "type": "json",
-            "value": policy_json,
+            "value": stored,
         },
         {
             "namespace": "$app",
@@ -57,6 +61,27 @@ pub fn policy_metafields(policy_json: &str) -> Result<Value, PolicyError> {
             "value": compiled,
         },
     ]))
+}
+
+/// The policy text as it is stored: no whitespace between tokens, keys in the file's order, so
+/// `{"version": 1, ...}` laid out over many lines is stored as `{"version":1,...}`.
+///
+/// Whether Shopify hands a `json` metafield back to a Function byte for byte as it was written
+/// has not been verified here. If it re-serializes the value, compact text with its keys in place
+/// is the form most likely to come back unchanged; if it does not, compact text is just as good
+/// and fewer bytes to read and hash on every run. A text whose compact form would read as another
+/// policy (which no policy that compiles should have) is stored as it is.
+fn stored_text(policy_json: &str) -> String {
+    let Ok(value) = serde_json::from_str::<Value>(policy_json) else {
+        return policy_json.to_string();
+    };
+    let compact = value.to_string();
+    let read = |text: &str| marginwise_engine::policy::parse(text).policy;
+    if read(&compact) == read(policy_json) {
+        compact
+    } else {
+        policy_json.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -69,14 +94,23 @@ mod tests {
     fn the_sample_policy_compiles_to_what_the_json_says() {
         let metafields = policy_metafields(SAMPLE_POLICY).unwrap();
         assert_eq!(metafields[0]["key"], "policy");
-        assert_eq!(metafields[0]["value"], SAMPLE_POLICY);
+        let stored = metafields[0]["value"].as_str().unwrap();
         assert_eq!(metafields[1]["key"], format::COMPILED_POLICY_KEY);
         let compiled = metafields[1]["value"].as_str().unwrap();
         let parsed = marginwise_engine::policy::parse(SAMPLE_POLICY);
         assert_eq!(
-            compiled::decode(compiled, SAMPLE_POLICY),
+            compiled::decode(compiled, stored),
             Ok(parsed.policy.unwrap())
         );
+        // The stored JSON is the sample without its layout, keys in the sample's order.
+        assert!(
+            !stored.contains('\n') && !stored.contains("\": "),
+            "{stored}"
+        );
+        assert!(stored.starts_with("{\"version\":1,"), "{stored}");
+        assert!(SAMPLE_POLICY.len() > stored.len());
+        // ... and it is the sample the compiled form refuses to stand for.
+        assert!(compiled::decode(compiled, SAMPLE_POLICY).is_err());
     }
 
     #[test]
