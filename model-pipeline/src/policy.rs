@@ -44,9 +44,8 @@ impl std::error::Error for PolicyError {}
 /// the code variants) that sets this policy: the JSON and its compiled form.
 pub fn policy_metafields(policy_json: &str) -> Result<Value, PolicyError> {
     // Checked as written, so that every reason names what the merchant wrote.
-    compiled::compile(policy_json).map_err(|reasons| PolicyError { reasons })?;
-    let stored = stored_text(policy_json);
-    let compiled = compiled::compile(&stored).map_err(|reasons| PolicyError { reasons })?;
+    let as_written = compiled::compile(policy_json).map_err(|reasons| PolicyError { reasons })?;
+    let (stored, compiled) = stored_text(policy_json, as_written);
     Ok(json!([
         {
             "namespace": "$app",
@@ -63,25 +62,24 @@ pub fn policy_metafields(policy_json: &str) -> Result<Value, PolicyError> {
     ]))
 }
 
-/// The policy text as it is stored: no whitespace between tokens, keys in the file's order, so
-/// `{"version": 1, ...}` laid out over many lines is stored as `{"version":1,...}`.
+/// The policy text as it is stored, with its compiled form (`as_written` is the policy file's):
+/// no whitespace between tokens, keys in the file's order, so `{"version": 1, ...}` laid out over
+/// many lines is stored as `{"version":1,...}`.
 ///
 /// Whether Shopify hands a `json` metafield back to a Function byte for byte as it was written
 /// has not been verified here. If it re-serializes the value, compact text with its keys in place
 /// is the form most likely to come back unchanged; if it does not, compact text is just as good
-/// and fewer bytes to read and hash on every run. A text whose compact form would read as another
-/// policy (which no policy that compiles should have) is stored as it is.
-fn stored_text(policy_json: &str) -> String {
-    let Ok(value) = serde_json::from_str::<Value>(policy_json) else {
-        return policy_json.to_string();
-    };
-    let compact = value.to_string();
-    let read = |text: &str| marginwise_engine::policy::parse(text).policy;
-    if read(&compact) == read(policy_json) {
-        compact
-    } else {
-        policy_json.to_string()
+/// and fewer bytes to read and hash on every run. A text whose compact form would not compile to
+/// the same policy (which no policy that compiles should have) is stored as it is.
+fn stored_text(policy_json: &str, as_written: String) -> (String, String) {
+    let compact = serde_json::from_str::<Value>(policy_json).map(|value| value.to_string());
+    if let Ok(compact) = compact
+        && let Ok(compiled) = compiled::compile(&compact)
+        && compiled::decode(&compiled, &compact) == compiled::decode(&as_written, policy_json)
+    {
+        return (compact, compiled);
     }
+    (policy_json.to_string(), as_written)
 }
 
 #[cfg(test)]
