@@ -233,22 +233,23 @@ impl<'t> Reader<'t> {
     /// 128-bit library call in the Function).
     fn digits_until(&mut self, end: u8) -> u64 {
         let start = self.at;
-        let bytes = self.text.as_bytes().get(start..).unwrap_or_default();
+        let bytes = self.text.as_bytes();
+        let mut at = start;
         let mut n: u64 = 0;
-        for (offset, &byte) in bytes.iter().take(MAX_DIGITS + 1).enumerate() {
+        while let Some(&byte) = bytes.get(at) {
             let digit = byte.wrapping_sub(b'0');
-            if digit <= 9 {
-                n = n.wrapping_mul(10).wrapping_add(u64::from(digit));
-            } else {
-                if byte == end && offset > 0 {
-                    self.at = start + offset + 1;
-                    return n;
-                }
+            if digit > 9 {
                 break;
             }
+            n = n.wrapping_mul(10).wrapping_add(u64::from(digit));
+            at += 1;
         }
-        self.fail(start);
-        0
+        if at == start || at - start > MAX_DIGITS || bytes.get(at) != Some(&end) {
+            self.fail(start);
+            return 0;
+        }
+        self.at = at + 1;
+        n
     }
 
     /// The 16 lower-case hex digits of the fingerprint and their comma.
