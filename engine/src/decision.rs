@@ -75,6 +75,10 @@ pub enum ReasonCode {
     /// `$app.policy_compiled` was not compiled from the JSON beside it, or cannot be read: the
     /// JSON was read instead (correct, but slower).
     PolicyCompiledStale,
+    // Checked bundle lists, appended for the same reason.
+    /// `$app.bundles` carries a fingerprint that does not match its list (it was changed after it
+    /// was checked): the list was read in full instead (correct, but slower).
+    BundleDefinitionsStale,
 }
 
 impl ReasonCode {
@@ -126,6 +130,7 @@ impl ReasonCode {
             ReasonCode::BundleUnevenQuantities => "bundle_uneven_quantities",
             ReasonCode::BundleOutputLimit => "bundle_output_limit",
             ReasonCode::PolicyCompiledStale => "policy_compiled_stale",
+            ReasonCode::BundleDefinitionsStale => "bundle_definitions_stale",
         }
     }
 }

@@ -2,8 +2,8 @@
 //! cases each: no line is in two operations (and no parent merged twice; merges take whole lines
 //! that form exact sets), every expansion adds up
 //! exactly to the parent's price, every merged decrease keeps the margin guard, bundles that share
-//! no variant with the cart change nothing, and running the transform on its own output changes
-//! nothing.
+//! no variant with the cart change nothing, a checked list decides exactly as the plain one, and
+//! running the transform on its own output changes nothing.
 //!
 //! The checks recompute prices, costs and floors from the request on their own, in i128, so a bug
 //! in the engine's arithmetic cannot hide behind the same bug in the check.
@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use marginwise_engine::bundle::VARIANT_GID_PREFIX;
 use marginwise_engine::format::{
     BUNDLE_MARKER_EXPANDED, BUNDLE_MARKER_MERGED, BundleComponent, BundleDefinition, Profile,
-    Segment, VariantData, encode_bundles,
+    Segment, VariantData, checked_bundles_mentioning, encode_bundles, encode_checked_bundles,
 };
 use marginwise_engine::money::{Currency, format_decimal_minor, parse_decimal_minor};
 use marginwise_engine::{
@@ -191,6 +191,47 @@ prop_compose! {
             exponent: currency_info.exponent,
         }
     }
+}
+
+/// The scenario's request with every variant id rewritten by `scheme`, and its definitions:
+/// 0 keeps them; 1 makes them 14-digit ids like Shopify's; 2 gives every id the same last eight
+/// digits; 3 makes components runs of ones (11111, 111111, ...), each the last digits of the
+/// longer ones. Parents stay apart from components in all of them, so no bundle is nested.
+fn with_ids(scenario: &Scenario, scheme: u8) -> (BundleRequest, Vec<BundleDefinition>) {
+    let id = |v: u64| match scheme {
+        0 => v,
+        1 => 44_100_000_000_000 + v,
+        2 => v * 100_000_000 + 1,
+        _ if v >= 900 => 9_000 + v,
+        _ => (0..v + 4).fold(0, |n, _| n * 10 + 1),
+    };
+    let definitions: Vec<BundleDefinition> = scenario
+        .definitions
+        .iter()
+        .map(|d| BundleDefinition {
+            parent_variant_id: id(d.parent_variant_id),
+            components: d
+                .components
+                .iter()
+                .map(|c| BundleComponent {
+                    variant_id: id(c.variant_id),
+                    ..*c
+                })
+                .collect(),
+        })
+        .collect();
+    let mut request = scenario.request.clone();
+    for line in &mut request.lines {
+        if let Some(gid_text) = &line.variant_id {
+            let number: u64 = gid_text
+                .trim_start_matches(VARIANT_GID_PREFIX)
+                .parse()
+                .unwrap();
+            line.variant_id = Some(gid(id(number)));
+        }
+    }
+    request.definitions = Some(encode_bundles(&definitions));
+    (request, definitions)
 }
 
 fn ceil_div(a: i128, b: i128) -> i128 {
@@ -370,6 +411,42 @@ proptest! {
         let mut request = scenario.request.clone();
         request.definitions = Some(encode_bundles(&definitions));
         prop_assert_eq!(evaluate_bundles(&request), evaluate_bundles(&scenario.request));
+    }
+
+    #[test]
+    fn checked_lists_decide_exactly_as_plain_ones(scenario in scenario(), scheme in 0u8..4) {
+        // A small cart reads only the bundles of a checked list that mention its variants, found
+        // by comparing digits: ids of every length, some the last digits of others, must find
+        // exactly the bundles the whole list would give.
+        let (plain, definitions) = with_ids(&scenario, scheme);
+        let mut checked = plain.clone();
+        checked.definitions = Some(encode_checked_bundles(&definitions).unwrap());
+        prop_assert_eq!(evaluate_bundles(&checked), evaluate_bundles(&plain));
+    }
+
+    #[test]
+    fn a_checked_list_skims_to_exactly_the_bundles_that_mention_the_variants(
+        scenario in scenario(),
+        scheme in 0u8..4,
+    ) {
+        // Extra bundles would not change a decision (see above), so compare the bundles found:
+        // none missing, none extra.
+        let (request, definitions) = with_ids(&scenario, scheme);
+        let variants: Vec<u64> = request
+            .lines
+            .iter()
+            .filter_map(|line| line.variant_id.as_deref()?.strip_prefix(VARIANT_GID_PREFIX)?.parse().ok())
+            .collect();
+        let expected: Vec<BundleDefinition> = definitions
+            .iter()
+            .filter(|d| {
+                variants.contains(&d.parent_variant_id)
+                    || d.components.iter().any(|c| variants.contains(&c.variant_id))
+            })
+            .cloned()
+            .collect();
+        let checked = encode_checked_bundles(&definitions).unwrap();
+        prop_assert_eq!(checked_bundles_mentioning(&checked, &variants), Ok(expected));
     }
 
     #[test]

@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use marginwise_engine::format::{BundleComponent, BundleDefinition, encode_bundles};
+use marginwise_engine::format::{
+    BundleComponent, BundleDefinition, encode_bundles, encode_checked_bundles,
+};
 use marginwise_engine::format::{PROFILE_KEY, VARIANT_KEY};
 use marginwise_engine::money::format_decimal_minor;
 use marginwise_engine::{
@@ -527,7 +529,7 @@ fn bundle_scenario(
     components: &[PlanVariant],
 ) -> ScenarioResult {
     let exponent = outcome.data.currency.exponent;
-    let definitions = encode_bundles(&[BundleDefinition {
+    let bundles = [BundleDefinition {
         parent_variant_id: parent,
         components: components
             .iter()
@@ -539,7 +541,10 @@ fn bundle_scenario(
                     .clamp(1, marginwise_engine::format::MAX_BUNDLE_WEIGHT),
             })
             .collect(),
-    }]);
+    }];
+    // Checked, as a writer stores a list it validated; a list that does not check is stored
+    // plain, and the cart transform reads it whole and says what is wrong with it.
+    let definitions = encode_checked_bundles(&bundles).unwrap_or_else(|_| encode_bundles(&bundles));
     let segment = Profile::decode(&profile_text)
         .map_or("(malformed)".to_string(), |p| p.segment.code().to_string());
     let request = BundleRequest {

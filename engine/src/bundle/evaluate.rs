@@ -15,7 +15,10 @@ use crate::arith::{self, Checked};
 use crate::cart::Conversion;
 use crate::decision::{Reason, ReasonCode};
 use crate::detail::Detail;
-use crate::format::{BundleDefinition, VariantData, decode_bundles};
+use crate::format::{
+    BundleDefinition, Unchecked, VariantData, checked_bundles_mentioning, decode_bundles,
+    is_checked,
+};
 use crate::gate;
 use crate::guard;
 use crate::min_table::MinTable;
@@ -67,25 +70,49 @@ pub fn evaluate_bundles(request: &BundleRequest) -> BundleDecision {
         ));
         return decision;
     };
-    let decoded = match decode_bundles(text) {
-        Ok(decoded) => decoded,
-        Err(error) => {
-            reasons.push(reason(
-                ReasonCode::BundleDefinitionMalformed,
-                "",
-                BundleDetail::Format(error),
-            ));
-            return decision;
+    // A small cart reads only the bundles that mention its variants when the list is checked;
+    // any other list is read whole, and reported on, as written.
+    let skimmed = match few_cart_variants(&request.lines).filter(|_| is_checked(text)) {
+        Some(variants) => match checked_bundles_mentioning(text, &variants) {
+            Ok(definitions) => Some(definitions),
+            Err(unchecked) => {
+                if unchecked == Unchecked::Stale {
+                    reasons.push(reason(
+                        ReasonCode::BundleDefinitionsStale,
+                        "",
+                        "the fingerprint does not match the list: read in full",
+                    ));
+                }
+                None
+            }
+        },
+        None => None,
+    };
+    let read_whole = skimmed.is_none();
+    let definitions = match skimmed {
+        Some(definitions) => definitions,
+        None => {
+            let decoded = match decode_bundles(text) {
+                Ok(decoded) => decoded,
+                Err(error) => {
+                    reasons.push(reason(
+                        ReasonCode::BundleDefinitionMalformed,
+                        "",
+                        BundleDetail::Format(error),
+                    ));
+                    return decision;
+                }
+            };
+            for (index, error) in &decoded.skipped {
+                reasons.push(reason(
+                    ReasonCode::BundleDefinitionMalformed,
+                    &format!("bundles[{index}]"),
+                    BundleDetail::Format(error.clone()),
+                ));
+            }
+            decoded.bundles
         }
     };
-    for (index, error) in &decoded.skipped {
-        reasons.push(reason(
-            ReasonCode::BundleDefinitionMalformed,
-            &format!("bundles[{index}]"),
-            BundleDetail::Format(error.clone()),
-        ));
-    }
-    let definitions = decoded.bundles;
 
     // 2. Currency: every price is read in it.
     let Some(presentment) = Currency::from_code(&request.currency_code) else {
@@ -106,7 +133,11 @@ pub fn evaluate_bundles(request: &BundleRequest) -> BundleDecision {
     // lookup per line. An id table rather than a `BTreeMap`, whose building sorts and whose code
     // cost the cart transform 2 KB of its module budget. Only the bundles that share a variant
     // with the cart go into it (see `sharing_a_variant`).
-    let definitions = sharing_a_variant(definitions, &request.lines);
+    let definitions = if read_whole {
+        sharing_a_variant(definitions, &request.lines)
+    } else {
+        definitions
+    };
     let roles = Roles::new(&definitions);
     let mut lines = read_lines(&request.lines, presentment, &roles, reasons);
 
@@ -306,6 +337,28 @@ fn fit_output(
             },
         ));
     }
+}
+
+/// Most distinct cart variants a checked list is skimmed for (see [`few_cart_variants`]).
+const MAX_SKIMMED_VARIANTS: usize = 12;
+
+/// The distinct variants of the cart's lines, when there are at most [`MAX_SKIMMED_VARIANTS`]
+/// of them: few enough that looking each bundle id up among them costs less than decoding the
+/// list (measured with `mw-run wasm`, see ARCHITECTURE.md). Lines without a readable variant GID
+/// have no bundle to find.
+fn few_cart_variants(lines: &[BundleLine]) -> Option<Vec<u64>> {
+    if lines.len() > MAX_SKIMMED_VARIANTS {
+        return None;
+    }
+    let mut variants = Vec::with_capacity(lines.len());
+    for gid in lines.iter().filter_map(|line| line.variant_id.as_deref()) {
+        if let Some(id) = crate::format::gid_number(gid)
+            && !variants.contains(&id)
+        {
+            variants.push(id);
+        }
+    }
+    Some(variants)
 }
 
 /// The definitions whose parent or some component is the variant of a cart line, in list order,
@@ -532,29 +585,21 @@ impl Roles {
     }
 }
 
-/// The lines free when merging starts whose variant is a component of some bundle, grouped by
-/// variant, each group in cart order. Only component variants are ever looked up, so the other
-/// lines are left out, and so are bundle parents' lines (expanded, never merged). Built by
-/// counting rather than sorting: the lines are counted per group (see [`Roles`]), and each line
-/// is placed at its group's next position. (Sorting `(variant, line)` pairs cost about 1.3 M
-/// instructions at 2,000 lines, most of them component lines; counting is two passes.)
-struct VariantIndex<'r> {
-    roles: &'r Roles,
-    /// Where each group's lines start in `lines`, plus the end of the last group.
+/// Values grouped by a small group number, by counting rather than sorting (two passes): group
+/// `g`'s values, in the order given, are `values[starts[g]..starts[g + 1]]`. (Sorting `(variant,
+/// line)` pairs cost about 1.3 M instructions at 2,000 lines, and a sort's code several KB of the
+/// module.)
+struct Groups {
     starts: Vec<usize>,
-    /// Line indices, group after group.
-    lines: Vec<usize>,
+    values: Vec<usize>,
 }
 
-impl<'r> VariantIndex<'r> {
-    fn new(lines: &[ReadLine<'_>], roles: &'r Roles) -> Self {
-        let group_of = |line: &ReadLine<'_>| match line.role {
-            Role::Component(group) if !line.used => Some(group),
-            _ => None,
-        };
-        // `starts[g + 1]` counts group g's free lines, then becomes where group g ends.
-        let mut starts = vec![0usize; roles.n_groups + 1];
-        for group in lines.iter().filter_map(group_of) {
+impl Groups {
+    /// `items` are `(group, value)` pairs; groups at or above `n_groups` are left out.
+    fn new(n_groups: usize, items: &[(usize, usize)]) -> Groups {
+        // `starts[g + 1]` counts group g's values, then becomes where group g ends.
+        let mut starts = vec![0usize; n_groups + 1];
+        for (group, _) in items {
             if let Some(count) = group.checked_add(1).and_then(|g| starts.get_mut(g)) {
                 *count += 1;
             }
@@ -564,22 +609,50 @@ impl<'r> VariantIndex<'r> {
             total += *start;
             *start = total;
         }
-        // `next[g]` is where group g's next line goes; it starts at `starts[g]`.
+        // `next[g]` is where group g's next value goes; it starts at `starts[g]`.
         let mut next = starts.clone();
-        let mut placed = vec![0usize; total];
-        for (index, line) in lines.iter().enumerate() {
-            if let Some(group) = group_of(line)
-                && let Some(at) = next.get_mut(group)
-                && let Some(slot) = placed.get_mut(*at)
+        let mut values = vec![0usize; total];
+        for &(group, value) in items {
+            if let Some(at) = next.get_mut(group)
+                && group < n_groups
+                && let Some(slot) = values.get_mut(*at)
             {
-                *slot = index;
+                *slot = value;
                 *at += 1;
             }
         }
+        Groups { starts, values }
+    }
+
+    fn get(&self, group: usize) -> &[usize] {
+        let end = group.checked_add(1).and_then(|g| self.starts.get(g));
+        match (self.starts.get(group), end) {
+            (Some(&start), Some(&end)) => self.values.get(start..end).unwrap_or_default(),
+            _ => &[],
+        }
+    }
+}
+
+/// The lines free when merging starts whose variant is a component of some bundle, grouped by
+/// variant (see [`Roles`]), each group in cart order. Only component variants are ever looked up,
+/// so the other lines are left out, and so are bundle parents' lines (expanded, never merged).
+struct VariantIndex<'r> {
+    roles: &'r Roles,
+    lines: Groups,
+}
+
+impl<'r> VariantIndex<'r> {
+    fn new(lines: &[ReadLine<'_>], roles: &'r Roles) -> Self {
+        let mut free_components = Vec::with_capacity(lines.len());
+        free_components.extend(lines.iter().enumerate().filter_map(
+            |(index, line)| match line.role {
+                Role::Component(group) if !line.used => Some((group, index)),
+                _ => None,
+            },
+        ));
         VariantIndex {
             roles,
-            starts,
-            lines: placed,
+            lines: Groups::new(roles.n_groups, &free_components),
         }
     }
 
@@ -593,13 +666,9 @@ impl<'r> VariantIndex<'r> {
     /// The lines of component `component` of definition `definition` (positions in their
     /// lists), in cart order; empty when the cart has none.
     fn lines(&self, definition: usize, component: usize) -> &[usize] {
-        let Some(group) = self.roles.group(definition, component) else {
-            return &[];
-        };
-        let end = group.checked_add(1).and_then(|g| self.starts.get(g));
-        match (self.starts.get(group), end) {
-            (Some(&start), Some(&end)) => self.lines.get(start..end).unwrap_or_default(),
-            _ => &[],
+        match self.roles.group(definition, component) {
+            Some(group) => self.lines.get(group),
+            None => &[],
         }
     }
 }
@@ -756,7 +825,7 @@ fn merge(
     let by_variant = VariantIndex::new(lines, roles);
     // The bundles using each component variant: a merge can only change their candidates.
     // Only bundles that can be priced are listed: the others are never priced again anyway.
-    let mut users: Vec<(u64, usize)> = Vec::new();
+    let mut users: Vec<(usize, usize)> = Vec::new();
     // A bundle none of whose components is on a free line can never be complete and is never
     // explained (see `candidate`): most of a store's bundles, for most carts. Such bundles are
     // not priced at all, and their parent GIDs are not rendered.
@@ -770,14 +839,12 @@ fn merge(
     for (position, definition) in definitions.iter().enumerate() {
         if relevant.get(position).copied().unwrap_or(false) {
             users.extend(
-                definition
-                    .components
-                    .iter()
-                    .map(|c| (c.variant_id, position)),
+                (0..definition.components.len())
+                    .filter_map(|k| Some((roles.group(position, k)?, position))),
             );
         }
     }
-    users.sort_unstable();
+    let users = Groups::new(roles.n_groups, &users);
     let parent_gids: Vec<String> = definitions
         .iter()
         .zip(&relevant)
@@ -884,14 +951,9 @@ fn merge(
             };
             *slot = Some((merge, reason_at));
         }
-        for component in definitions.get(position).map_or(&[][..], |d| &d.components) {
-            let first = users.partition_point(|(variant, _)| *variant < component.variant_id);
-            let sharing = users
-                .get(first..)
-                .unwrap_or_default()
-                .iter()
-                .take_while(|(variant, _)| *variant == component.variant_id);
-            for (_, user) in sharing {
+        let n_components = definitions.get(position).map_or(0, |d| d.components.len());
+        for group in (0..n_components).filter_map(|k| roles.group(position, k)) {
+            for user in users.get(group) {
                 if let Some(slot) = cache.get_mut(*user) {
                     *slot = None;
                 }

@@ -24,7 +24,9 @@ use crate::carts::{BudgetRun, CART_SIZES, budget_profile};
 use crate::project::Extension;
 use crate::{Runner, RunnerError};
 use marginwise_engine::VariantData;
-use marginwise_engine::format::{BundleComponent, BundleDefinition, encode_bundles};
+use marginwise_engine::format::{
+    BundleComponent, BundleDefinition, encode_bundles, encode_checked_bundles,
+};
 use serde_json::{Value, json};
 
 /// The target and export of the bundles Function.
@@ -144,9 +146,14 @@ pub fn bundles_input(n_lines: u64, n_bundles: u64) -> Value {
             }
         })
         .collect();
+    // Checked, as a writer that validates its list stores it. The generated bundles never clash,
+    // so the plain list is only a fallback a test below rules out.
+    let definitions = bundle_definitions(n_bundles);
+    let bundles =
+        encode_checked_bundles(&definitions).unwrap_or_else(|_| encode_bundles(&definitions));
     json!({
         "cartTransform": {
-            "bundles": { "value": encode_bundles(&bundle_definitions(n_bundles)) },
+            "bundles": { "value": bundles },
             "policy": { "value": bundle_policy().to_string() }
         },
         "presentmentCurrencyRate": "1.0",
@@ -244,6 +251,16 @@ mod tests {
         let decoded = decode_bundles(transform["bundles"]["value"].as_str().unwrap()).unwrap();
         assert!(decoded.skipped.is_empty(), "{:?}", decoded.skipped);
         assert_eq!(decoded.bundles.len(), 40);
+        // Checked (not the plain fallback): a small cart skims it instead of decoding it whole.
+        let value = transform["bundles"]["value"].as_str().unwrap();
+        let parents: Vec<u64> = decoded
+            .bundles
+            .iter()
+            .map(|b| b.parent_variant_id)
+            .collect();
+        let skimmed =
+            marginwise_engine::format::checked_bundles_mentioning(value, &parents).unwrap();
+        assert_eq!(skimmed, decoded.bundles);
         let policy = transform["policy"]["value"].as_str().unwrap();
         let parsed = marginwise_engine::bundle::parse_bundle_policy(policy);
         assert!(parsed.reasons.is_empty(), "{:?}", parsed.reasons);
