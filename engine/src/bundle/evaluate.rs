@@ -339,15 +339,17 @@ fn fit_output(
     }
 }
 
-/// Most distinct cart variants a checked list is skimmed for (see [`few_cart_variants`]).
-const MAX_SKIMMED_VARIANTS: usize = 12;
+/// Most cart lines for which a checked list is searched rather than read whole (see
+/// [`few_cart_variants`]).
+const MAX_SEARCHING_LINES: usize = 12;
 
-/// The distinct variants of the cart's lines, when there are at most [`MAX_SKIMMED_VARIANTS`]
-/// of them: few enough that looking each bundle id up among them costs less than decoding the
-/// list (measured with `mw-run wasm`, see ARCHITECTURE.md). Lines without a readable variant GID
-/// have no bundle to find.
+/// The distinct variants of the cart's lines, when the cart has at most [`MAX_SEARCHING_LINES`]
+/// lines: every id end in the list is compared with each of them, and beyond that the search
+/// costs more than reading the list whole (budget carts on a 40-bundle list, `mw-run wasm`:
+/// 12 lines 355 K searched, 365 K whole; 16 lines 431 K searched, 425 K whole). Lines without a
+/// readable variant GID have no bundle to find.
 fn few_cart_variants(lines: &[BundleLine]) -> Option<Vec<u64>> {
-    if lines.len() > MAX_SKIMMED_VARIANTS {
+    if lines.len() > MAX_SEARCHING_LINES {
         return None;
     }
     let mut variants = Vec::with_capacity(lines.len());
