@@ -669,15 +669,7 @@ fn bundle_list(text: &str) -> Option<(&str, Option<u64>)> {
     let split = rest.len().checked_sub(FINGERPRINT_FIELD).and_then(|at| {
         let (list, field) = rest.split_at_checked(at)?;
         let hex = field.strip_prefix('|')?;
-        let fingerprint = hex.bytes().try_fold(0u64, |n, b| {
-            let digit = match b {
-                b'0'..=b'9' => b - b'0',
-                b'a'..=b'f' => b - b'a' + 10,
-                _ => return None,
-            };
-            Some((n << 4) | u64::from(digit))
-        })?;
-        Some((list, fingerprint))
+        Some((list, fingerprint_value(hex.as_bytes())?))
     });
     Some(match split {
         Some((list, fingerprint)) => (list, Some(fingerprint)),
@@ -689,6 +681,19 @@ fn bundle_list(text: &str) -> Option<(&str, Option<u64>)> {
 /// see [`checked_bundles_mentioning`]).
 pub fn is_checked(text: &str) -> bool {
     matches!(bundle_list(text), Some((_, Some(_))))
+}
+
+/// The value of a fingerprint written as lower-case hex digits (16 for an xxh64), `None` when
+/// another byte is among them. Shared by the checked bundle list and the compiled policy.
+pub(crate) fn fingerprint_value(hex: &[u8]) -> Option<u64> {
+    hex.iter().try_fold(0u64, |n, &b| {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => return None,
+        };
+        Some((n << 4) | u64::from(digit))
+    })
 }
 
 /// Renders a checked `$app.bundles` value: the list of [`encode_bundles`] and its fingerprint,

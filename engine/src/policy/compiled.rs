@@ -256,25 +256,20 @@ impl<'t> Reader<'t> {
     fn hex(&mut self) -> u64 {
         let start = self.at;
         let field = self.text.as_bytes().get(start..).unwrap_or_default();
-        let mut n: u64 = 0;
-        if let Some((digits, [b',', ..])) = field.split_first_chunk::<16>() {
-            for &byte in digits {
-                let value = match byte {
-                    b'0'..=b'9' => byte - b'0',
-                    b'a'..=b'f' => byte - b'a' + 10,
-                    _ => break,
-                };
-                n = (n << 4) | u64::from(value);
-                self.at += 1;
+        let value = match field.split_first_chunk::<16>() {
+            Some((digits, [b',', ..])) => crate::format::fingerprint_value(digits),
+            _ => None,
+        };
+        match value {
+            Some(n) => {
+                self.at += 17;
+                n
+            }
+            None => {
+                self.fail(start);
+                0
             }
         }
-        if self.at == start + 16 {
-            self.at += 1;
-        } else {
-            self.at = start;
-            self.fail(start);
-        }
-        n
     }
 
     fn number(&mut self) -> u64 {
