@@ -72,46 +72,10 @@ pub fn evaluate_bundles(request: &BundleRequest) -> BundleDecision {
     };
     // A small cart reads only the bundles that mention its variants when the list is checked;
     // any other list is read whole, and reported on, as written.
-    let skimmed = match few_cart_variants(&request.lines).filter(|_| is_checked(text)) {
-        Some(variants) => match checked_bundles_mentioning(text, &variants) {
-            Ok(definitions) => Some(definitions),
-            Err(unchecked) => {
-                if unchecked == Unchecked::Stale {
-                    reasons.push(reason(
-                        ReasonCode::BundleDefinitionsStale,
-                        "",
-                        "the fingerprint does not match the list: read in full",
-                    ));
-                }
-                None
-            }
-        },
-        None => None,
-    };
-    let read_whole = skimmed.is_none();
-    let definitions = match skimmed {
-        Some(definitions) => definitions,
-        None => {
-            let decoded = match decode_bundles(text) {
-                Ok(decoded) => decoded,
-                Err(error) => {
-                    reasons.push(reason(
-                        ReasonCode::BundleDefinitionMalformed,
-                        "",
-                        BundleDetail::Format(error),
-                    ));
-                    return decision;
-                }
-            };
-            for (index, error) in &decoded.skipped {
-                reasons.push(reason(
-                    ReasonCode::BundleDefinitionMalformed,
-                    &format!("bundles[{index}]"),
-                    BundleDetail::Format(error.clone()),
-                ));
-            }
-            decoded.bundles
-        }
+    let searched = searched_definitions(text, &request.lines, reasons);
+    let read_whole = searched.is_none();
+    let Some(definitions) = searched.or_else(|| whole_definitions(text, reasons)) else {
+        return decision;
     };
 
     // 2. Currency: every price is read in it.
@@ -337,6 +301,54 @@ fn fit_output(
             },
         ));
     }
+}
+
+/// The bundles of a checked list that mention the variants of a small cart (see
+/// [`few_cart_variants`]); `None` when the list must be read whole instead, with
+/// `bundle_definitions_stale` recorded when its fingerprint no longer matches.
+fn searched_definitions(
+    text: &str,
+    lines: &[BundleLine],
+    reasons: &mut Vec<Reason>,
+) -> Option<Vec<BundleDefinition>> {
+    let variants = few_cart_variants(lines).filter(|_| is_checked(text))?;
+    match checked_bundles_mentioning(text, &variants) {
+        Ok(definitions) => Some(definitions),
+        Err(unchecked) => {
+            if unchecked == Unchecked::Stale {
+                reasons.push(reason(
+                    ReasonCode::BundleDefinitionsStale,
+                    "",
+                    "the fingerprint does not match the list: read in full",
+                ));
+            }
+            None
+        }
+    }
+}
+
+/// Every bundle the whole list accepts, each skipped one reported by its position; `None` (with
+/// the reason recorded) when the value is not a bundle list at all.
+fn whole_definitions(text: &str, reasons: &mut Vec<Reason>) -> Option<Vec<BundleDefinition>> {
+    let decoded = match decode_bundles(text) {
+        Ok(decoded) => decoded,
+        Err(error) => {
+            reasons.push(reason(
+                ReasonCode::BundleDefinitionMalformed,
+                "",
+                BundleDetail::Format(error),
+            ));
+            return None;
+        }
+    };
+    for (index, error) in &decoded.skipped {
+        reasons.push(reason(
+            ReasonCode::BundleDefinitionMalformed,
+            &format!("bundles[{index}]"),
+            BundleDetail::Format(error.clone()),
+        ));
+    }
+    Some(decoded.bundles)
 }
 
 /// Most cart lines for which a checked list is searched rather than read whole (see
