@@ -186,8 +186,10 @@ pub enum Detail {
         min: Money,
         max: Money,
     },
-    /// Why `$app.policy_compiled` was not used.
+    /// Why the discount's `$app.policy_compiled` was not used.
     CompiledPolicy(crate::policy::compiled::CompiledProblem),
+    /// Why the cart transform's `$app.policy_compiled` was not used.
+    CompiledBundlePolicy(crate::policy::compiled::CompiledProblem),
 }
 
 /// The kind of name in [`Detail::UnknownName`], which decides the sentence and the valid choices.
@@ -363,23 +365,43 @@ impl fmt::Display for Detail {
                 write!(f, "{n_chars} characters, at most {MAX_MESSAGE_CHARS}")
             }
             Detail::ClvBoundsInverted { min, max } => write!(f, "clv_max {max} < clv_min {min}"),
-            Detail::CompiledPolicy(problem) => {
-                use crate::policy::compiled::{COMPILED_TAG, CompiledProblem};
-                match problem {
-                    CompiledProblem::UnknownFormat => write!(
-                        f,
-                        "not a {COMPILED_TAG} compiled policy; the policy JSON was read instead"
-                    ),
-                    CompiledProblem::JsonChanged => f.write_str(
-                        "compiled from another policy JSON; the JSON was read instead \
-                         (compile it again: marginwise compile-policy)",
-                    ),
-                    CompiledProblem::Malformed { at } => write!(
-                        f,
-                        "unreadable at byte {at}; the policy JSON was read instead"
-                    ),
-                }
-            }
+            Detail::CompiledPolicy(problem) => compiled_problem(
+                f,
+                *problem,
+                crate::policy::compiled::COMPILED_TAG,
+                "compile-policy",
+            ),
+            Detail::CompiledBundlePolicy(problem) => compiled_problem(
+                f,
+                *problem,
+                crate::bundle::compiled::BUNDLE_COMPILED_TAG,
+                "compile-bundles",
+            ),
         }
+    }
+}
+
+/// Why a compiled policy (format `tag`, written by `marginwise <command>`) was not used.
+fn compiled_problem(
+    f: &mut fmt::Formatter<'_>,
+    problem: crate::policy::compiled::CompiledProblem,
+    tag: &str,
+    command: &str,
+) -> fmt::Result {
+    use crate::policy::compiled::CompiledProblem;
+    match problem {
+        CompiledProblem::UnknownFormat => write!(
+            f,
+            "not a {tag} compiled policy; the policy JSON was read instead"
+        ),
+        CompiledProblem::JsonChanged => write!(
+            f,
+            "compiled from another policy JSON; the JSON was read instead \
+             (compile it again: marginwise {command})"
+        ),
+        CompiledProblem::Malformed { at } => write!(
+            f,
+            "unreadable at byte {at}; the policy JSON was read instead"
+        ),
     }
 }

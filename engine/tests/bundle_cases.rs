@@ -9,6 +9,8 @@
 //!   `$app.profile` text; `orders`: the customer's `numberOfOrders`
 //! - `definitions`: the raw `$app.bundles` text, or null (no metafield)
 //! - `policy`: a JSON object (serialized as the metafield), a string (raw text) or null
+//! - `compiled`: the `$app.policy_compiled` beside the policy: `true` for the policy's own
+//!   compiled form (as `marginwise compile-bundles` writes it), a string for a raw value
 //! - `holdout_key` (default `"gid://shopify/Customer/1"`)
 //! - `lines`: `[{"id", "qty", "price", "variant", "offer", "marker"}]`; `variant` a number (the
 //!   variant GID's numeric part), a string (a raw GID) or null (not a product variant); `offer`
@@ -48,6 +50,8 @@ struct Case {
     #[serde(default)]
     policy: serde_json::Value,
     #[serde(default)]
+    compiled: serde_json::Value,
+    #[serde(default)]
     holdout_key: Option<String>,
     lines: Vec<CaseLine>,
 }
@@ -72,10 +76,23 @@ fn request(case: &Case) -> BundleRequest {
         None => ProfileInput::Missing,
         Some(text) => ProfileInput::Text(text.to_string()),
     };
-    let policy = match &case.policy {
-        serde_json::Value::Null => PolicySource::Missing,
-        serde_json::Value::String(text) => PolicySource::Json(text.clone()),
-        other => PolicySource::Json(other.to_string()),
+    let json = match &case.policy {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(text) => Some(text.clone()),
+        other => Some(other.to_string()),
+    };
+    let policy = match (json, &case.compiled) {
+        (None, _) => PolicySource::Missing,
+        (Some(json), serde_json::Value::Null) => PolicySource::Json(json),
+        (Some(json), serde_json::Value::Bool(true)) => PolicySource::Compiled {
+            compiled: marginwise_engine::bundle::compiled::compile(&json).unwrap(),
+            json,
+        },
+        (Some(json), serde_json::Value::String(compiled)) => PolicySource::Compiled {
+            json,
+            compiled: compiled.clone(),
+        },
+        (_, other) => panic!("compiled must be true, a string or null: {other}"),
     };
     BundleRequest {
         currency_code: case.currency.clone().unwrap_or_else(|| "USD".to_string()),

@@ -12,6 +12,7 @@ use crate::value::{customer, text};
 pub const READ_PATHS: &[&[&str]] = &[
     &["cartTransform", "bundles", "value"],
     &["cartTransform", "policy", "value"],
+    &["cartTransform", "compiled", "value"],
     &["presentmentCurrencyRate"],
     &["cart", "buyerIdentity", "customer", "id"],
     &["cart", "buyerIdentity", "customer", "numberOfOrders"],
@@ -111,7 +112,17 @@ fn read(root: &Value) -> BundleRequest {
         customer: customer.facts,
         lines,
         definitions: text(&transform.get_obj_prop("bundles").get_obj_prop("value")),
-        policy: text(&transform.get_obj_prop("policy").get_obj_prop("value"))
-            .map_or(PolicySource::Missing, PolicySource::Json),
+        policy: policy(&transform),
+    }
+}
+
+/// The policy JSON, with its compiled form when there is one (ignored without the JSON, as in the
+/// discount Function).
+fn policy(transform: &Value) -> PolicySource {
+    let value = |key: &str| text(&transform.get_obj_prop(key).get_obj_prop("value"));
+    match (value("policy"), value("compiled")) {
+        (None, _) => PolicySource::Missing,
+        (Some(json), None) => PolicySource::Json(json),
+        (Some(json), Some(compiled)) => PolicySource::Compiled { json, compiled },
     }
 }

@@ -724,11 +724,19 @@ fn merge_setup(
             ));
             return None;
         }
-        // The bundle policy has no compiled form: its JSON is the whole of it.
-        PolicySource::Json(text) | PolicySource::Compiled { json: text, .. } => {
-            let parsed = parse_bundle_policy(text);
-            reasons.extend(parsed.reasons);
-            parsed.policy?
+        PolicySource::Json(text) => parse_json(text, reasons)?,
+        PolicySource::Compiled { json, compiled } => {
+            match super::compiled::decode(compiled, json) {
+                Ok(policy) => policy,
+                Err(problem) => {
+                    reasons.push(reason(
+                        ReasonCode::PolicyCompiledStale,
+                        "policy_compiled",
+                        Detail::CompiledBundlePolicy(problem),
+                    ));
+                    parse_json(json, reasons)?
+                }
+            }
         }
     };
     if policy.line_update {
@@ -783,6 +791,13 @@ fn merge_setup(
         conversion,
         bps,
     })
+}
+
+/// The bundle policy JSON, with the reason when it is unusable.
+fn parse_json(text: &str, reasons: &mut Vec<Reason>) -> Option<BundlePolicy> {
+    let parsed = parse_bundle_policy(text);
+    reasons.extend(parsed.reasons);
+    parsed.policy
 }
 
 /// A complete bundle that could be merged, with its guarded decrease.

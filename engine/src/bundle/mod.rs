@@ -46,6 +46,7 @@
 //! price again; it is also Shopify Plus only. A policy asking for it gets
 //! `bundle_line_update_ignored`.
 
+pub mod compiled;
 mod detail;
 mod evaluate;
 pub mod policy;
@@ -91,7 +92,8 @@ pub struct BundleRequest {
     pub lines: Vec<BundleLine>,
     /// The cart transform's `$app.bundles` metafield; `None` when absent.
     pub definitions: Option<String>,
-    /// The cart transform's `$app.policy` metafield.
+    /// The cart transform's `$app.policy` metafield, with `$app.policy_compiled` beside it when
+    /// there is one ([`compiled`]).
     pub policy: PolicySource,
     /// Stable key for the holdout: the customer GID, else the smallest cart line id.
     pub holdout_key: String,

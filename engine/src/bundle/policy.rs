@@ -43,11 +43,12 @@
 use crate::policy::json::Value;
 
 use crate::decision::{Reason, ReasonCode};
+use crate::detail::{Detail, NameKind};
 use crate::format::Segment;
 use crate::money::{BPS_ONE, Bps, Currency, Money};
 use crate::policy::parse::{
-    Field, FieldError, Path, as_object, error, field_error, fields, integer, integer_in, kind_name,
-    optional_integer_in, optional_string, parse_guard, parse_holdout, string,
+    Field, FieldError, Path, as_object, error, expected, field_error, fields, integer, integer_in,
+    optional_integer_in, optional_string, parse_guard, parse_holdout, string, unknown,
 };
 use crate::policy::{CustomerType, Guard, Holdout};
 
@@ -92,7 +93,7 @@ pub struct ParsedBundlePolicy {
 /// Parses the cart transform's policy JSON. Never fails: an unusable document gives
 /// `policy: None` and one reason naming the path that was wrong.
 pub fn parse_bundle_policy(json: &str) -> ParsedBundlePolicy {
-    let rejected = |code, path: String, detail: crate::detail::Detail| ParsedBundlePolicy {
+    let rejected = |code, path: String, detail: Detail| ParsedBundlePolicy {
         policy: None,
         reasons: vec![Reason {
             code,
@@ -106,11 +107,7 @@ pub fn parse_bundle_policy(json: &str) -> ParsedBundlePolicy {
             return rejected(
                 ReasonCode::PolicyMalformed,
                 String::new(),
-                format!(
-                    "not valid JSON ({})",
-                    crate::policy::syntax::locate_error(json)
-                )
-                .into(),
+                Detail::InvalidJson(json.to_string()),
             );
         }
     };
@@ -153,30 +150,24 @@ fn parse_document(value: &Value) -> Result<BundlePolicy, (ReasonCode, FieldError
     let version_path = root.key("version");
     let version = match version {
         Some(v) => integer(v, &version_path).map_err(malformed)?,
-        None => return Err(malformed(field_error(&version_path, "missing".into()))),
+        None => return Err(malformed(field_error(&version_path, Detail::Missing))),
     };
     if version != BUNDLE_POLICY_VERSION {
         return Err((
             ReasonCode::PolicyUnsupportedVersion,
-            field_error(
-                &version_path,
-                format!("version {version}, this build reads {BUNDLE_POLICY_VERSION}").into(),
-            ),
+            field_error(&version_path, Detail::UnsupportedVersion { version }),
         ));
     }
     document.check(&root).map_err(malformed)?;
     let currency_path = root.key("currency");
     let code = match currency {
         Some(v) => string(v, &currency_path).map_err(malformed)?,
-        None => return Err(malformed(field_error(&currency_path, "missing".into()))),
+        None => return Err(malformed(field_error(&currency_path, Detail::Missing))),
     };
     let currency = Currency::from_code(code).ok_or_else(|| {
         (
             ReasonCode::PolicyCurrencyUnknown,
-            field_error(
-                &currency_path,
-                format!("unknown currency code \"{code}\"").into(),
-            ),
+            field_error(&currency_path, unknown(NameKind::CurrencyCode, code)),
         )
     })?;
     let guard = parse_guard(guard).map_err(malformed)?;
@@ -200,10 +191,7 @@ fn optional_bool(value: Option<&Value>, key: &str) -> Field<bool> {
     match value {
         None => Ok(false),
         Some(Value::Bool(flag)) => Ok(*flag),
-        Some(other) => error(
-            &Path::Root.key(key),
-            format!("expected a boolean, found {}", kind_name(other)),
-        ),
+        Some(other) => error(&Path::Root.key(key), expected("a boolean", other)),
     }
 }
 
@@ -233,7 +221,7 @@ fn parse_discount(value: Option<&Value>) -> Field<BundleDiscount> {
         for (code, bps) in segments {
             let item_path = segments_path.key(code);
             let Some(segment) = Segment::from_code(code) else {
-                return error(&item_path, format!("unknown segment \"{code}\""));
+                return error(&item_path, unknown(NameKind::Segment, code));
             };
             discount
                 .segments
@@ -269,10 +257,7 @@ fn parse_discount(value: Option<&Value>) -> Field<BundleDiscount> {
             }
         }
         Some(other) => {
-            return error(
-                &bands_path,
-                format!("expected an array, found {}", kind_name(other)),
-            );
+            return error(&bands_path, expected("an array", other));
         }
     }
     discount.customer = match optional_string(customer, &path, "customer")? {
@@ -282,7 +267,7 @@ fn parse_discount(value: Option<&Value>) -> Field<BundleDiscount> {
         Some(other) => {
             return error(
                 &path.key("customer"),
-                format!("unknown customer type \"{other}\" (any | new | returning)"),
+                unknown(NameKind::CustomerType, other),
             );
         }
     };

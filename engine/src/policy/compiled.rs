@@ -72,13 +72,7 @@ pub fn compile(json: &str) -> Result<String, Vec<Reason>> {
 /// The compiled form of `policy`, fingerprinted with the JSON text it was read from.
 pub(crate) fn encode(policy: &Policy, json: &str) -> String {
     let mut out = String::with_capacity(64 + 96 * policy.offers.len());
-    out.push_str(COMPILED_TAG);
-    out.push(',');
-    number(&mut out, json.len());
-    out.push_str(&format!(
-        "{:016x},",
-        xxh64(json.as_bytes(), FINGERPRINT_SEED)
-    ));
+    header(&mut out, COMPILED_TAG, json);
     out.push_str(policy.currency.code_str());
     out.push(',');
     tag(
@@ -88,29 +82,45 @@ pub(crate) fn encode(policy: &Policy, json: &str) -> String {
             Strategy::BestForShopper => 'b',
         },
     );
-    let guard = &policy.guard;
-    number(&mut out, guard.min_line_margin_bps);
-    number(&mut out, guard.min_order_margin_bps);
-    number(&mut out, guard.assumed_stack_bps);
-    tag(
-        &mut out,
-        match guard.unknown_cost {
-            UnknownCost::Exclude => 'x',
-            UnknownCost::Allow => 'a',
-        },
-    );
-    match &policy.holdout {
-        None => out.push_str("-,"),
-        Some(holdout) => {
-            number(&mut out, holdout.share_bps);
-            text(&mut out, &holdout.salt);
-        }
-    }
+    guard_and_holdout(&mut out, &policy.guard, policy.holdout.as_ref());
     number(&mut out, policy.offers.len());
     for offer in &policy.offers {
         encode_offer(&mut out, offer);
     }
     out
+}
+
+/// The fields every compiled form starts with: its tag, and the byte length and xxh64 of the JSON
+/// it was compiled from.
+pub(crate) fn header(out: &mut String, format_tag: &str, json: &str) {
+    out.push_str(format_tag);
+    out.push(',');
+    number(out, json.len());
+    out.push_str(&format!(
+        "{:016x},",
+        xxh64(json.as_bytes(), FINGERPRINT_SEED)
+    ));
+}
+
+/// The margin guard and the holdout, which the discount and the bundle policy share.
+pub(crate) fn guard_and_holdout(out: &mut String, guard: &Guard, holdout: Option<&Holdout>) {
+    number(out, guard.min_line_margin_bps);
+    number(out, guard.min_order_margin_bps);
+    number(out, guard.assumed_stack_bps);
+    tag(
+        out,
+        match guard.unknown_cost {
+            UnknownCost::Exclude => 'x',
+            UnknownCost::Allow => 'a',
+        },
+    );
+    match holdout {
+        None => out.push_str("-,"),
+        Some(holdout) => {
+            number(out, holdout.share_bps);
+            text(out, &holdout.salt);
+        }
+    }
 }
 
 fn encode_offer(out: &mut String, offer: &Offer) {
@@ -157,24 +167,24 @@ fn reward(out: &mut String, kind: char, figures: &[i64]) {
 
 /// A decimal field. Policy figures are never negative (the JSON reader rejects them); one that
 /// were would fail [`decode`], which reads digits only.
-fn number(out: &mut String, n: impl itoa::Integer) {
+pub(crate) fn number(out: &mut String, n: impl itoa::Integer) {
     out.push_str(itoa::Buffer::new().format(n));
     out.push(',');
 }
 
-fn optional(out: &mut String, n: Option<i64>) {
+pub(crate) fn optional(out: &mut String, n: Option<i64>) {
     match n {
         Some(n) => number(out, n),
         None => out.push_str("-,"),
     }
 }
 
-fn tag(out: &mut String, letter: char) {
+pub(crate) fn tag(out: &mut String, letter: char) {
     out.push(letter);
     out.push(',');
 }
 
-fn text(out: &mut String, text: &str) {
+pub(crate) fn text(out: &mut String, text: &str) {
     out.push_str(itoa::Buffer::new().format(text.len()));
     out.push(':');
     out.push_str(text);
@@ -184,8 +194,20 @@ fn text(out: &mut String, text: &str) {
 /// The policy in `compiled`, when it was compiled from exactly `json` and every value keeps the
 /// policy rules.
 pub fn decode(compiled: &str, json: &str) -> Result<Policy, CompiledProblem> {
+    let mut reader = open(compiled, COMPILED_TAG, json)?;
+    let policy = reader.body();
+    reader.finish(policy)
+}
+
+/// A reader of the fields after the header of `compiled`, when it has this format tag and was
+/// compiled from exactly `json`.
+pub(crate) fn open<'t>(
+    compiled: &'t str,
+    format_tag: &str,
+    json: &str,
+) -> Result<Reader<'t>, CompiledProblem> {
     let body = compiled
-        .strip_prefix(COMPILED_TAG)
+        .strip_prefix(format_tag)
         .and_then(|rest| rest.strip_prefix(','));
     let Some(body) = body else {
         return Err(CompiledProblem::UnknownFormat);
@@ -204,25 +226,35 @@ pub fn decode(compiled: &str, json: &str) -> Result<Policy, CompiledProblem> {
     if length != json.len() as u64 || hash != xxh64(json.as_bytes(), FINGERPRINT_SEED) {
         return Err(CompiledProblem::JsonChanged);
     }
-    let policy = reader.body();
-    match reader.failed {
-        None => Ok(policy),
-        Some(at) => Err(CompiledProblem::Malformed { at }),
-    }
+    Ok(reader)
 }
 
 /// Reads the fields in order. The first field that cannot be read or breaks a rule is recorded
 /// in `failed` and reading goes on with a zero in its place (every read is bounds-checked, so it
 /// can only fail again); the caller then discards what was read. Returning plain values instead
 /// of a `Result` from every field keeps them in registers in the Function.
-struct Reader<'t> {
+pub(crate) struct Reader<'t> {
     text: &'t str,
-    at: usize,
+    pub(crate) at: usize,
     failed: Option<usize>,
 }
 
 impl<'t> Reader<'t> {
-    fn fail(&mut self, at: usize) {
+    /// `value` when every field was read and kept its rules, and nothing follows the last one.
+    pub(crate) fn finish<T>(&mut self, value: T) -> Result<T, CompiledProblem> {
+        self.check(self.at == self.text.len(), self.at);
+        match self.failed {
+            None => Ok(value),
+            Some(at) => Err(CompiledProblem::Malformed { at }),
+        }
+    }
+
+    /// How many bytes are left after the current field.
+    pub(crate) fn remaining(&self) -> usize {
+        self.text.len().saturating_sub(self.at)
+    }
+
+    pub(crate) fn fail(&mut self, at: usize) {
         if self.failed.is_none() {
             self.failed = Some(at);
         }
@@ -231,6 +263,7 @@ impl<'t> Reader<'t> {
     /// 1 to 19 decimal digits up to `end`, which is consumed. Nineteen digits always fit in a
     /// `u64`, so the digits are added up without overflow checks (a checked 64-bit multiply is a
     /// 128-bit library call in the Function).
+    #[inline(never)]
     fn digits_until(&mut self, end: u8) -> u64 {
         let start = self.at;
         let bytes = self.text.as_bytes();
@@ -272,12 +305,12 @@ impl<'t> Reader<'t> {
         }
     }
 
-    fn number(&mut self) -> u64 {
+    pub(crate) fn number(&mut self) -> u64 {
         self.digits_until(b',')
     }
 
     /// A figure within `min..=max` (0 when it is not).
-    fn figure(&mut self, min: i64, max: i64) -> i64 {
+    pub(crate) fn figure(&mut self, min: i64, max: i64) -> i64 {
         let start = self.at;
         match i64::try_from(self.number()) {
             Ok(n) if n >= min && n <= max => n,
@@ -289,7 +322,7 @@ impl<'t> Reader<'t> {
     }
 
     /// `-` or a figure within `min..=max`.
-    fn optional(&mut self, min: i64, max: i64) -> Option<i64> {
+    pub(crate) fn optional(&mut self, min: i64, max: i64) -> Option<i64> {
         if self.text.as_bytes().get(self.at..self.at + 2) == Some(b"-,") {
             self.at += 2;
             return None;
@@ -298,7 +331,7 @@ impl<'t> Reader<'t> {
     }
 
     /// One letter and its comma (0 when there is none).
-    fn letter(&mut self) -> u8 {
+    pub(crate) fn letter(&mut self) -> u8 {
         match self.text.as_bytes().get(self.at..self.at + 2) {
             Some(&[letter, b',']) => {
                 self.at += 2;
@@ -312,7 +345,7 @@ impl<'t> Reader<'t> {
     }
 
     /// `<bytes>:<text>,` (empty when it cannot be read).
-    fn text(&mut self) -> &'t str {
+    pub(crate) fn text(&mut self) -> &'t str {
         let start = self.at;
         let length = usize::try_from(self.digits_until(b':')).unwrap_or(usize::MAX);
         let from = self.at;
@@ -332,14 +365,31 @@ impl<'t> Reader<'t> {
         }
     }
 
+    /// The bytes up to the next comma, which is consumed (empty, and failed, when there is none).
+    pub(crate) fn raw_field(&mut self) -> &'t [u8] {
+        let bytes = self.text.as_bytes().get(self.at..).unwrap_or_default();
+        match bytes.iter().position(|&byte| byte == b',') {
+            Some(end) => {
+                self.at += end + 1;
+                bytes.get(..end).unwrap_or_default()
+            }
+            None => {
+                self.fail(self.at);
+                &[]
+            }
+        }
+    }
+
     /// Fails at `start` unless `ok`.
-    fn check(&mut self, ok: bool, start: usize) {
+    pub(crate) fn check(&mut self, ok: bool, start: usize) {
         if !ok {
             self.fail(start);
         }
     }
 
-    fn body(&mut self) -> Policy {
+    /// A three-letter currency code and its comma. Read once a run: kept out of line, as is
+    /// [`Self::guard_and_holdout`], so each Function's module holds one copy.
+    pub(crate) fn currency(&mut self) -> Currency {
         let start = self.at;
         let currency = match self.text.as_bytes().get(start + 3) {
             Some(b',') => self
@@ -350,14 +400,14 @@ impl<'t> Reader<'t> {
         };
         self.check(currency.is_some(), start);
         self.at += 4;
-        let start = self.at;
-        let strategy = match self.letter() {
-            b'b' => Strategy::BestForShopper,
-            letter => {
-                self.check(letter == b'p', start);
-                Strategy::Priority
-            }
-        };
+        currency.unwrap_or(Currency {
+            code: *b"XXX",
+            exponent: 2,
+        })
+    }
+
+    /// The margin guard and the holdout (see [`guard_and_holdout`]).
+    pub(crate) fn guard_and_holdout(&mut self) -> (Guard, Option<Holdout>) {
         let min_line_margin_bps = self.figure(0, MAX_SURCHARGE_MARGIN_BPS);
         let min_order_margin_bps = self.figure(0, MAX_SURCHARGE_MARGIN_BPS);
         let assumed_stack_bps = self.figure(0, BPS_ONE);
@@ -373,11 +423,31 @@ impl<'t> Reader<'t> {
             share_bps,
             salt: self.text().to_string(),
         });
+        let guard = Guard {
+            min_line_margin_bps,
+            min_order_margin_bps,
+            assumed_stack_bps,
+            unknown_cost,
+        };
+        (guard, holdout)
+    }
+
+    fn body(&mut self) -> Policy {
+        let currency = self.currency();
+        let start = self.at;
+        let strategy = match self.letter() {
+            b'b' => Strategy::BestForShopper,
+            letter => {
+                self.check(letter == b'p', start);
+                Strategy::Priority
+            }
+        };
+        let (guard, holdout) = self.guard_and_holdout();
         let start = self.at;
         let count = self.number();
         // Every offer takes at least 20 bytes: a count beyond that is corrupt, and must not
         // reserve memory for it.
-        let most = self.text.len().saturating_sub(self.at) / 20;
+        let most = self.remaining() / 20;
         let count = usize::try_from(count).unwrap_or(usize::MAX);
         self.check(count <= most, start);
         let mut offers: Vec<Offer> = Vec::with_capacity(count.min(most));
@@ -391,19 +461,10 @@ impl<'t> Reader<'t> {
             }
             offers.push(offer);
         }
-        self.check(self.at == self.text.len(), self.at);
         Policy {
-            currency: currency.unwrap_or(Currency {
-                code: *b"XXX",
-                exponent: 2,
-            }),
+            currency,
             strategy,
-            guard: Guard {
-                min_line_margin_bps,
-                min_order_margin_bps,
-                assumed_stack_bps,
-                unknown_cost,
-            },
+            guard,
             holdout,
             offers,
         }
@@ -414,14 +475,9 @@ impl<'t> Reader<'t> {
         let id = self.text();
         self.check(is_offer_id(id), start);
         let start = self.at;
-        let mut segments = Vec::new();
-        let bytes = self.text.as_bytes().get(start..).unwrap_or_default();
-        let mut read = 0;
-        for &digit in bytes {
-            read += 1;
-            if digit == b',' {
-                break;
-            }
+        let digits = self.raw_field();
+        let mut segments = Vec::with_capacity(digits.len());
+        for &digit in digits {
             match Segment::ALL.get(usize::from(digit.wrapping_sub(b'0'))) {
                 Some(segment) => segments.push(*segment),
                 None => {
@@ -430,8 +486,6 @@ impl<'t> Reader<'t> {
                 }
             }
         }
-        self.check(bytes.get(read.max(1) - 1) == Some(&b','), start);
-        self.at += read;
         let clv_min = self.optional(0, i64::MAX);
         let start = self.at;
         let clv_max = self.optional(0, i64::MAX);

@@ -91,14 +91,14 @@ pub(crate) fn error<T>(path: &Path, detail: impl Into<Detail>) -> Field<T> {
 }
 
 /// "expected `expected`, found" the JSON type of `found`.
-fn expected(expected: &'static str, found: &Value) -> Detail {
+pub(crate) fn expected(expected: &'static str, found: &Value) -> Detail {
     Detail::ExpectedFound {
         expected,
         found: kind_name(found),
     }
 }
 
-fn unknown(kind: NameKind, name: &str) -> Detail {
+pub(crate) fn unknown(kind: NameKind, name: &str) -> Detail {
     Detail::UnknownName {
         kind,
         name: name.to_string(),

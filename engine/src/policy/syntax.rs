@@ -11,15 +11,6 @@ use crate::detail::JsonSyntaxError;
 /// recursive, and a Function's stack is small).
 const MAX_DEPTH: usize = 64;
 
-/// Describes the first syntax error in `text` as "line L, column C: what", or says the text
-/// looked valid to this checker (which should not happen when the JSON reader rejected it).
-pub(crate) fn locate_error(text: &str) -> String {
-    match find_error(text) {
-        Some(error) => error.to_string(),
-        None => "syntax error".to_string(),
-    }
-}
-
 /// The first syntax error in `text`, or `None` when the text looked valid to this checker. Called
 /// only when a reason is rendered, never while deciding (see [`crate::detail::Detail::InvalidJson`]).
 pub(crate) fn find_error(text: &str) -> Option<JsonSyntaxError> {
@@ -236,7 +227,12 @@ impl Checker<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::locate_error;
+    use super::find_error;
+
+    /// The first syntax error in `text` as "line L, column C: what".
+    fn locate_error(text: &str) -> String {
+        find_error(text).map_or_else(|| "none found".to_string(), |error| error.to_string())
+    }
 
     #[test]
     fn names_line_and_column() {

@@ -151,10 +151,14 @@ pub fn bundles_input(n_lines: u64, n_bundles: u64) -> Value {
     let definitions = bundle_definitions(n_bundles);
     let bundles =
         encode_checked_bundles(&definitions).unwrap_or_else(|_| encode_bundles(&definitions));
+    // The policy with its compiled form, as `marginwise compile-bundles` writes them.
+    let policy = bundle_policy().to_string();
+    let compiled = marginwise_engine::bundle::compiled::compile(&policy).unwrap_or_default();
     json!({
         "cartTransform": {
             "bundles": { "value": bundles },
-            "policy": { "value": bundle_policy().to_string() }
+            "policy": { "value": policy },
+            "compiled": { "value": compiled }
         },
         "presentmentCurrencyRate": "1.0",
         "cart": {
@@ -262,9 +266,12 @@ mod tests {
             marginwise_engine::format::checked_bundles_mentioning(value, &parents).unwrap();
         assert_eq!(skimmed, decoded.bundles);
         let policy = transform["policy"]["value"].as_str().unwrap();
+        let compiled = transform["compiled"]["value"].as_str().unwrap();
         let parsed = marginwise_engine::bundle::parse_bundle_policy(policy);
         assert!(parsed.reasons.is_empty(), "{:?}", parsed.reasons);
         assert!(parsed.policy.is_some());
+        let decoded = marginwise_engine::bundle::compiled::decode(compiled, policy);
+        assert_eq!(decoded.ok(), parsed.policy);
         let profile = input["cart"]["buyerIdentity"]["customer"]["metafield"]["value"]
             .as_str()
             .unwrap();

@@ -1,7 +1,7 @@
 //! The read floor of the bundles Function: the cost of reading its input, with no decision.
 //!
 //! It reads its input through the very same reader as `extensions/bundles` (`marginwise-input`,
-//! into the same engine request, every string copied): both cart transform metafields, the rate,
+//! into the same engine request, every string copied): the cart transform's metafields (definitions, policy and compiled policy), the rate,
 //! the customer's id, order count and profile, and per line the id, quantity, `_mw_bundle`
 //! attribute, unit price, variant id and `$app.offer`, and the first line's currency code. It
 //! returns no operation. The budget suite divides the real
@@ -40,8 +40,10 @@ fn checksum(request: &BundleRequest) -> usize {
     if let ProfileInput::Text(text) = &request.profile {
         sum += text.len();
     }
-    if let PolicySource::Json(text) = &request.policy {
-        sum += text.len();
+    match &request.policy {
+        PolicySource::Missing => {}
+        PolicySource::Json(text) => sum += text.len(),
+        PolicySource::Compiled { json, compiled } => sum += json.len() + compiled.len(),
     }
     sum = sum.wrapping_add(request.customer.number_of_orders.unwrap_or(0) as usize);
     for line in &request.lines {
