@@ -15,9 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use marginwise_engine::format::{
-    BundleComponent, BundleDefinition, encode_bundles, encode_checked_bundles,
-};
+use marginwise_engine::format::{self, BundleComponent, BundleDefinition};
 use marginwise_engine::format::{PROFILE_KEY, VARIANT_KEY};
 use marginwise_engine::money::format_decimal_minor;
 use marginwise_engine::{
@@ -27,6 +25,7 @@ use marginwise_engine::{
 };
 
 use crate::admin::{AccessToken, AdminClient, ClientOptions, Credentials};
+use crate::cart_transform::cart_transform_metafields;
 use crate::generate::{self, DEFAULT_OPT_OUT_TAG, GeneratorConfig};
 use crate::ingest::IngestOptions;
 use crate::pipeline::{self, Outcome, RunOptions};
@@ -514,20 +513,21 @@ pub fn evaluate_records(
             profile_text,
             parent,
             &[anchor, complement],
-        ));
+        )?);
     }
     Ok(results)
 }
 
 /// The bundle scenario: `components` (one unit each) are a defined bundle of `parent`, priced by
-/// their own prices, and the cart holds exactly them.
+/// their own prices, and the cart holds exactly them. The cart transform reads the metafields
+/// `marginwise compile-bundles` writes (policy, compiled policy, checked list).
 fn bundle_scenario(
     outcome: &Outcome,
     customer: (u64, i64),
     profile_text: String,
     parent: u64,
     components: &[PlanVariant],
-) -> ScenarioResult {
+) -> anyhow::Result<ScenarioResult> {
     let exponent = outcome.data.currency.exponent;
     let bundles = [BundleDefinition {
         parent_variant_id: parent,
@@ -542,9 +542,21 @@ fn bundle_scenario(
             })
             .collect(),
     }];
-    // Checked, as a writer stores a list it validated; a list that does not check is stored
-    // plain, and the cart transform reads it whole and says what is wrong with it.
-    let definitions = encode_checked_bundles(&bundles).unwrap_or_else(|_| encode_bundles(&bundles));
+    let metafields = cart_transform_metafields(SAMPLE_BUNDLE_POLICY, Some(&bundles))
+        .context("the demo's bundle")?;
+    let value = |key: &str| {
+        metafields
+            .as_array()
+            .and_then(|all| all.iter().find(|m| m["key"] == key))
+            .and_then(|m| m["value"].as_str())
+            .map(str::to_string)
+            .with_context(|| format!("no {key} metafield"))
+    };
+    let policy = PolicySource::Compiled {
+        json: value(format::POLICY_KEY)?,
+        compiled: value(format::COMPILED_POLICY_KEY)?,
+    };
+    let definitions = value(format::BUNDLES_KEY)?;
     let segment = Profile::decode(&profile_text)
         .map_or("(malformed)".to_string(), |p| p.segment.code().to_string());
     let request = BundleRequest {
@@ -567,7 +579,7 @@ fn bundle_scenario(
             })
             .collect(),
         definitions: Some(definitions),
-        policy: PolicySource::Json(SAMPLE_BUNDLE_POLICY.to_string()),
+        policy,
         holdout_key: customer_gid(customer.0),
     };
     let decision = evaluate_bundles(&request);
@@ -595,7 +607,7 @@ fn bundle_scenario(
     };
     // `mw bundles merge=<n> expand=<n> <codes>`
     let reasons = log_codes(&decision.log_line(), 4);
-    ScenarioResult {
+    Ok(ScenarioResult {
         name: "loyal customer, anchor + complement as a bundle (cart transform)".to_string(),
         segment,
         offer: match decision.merges.first() {
@@ -608,7 +620,7 @@ fn bundle_scenario(
         cart_lines: Decision::default(),
         delivery: Decision::default(),
         bundle: Some(decision),
-    }
+    })
 }
 
 fn summarize(

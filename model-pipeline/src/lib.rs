@@ -14,6 +14,7 @@
 //! so the writer and the Functions' reader cannot drift apart.
 
 pub mod admin;
+pub mod cart_transform;
 pub mod complements;
 pub mod demo;
 pub mod generate;

@@ -1,5 +1,5 @@
 //! `marginwise`: the pipeline's command line (generate, score, export, apply, demo, bench,
-//! compile-policy).
+//! compile-policy, compile-bundles).
 //!
 //! A thin edge over the library: it parses arguments, turns library errors into messages that
 //! name the file, line and field, and prints tables. Everything it runs is tested in the library.
@@ -184,6 +184,19 @@ enum Command {
         /// The policy JSON (format: engine/src/policy.rs).
         #[arg(long)]
         policy: PathBuf,
+    },
+    /// Check a bundle policy and bundle definitions and print the `metafields` argument that sets
+    /// them on the cart transform (cartTransformCreate with functionHandle "bundles" and
+    /// blockOnFailure false, or metafieldsSet on an existing one): the policy JSON, its compiled
+    /// form, and the checked definitions list.
+    CompileBundles {
+        /// The bundle policy JSON (format: engine/src/bundle/policy.rs).
+        #[arg(long)]
+        policy: PathBuf,
+        /// The bundle definitions (format: model-pipeline/src/cart_transform.rs); without it only
+        /// the policy is printed.
+        #[arg(long)]
+        bundles: Option<PathBuf>,
     },
     /// Generate a store of this many customers and time the pipeline to the plan.
     Bench {
@@ -482,6 +495,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("reading the policy {}", policy.display()))?;
             let metafields = model_pipeline::policy::policy_metafields(&text)
                 .with_context(|| format!("compiling {}", policy.display()))?;
+            println!("{}", serde_json::to_string_pretty(&metafields)?);
+        }
+        Command::CompileBundles { policy, bundles } => {
+            use model_pipeline::cart_transform::{BundleFile, cart_transform_metafields};
+            let text = std::fs::read_to_string(&policy)
+                .with_context(|| format!("reading the bundle policy {}", policy.display()))?;
+            let definitions = match &bundles {
+                None => None,
+                Some(path) => {
+                    let file = std::fs::read_to_string(path)
+                        .with_context(|| format!("reading the bundles {}", path.display()))?;
+                    let definitions = BundleFile::parse(&file)
+                        .and_then(|file| file.definitions())
+                        .with_context(|| format!("reading the bundles {}", path.display()))?;
+                    Some(definitions)
+                }
+            };
+            let metafields = cart_transform_metafields(&text, definitions.as_deref())
+                .context("compiling the cart transform's metafields")?;
             println!("{}", serde_json::to_string_pretty(&metafields)?);
         }
     }

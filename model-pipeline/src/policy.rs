@@ -72,10 +72,27 @@ pub fn policy_metafields(policy_json: &str) -> Result<Value, PolicyError> {
 /// and fewer bytes to read and hash on every run. A text whose compact form would not compile to
 /// the same policy (which no policy that compiles should have) is stored as it is.
 fn stored_text(policy_json: &str, as_written: String) -> (String, String) {
+    stored_compiled(
+        policy_json,
+        as_written,
+        |json| compiled::compile(json).ok(),
+        |compiled_text, json| compiled::decode(compiled_text, json).ok(),
+    )
+}
+
+/// [`stored_text`] for any compiled policy format: `compile` a JSON text, `decode` a compiled
+/// text against its JSON (`None` when it is not usable).
+pub(crate) fn stored_compiled<P: PartialEq>(
+    policy_json: &str,
+    as_written: String,
+    compile: impl Fn(&str) -> Option<String>,
+    decode: impl Fn(&str, &str) -> Option<P>,
+) -> (String, String) {
     let compact = serde_json::from_str::<Value>(policy_json).map(|value| value.to_string());
     if let Ok(compact) = compact
-        && let Ok(compiled) = compiled::compile(&compact)
-        && compiled::decode(&compiled, &compact) == compiled::decode(&as_written, policy_json)
+        && let Some(compiled) = compile(&compact)
+        && let Some(policy) = decode(&compiled, &compact)
+        && decode(&as_written, policy_json) == Some(policy)
     {
         return (compact, compiled);
     }
