@@ -1,8 +1,9 @@
 //! bundles: the marginwise cart transform Function (handle `bundles`, module `bundles.wasm`,
 //! target `cart.transform.run`).
 //!
-//! It reads (through `marginwise-input`) the cart transform's two metafields (bundle definitions `$app.bundles`, bundle policy
-//! `$app.policy`), the shopper's profile and every line's price, quantity, variant, `$app.offer`
+//! It reads (through `marginwise-input`) the cart transform's metafields (bundle definitions
+//! `$app.bundles`, bundle policy `$app.policy` and its compiled form `$app.policy_compiled`), the
+//! shopper's profile and every line's price, quantity, variant, `$app.offer`
 //! metafield and `_mw_bundle` attribute as raw text into a
 //! [`marginwise_engine::BundleRequest`], calls [`marginwise_engine::evaluate_bundles`], and
 //! renders the decision: one `linesMerge` per merged bundle (with the engine's percentage decrease
