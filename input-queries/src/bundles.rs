@@ -1,11 +1,10 @@
 //! The bundles Function's input (`bundles/cart_transform_run.graphql`).
 
-use marginwise_engine::PolicySource;
 use marginwise_engine::bundle::{BundleLine, BundleRequest};
 use shopify_function::wasm_api::{Deserialize, Value, read::Error};
 
 use crate::line::{LineKeys, line_key};
-use crate::value::{customer, text};
+use crate::value::{customer, policy_source, text};
 
 /// Every path the reader reads, as response keys from the root (checked against the query file by
 /// the tests).
@@ -112,17 +111,6 @@ fn read(root: &Value) -> BundleRequest {
         customer: customer.facts,
         lines,
         definitions: text(&transform.get_obj_prop("bundles").get_obj_prop("value")),
-        policy: policy(&transform),
-    }
-}
-
-/// The policy JSON, with its compiled form when there is one (ignored without the JSON, as in the
-/// discount Function).
-fn policy(transform: &Value) -> PolicySource {
-    let value = |key: &str| text(&transform.get_obj_prop(key).get_obj_prop("value"));
-    match (value("policy"), value("compiled")) {
-        (None, _) => PolicySource::Missing,
-        (Some(json), None) => PolicySource::Json(json),
-        (Some(json), Some(compiled)) => PolicySource::Compiled { json, compiled },
+        policy: policy_source(&transform, "policy"),
     }
 }

@@ -1,10 +1,10 @@
 //! The offers Function's input (`offers/*.graphql`; both targets select the same fields).
 
-use marginwise_engine::{DeliveryGroup, DiscountClasses, Line, PolicySource, Request, Target};
+use marginwise_engine::{DeliveryGroup, DiscountClasses, Line, Request, Target};
 use shopify_function::wasm_api::{Deserialize, Value, read::Error};
 
 use crate::line::{LineKeys, line_key};
-use crate::value::{customer, text};
+use crate::value::{customer, policy_source, text};
 
 /// Every path the reader reads, as response keys from the root (the tests compare them with the
 /// query files: a key the query does not select reads as absent, and a selected field nobody reads
@@ -117,18 +117,7 @@ fn read(root: &Value) -> Request {
         customer: customer.facts,
         lines,
         delivery_groups: delivery_groups(&cart.get_obj_prop("deliveryGroups")),
-        policy: policy(&discount),
-    }
-}
-
-/// The policy JSON, with its compiled form when there is one. A compiled form without the JSON is
-/// ignored: the JSON is the policy, and the compiled form only a faster way to read it.
-fn policy(discount: &Value) -> PolicySource {
-    let value = |key: &str| text(&discount.get_obj_prop(key).get_obj_prop("value"));
-    match (value("metafield"), value("compiled")) {
-        (None, _) => PolicySource::Missing,
-        (Some(json), None) => PolicySource::Json(json),
-        (Some(json), Some(compiled)) => PolicySource::Compiled { json, compiled },
+        policy: policy_source(&discount, "metafield"),
     }
 }
 

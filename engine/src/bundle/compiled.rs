@@ -24,9 +24,8 @@ use super::policy::{BundleDiscount, BundlePolicy, ClvBand, parse_bundle_policy};
 use crate::decision::Reason;
 use crate::format::Segment;
 use crate::money::BPS_ONE;
-use crate::policy::CustomerType;
 use crate::policy::compiled::{
-    CompiledProblem, Reader, guard_and_holdout, header, number, open, tag,
+    CompiledProblem, Reader, customer_letter, guard_and_holdout, header, number, open, tag,
 };
 
 /// The first field of every compiled bundle policy; a new layout gets a new tag.
@@ -63,14 +62,7 @@ pub(crate) fn encode(policy: &BundlePolicy, json: &str) -> String {
         number(&mut out, band.min);
         number(&mut out, band.bps);
     }
-    tag(
-        &mut out,
-        match discount.customer {
-            CustomerType::Any => 'a',
-            CustomerType::New => 'n',
-            CustomerType::Returning => 'r',
-        },
-    );
+    tag(&mut out, customer_letter(discount.customer));
     tag(
         &mut out,
         if policy.merge_without_discount {
@@ -111,15 +103,7 @@ fn body(reader: &mut Reader<'_>) -> BundlePolicy {
         reader.check(increasing, start);
         clv_bands.push(ClvBand { min, bps });
     }
-    let start = reader.at;
-    let customer = match reader.letter() {
-        b'n' => CustomerType::New,
-        b'r' => CustomerType::Returning,
-        letter => {
-            reader.check(letter == b'a', start);
-            CustomerType::Any
-        }
-    };
+    let customer = reader.customer();
     let merge_without_discount = flag(reader);
     let line_update = flag(reader);
     BundlePolicy {
@@ -175,7 +159,7 @@ fn flag(reader: &mut Reader<'_>) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
-    use crate::policy::{Guard, Holdout, UnknownCost};
+    use crate::policy::{CustomerType, Guard, Holdout, UnknownCost};
     use proptest::prelude::{
         Just, ProptestConfig, Strategy as Generate, any, prop_assert_eq, prop_oneof, proptest,
     };

@@ -135,14 +135,7 @@ fn encode_offer(out: &mut String, offer: &Offer) {
     optional(out, eligibility.clv_max);
     optional(out, eligibility.churn_min_bps);
     optional(out, eligibility.subtotal_min);
-    tag(
-        out,
-        match eligibility.customer {
-            CustomerType::Any => 'a',
-            CustomerType::New => 'n',
-            CustomerType::Returning => 'r',
-        },
-    );
+    tag(out, customer_letter(eligibility.customer));
     match offer.reward {
         Reward::OrderPercent { bps } => reward(out, 'o', &[bps]),
         Reward::OrderFixed { amount } => reward(out, 'f', &[amount]),
@@ -162,6 +155,15 @@ fn reward(out: &mut String, kind: char, figures: &[i64]) {
     tag(out, kind);
     for figure in figures {
         number(out, *figure);
+    }
+}
+
+/// The letter of a customer type.
+pub(crate) fn customer_letter(customer: CustomerType) -> char {
+    match customer {
+        CustomerType::Any => 'a',
+        CustomerType::New => 'n',
+        CustomerType::Returning => 'r',
     }
 }
 
@@ -406,6 +408,19 @@ impl<'t> Reader<'t> {
         })
     }
 
+    /// Who may get it: `a` (any), `n` (new) or `r` (returning), as [`customer_letter`] writes it.
+    pub(crate) fn customer(&mut self) -> CustomerType {
+        let start = self.at;
+        match self.letter() {
+            b'n' => CustomerType::New,
+            b'r' => CustomerType::Returning,
+            letter => {
+                self.check(letter == b'a', start);
+                CustomerType::Any
+            }
+        }
+    }
+
     /// The margin guard and the holdout (see [`guard_and_holdout`]).
     pub(crate) fn guard_and_holdout(&mut self) -> (Guard, Option<Holdout>) {
         let min_line_margin_bps = self.figure(0, MAX_SURCHARGE_MARGIN_BPS);
@@ -494,15 +509,7 @@ impl<'t> Reader<'t> {
         }
         let churn_min_bps = self.optional(0, BPS_ONE);
         let subtotal_min = self.optional(0, i64::MAX);
-        let start = self.at;
-        let customer = match self.letter() {
-            b'n' => CustomerType::New,
-            b'r' => CustomerType::Returning,
-            letter => {
-                self.check(letter == b'a', start);
-                CustomerType::Any
-            }
-        };
+        let customer = self.customer();
         let start = self.at;
         let reward = match self.letter() {
             b'o' => Reward::OrderPercent {
