@@ -14,7 +14,7 @@ use std::fmt;
 
 use crate::format::{FormatError, Segment};
 use crate::money::{Bps, Currency, Money};
-use crate::policy::{MAX_MESSAGE_CHARS, MAX_OFFER_ID_BYTES, POLICY_VERSION};
+use crate::policy::{MAX_MESSAGE_CHARS, MAX_OFFER_ID_BYTES};
 use crate::request::Target;
 
 /// What a reason's detail says, as data. `Display` renders it as the readable sentence.
@@ -169,8 +169,10 @@ pub enum Detail {
         value: i64,
         max: i64,
     },
+    /// The document's version, and the one this build reads of that policy.
     UnsupportedVersion {
         version: i64,
+        reads: i64,
     },
     /// A name the policy format does not define.
     UnknownName {
@@ -338,8 +340,8 @@ impl fmt::Display for Detail {
             Detail::IntegerOutOfRange => f.write_str("integer out of range"),
             Detail::Below { value, min } => write!(f, "{value} is below {min}"),
             Detail::Above { value, max } => write!(f, "{value} is above {max}"),
-            Detail::UnsupportedVersion { version } => {
-                write!(f, "version {version}, this build reads {POLICY_VERSION}")
+            Detail::UnsupportedVersion { version, reads } => {
+                write!(f, "version {version}, this build reads {reads}")
             }
             Detail::UnknownName { kind, name } => {
                 let (what, choices) = match kind {

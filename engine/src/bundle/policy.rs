@@ -155,7 +155,13 @@ fn parse_document(value: &Value) -> Result<BundlePolicy, (ReasonCode, FieldError
     if version != BUNDLE_POLICY_VERSION {
         return Err((
             ReasonCode::PolicyUnsupportedVersion,
-            field_error(&version_path, Detail::UnsupportedVersion { version }),
+            field_error(
+                &version_path,
+                Detail::UnsupportedVersion {
+                    version,
+                    reads: BUNDLE_POLICY_VERSION,
+                },
+            ),
         ));
     }
     document.check(&root).map_err(malformed)?;
@@ -410,5 +416,11 @@ mod tests {
             assert_eq!(parsed.reasons[0].code, code, "{text}");
             assert_eq!(parsed.reasons[0].subject, path, "{text}");
         }
+        // The version this build reads is the bundle policy's own.
+        let parsed = parse_bundle_policy(r#"{"version": 2}"#);
+        assert_eq!(
+            parsed.reasons[0].detail.to_string(),
+            format!("version 2, this build reads {BUNDLE_POLICY_VERSION}")
+        );
     }
 }

@@ -312,7 +312,13 @@ fn parse_document(value: &Value) -> Result<ParsedPolicy, (ReasonCode, FieldError
     if version != POLICY_VERSION {
         return Err((
             ReasonCode::PolicyUnsupportedVersion,
-            field_error(&version_path, Detail::UnsupportedVersion { version }),
+            field_error(
+                &version_path,
+                Detail::UnsupportedVersion {
+                    version,
+                    reads: POLICY_VERSION,
+                },
+            ),
         ));
     }
     document.check(&root).map_err(malformed)?;
