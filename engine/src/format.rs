@@ -22,12 +22,16 @@
 //!   of one unit used to split a parent's price over its components. With 14-digit ids, three
 //!   one-unit components and two-digit weights, 133 bundles fit in the 10,000 bytes a Function
 //!   reads of one metafield (a test measures it). See [`encode_bundles`]. A *checked* list ends
-//!   with one more field, `|<xxh64 of the list, 16 hex digits>`, written by
-//!   [`encode_checked_bundles`] only when every bundle in it is read and accepted; with it a small
-//!   cart reads only the bundles that mention its variants ([`checked_bundles_mentioning`]).
+//!   with two more fields, `|<index>|<xxh64 of the list and index, 16 hex digits>`, written by
+//!   [`encode_checked_bundles`] only when every bundle in it is read and accepted; with them a
+//!   small cart reads only the bundles that mention its variants, found through the index
+//!   ([`checked_bundles_mentioning`], layout in `format/bundle_index.rs`). With the index, 109 of
+//!   those bundles fit; a longer list is written plain and read whole.
 
 use crate::min_table::MinTable;
 use crate::money::{Bps, Money};
+
+mod bundle_index;
 
 /// Namespace of every marginwise metafield (the app-reserved namespace).
 pub const NAMESPACE: &str = "$app";
@@ -656,35 +660,61 @@ pub fn decode_bundles(text: &str) -> Result<DecodedBundles, FormatError> {
 /// Length of the fingerprint field that ends a checked list: `|` and 16 lower-case hex digits.
 const FINGERPRINT_FIELD: usize = 17;
 
-/// The seed of a checked list's fingerprint (xxh64 of the list's bytes). Frozen with the format.
+/// The seed of a checked list's fingerprint (xxh64 of the list and its index). Frozen with the
+/// format.
 const FINGERPRINT_SEED: u64 = 0;
 
-/// The list of a `$app.bundles` value and its fingerprint, when it ends with one; `None` without
-/// the `mw1|` prefix. A list never holds a `|`, so a value that ends in `|` and 16 hex digits is a
-/// checked list.
-fn bundle_list(text: &str) -> Option<(&str, Option<u64>)> {
+/// What follows the list of a checked `$app.bundles` value.
+struct CheckedParts<'t> {
+    /// The list, `|` and the index: the bytes the fingerprint is of.
+    covered: &'t str,
+    index: bundle_index::BundleIndex<'t>,
+    fingerprint: u64,
+}
+
+/// The list of a `$app.bundles` value, and its index and fingerprint when it is checked; `None`
+/// without the `mw1|` prefix. A list never holds a `|`, so a value that goes on after its list
+/// with `|`, an index and `|` and 16 hex digits is a checked list. The index says how long it is,
+/// so the list's end is found without a search (searching a 2.6 KB list for its `|` cost 30 K
+/// instructions in the Function).
+fn bundle_list(text: &str) -> Option<(&str, Option<CheckedParts<'_>>)> {
     let rest = text
         .strip_prefix(VERSION_PREFIX)
         .and_then(|rest| rest.strip_prefix('|'))?;
-    let split = rest.len().checked_sub(FINGERPRINT_FIELD).and_then(|at| {
-        let (list, field) = rest.split_at_checked(at)?;
-        let hex = field.strip_prefix('|')?;
-        Some((list, fingerprint_value(hex.as_bytes())?))
+    let checked = rest.len().checked_sub(FINGERPRINT_FIELD).and_then(|at| {
+        let (covered, field) = rest.split_at_checked(at)?;
+        let fingerprint = fingerprint_value(field.strip_prefix('|')?.as_bytes())?;
+        let (list, index) = bundle_index::BundleIndex::split(covered)?;
+        Some((
+            list,
+            CheckedParts {
+                covered,
+                index,
+                fingerprint,
+            },
+        ))
     });
-    Some(match split {
-        Some((list, fingerprint)) => (list, Some(fingerprint)),
+    Some(match checked {
+        Some((list, parts)) => (list, Some(parts)),
         None => (rest, None),
     })
 }
 
-/// Whether a `$app.bundles` value ends with a fingerprint (whether it matches is another matter:
-/// see [`checked_bundles_mentioning`]).
+/// Whether a `$app.bundles` value is a checked list, with an index and a fingerprint (whether
+/// the fingerprint matches is another matter: see [`checked_bundles_mentioning`]).
 pub fn is_checked(text: &str) -> bool {
     matches!(bundle_list(text), Some((_, Some(_))))
 }
 
-/// The value of a fingerprint written as lower-case hex digits (16 for an xxh64), `None` when
-/// another byte is among them. Shared by the checked bundle list and the compiled policy.
+/// How many id mentions (parents and components) the index of a checked `$app.bundles` value
+/// holds; `None` for a value that is not a checked list. It tells how long the list is without
+/// reading it.
+pub fn checked_mentions(text: &str) -> Option<usize> {
+    Some(bundle_list(text)?.1?.index.postings())
+}
+
+/// The value of lower-case hex digits (16 at most), `None` when another byte is among them.
+/// Shared by the checked bundle list, its index and the compiled policy.
 pub(crate) fn fingerprint_value(hex: &[u8]) -> Option<u64> {
     hex.iter().try_fold(0u64, |n, &b| {
         let digit = match b {
@@ -696,12 +726,16 @@ pub(crate) fn fingerprint_value(hex: &[u8]) -> Option<u64> {
     })
 }
 
-/// Renders a checked `$app.bundles` value: the list of [`encode_bundles`] and its fingerprint,
-/// `mw1|<list>|<xxh64 of the list, 16 hex digits>`. Only a list in which every bundle is read and
-/// accepted is checked (fails with the skipped bundles' positions and errors otherwise): the
-/// fingerprint tells the cart transform that nothing in it needs reporting, so on a small cart it
-/// reads only the bundles that mention one of the cart's variants (see
-/// [`checked_bundles_mentioning`]).
+/// Renders a checked `$app.bundles` value: the list of [`encode_bundles`], its index and their
+/// fingerprint, `mw1|<list>|<index>|<xxh64 of list|index, 16 hex digits>` (the index is
+/// described in [`bundle_index`]). Only a list in which every bundle is read and accepted is
+/// checked (fails with the skipped bundles' positions and errors otherwise): the fingerprint
+/// tells the cart transform that nothing in it needs reporting, so on a small cart it reads only
+/// the bundles that mention one of the cart's variants (see [`checked_bundles_mentioning`]).
+///
+/// The index takes fewer buckets when the value would not fit in the
+/// [`MAX_FUNCTION_METAFIELD_BYTES`] a Function reads; when no index fits, the value is the plain
+/// list, which the cart transform reads whole (same decisions, more instructions).
 pub fn encode_checked_bundles(
     bundles: &[BundleDefinition],
 ) -> Result<String, Vec<(usize, FormatError)>> {
@@ -711,18 +745,33 @@ pub fn encode_checked_bundles(
         return Err(decoded.skipped);
     }
     let list = text.get(VERSION_PREFIX.len() + 1..).unwrap_or_default();
-    let fingerprint = xxhash_rust::xxh64::xxh64(list.as_bytes(), FINGERPRINT_SEED);
-    Ok(format!("{text}|{fingerprint:016x}"))
+    let mentions = bundles.iter().map(|b| 1 + b.components.len()).sum();
+    let mut bits = bundle_index::bits_for(mentions);
+    loop {
+        if let Some(index) = bundle_index::encode(list.as_bytes(), bits) {
+            let covered = format!("{list}|{index}");
+            let fingerprint = xxhash_rust::xxh64::xxh64(covered.as_bytes(), FINGERPRINT_SEED);
+            let checked = format!("{VERSION_PREFIX}|{covered}|{fingerprint:016x}");
+            if checked.len() <= MAX_FUNCTION_METAFIELD_BYTES {
+                return Ok(checked);
+            }
+        }
+        match bits.checked_sub(1) {
+            Some(fewer) => bits = fewer,
+            None => return Ok(text),
+        }
+    }
 }
 
 /// Why a `$app.bundles` value cannot be read through [`checked_bundles_mentioning`]; the reader
 /// then reads it whole with [`decode_bundles`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unchecked {
-    /// It has no fingerprint (a list written by hand, or by [`encode_bundles`]).
+    /// It has no index and fingerprint (a list written by hand, by [`encode_bundles`], or too
+    /// long for its index).
     Plain,
-    /// Its fingerprint does not match the list, or a bundle in it cannot be read: it was changed
-    /// after it was checked.
+    /// Its fingerprint does not match the list and index, or the index or a bundle it points to
+    /// cannot be read: it was changed after it was checked.
     Stale,
 }
 
@@ -731,56 +780,44 @@ pub enum Unchecked {
 /// mention a variant of `variants` (every bundle of a checked list is accepted, and none is
 /// skipped), found without reading the others.
 ///
-/// A checked list is written by [`encode_checked_bundles`], so every id in it is in plain decimal
-/// and ends at a `=` (a parent) or an `x` (a component). The list is searched a word at a time for
-/// those two bytes, the digits before each one compared with the wanted ids, and only the bundles
-/// with a match decoded. What it costs is the fingerprint and that search: about 37 K
-/// instructions for the 2,620 bytes of a 40-bundle list and a one-line cart, where decoding and
-/// clash-checking the whole list cost about 95 K (`mw-run wasm --functions`).
+/// What it costs is the fingerprint (about 2.5 instructions a byte) and, for each variant, its
+/// bucket of the index (see [`bundle_index`]): each posting there is checked against the id's
+/// digits, and only the bundles with a match decoded. The search that came before the index read
+/// every byte of the list for every cart: about 30 K instructions on a 40-bundle list.
 pub fn checked_bundles_mentioning(
     text: &str,
     variants: &[u64],
 ) -> Result<Vec<BundleDefinition>, Unchecked> {
-    let Some((list, Some(fingerprint))) = bundle_list(text) else {
+    let Some((list, Some(checked))) = bundle_list(text) else {
         return Err(Unchecked::Plain);
     };
-    if xxhash_rust::xxh64::xxh64(list.as_bytes(), FINGERPRINT_SEED) != fingerprint {
+    if xxhash_rust::xxh64::xxh64(checked.covered.as_bytes(), FINGERPRINT_SEED)
+        != checked.fingerprint
+    {
         return Err(Unchecked::Stale);
     }
-    let wanted: Vec<Digits> = variants
-        .iter()
-        .map(|&variant| Digits::of(variant))
-        .collect();
+    let index = checked.index;
     let bytes = list.as_bytes();
     // Where each bundle that mentions a wanted id starts, in list order.
     let mut starts: Vec<usize> = Vec::new();
-    let mut base = 0;
-    while base < bytes.len() {
-        let mut marks = id_ends(word_at(bytes, base));
-        while marks != 0 {
-            let end = base + (marks.trailing_zeros() / 8) as usize;
-            marks &= marks - 1;
-            // The search may flag a byte after a real match that is not one: check it.
+    for &variant in variants {
+        let digits = Digits::of(variant);
+        for end in index.candidates(variant).ok_or(Unchecked::Stale)? {
+            let end = end.ok_or(Unchecked::Stale)?;
             if !matches!(bytes.get(end), Some(b'=' | b'x')) {
+                return Err(Unchecked::Stale);
+            }
+            if !digits.end_at(bytes, end) {
                 continue;
             }
-            // The eight bytes before the mark once, compared with every wanted id's last eight
-            // digits: ids of eight digits or more (all of Shopify's) are ruled out in one step.
-            let last_eight = end.checked_sub(8).map_or(0, |at| word_at(bytes, at));
-            let mentioned = wanted.iter().any(|digits| {
-                (digits.len <= 8 || digits.tail == last_eight) && digits.end_at(bytes, end)
-            });
-            if mentioned {
-                let start = bytes
-                    .get(..end)
-                    .and_then(|before| before.iter().rposition(|&b| b == b';'))
-                    .map_or(0, |at| at + 1);
-                if starts.last() != Some(&start) {
-                    starts.push(start);
-                }
+            let start = bytes
+                .get(..end)
+                .and_then(|before| before.iter().rposition(|&b| b == b';'))
+                .map_or(0, |at| at + 1);
+            if let Err(at) = starts.binary_search(&start) {
+                starts.insert(at, start);
             }
         }
-        base += 8;
     }
     starts
         .into_iter()
@@ -844,16 +881,6 @@ fn word_at(bytes: &[u8], at: usize) -> u64 {
             u64::from_le_bytes(word)
         }
     }
-}
-
-/// The high bit of every byte of `word` that is a `=` or an `x` (where an id ends in a list), and
-/// possibly of some bytes after such a byte: the zero-byte test's borrow can flag those, so every
-/// flagged byte is checked again.
-fn id_ends(word: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let zero_bytes = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
-    zero_bytes(word ^ (ONES * u64::from(b'='))) | zero_bytes(word ^ (ONES * u64::from(b'x')))
 }
 
 /// Why `text` is not a one-field `mw1|` value, as the field reader says it.
@@ -1073,6 +1100,8 @@ mod tests {
                 Just("x1:1".to_string()),
                 Just("x2:5+".to_string()),
                 Just("18446744073709551616".to_string()),
+                Just("|00000".to_string()),
+                Just("|0123456789abcdef".to_string()),
                 "[0-9]{1,3}",
                 "[0-9]{1,21}",
                 "[a-z -]",
@@ -1095,16 +1124,12 @@ mod tests {
         }
 
         /// What `decode_bundles` read before the one pass: split, read each, check clashes
-        /// (after a checked list's fingerprint field, which `decode_bundles` does not verify).
+        /// (after a checked list's index and fingerprint fields, found as `decode_bundles` finds
+        /// them and not verified).
         fn reference(text: &str) -> Result<DecodedBundles, FormatError> {
-            let text = match text.rsplit_once('|') {
-                Some((head, tail))
-                    if head.starts_with("mw1|")
-                        && head.matches('|').count() == 1
-                        && tail.len() == 16
-                        && tail.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
-                {
-                    head
+            let text = match bundle_list(text) {
+                Some((list, Some(_))) if !list.contains('|') => {
+                    text.get(..4 + list.len()).unwrap_or(text)
                 }
                 _ => text,
             };
@@ -1475,7 +1500,9 @@ mod tests {
         let plain = encode_bundles(&bundles);
         let checked = encode_checked_bundles(&bundles).unwrap();
         assert!(checked.starts_with(&format!("{plain}|")), "{checked}");
-        assert_eq!(checked.len(), plain.len() + FINGERPRINT_FIELD);
+        // 10 mentions: 10 postings and 4 bucket ends of 4 digits, then the 2 bucket bits.
+        let index_field = 1 + 4 * (10 + 4) + 1;
+        assert_eq!(checked.len(), plain.len() + index_field + FINGERPRINT_FIELD);
         assert_eq!(decode_bundles(&checked), decode_bundles(&plain));
         let skim = |variants: &[u64]| checked_bundles_mentioning(&checked, variants);
         assert_eq!(skim(&[12]), Ok(vec![bundles[0].clone()]));
@@ -1502,12 +1529,48 @@ mod tests {
         let empty = encode_checked_bundles(&[]).unwrap();
         assert_eq!(checked_bundles_mentioning(&empty, &[1]), Ok(vec![]));
         assert_eq!(decode_bundles(&empty), Ok(DecodedBundles::default()));
-        // A fingerprint field that is not 16 hex digits is not one: the value has two fields.
-        let bad = format!("{plain}|{}", "g".repeat(16));
-        assert!(matches!(
-            decode_bundles(&bad),
-            Err(FormatError::FieldCount { found: 2, .. })
-        ));
+        // A changed index is stale too, and so is one whose postings point elsewhere.
+        let (covered, _) = checked.rsplit_once('|').unwrap();
+        let refingerprint = |covered: &str| {
+            let hash = xxhash_rust::xxh64::xxh64(&covered.as_bytes()[4..], FINGERPRINT_SEED);
+            format!("{covered}|{hash:016x}")
+        };
+        let (list_part, index) = covered.rsplit_once('|').unwrap();
+        let moved = refingerprint(&format!("{list_part}|0001{}", &index[4..]));
+        assert!(is_checked(&moved));
+        assert_eq!(skim_text(&moved, &bundles), Err(Unchecked::Stale));
+        let short = refingerprint(&format!("{list_part}|{}", &index[1..]));
+        assert!(!is_checked(&short));
+        assert_eq!(skim_text(&short, &bundles), Err(Unchecked::Plain));
+        // Fields after the list that are not an index and a fingerprint: the value has more
+        // fields than one.
+        for bad in [
+            format!("{plain}|{}", "g".repeat(16)),
+            format!("{plain}|0123456789abcdef"),
+            format!("{plain}|xyz|0123456789abcdef"),
+            format!("{plain}||0123456789abcdef"),
+        ] {
+            assert!(!is_checked(&bad), "{bad}");
+            assert!(
+                matches!(decode_bundles(&bad), Err(FormatError::FieldCount { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    /// Every variant of `bundles` looked up in `text` at once.
+    fn skim_text(
+        text: &str,
+        bundles: &[BundleDefinition],
+    ) -> Result<Vec<BundleDefinition>, Unchecked> {
+        let variants: Vec<u64> = bundles
+            .iter()
+            .flat_map(|b| {
+                std::iter::once(b.parent_variant_id)
+                    .chain(b.components.iter().map(|c| c.variant_id))
+            })
+            .collect();
+        checked_bundles_mentioning(text, &variants)
     }
 
     #[test]
@@ -1589,13 +1652,15 @@ mod tests {
                 .collect();
             (
                 encode_bundles(&bundles).len() <= MAX_FUNCTION_METAFIELD_BYTES,
-                encode_checked_bundles(&bundles).unwrap().len() <= MAX_FUNCTION_METAFIELD_BYTES,
+                is_checked(&encode_checked_bundles(&bundles).unwrap()),
             )
         };
         let most = (1..1_000).take_while(|n| fits(*n).0).last().unwrap();
         assert_eq!(most, 133, "update the bundle format docs");
+        // Beyond this many, the index does not fit beside the list, and the value is the plain
+        // list.
         let most_checked = (1..1_000).take_while(|n| fits(*n).1).last().unwrap();
-        assert_eq!(most_checked, 133, "update the bundle format docs");
+        assert_eq!(most_checked, 109, "update the bundle format docs");
     }
 
     #[test]

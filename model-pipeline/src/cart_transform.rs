@@ -14,8 +14,9 @@
 //! Variants are ProductVariant GIDs or their numeric part. `quantity` (units per bundle, default 1)
 //! and `weight` (the price share of one unit when a parent sold as one line is expanded, default
 //! 1: equal shares per unit) follow the limits of `marginwise_engine::format`. The list is stored
-//! checked (with its fingerprint), which lets a small cart read only the bundles it mentions; a
-//! list the cart transform would skip a bundle of is refused here, naming every bundle and why.
+//! checked (with its index and fingerprint), which lets a small cart look up only the bundles it
+//! mentions (a list too long for its index beside it is stored plain, with a note); a list the
+//! cart transform would skip a bundle of is refused here, naming every bundle and why.
 
 use std::fmt;
 
@@ -242,6 +243,27 @@ pub fn cart_transform_metafields(
     Ok(Value::Array(metafields))
 }
 
+/// What the merchant should know about the `$app.bundles` value among `metafields`: a list
+/// that left no room for its index beside it is written plain, which the cart transform reads
+/// whole on every run (the same decisions, for more instructions on a small cart).
+pub fn bundles_note(metafields: &Value) -> Option<String> {
+    let value = metafields
+        .as_array()?
+        .iter()
+        .find(|m| m.get("key").and_then(Value::as_str) == Some(format::BUNDLES_KEY))?
+        .get("value")?
+        .as_str()?;
+    (!format::is_checked(value)).then(|| {
+        format!(
+            "the bundle list takes {} of the {MAX_FUNCTION_METAFIELD_BYTES} bytes a Function \
+             reads, which leaves no room for its index: it is stored plain, and the cart \
+             transform reads all of it on every run (same decisions, more instructions on small \
+             carts). Fewer bundles restore the index.",
+            value.len()
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
@@ -280,6 +302,40 @@ mod tests {
         let value = bundles_value(&definitions).unwrap();
         assert!(format::is_checked(&value), "{value}");
         assert_eq!(format::decode_bundles(&value).unwrap().bundles, definitions);
+    }
+
+    #[test]
+    fn a_list_too_long_for_its_index_is_stored_plain_with_a_note() {
+        let bundles = |n: u64| -> Vec<BundleDefinition> {
+            (0..n)
+                .map(|i| {
+                    let base = 44_812_345_000_000 + i * 10;
+                    BundleDefinition {
+                        parent_variant_id: base,
+                        components: (1..=3)
+                            .map(|c| BundleComponent {
+                                variant_id: base + c,
+                                quantity: 1,
+                                weight: 30,
+                            })
+                            .collect(),
+                    }
+                })
+                .collect()
+        };
+        let note = |definitions: &[BundleDefinition]| {
+            bundles_note(
+                &cart_transform_metafields(SAMPLE_BUNDLE_POLICY, Some(definitions)).unwrap(),
+            )
+        };
+        assert_eq!(note(&bundles(40)), None);
+        let many = bundles(120);
+        let value = bundles_value(&many).unwrap();
+        assert!(!format::is_checked(&value));
+        assert_eq!(format::decode_bundles(&value).unwrap().bundles, many);
+        let text = note(&many).unwrap();
+        assert!(text.contains("no room for its index"), "{text}");
+        assert!(text.contains(&value.len().to_string()), "{text}");
     }
 
     #[test]

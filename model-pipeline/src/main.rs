@@ -498,7 +498,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&metafields)?);
         }
         Command::CompileBundles { policy, bundles } => {
-            use model_pipeline::cart_transform::{BundleFile, cart_transform_metafields};
+            use model_pipeline::cart_transform::{
+                BundleFile, bundles_note, cart_transform_metafields,
+            };
             let text = std::fs::read_to_string(&policy)
                 .with_context(|| format!("reading the bundle policy {}", policy.display()))?;
             let definitions = match &bundles {
@@ -514,6 +516,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let metafields = cart_transform_metafields(&text, definitions.as_deref())
                 .context("compiling the cart transform's metafields")?;
+            if let Some(note) = bundles_note(&metafields) {
+                eprintln!("note: {note}");
+            }
             println!("{}", serde_json::to_string_pretty(&metafields)?);
         }
     }
