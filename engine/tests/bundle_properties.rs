@@ -21,6 +21,7 @@ use marginwise_engine::bundle::VARIANT_GID_PREFIX;
 use marginwise_engine::format::{
     BUNDLE_MARKER_EXPANDED, BUNDLE_MARKER_MERGED, BundleComponent, BundleDefinition, Profile,
     Segment, VariantData, checked_bundles_mentioning, encode_bundles, encode_checked_bundles,
+    is_checked,
 };
 use marginwise_engine::money::{Currency, format_decimal_minor, parse_decimal_minor};
 use marginwise_engine::{
@@ -447,6 +448,42 @@ proptest! {
             .collect();
         let checked = encode_checked_bundles(&definitions).unwrap();
         prop_assert_eq!(checked_bundles_mentioning(&checked, &variants), Ok(expected));
+    }
+
+    #[test]
+    fn any_index_under_a_matching_fingerprint_is_read_without_panicking(
+        scenario in scenario(),
+        bits in 0usize..3,
+        postings in prop::collection::vec(0usize..0x1_0000, 0..12),
+        cuts in prop::collection::vec(0usize..16, 4),
+    ) {
+        // The fingerprint proves only that the writer wrote the index. Whatever well-shaped index
+        // it wrote (bucket ends in any order, postings anywhere), a lookup must not panic, and can
+        // only find bundles of the list or give up and have the list read whole.
+        let (mut request, definitions) = with_ids(&scenario, 0);
+        let checked = encode_checked_bundles(&definitions).unwrap();
+        let list = checked.strip_prefix("mw1|").unwrap().split('|').next().unwrap();
+        let mut index: String = postings.iter().map(|p| format!("{p:04x}")).collect();
+        for bucket in 0..(1usize << bits) {
+            let end = match bucket + 1 == 1 << bits {
+                true => postings.len(),
+                false => cuts[bucket] % (postings.len() + 1),
+            };
+            index.push_str(&format!("{end:04x}"));
+        }
+        index.push_str(&bits.to_string());
+        let covered = format!("{list}|{index}");
+        let fingerprint = xxhash_rust::xxh64::xxh64(covered.as_bytes(), 0);
+        let forged = format!("mw1|{covered}|{fingerprint:016x}");
+        prop_assert!(is_checked(&forged), "{}", forged);
+        let variants: Vec<u64> = (0..64).chain(900..910).collect();
+        if let Ok(found) = checked_bundles_mentioning(&forged, &variants) {
+            for bundle in &found {
+                prop_assert!(definitions.contains(bundle), "{:?} in {}", bundle, forged);
+            }
+        }
+        request.definitions = Some(forged);
+        let _ = evaluate_bundles(&request);
     }
 
     #[test]
