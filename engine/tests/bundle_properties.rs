@@ -464,10 +464,10 @@ proptest! {
         let checked = encode_checked_bundles(&definitions).unwrap();
         let list = checked.strip_prefix("mw1|").unwrap().split('|').next().unwrap();
         let mut index: String = postings.iter().map(|p| format!("{p:04x}")).collect();
-        for bucket in 0..(1usize << bits) {
+        for (bucket, cut) in cuts.iter().enumerate().take(1 << bits) {
             let end = match bucket + 1 == 1 << bits {
                 true => postings.len(),
-                false => cuts[bucket] % (postings.len() + 1),
+                false => cut % (postings.len() + 1),
             };
             index.push_str(&format!("{end:04x}"));
         }
