@@ -54,8 +54,10 @@ pub(crate) fn render(
                     value: ProductDiscountCandidateValue::FixedAmount(
                         ProductDiscountCandidateFixedAmount {
                             amount: facts::amount(discount.amount_minor, &request.currency_code)?,
-                            // The engine's amount is for the whole line, not per unit.
-                            applies_to_each_item: Some(false),
+                            // The engine's amount is for the whole line, not per unit: Shopify's
+                            // default (`false`), so the field is left out (about 250 instructions
+                            // and 27 output bytes per candidate).
+                            applies_to_each_item: None,
                         },
                     ),
                 })
