@@ -3,7 +3,7 @@
 use marginwise_engine::bundle::{BundleLine, BundleRequest};
 use shopify_function::wasm_api::{Deserialize, Value, read::Error};
 
-use crate::line::{LineKeys, line_key};
+use crate::line::{Layout, LineReader, Part, line_key};
 use crate::value::{customer, policy_source, text};
 
 /// Every path the reader reads, as response keys from the root (checked against the query file by
@@ -43,6 +43,19 @@ pub const READ_PATHS: &[&[&str]] = &[
     ],
 ];
 
+/// The per-line keys of the query, in its order (see [`Layout`]).
+pub const LAYOUT: Layout = Layout {
+    line: &[
+        line_key::ID,
+        line_key::QUANTITY,
+        line_key::MARKER,
+        line_key::COST,
+        line_key::MERCHANDISE,
+    ],
+    unit: &[line_key::AMOUNT, line_key::CURRENCY],
+    merchandise: &[line_key::ID, line_key::OFFER],
+};
+
 /// The cart transform's input, read into an engine request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BundlesInput {
@@ -76,26 +89,23 @@ fn read(root: &Value) -> BundleRequest {
     // the first line names it (an empty cart has nothing to transform anyway).
     let mut currency_code = String::new();
     if count > 0 {
-        let keys = LineKeys::intern(root);
-        let marker = root.intern_utf8_str(line_key::MARKER);
+        let reader = LineReader::new(root, &LAYOUT, &lines_value, count);
+        let marker = reader.extra(root, Part::Line, line_key::MARKER);
+        let variant_id = reader.extra(root, Part::Merchandise, line_key::ID);
         for index in 0..count {
             let value = lines_value.get_at_index(index);
-            let line = keys.read(&value);
+            let line = reader.read(&value);
             if index == 0 {
-                currency_code =
-                    text(&line.unit.get_obj_prop(line_key::CURRENCY)).unwrap_or_default();
+                let currency = reader.extra(root, Part::Unit, line_key::CURRENCY);
+                currency_code = text(&reader.field(&line.unit, currency)).unwrap_or_default();
             }
             lines.push(BundleLine {
                 id: line.id,
                 quantity: line.quantity,
                 unit_price: line.unit_price,
-                variant_id: text(&line.merchandise.get_interned_obj_prop(keys.id)),
+                variant_id: text(&reader.field(&line.merchandise, variant_id)),
                 variant: line.variant,
-                marker: text(
-                    &value
-                        .get_interned_obj_prop(marker)
-                        .get_interned_obj_prop(keys.value),
-                ),
+                marker: text(&reader.field(&reader.field(&value, marker), reader.value())),
             });
         }
     }

@@ -11,6 +11,9 @@
 //!   cart long keys cost about 200 K instructions. The generated readers need the schema's names.
 //! - **Keys interned once.** A per-line key is passed to the provider as an interned id, not copied
 //!   into its memory on every lookup.
+//! - **Lines by position.** Once the first line shows the answer keeps the query's key order, every
+//!   line's fields are read by position instead of by key (`line::Layout`): about 1.1 K
+//!   instructions a line fewer on the offers query, 1.5 K on the cart transform's.
 //! - **No `__typename`.** The generated reader needs it to pick the union variant; this one only
 //!   asks for the fields of `... on ProductVariant` and finds them absent on other merchandise.
 //!

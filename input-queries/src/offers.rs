@@ -3,7 +3,7 @@
 use marginwise_engine::{DeliveryGroup, DiscountClasses, Line, Request, Target};
 use shopify_function::wasm_api::{Deserialize, Value, read::Error};
 
-use crate::line::{LineKeys, line_key};
+use crate::line::{Layout, LineReader, line_key};
 use crate::value::{customer, policy_source, text};
 
 /// Every path the reader reads, as response keys from the root (the tests compare them with the
@@ -51,6 +51,18 @@ pub const READ_PATHS: &[&[&str]] = &[
     ],
 ];
 
+/// The per-line keys of both offers queries, in their order (see [`Layout`]).
+pub const LAYOUT: Layout = Layout {
+    line: &[
+        line_key::ID,
+        line_key::QUANTITY,
+        line_key::COST,
+        line_key::MERCHANDISE,
+    ],
+    unit: &[line_key::AMOUNT],
+    merchandise: &[line_key::OFFER],
+};
+
 /// The input of either offers target, read into an engine request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OffersInput {
@@ -86,9 +98,9 @@ fn read(root: &Value) -> Request {
     let count = lines_value.array_len().unwrap_or(0);
     let mut lines = Vec::with_capacity(count);
     if count > 0 {
-        let keys = LineKeys::intern(root);
+        let reader = LineReader::new(root, &LAYOUT, &lines_value, count);
         for index in 0..count {
-            let line = keys.read(&lines_value.get_at_index(index));
+            let line = reader.read(&lines_value.get_at_index(index));
             lines.push(Line {
                 id: line.id,
                 quantity: line.quantity,

@@ -80,6 +80,230 @@ fn the_bundles_reader_reads_every_field_the_query_selects_and_nothing_else() {
     assert_eq!(leaf_paths(file), read_paths(bundles::READ_PATHS), "{file}");
 }
 
+/// The response keys an object at `path` (response keys from the root) gets, in the query's order,
+/// inline fragments included.
+fn keys_in_order(file: &str, path: &[&str]) -> Vec<String> {
+    fn children<'a>(
+        set: &SelectionSet<'a, String>,
+        out: &mut Vec<(String, SelectionSet<'a, String>)>,
+    ) {
+        for selection in &set.items {
+            match selection {
+                Selection::Field(field) => out.push((
+                    field.alias.clone().unwrap_or_else(|| field.name.clone()),
+                    field.selection_set.clone(),
+                )),
+                Selection::InlineFragment(fragment) => children(&fragment.selection_set, out),
+                Selection::FragmentSpread(_) => panic!("named fragment"),
+            }
+        }
+    }
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+    let document = graphql_parser::parse_query::<String>(&text).unwrap();
+    let Some(Definition::Operation(OperationDefinition::Query(query))) =
+        document.definitions.first()
+    else {
+        panic!("{file}: expected a query first");
+    };
+    let mut set = query.selection_set.clone();
+    for key in path {
+        let mut fields = Vec::new();
+        children(&set, &mut fields);
+        set = fields
+            .into_iter()
+            .find(|(name, _)| name == key)
+            .unwrap_or_else(|| panic!("{file}: no `{key}` on the way to {path:?}"))
+            .1;
+    }
+    let mut fields = Vec::new();
+    children(&set, &mut fields);
+    fields.into_iter().map(|(name, _)| name).collect()
+}
+
+/// The layouts the reader reads lines by position with are the queries' own orders.
+#[test]
+fn the_line_layouts_are_the_queries_orders() {
+    let cases = [
+        (
+            "offers/cart_lines_discounts_generate_run.graphql",
+            &offers::LAYOUT,
+        ),
+        (
+            "offers/cart_delivery_options_discounts_generate_run.graphql",
+            &offers::LAYOUT,
+        ),
+        ("bundles/cart_transform_run.graphql", &bundles::LAYOUT),
+    ];
+    for (file, layout) in cases {
+        let lines = ["cart", "lines"];
+        assert_eq!(keys_in_order(file, &lines), layout.line, "{file}: line");
+        assert_eq!(
+            keys_in_order(file, &["cart", "lines", "c", "u"]),
+            layout.unit,
+            "{file}: amountPerQuantity"
+        );
+        assert_eq!(
+            keys_in_order(file, &["cart", "lines", "m"]),
+            layout.merchandise,
+            "{file}: merchandise"
+        );
+        // Every other per-line object selects one field, which needs no layout.
+        for object in [&["cart", "lines", "c"][..], &["cart", "lines", "m", "o"]] {
+            assert_eq!(keys_in_order(file, object).len(), 1, "{file}: {object:?}");
+        }
+    }
+    assert_eq!(
+        keys_in_order(
+            "bundles/cart_transform_run.graphql",
+            &["cart", "lines", "t"]
+        )
+        .len(),
+        1
+    );
+}
+
+/// An offers input of `n` lines whose objects list their keys in query order, or reversed.
+fn offers_lines_input(n: usize, reversed: bool, first_is_custom: bool) -> serde_json::Value {
+    let lines: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            let id = json!(format!("gid://shopify/CartLine/{i}"));
+            let cost = json!({ "u": { "a": format!("{}.50", 10 + i) } });
+            let merchandise = if first_is_custom && i == 0 {
+                json!({})
+            } else {
+                json!({ "o": { "v": format!("mw1|4.00|{i}||") } })
+            };
+            if reversed {
+                json!({ "m": merchandise, "c": cost, "q": 1 + i % 3, "i": id })
+            } else {
+                json!({ "i": id, "q": 1 + i % 3, "c": cost, "m": merchandise })
+            }
+        })
+        .collect();
+    json!({
+        "discount": { "discountClasses": [], "metafield": null },
+        "presentmentCurrencyRate": "1.0",
+        "cart": {
+            "cost": { "totalAmount": { "currencyCode": "USD" } },
+            "lines": lines,
+            "deliveryGroups": []
+        }
+    })
+}
+
+/// Lines read by position (enough lines, query order) and by key (reordered keys, or too few
+/// lines) read the same.
+#[test]
+fn lines_read_the_same_by_position_and_by_key() {
+    for n in [1, 3, 4, 9] {
+        for first_is_custom in [false, true] {
+            let expected: Vec<_> = (0..n)
+                .map(|i| {
+                    let variant = if first_is_custom && i == 0 {
+                        VariantInput::Missing
+                    } else {
+                        VariantInput::Text(format!("mw1|4.00|{i}||"))
+                    };
+                    (
+                        format!("gid://shopify/CartLine/{i}"),
+                        1 + i64::try_from(i % 3).unwrap(),
+                        format!("{}.50", 10 + i),
+                        variant,
+                    )
+                })
+                .collect();
+            for reversed in [false, true] {
+                let request = read::<OffersInput>(offers_lines_input(n, reversed, first_is_custom))
+                    .request(Target::CartLines);
+                let lines: Vec<_> = request
+                    .lines
+                    .into_iter()
+                    .map(|l| (l.id, l.quantity, l.unit_price, l.variant))
+                    .collect();
+                assert_eq!(lines, expected, "{n} lines, reversed {reversed}");
+            }
+        }
+    }
+}
+
+/// The cart transform's lines, with a product variant's or a unit price's two keys in either
+/// order, and the first line's merchandise empty or not.
+#[test]
+fn bundle_lines_read_the_same_by_position_and_by_key() {
+    let input = |n: usize, (swapped, unit_swapped): (bool, bool), first_is_custom: bool| {
+        let lines: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                let variant = format!("gid://shopify/ProductVariant/{i}");
+                let offer = json!({ "v": format!("mw1|4.00|{i}||") });
+                let merchandise = if first_is_custom && i == 0 {
+                    json!({})
+                } else if swapped {
+                    json!({ "o": offer, "i": variant })
+                } else {
+                    json!({ "i": variant, "o": offer })
+                };
+                let marker = if i % 2 == 0 {
+                    json!(null)
+                } else {
+                    json!({ "v": "m" })
+                };
+                let unit = if unit_swapped {
+                    json!({ "k": "EUR", "a": "3.00" })
+                } else {
+                    json!({ "a": "3.00", "k": "EUR" })
+                };
+                json!({
+                    "i": format!("gid://shopify/CartLine/{i}"), "q": 2, "t": marker,
+                    "c": { "u": unit }, "m": merchandise
+                })
+            })
+            .collect();
+        read::<BundlesInput>(json!({
+            "cartTransform": { "bundles": null, "policy": null },
+            "presentmentCurrencyRate": "1.0",
+            "cart": { "lines": lines }
+        }))
+        .request()
+    };
+    for n in [3, 6] {
+        for first_is_custom in [false, true] {
+            for swapped in [(false, false), (true, false), (false, true)] {
+                let request = input(n, swapped, first_is_custom);
+                assert_eq!(request.currency_code, "EUR");
+                for (i, line) in request.lines.iter().enumerate() {
+                    let custom = first_is_custom && i == 0;
+                    let case = format!("{n} lines, swapped {swapped:?}, line {i}");
+                    assert_eq!(line.id, format!("gid://shopify/CartLine/{i}"), "{case}");
+                    assert_eq!(
+                        (line.quantity, line.unit_price.as_str()),
+                        (2, "3.00"),
+                        "{case}"
+                    );
+                    assert_eq!(
+                        line.variant_id,
+                        (!custom).then(|| format!("gid://shopify/ProductVariant/{i}")),
+                        "{case}"
+                    );
+                    assert_eq!(
+                        line.variant,
+                        if custom {
+                            VariantInput::Missing
+                        } else {
+                            VariantInput::Text(format!("mw1|4.00|{i}||"))
+                        },
+                        "{case}"
+                    );
+                    assert_eq!(
+                        line.marker.as_deref(),
+                        (i % 2 == 1).then_some("m"),
+                        "{case}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 fn read<T: Deserialize>(input: serde_json::Value) -> T {
     let context = Context::new_with_input(input);
     T::deserialize(&context.input_get().unwrap()).unwrap()
