@@ -295,22 +295,25 @@ fn evaluate_offer(
         return None;
     }
     let shipping = &context.cart.shipping;
-    let mut amounts = match reward::propose(
+    let cap = offer.cap.map(|cap| context.conversion.to_presentment(cap));
+    let proposal = match reward::propose(
         &offer.reward,
         id,
         context.cart,
         &context.discountable,
         &context.slot_candidates,
         context.conversion,
+        cap.and_then(Result::ok),
         reasons,
     ) {
-        Ok(amounts) => amounts,
+        Ok(proposal) => proposal,
         Err(nothing) => {
             reasons.push(reason(nothing.code, id, nothing.detail));
             return None;
         }
     };
-    let Ok(proposed) = reward::value(&amounts, shipping) else {
+    let mut amounts = proposal.amounts;
+    let Ok(proposed) = proposal.value else {
         overflow(reasons, "valuing the proposed discount");
         return None;
     };
@@ -324,10 +327,8 @@ fn evaluate_offer(
     }
 
     let mut value = proposed;
-    if let Some(cap_shop) = offer.cap {
-        let capped = context
-            .conversion
-            .to_presentment(cap_shop)
+    if let Some(cap) = cap {
+        let capped = cap
             .and_then(|cap_presentment| {
                 cap::apply(&mut amounts, cap_presentment, shipping)?;
                 Ok(cap_presentment)

@@ -69,8 +69,53 @@ pub(crate) fn value(amounts: &Amounts, shipping: &[Shipping<'_>]) -> Checked<Mon
     }
 }
 
-/// Computes the offer's proposed discount. `reasons` receives line-level notes (bundle parents
-/// left out of slots); the returned error is the offer's terminal reason.
+/// An offer's proposed discount, with what it is worth before any cap.
+pub(crate) struct Proposal {
+    /// The amounts. A discount on every line leaves out the lines after the one that reaches the
+    /// cap it was proposed under (the cap would bring them to 0), so the cap and the guard walk
+    /// only the lines that can get something.
+    pub amounts: Amounts,
+    /// The total of every proposed amount, lines left out included: `Err` when it overflows.
+    pub value: Checked<Money>,
+}
+
+/// Lines proposed under `cap` (presentment minor units; `None` for no cap): every amount counts
+/// towards the value, but a line is kept only while the lines before it leave some of the cap.
+struct UnderCap {
+    lines: Vec<LineAmount>,
+    value: Checked<Money>,
+    left: Money,
+}
+
+impl UnderCap {
+    fn new(capacity: usize, cap: Option<Money>) -> Self {
+        Self {
+            lines: Vec::with_capacity(capacity),
+            value: Ok(0),
+            left: cap.map_or(Money::MAX, |cap| cap.max(0)),
+        }
+    }
+
+    fn push(&mut self, line: LineAmount) {
+        self.value = self.value.and_then(|value| arith::add(value, line.amount));
+        if self.left > 0 {
+            self.left = self.left.saturating_sub(line.amount);
+            self.lines.push(line);
+        }
+    }
+
+    fn proposal(self) -> Proposal {
+        Proposal {
+            amounts: Amounts::Lines(self.lines),
+            value: self.value,
+        }
+    }
+}
+
+/// Computes the offer's proposed discount; `cap` is the offer's cap in presentment minor units,
+/// when it has one and it converts. `reasons` receives line-level notes (bundle parents left out
+/// of slots); the returned error is the offer's terminal reason.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn propose(
     reward: &Reward,
     offer_id: &str,
@@ -78,8 +123,9 @@ pub(crate) fn propose(
     discountable: &[Discountable],
     slot_candidates: &OnceCell<slots::Candidates>,
     conversion: Conversion,
+    cap: Option<Money>,
     reasons: &mut Vec<Reason>,
-) -> Result<Amounts, NothingToGive> {
+) -> Result<Proposal, NothingToGive> {
     let no_lines = || NothingToGive {
         code: ReasonCode::NoTargetLines,
         detail: Detail::NoLineWithKnownCost,
@@ -91,22 +137,26 @@ pub(crate) fn propose(
                 return Err(no_lines());
             }
             let subtotal = arith::sum(discountable.iter().map(price))?;
-            Ok(Amounts::Order(arith::bps_floor(subtotal, bps)?))
+            Ok(whole(
+                cart,
+                Amounts::Order(arith::bps_floor(subtotal, bps)?),
+            ))
         }
         Reward::OrderFixed { amount } => {
             if discountable.is_empty() {
                 return Err(no_lines());
             }
             let subtotal = arith::sum(discountable.iter().map(price))?;
-            Ok(Amounts::Order(
-                conversion.to_presentment(amount)?.min(subtotal),
+            Ok(whole(
+                cart,
+                Amounts::Order(conversion.to_presentment(amount)?.min(subtotal)),
             ))
         }
         Reward::LinesPercent { bps } => {
             if discountable.is_empty() {
                 return Err(no_lines());
             }
-            let mut lines = Vec::with_capacity(discountable.len());
+            let mut lines = UnderCap::new(discountable.len(), cap);
             for d in discountable {
                 lines.push(LineAmount {
                     index: d.index,
@@ -114,14 +164,14 @@ pub(crate) fn propose(
                     slot: false,
                 });
             }
-            Ok(Amounts::Lines(lines))
+            Ok(lines.proposal())
         }
         Reward::LinesFixed { amount_per_unit } => {
             if discountable.is_empty() {
                 return Err(no_lines());
             }
             let per_unit = conversion.to_presentment(amount_per_unit)?;
-            let mut lines = Vec::with_capacity(discountable.len());
+            let mut lines = UnderCap::new(discountable.len(), cap);
             for d in discountable {
                 let Some(line) = cart.line(d.index) else {
                     continue;
@@ -138,7 +188,7 @@ pub(crate) fn propose(
                     slot: false,
                 });
             }
-            Ok(Amounts::Lines(lines))
+            Ok(lines.proposal())
         }
         Reward::SlotPercent { bps, max_slots } => {
             let slots = slots::find(
@@ -164,10 +214,18 @@ pub(crate) fn propose(
                     slot: true,
                 });
             }
-            Ok(Amounts::Lines(lines))
+            Ok(whole(cart, Amounts::Lines(lines)))
         }
-        Reward::ShippingPercent { bps } => shipping(cart, bps),
-        Reward::FreeShipping => shipping(cart, crate::money::BPS_ONE),
+        Reward::ShippingPercent { bps } => shipping(cart, bps).map(|a| whole(cart, a)),
+        Reward::FreeShipping => shipping(cart, crate::money::BPS_ONE).map(|a| whole(cart, a)),
+    }
+}
+
+/// A proposal that leaves nothing out: its value is its amounts'.
+fn whole(cart: &Cart<'_>, amounts: Amounts) -> Proposal {
+    Proposal {
+        value: value(&amounts, &cart.shipping),
+        amounts,
     }
 }
 
@@ -179,4 +237,43 @@ fn shipping(cart: &Cart<'_>, bps: Bps) -> Result<Amounts, NothingToGive> {
         });
     }
     Ok(Amounts::Shipping { bps })
+}
+
+#[cfg(test)]
+#[allow(clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn under_cap(cap: Option<Money>, amounts: &[Money]) -> (Vec<Money>, Checked<Money>) {
+        let mut lines = UnderCap::new(amounts.len(), cap);
+        for (index, &amount) in amounts.iter().enumerate() {
+            lines.push(LineAmount {
+                index,
+                amount,
+                slot: false,
+            });
+        }
+        let proposal = lines.proposal();
+        let Amounts::Lines(kept) = proposal.amounts else {
+            panic!("lines expected");
+        };
+        (kept.iter().map(|l| l.amount).collect(), proposal.value)
+    }
+
+    #[test]
+    fn lines_past_the_cap_are_left_out_but_counted() {
+        // The line that reaches the cap is kept (the cap lowers it); the ones after it are not.
+        assert_eq!(under_cap(Some(10), &[4, 6, 5, 3]), (vec![4, 6], Ok(18)));
+        assert_eq!(under_cap(Some(9), &[4, 6, 5, 3]), (vec![4, 6], Ok(18)));
+        // Lines worth nothing before the cap is reached are kept.
+        assert_eq!(under_cap(Some(5), &[0, 4, 2, 1]), (vec![0, 4, 2], Ok(7)));
+        assert_eq!(under_cap(None, &[4, 6, 5]), (vec![4, 6, 5], Ok(15)));
+        assert_eq!(under_cap(Some(0), &[4, 6]), (vec![], Ok(10)));
+        assert_eq!(under_cap(Some(-3), &[4]), (vec![], Ok(4)));
+        // The value overflows as the sum of every amount would; the lines are still bounded.
+        assert_eq!(
+            under_cap(Some(1), &[Money::MAX, 1]),
+            (vec![Money::MAX], Err(arith::Overflow))
+        );
+    }
 }
