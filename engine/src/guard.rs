@@ -61,9 +61,14 @@ impl Headroom {
 
 /// The headroom of one amount: `max(0, price - ceil(price x stack) - ceil(cost x (1 + margin)))`.
 pub(crate) fn room(price: Money, cost: Money, guard: &Guard) -> Checked<Money> {
+    Ok(room_and_stack(price, cost, guard)?.0)
+}
+
+/// [`room`], and the stack it assumed on `price` (the order's headroom sums the lines' stacks).
+fn room_and_stack(price: Money, cost: Money, guard: &Guard) -> Checked<(Money, Money)> {
     let stack = arith::bps_ceil(price, guard.assumed_stack_bps)?;
     let floor = arith::margin_floor(cost, guard.min_line_margin_bps)?;
-    Ok(arith::sub(arith::sub(price, stack)?, floor)?.max(0))
+    Ok((arith::sub(arith::sub(price, stack)?, floor)?.max(0), stack))
 }
 
 /// Computes the headroom of every discountable line and of the order.
@@ -78,18 +83,16 @@ pub(crate) fn headroom(
         let Some(line) = cart.line(d.index) else {
             continue;
         };
+        let (room, stack) = room_and_stack(line.price, d.cost, guard)?;
         lines.push(LineHeadroom {
             index: d.index,
             price: line.price,
-            line: room(line.price, d.cost, guard)?,
+            line: room,
             unit_price: line.unit_price,
             unit_cost: d.unit_cost,
         });
         total_price = arith::add(total_price, line.price)?;
-        total_stack = arith::add(
-            total_stack,
-            arith::bps_ceil(line.price, guard.assumed_stack_bps)?,
-        )?;
+        total_stack = arith::add(total_stack, stack)?;
         total_cost = arith::add(total_cost, d.cost)?;
     }
     let order_floor = arith::margin_floor(total_cost, guard.min_order_margin_bps)?;

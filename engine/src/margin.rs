@@ -21,17 +21,25 @@ pub(crate) fn summarize(
     decision: &Decision,
     line_discount_indices: &[usize],
 ) -> Checked<MarginSummary> {
-    let known: Vec<&Discountable> = discountable
-        .iter()
-        .filter(|d| {
-            cart.line(d.index)
-                .is_some_and(|line| line.unit_cost.is_some())
-        })
-        .collect();
-    let price = |d: &Discountable| cart.line(d.index).map_or(0, |line| line.price);
-    let revenue = arith::sum(known.iter().map(|d| price(d)))?;
-    let cost = arith::sum(known.iter().map(|d| d.cost))?;
-    let all_discountable_price = arith::sum(discountable.iter().map(price))?;
+    // The discountable lines whose cost is known.
+    let known = || {
+        discountable
+            .iter()
+            .filter_map(|d| cart.line(d.index))
+            .filter(|line| line.unit_cost.is_some())
+    };
+    // One pass over the lines for the three sums (they ran as three, over a collected list).
+    let (mut revenue, mut cost, mut all_discountable_price) = (0, 0, 0);
+    for d in discountable {
+        let Some(line) = cart.line(d.index) else {
+            continue;
+        };
+        all_discountable_price = arith::add(all_discountable_price, line.price)?;
+        if line.unit_cost.is_some() {
+            revenue = arith::add(revenue, line.price)?;
+            cost = arith::add(cost, d.cost)?;
+        }
+    }
 
     let mut discount = 0;
     for (position, line_discount) in decision.line_discounts.iter().enumerate() {
@@ -47,11 +55,7 @@ pub(crate) fn summarize(
                     .line(index)
                     .is_some_and(|line| line.unit_cost.is_some())
         });
-        let on_known_line = own_line_known
-            || known.iter().any(|d| {
-                cart.line(d.index)
-                    .is_some_and(|line| line.id == line_discount.line_id)
-            });
+        let on_known_line = own_line_known || known().any(|line| line.id == line_discount.line_id);
         if on_known_line {
             discount = arith::add(discount, line_discount.amount_minor)?;
         }
