@@ -79,6 +79,11 @@ pub enum ReasonCode {
     /// `$app.bundles` carries a fingerprint that does not match its list (it was changed after it
     /// was checked): the list was read in full instead (correct, but slower).
     BundleDefinitionsStale,
+    // The offers' output limit, appended for the same reason.
+    /// An offer's operations would not fit in Shopify's 20,000-byte output limit (which would lose
+    /// every discount of the run): the line discounts that do not fit are left out, or an order
+    /// discount whose excluded lines cannot all be listed is dropped.
+    OutputLimit,
 }
 
 impl ReasonCode {
@@ -131,6 +136,7 @@ impl ReasonCode {
             ReasonCode::BundleOutputLimit => "bundle_output_limit",
             ReasonCode::PolicyCompiledStale => "policy_compiled_stale",
             ReasonCode::BundleDefinitionsStale => "bundle_definitions_stale",
+            ReasonCode::OutputLimit => "output_limit",
         }
     }
 }

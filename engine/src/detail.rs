@@ -78,6 +78,19 @@ pub enum Detail {
         after: Money,
         cap: Money,
     },
+    /// Line discounts left out so the output stays under Shopify's limit; `after` is what the
+    /// offer is still worth.
+    LinesOverOutputLimit {
+        left_out: usize,
+        after: Money,
+        max_bytes: usize,
+    },
+    /// An order discount whose excluded lines cannot all be listed in the output; dropped, since
+    /// without the list Shopify would discount those lines too.
+    ExclusionsOverOutputLimit {
+        excluded: usize,
+        max_bytes: usize,
+    },
     /// The margin guard lowered the offer's value.
     GuardReduced {
         before: Money,
@@ -280,6 +293,21 @@ impl fmt::Display for Detail {
                 let dropped = if *after == 0 { ", dropped" } else { "" };
                 write!(f, "{before} -> {after} (cap {cap}){dropped}")
             }
+            Detail::LinesOverOutputLimit {
+                left_out,
+                after,
+                max_bytes,
+            } => write!(
+                f,
+                "{left_out} line discounts left out to keep the operations under {max_bytes} bytes; value {after}"
+            ),
+            Detail::ExclusionsOverOutputLimit {
+                excluded,
+                max_bytes,
+            } => write!(
+                f,
+                "{excluded} excluded lines do not fit in {max_bytes} bytes of operations; dropped"
+            ),
             Detail::GuardReduced {
                 before,
                 after,

@@ -19,9 +19,10 @@ use crate::gate;
 use crate::guard::{self, Headroom};
 use crate::margin;
 use crate::money::{Currency, Money, Rate};
+use crate::output::{self, MAX_OPERATION_BYTES, OutputBudget};
 use crate::policy::{self, Offer, Policy, PolicySource, Strategy};
 use crate::request::{Request, Target};
-use crate::reward::{self, Amounts};
+use crate::reward::{self, Amounts, LineAmount};
 use crate::slots;
 
 fn reason(code: ReasonCode, subject: &str, detail: Detail) -> Reason {
@@ -56,6 +57,7 @@ pub fn evaluate(request: &Request) -> Decision {
         conversion,
         discountable: cart.discountable(policy.guard.unknown_cost),
         slot_candidates: OnceCell::new(),
+        order_excluded_ids: OnceCell::new(),
     };
 
     // The cart index of every rendered line discount, in the decision's order: the margin summary
@@ -257,6 +259,17 @@ struct Context<'a, 'r> {
     /// The slot offers' candidate lines, worked out from `cart` and `discountable` by the first
     /// slot offer evaluated (see [`crate::slots::find`]).
     slot_candidates: OnceCell<slots::Candidates>,
+    /// The ids an order discount must exclude, worked out by the first order offer that gets as
+    /// far as the output limit (see [`Context::order_excluded_ids`]).
+    order_excluded_ids: OnceCell<Vec<String>>,
+}
+
+impl Context<'_, '_> {
+    /// The ids of the lines an order discount must exclude, in cart order.
+    fn order_excluded_ids(&self) -> &[String] {
+        self.order_excluded_ids
+            .get_or_init(|| self.cart.order_excluded_ids(&self.discountable))
+    }
 }
 
 /// An offer that passed every rule and still gives something after cap and guard.
@@ -378,11 +391,101 @@ fn evaluate_offer(
         reasons.push(reason(ReasonCode::GuardReduced, id, detail));
         value = after;
     }
+
+    // What does not fit in the output is left out: an output over Shopify's limit would lose the
+    // whole run. Leaving amounts out only lowers the discount, so cap and guard still hold.
+    let exponent = context.conversion.presentment.exponent;
+    match &mut amounts {
+        Amounts::Lines(lines) => {
+            let left_out = fit_lines(lines, context.cart, &offer.message, exponent);
+            if left_out > 0 {
+                let Ok(after) = arith::sum(lines.iter().map(|line| line.amount)) else {
+                    overflow(reasons, "fitting the output");
+                    return None;
+                };
+                reasons.push(reason(
+                    ReasonCode::OutputLimit,
+                    id,
+                    Detail::LinesOverOutputLimit {
+                        left_out,
+                        after,
+                        max_bytes: MAX_OPERATION_BYTES,
+                    },
+                ));
+                if after == 0 {
+                    return None;
+                }
+                value = after;
+            }
+        }
+        Amounts::Order(amount) => {
+            let excluded = context.order_excluded_ids();
+            if !excluded.is_empty()
+                && !OutputBudget::default().fits(output::order_candidate_bytes(
+                    output::json_string_bytes(&offer.message),
+                    *amount,
+                    exponent,
+                    excluded,
+                ))
+            {
+                reasons.push(reason(
+                    ReasonCode::OutputLimit,
+                    id,
+                    Detail::ExclusionsOverOutputLimit {
+                        excluded: excluded.len(),
+                        max_bytes: MAX_OPERATION_BYTES,
+                    },
+                ));
+                return None;
+            }
+        }
+        // One candidate per delivery group: a cart has a handful of groups at most.
+        Amounts::Shipping { .. } => {}
+    }
+
     Some(Survivor {
         position,
         amounts,
         value,
     })
+}
+
+/// Keeps the line discounts, in cart order, while their candidates fit in the output, and sets
+/// the others to 0; returns how many were left out.
+fn fit_lines(lines: &mut [LineAmount], cart: &Cart<'_>, message: &str, exponent: u8) -> usize {
+    let id = |line: &LineAmount| cart.line(line.index).map_or("", |line| line.id);
+    // Nearly always everything fits even with every byte of the texts at its widest, which needs
+    // only their lengths: measuring each id's escapes costs about 200 instructions a line.
+    let per_line = output::LINE_CANDIDATE_BYTES
+        .saturating_add(output::json_string_bytes_at_most(message.len()))
+        .saturating_add(output::MAX_AMOUNT_BYTES);
+    let at_most = lines
+        .iter()
+        .filter(|line| line.amount > 0)
+        .fold(0usize, |n, line| {
+            n.saturating_add(per_line)
+                .saturating_add(output::json_string_bytes_at_most(id(line).len()))
+        });
+    if at_most <= MAX_OPERATION_BYTES {
+        return 0;
+    }
+    let message_bytes = output::json_string_bytes(message);
+    let mut budget = OutputBudget::default();
+    let mut left_out = 0;
+    for line in lines.iter_mut().filter(|line| line.amount > 0) {
+        if budget.is_full()
+            || !budget.fits(output::line_candidate_bytes(
+                message_bytes,
+                id(line),
+                line.amount,
+                exponent,
+            ))
+        {
+            line.amount = 0;
+            left_out += 1;
+        }
+    }
+    left_out
 }
 
 /// Turns the winner's amounts into the operations this target returns. `line_discount_indices`
@@ -412,7 +515,7 @@ fn render_amounts(
         Amounts::Order(amount) => {
             decision.order_discount = Some(OrderDiscount {
                 amount_minor: *amount,
-                excluded_line_ids: context.cart.order_excluded_ids(&context.discountable),
+                excluded_line_ids: context.order_excluded_ids().to_vec(),
                 message: message.clone(),
             });
         }

@@ -43,6 +43,7 @@ mod guard;
 pub mod holdout;
 mod margin;
 mod min_table;
+pub mod output;
 mod render;
 mod reward;
 mod slots;

@@ -23,6 +23,7 @@ use crate::gate;
 use crate::guard;
 use crate::min_table::MinTable;
 use crate::money::{BPS_ONE, Bps, Currency, Money, Rate, parse_decimal_minor};
+use crate::output::{MAX_OPERATION_BYTES, OutputBudget};
 use crate::policy::{CustomerType, Guard, PolicySource, UnknownCost};
 use crate::request::VariantInput;
 
@@ -150,11 +151,6 @@ fn variant_gid_len(id: u64) -> usize {
     VARIANT_GID_PREFIX.len() + digits
 }
 
-/// The most output, in bytes, the operations may take by [`merge_bytes`] and [`expand_bytes`];
-/// Shopify's limit is 20,000 and the rest is margin for the estimate and the `{"operations":[]}`
-/// frame.
-pub const MAX_OPERATION_BYTES: usize = 18_000;
-
 /// An upper estimate of one rendered operation's JSON size (measured on the Function's output:
 /// a merge of two 24-byte line ids is 290 bytes, an expansion into two items 433).
 fn merge_bytes(merge: &Merge) -> usize {
@@ -174,24 +170,11 @@ fn expand_bytes(expand: &Expand, items: &[u64]) -> usize {
     })
 }
 
-/// The output taken so far. Operations are kept in the order the Function renders them (merges,
-/// then expansions) while they fit in [`MAX_OPERATION_BYTES`]; everything after the first one
-/// that does not fit is left out (with one reason), so what is left out is the tail of each
-/// list. An output over Shopify's limit would fail the run and lose every operation, so losing
-/// the last few is the better fallback. (Only carts with dozens of bundles get here.)
-#[derive(Default)]
-struct OutputBudget {
-    used: usize,
-    full: bool,
-}
-
-impl OutputBudget {
-    fn fits(&mut self, bytes: usize) -> bool {
-        self.used = self.used.saturating_add(bytes);
-        self.full = self.full || self.used > MAX_OPERATION_BYTES;
-        !self.full
-    }
-}
+// The output is kept under Shopify's limit by [`OutputBudget`]: operations are kept in the order
+// the Function renders them (merges, then expansions) while they fit; everything after the
+// first one that does not fit is left out (with one reason), so what is left out is the tail of
+// each list. An output over the limit would fail the run and lose every operation, so losing the
+// last few is the better fallback. (Only carts with dozens of bundles get here.)
 
 /// A bundle parent sold as one line, to be expanded if its expansion fits in the output.
 struct PendingExpand {
@@ -243,7 +226,7 @@ fn fit_output(
         else {
             continue;
         };
-        let expanded = if budget.full {
+        let expanded = if budget.is_full() {
             None
         } else {
             Some(expand(line, definition))

@@ -180,3 +180,165 @@ fn input_queries_select_the_same_fields() {
         read("cart_delivery_options_discounts_generate_run.graphql")
     );
 }
+
+/// A cart of `n_lines` lines in the offers query's shape, with `policy` and a loyal customer.
+/// Every `unknown_every`-th line has no unit cost (0: every line has one).
+fn large_cart(n_lines: u64, policy: &serde_json::Value, unknown_every: u64) -> String {
+    use marginwise_engine::{Profile, Segment, VariantData};
+    let lines: Vec<serde_json::Value> = (0..n_lines)
+        .map(|i| {
+            let price_minor = 1_000 + (i * 37) % 9_000;
+            let known = unknown_every == 0 || i % unknown_every != 0;
+            let offer = VariantData {
+                unit_cost_minor: known.then(|| i64::try_from(price_minor * 45 / 100).unwrap()),
+                product_id: 7_000_000 + i,
+                complements: Vec::new(),
+                bundle_parent: false,
+            };
+            serde_json::json!({
+                "i": format!("gid://shopify/CartLine/{}", 100_000 + i),
+                "q": 1 + i % 3,
+                "c": { "u": { "a": format!("{}.{:02}", price_minor / 100, price_minor % 100) } },
+                "m": { "o": { "v": offer.encode(2) } }
+            })
+        })
+        .collect();
+    let profile = Profile {
+        segment: Segment::LoyalHighValue,
+        clv_minor: 64_000,
+        churn_bps: 1_200,
+        expected_orders_12m_milli: 4_500,
+        discount_share_bps: 2_500,
+        p_alive_bps: 9_100,
+    };
+    serde_json::json!({
+        "discount": {
+            "discountClasses": ["PRODUCT", "ORDER", "SHIPPING"],
+            "metafield": { "value": policy.to_string() }
+        },
+        "presentmentCurrencyRate": "1.0",
+        "cart": {
+            "cost": { "totalAmount": { "currencyCode": "USD" } },
+            "buyerIdentity": { "customer": {
+                "id": "gid://shopify/Customer/5150",
+                "numberOfOrders": 7,
+                "metafield": { "value": profile.encode() }
+            } },
+            "lines": lines,
+            "deliveryGroups": []
+        }
+    })
+    .to_string()
+}
+
+fn one_offer_policy(reward: serde_json::Value, message: &str) -> serde_json::Value {
+    serde_json::json!({
+        "version": 1,
+        "currency": "USD",
+        "strategy": "priority",
+        "offers": [{ "id": "big", "reward": reward, "message": message }]
+    })
+}
+
+/// The largest decisions a policy can make: an uncapped discount on every line of a long cart,
+/// and an order discount that must exclude hundreds of lines. Without the engine's output limit
+/// they render 250 kB and more, and Shopify would drop the whole run. Each product candidate must
+/// also take no more than the engine's estimate of it, with a message that needs escaping.
+#[test]
+fn the_largest_decisions_stay_under_the_output_limit() {
+    use marginwise_engine::output;
+    // Quotes, a backslash and characters outside ASCII: every kind of escape a writer may use.
+    let message = "Save \"15%\" \\ today 🎁 é";
+    // Plain ASCII, written byte for byte: the estimate is exact but for the amount's 2 spare bytes.
+    let plain = "15% off every item";
+    for (reward, message) in [
+        (
+            serde_json::json!({ "kind": "lines_percent", "bps": 1500 }),
+            message,
+        ),
+        (
+            serde_json::json!({ "kind": "lines_percent", "bps": 1500 }),
+            plain,
+        ),
+        (
+            serde_json::json!({ "kind": "lines_fixed", "amount": 100 }),
+            message,
+        ),
+    ] {
+        for n_lines in [200, 2_000] {
+            let input = large_cart(n_lines, &one_offer_policy(reward.clone(), message), 0);
+            let run = run("cart_lines_discounts_generate_run", &input);
+            let bytes = serde_json::to_string(&run.output).unwrap().len();
+            assert!(
+                bytes <= MAX_OUTPUT_BYTES,
+                "{reward} on {n_lines} lines: {bytes} bytes"
+            );
+            // The limit leaves out only what does not fit: most of the room is used.
+            assert!(
+                bytes > 15_000,
+                "{reward} on {n_lines} lines: only {bytes} bytes"
+            );
+            let codes: Vec<&str> = run.decision.reasons.iter().map(|r| r.code.code()).collect();
+            assert!(codes.contains(&"output_limit"), "{codes:?}");
+            let candidates = run.output["operations"][0]["productDiscountsAdd"]["candidates"]
+                .as_array()
+                .unwrap();
+            assert_eq!(candidates.len(), run.decision.line_discounts.len());
+            let message_bytes = output::json_string_bytes(message);
+            for (candidate, discount) in candidates.iter().zip(&run.decision.line_discounts) {
+                let written = serde_json::to_string(candidate).unwrap().len() + 1;
+                let estimate = output::line_candidate_bytes(
+                    message_bytes,
+                    &discount.line_id,
+                    discount.amount_minor,
+                    2,
+                );
+                assert!(written <= estimate, "{candidate}: {written} > {estimate}");
+                if message == plain {
+                    assert!(estimate <= written + 2, "{candidate}: estimate {estimate}");
+                }
+            }
+        }
+    }
+
+    // Every third line of unknown cost: an order discount must exclude them. 60 fit (and are
+    // written within the estimate); 700 do not, and the offer is dropped rather than rendered
+    // without them.
+    let order = serde_json::json!({ "kind": "order_percent", "bps": 1000 });
+    let fits = run(
+        "cart_lines_discounts_generate_run",
+        &large_cart(180, &one_offer_policy(order.clone(), plain), 3),
+    );
+    let candidate = &fits.output["operations"][0]["orderDiscountsAdd"]["candidates"][0];
+    let excluded = candidate["targets"][0]["orderSubtotal"]["excludedCartLineIds"]
+        .as_array()
+        .unwrap();
+    assert_eq!(excluded.len(), 60);
+    let discount = fits.decision.order_discount.as_ref().unwrap();
+    let estimate = output::order_candidate_bytes(
+        output::json_string_bytes(plain),
+        discount.amount_minor,
+        2,
+        &discount.excluded_line_ids,
+    );
+    // Exact but for the amount's 2 spare bytes and the comma after the last id.
+    let written = serde_json::to_string(candidate).unwrap().len();
+    assert!(
+        written <= estimate && estimate <= written + 3,
+        "{written} against {estimate}"
+    );
+
+    let dropped = run(
+        "cart_lines_discounts_generate_run",
+        &large_cart(2_100, &one_offer_policy(order, message), 3),
+    );
+    assert_eq!(dropped.decision.offer_id, None);
+    assert_eq!(dropped.output["operations"], serde_json::json!([]));
+    let codes: Vec<&str> = dropped
+        .decision
+        .reasons
+        .iter()
+        .map(|r| r.code.code())
+        .collect();
+    assert!(codes.contains(&"output_limit"), "{codes:?}");
+}

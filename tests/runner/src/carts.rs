@@ -272,7 +272,83 @@ pub fn run_offers_carts(runner: &Runner) -> Result<Vec<BudgetRun>, RunnerError> 
     Ok(runs)
 }
 
-/// The budget carts as table rows: the Function (with its ratio to the floor), then the floor.
+/// The largest decisions the offers Function can be asked for, on the largest budget cart: an
+/// uncapped discount on every line (one candidate each), and an order discount that must exclude
+/// every third line (their cost is unknown). Rendered whole they would be 250 kB and more, and
+/// Shopify would drop the run; the engine keeps them under the output limit (`output_limit`).
+pub fn largest_decision_inputs() -> Vec<(String, Value)> {
+    let n_lines = 2_000;
+    let one_offer = |id: &str, reward: Value| {
+        json!({
+            "version": 1,
+            "currency": "USD",
+            "strategy": "priority",
+            "offers": [{ "id": id, "reward": reward, "message": "Yours: a little something off" }]
+        })
+    };
+    let with_policy = |mut input: Value, policy: Value| {
+        let text = policy.to_string();
+        let compiled = marginwise_engine::policy::compiled::compile(&text).unwrap_or_default();
+        for (pointer, value) in [
+            ("/discount/metafield/value", text),
+            ("/discount/compiled/value", compiled),
+        ] {
+            if let Some(slot) = input.pointer_mut(pointer) {
+                *slot = Value::String(value);
+            }
+        }
+        input
+    };
+    let lines = with_policy(
+        budget_input(n_lines),
+        one_offer(
+            "every-line",
+            json!({ "kind": "lines_percent", "bps": 1500 }),
+        ),
+    );
+    let mut unknown_costs = budget_input(n_lines);
+    if let Some(lines) = unknown_costs
+        .pointer_mut("/cart/lines")
+        .and_then(Value::as_array_mut)
+    {
+        for line in lines.iter_mut().step_by(3) {
+            if let Some(offer) = line.pointer_mut("/m/o") {
+                *offer = Value::Null;
+            }
+        }
+    }
+    let order = with_policy(
+        unknown_costs,
+        one_offer("order", json!({ "kind": "order_percent", "bps": 1000 })),
+    );
+    vec![
+        (format!("budget/offers-largest-lines-{n_lines}"), lines),
+        (format!("budget/offers-largest-order-{n_lines}"), order),
+    ]
+}
+
+/// [`largest_decision_inputs`] through the offers Function's lines target, as table rows (they
+/// have no read floor of their own).
+pub fn measure_largest_decisions(runner: &Runner) -> Result<Vec<TableRow>, RunnerError> {
+    let Some((offers, _)) = offers_and_floor(runner)? else {
+        return Ok(Vec::new());
+    };
+    let module = runner.extension_module(&offers)?;
+    largest_decision_inputs()
+        .into_iter()
+        .map(|(name, input)| {
+            let report = runner.run_module(&module, OFFERS_TARGETS[0].1, &input, &name)?;
+            Ok(TableRow {
+                fixture: name,
+                floor_instructions: None,
+                report,
+            })
+        })
+        .collect()
+}
+
+/// The budget carts as table rows: the Function (with its ratio to the floor), then the floor,
+/// then the largest decisions.
 pub fn measure_budget_carts(runner: &Runner) -> Result<Vec<TableRow>, RunnerError> {
     let mut rows = Vec::new();
     for run in run_budget_carts(runner)? {
@@ -287,6 +363,7 @@ pub fn measure_budget_carts(runner: &Runner) -> Result<Vec<TableRow>, RunnerErro
             report: run.floor,
         });
     }
+    rows.extend(measure_largest_decisions(runner)?);
     Ok(rows)
 }
 

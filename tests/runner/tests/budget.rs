@@ -55,6 +55,7 @@ fn measured() -> &'static Measured {
                     report: run.floor.clone(),
                 });
             }
+            rows.extend(carts::measure_largest_decisions(&runner)?);
             Ok(Measured { rows, budget_runs })
         };
         let measured = collect().unwrap_or_else(|error| panic!("{error}"));
