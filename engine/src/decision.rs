@@ -84,6 +84,9 @@ pub enum ReasonCode {
     /// every discount of the run): the line discounts that do not fit are left out, or an order
     /// discount whose excluded lines cannot all be listed is dropped.
     OutputLimit,
+    /// The policy has more offers than a run can evaluate within Shopify's instruction limit:
+    /// only the first [`crate::policy::MAX_OFFERS`] are read.
+    TooManyOffers,
 }
 
 impl ReasonCode {
@@ -137,6 +140,7 @@ impl ReasonCode {
             ReasonCode::PolicyCompiledStale => "policy_compiled_stale",
             ReasonCode::BundleDefinitionsStale => "bundle_definitions_stale",
             ReasonCode::OutputLimit => "output_limit",
+            ReasonCode::TooManyOffers => "too_many_offers",
         }
     }
 }

@@ -193,6 +193,11 @@ pub enum Detail {
         name: String,
     },
     DuplicateOfferId(String),
+    /// More offers than [`crate::policy::MAX_OFFERS`]: only the first ones are read.
+    TooManyOffers {
+        count: usize,
+        max: usize,
+    },
     OfferIdNotToken,
     MessageTooLong {
         n_chars: usize,
@@ -387,6 +392,9 @@ impl fmt::Display for Detail {
                 write!(f, "unknown {what} \"{name}\"{choices}")
             }
             Detail::DuplicateOfferId(id) => write!(f, "duplicate offer id \"{id}\""),
+            Detail::TooManyOffers { count, max } => {
+                write!(f, "{count} offers, only the first {max} are read")
+            }
             Detail::OfferIdNotToken => write!(
                 f,
                 "offer id must be 1-{MAX_OFFER_ID_BYTES} characters of A-Z a-z 0-9 - _ . :"

@@ -5,7 +5,7 @@
 //! that asked. Each step that can go wrong adds a reason and, where the whole decision depends on
 //! it, returns early with no offer.
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 
 use crate::arith;
 use crate::cap;
@@ -58,6 +58,7 @@ pub fn evaluate(request: &Request) -> Decision {
         discountable: cart.discountable(policy.guard.unknown_cost),
         slot_candidates: OnceCell::new(),
         order_excluded_ids: OnceCell::new(),
+        line_id_bytes: OnceCell::new(),
     };
 
     // The cart index of every rendered line discount, in the decision's order: the margin summary
@@ -262,6 +263,9 @@ struct Context<'a, 'r> {
     /// The ids an order discount must exclude, worked out by the first order offer that gets as
     /// far as the output limit (see [`Context::order_excluded_ids`]).
     order_excluded_ids: OnceCell<Vec<String>>,
+    /// Each cart line's id as a JSON string, in bytes ([`output::json_string_bytes`]), by cart
+    /// index: 0 until an offer whose line discounts might not fit in the output needs it.
+    line_id_bytes: OnceCell<Vec<Cell<usize>>>,
 }
 
 impl Context<'_, '_> {
@@ -269,6 +273,22 @@ impl Context<'_, '_> {
     fn order_excluded_ids(&self) -> &[String] {
         self.order_excluded_ids
             .get_or_init(|| self.cart.order_excluded_ids(&self.discountable))
+    }
+
+    /// The bytes of a cart line's id as a JSON string, measured once per run.
+    fn line_id_bytes(&self, index: usize) -> usize {
+        let known = self
+            .line_id_bytes
+            .get_or_init(|| vec![Cell::new(0); self.cart.lines.len()]);
+        match (known.get(index), self.cart.line(index)) {
+            // A JSON string takes at least its two quotes: 0 is "not measured yet".
+            (Some(cell), _) if cell.get() > 0 => cell.get(),
+            (Some(cell), Some(line)) => {
+                cell.set(output::json_string_bytes(line.id));
+                cell.get()
+            }
+            _ => output::json_string_bytes(""),
+        }
     }
 }
 
@@ -397,7 +417,7 @@ fn evaluate_offer(
     let exponent = context.conversion.presentment.exponent;
     match &mut amounts {
         Amounts::Lines(lines) => {
-            let left_out = fit_lines(lines, context.cart, &offer.message, exponent);
+            let left_out = fit_lines(lines, context, &offer.message, exponent);
             if left_out > 0 {
                 let Ok(after) = arith::sum(lines.iter().map(|line| line.amount)) else {
                     overflow(reasons, "fitting the output");
@@ -452,10 +472,15 @@ fn evaluate_offer(
 
 /// Keeps the line discounts, in cart order, while their candidates fit in the output, and sets
 /// the others to 0; returns how many were left out.
-fn fit_lines(lines: &mut [LineAmount], cart: &Cart<'_>, message: &str, exponent: u8) -> usize {
-    let id = |line: &LineAmount| cart.line(line.index).map_or("", |line| line.id);
+fn fit_lines(
+    lines: &mut [LineAmount],
+    context: &Context<'_, '_>,
+    message: &str,
+    exponent: u8,
+) -> usize {
+    let cart = context.cart;
     // Nearly always everything fits even with every byte of the texts at its widest, which needs
-    // only their lengths: measuring each id's escapes costs about 200 instructions a line.
+    // only their lengths.
     let per_line = output::LINE_CANDIDATE_BYTES
         .saturating_add(output::json_string_bytes_at_most(message.len()))
         .saturating_add(output::MAX_AMOUNT_BYTES);
@@ -463,8 +488,9 @@ fn fit_lines(lines: &mut [LineAmount], cart: &Cart<'_>, message: &str, exponent:
         .iter()
         .filter(|line| line.amount > 0)
         .fold(0usize, |n, line| {
+            let id = cart.line(line.index).map_or("", |line| line.id);
             n.saturating_add(per_line)
-                .saturating_add(output::json_string_bytes_at_most(id(line).len()))
+                .saturating_add(output::json_string_bytes_at_most(id.len()))
         });
     if at_most <= MAX_OPERATION_BYTES {
         return 0;
@@ -476,7 +502,7 @@ fn fit_lines(lines: &mut [LineAmount], cart: &Cart<'_>, message: &str, exponent:
         if budget.is_full()
             || !budget.fits(output::line_candidate_bytes(
                 message_bytes,
-                id(line),
+                context.line_id_bytes(line.index),
                 line.amount,
                 exponent,
             ))

@@ -461,8 +461,8 @@ impl<'t> Reader<'t> {
         let start = self.at;
         let count = self.number();
         // Every offer takes at least 20 bytes: a count beyond that is corrupt, and must not
-        // reserve memory for it.
-        let most = self.remaining() / 20;
+        // reserve memory for it. A policy of more than MAX_OFFERS does not compile.
+        let most = (self.remaining() / 20).min(super::MAX_OFFERS);
         let count = usize::try_from(count).unwrap_or(usize::MAX);
         self.check(count <= most, start);
         let mut offers: Vec<Offer> = Vec::with_capacity(count.min(most));
@@ -623,6 +623,29 @@ mod tests {
         assert_eq!(reasons.len(), 1);
         assert_eq!(reasons[0].subject, "offers[1].id");
         assert!(compile("[]").is_err());
+    }
+
+    /// A compiled text written by hand (or by an older build) with more offers than a policy may
+    /// have is not used: the JSON is read instead, which reports the extra offers.
+    #[test]
+    fn more_offers_than_the_maximum_do_not_decode() {
+        let json = r#"{"version": 1, "currency": "USD", "offers": [{"id": "a", "reward": {"kind": "order_percent", "bps": 100}, "message": "m"}]}"#;
+        let mut policy = crate::policy::parse(json).policy.unwrap();
+        let offer = policy.offers[0].clone();
+        policy.offers = (0..=crate::policy::MAX_OFFERS)
+            .map(|i| Offer {
+                id: format!("o{i}"),
+                ..offer.clone()
+            })
+            .collect();
+        let text = encode(&policy, json);
+        assert!(
+            matches!(decode(&text, json), Err(CompiledProblem::Malformed { .. })),
+            "{:?}",
+            decode(&text, json)
+        );
+        policy.offers.pop();
+        assert_eq!(decode(&encode(&policy, json), json), Ok(policy));
     }
 
     /// Each case breaks one field of the compiled text; the error names where that field starts.

@@ -351,9 +351,19 @@ fn parse_document(value: &Value) -> Result<ParsedPolicy, (ReasonCode, FieldError
         None => return Err(malformed(field_error(&offers_path, Detail::Missing))),
     };
 
-    let mut offers: Vec<Offer> = Vec::with_capacity(offer_values.len());
+    let mut offers: Vec<Offer> = Vec::with_capacity(offer_values.len().min(super::MAX_OFFERS));
     let mut reasons = Vec::new();
-    for (index, offer_value) in offer_values.iter().enumerate() {
+    if offer_values.len() > super::MAX_OFFERS {
+        reasons.push(Reason {
+            code: ReasonCode::TooManyOffers,
+            subject: offers_path.render(),
+            detail: Detail::TooManyOffers {
+                count: offer_values.len(),
+                max: super::MAX_OFFERS,
+            },
+        });
+    }
+    for (index, offer_value) in offer_values.iter().enumerate().take(super::MAX_OFFERS) {
         let path = offers_path.index(index);
         let parsed = parse_offer(offer_value, &path).and_then(|offer| {
             // Ids of the offers kept so far are exactly the ids seen: only a kept offer adds one.
@@ -654,6 +664,46 @@ mod tests {
     /// One offer inside an otherwise valid policy.
     fn with_offer(offer: &str) -> String {
         format!(r#"{{"version": 1, "currency": "USD", "offers": [{offer}]}}"#)
+    }
+
+    /// A policy of `n` distinct order offers.
+    fn with_offers(n: usize) -> String {
+        let offers: Vec<String> = (0..n)
+            .map(|i| {
+                format!(
+                    r#"{{"id": "o{i}", "reward": {{"kind": "order_percent", "bps": 100}}, "message": "m"}}"#
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"version": 1, "currency": "USD", "offers": [{}]}}"#,
+            offers.join(",")
+        )
+    }
+
+    #[test]
+    fn offers_beyond_the_maximum_are_reported_and_not_read() {
+        let max = crate::policy::MAX_OFFERS;
+        let parsed = parse(&with_offers(max));
+        assert_eq!(parsed.policy.unwrap().offers.len(), max);
+        assert!(parsed.reasons.is_empty());
+
+        let parsed = parse(&with_offers(max + 6));
+        let offers = parsed.policy.unwrap().offers;
+        let ids: Vec<String> = offers.iter().map(|o| o.id.clone()).collect();
+        let first: Vec<String> = (0..max).map(|i| format!("o{i}")).collect();
+        assert_eq!(ids, first);
+        assert_eq!(parsed.reasons.len(), 1);
+        let reason = &parsed.reasons[0];
+        assert_eq!(reason.code, ReasonCode::TooManyOffers);
+        assert_eq!(reason.subject, "offers");
+        assert_eq!(
+            reason.detail.to_string(),
+            format!("{} offers, only the first {max} are read", max + 6)
+        );
+        // Such a policy does not compile: the compiled form keeps no reasons.
+        assert!(crate::policy::compiled::compile(&with_offers(max + 1)).is_err());
+        assert!(crate::policy::compiled::compile(&with_offers(max)).is_ok());
     }
 
     #[test]

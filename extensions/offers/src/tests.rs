@@ -289,7 +289,7 @@ fn the_largest_decisions_stay_under_the_output_limit() {
                 let written = serde_json::to_string(candidate).unwrap().len() + 1;
                 let estimate = output::line_candidate_bytes(
                     message_bytes,
-                    &discount.line_id,
+                    output::json_string_bytes(&discount.line_id),
                     discount.amount_minor,
                     2,
                 );

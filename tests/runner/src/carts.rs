@@ -276,6 +276,9 @@ pub fn run_offers_carts(runner: &Runner) -> Result<Vec<BudgetRun>, RunnerError> 
 /// uncapped discount on every line (one candidate each), and an order discount that must exclude
 /// every third line (their cost is unknown). Rendered whole they would be 250 kB and more, and
 /// Shopify would drop the run; the engine keeps them under the output limit (`output_limit`).
+/// Then the most work a policy can ask for: as many offers as a policy may have
+/// (`MAX_OFFERS`), each an uncapped discount on every line, read from the JSON (no compiled
+/// form), on 200 and 2,000 lines.
 pub fn largest_decision_inputs() -> Vec<(String, Value)> {
     let n_lines = 2_000;
     let one_offer = |id: &str, reward: Value| {
@@ -321,9 +324,36 @@ pub fn largest_decision_inputs() -> Vec<(String, Value)> {
         unknown_costs,
         one_offer("order", json!({ "kind": "order_percent", "bps": 1000 })),
     );
+    let most_offers = |n_lines: u64| {
+        let offers: Vec<Value> = (0..marginwise_engine::policy::MAX_OFFERS)
+            .map(|i| {
+                json!({
+                    "id": format!("every-line-{i}"),
+                    "reward": { "kind": "lines_percent", "bps": 1000 + i },
+                    "message": "Yours: a little something off"
+                })
+            })
+            .collect();
+        let policy = json!({
+            "version": 1,
+            "currency": "USD",
+            "strategy": "best_for_shopper",
+            "offers": offers
+        });
+        let mut input = budget_input(n_lines);
+        if let Some(slot) = input.pointer_mut("/discount/metafield/value") {
+            *slot = Value::String(policy.to_string());
+        }
+        if let Some(slot) = input.pointer_mut("/discount/compiled") {
+            *slot = Value::Null;
+        }
+        (format!("budget/offers-most-offers-{n_lines}"), input)
+    };
     vec![
         (format!("budget/offers-largest-lines-{n_lines}"), lines),
         (format!("budget/offers-largest-order-{n_lines}"), order),
+        most_offers(200),
+        most_offers(n_lines),
     ]
 }
 
