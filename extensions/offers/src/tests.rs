@@ -181,54 +181,25 @@ fn input_queries_select_the_same_fields() {
     );
 }
 
-/// A cart of `n_lines` lines in the offers query's shape, with `policy` and a loyal customer.
-/// Every `unknown_every`-th line has no unit cost (0: every line has one).
-fn large_cart(n_lines: u64, policy: &serde_json::Value, unknown_every: u64) -> String {
-    use marginwise_engine::{Profile, Segment, VariantData};
-    let lines: Vec<serde_json::Value> = (0..n_lines)
-        .map(|i| {
-            let price_minor = 1_000 + (i * 37) % 9_000;
-            let known = unknown_every == 0 || i % unknown_every != 0;
-            let offer = VariantData {
-                unit_cost_minor: known.then(|| i64::try_from(price_minor * 45 / 100).unwrap()),
-                product_id: 7_000_000 + i,
-                complements: Vec::new(),
-                bundle_parent: false,
-            };
-            serde_json::json!({
-                "i": format!("gid://shopify/CartLine/{}", 100_000 + i),
-                "q": 1 + i % 3,
-                "c": { "u": { "a": format!("{}.{:02}", price_minor / 100, price_minor % 100) } },
-                "m": { "o": { "v": offer.encode(2) } }
-            })
-        })
-        .collect();
-    let profile = Profile {
-        segment: Segment::LoyalHighValue,
-        clv_minor: 64_000,
-        churn_bps: 1_200,
-        expected_orders_12m_milli: 4_500,
-        discount_share_bps: 2_500,
-        p_alive_bps: 9_100,
-    };
-    serde_json::json!({
-        "discount": {
-            "discountClasses": ["PRODUCT", "ORDER", "SHIPPING"],
-            "metafield": { "value": policy.to_string() }
-        },
-        "presentmentCurrencyRate": "1.0",
-        "cart": {
-            "cost": { "totalAmount": { "currencyCode": "USD" } },
-            "buyerIdentity": { "customer": {
-                "id": "gid://shopify/Customer/5150",
-                "numberOfOrders": 7,
-                "metafield": { "value": profile.encode() }
-            } },
-            "lines": lines,
-            "deliveryGroups": []
+/// The budget suite's cart of `n_lines` lines with `policy` instead of its own (and no compiled
+/// form); every `unknown_every`-th line, from the first, has no `$app.offer` value, so its cost is
+/// unknown (0: every line has one).
+fn large_cart(n_lines: u64, policy: &serde_json::Value, unknown_every: usize) -> String {
+    let mut input = wasm_runner::carts::budget_input(n_lines);
+    *input.pointer_mut("/discount/metafield/value").unwrap() = policy.to_string().into();
+    *input.pointer_mut("/discount/compiled").unwrap() = serde_json::Value::Null;
+    if unknown_every > 0 {
+        let lines = input.pointer_mut("/cart/lines").unwrap();
+        for line in lines
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .step_by(unknown_every)
+        {
+            *line.pointer_mut("/m/o").unwrap() = serde_json::Value::Null;
         }
-    })
-    .to_string()
+    }
+    input.to_string()
 }
 
 fn one_offer_policy(reward: serde_json::Value, message: &str) -> serde_json::Value {
