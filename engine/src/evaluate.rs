@@ -284,8 +284,9 @@ impl Context<'_, '_> {
             // A JSON string takes at least its two quotes: 0 is "not measured yet".
             (Some(cell), _) if cell.get() > 0 => cell.get(),
             (Some(cell), Some(line)) => {
-                cell.set(output::json_string_bytes(line.id));
-                cell.get()
+                let bytes = output::json_string_bytes(line.id);
+                cell.set(bytes);
+                bytes
             }
             _ => output::json_string_bytes(""),
         }
@@ -441,12 +442,12 @@ fn evaluate_offer(
         Amounts::Order(amount) => {
             let excluded = context.order_excluded_ids();
             if !excluded.is_empty()
-                && !OutputBudget::default().fits(output::order_candidate_bytes(
+                && output::order_candidate_bytes(
                     output::json_string_bytes(&offer.message),
                     *amount,
                     exponent,
                     excluded,
-                ))
+                ) > MAX_OPERATION_BYTES
             {
                 reasons.push(reason(
                     ReasonCode::OutputLimit,

@@ -170,12 +170,6 @@ fn expand_bytes(expand: &Expand, items: &[u64]) -> usize {
     })
 }
 
-// The output is kept under Shopify's limit by [`OutputBudget`]: operations are kept in the order
-// the Function renders them (merges, then expansions) while they fit; everything after the
-// first one that does not fit is left out (with one reason), so what is left out is the tail of
-// each list. An output over the limit would fail the run and lose every operation, so losing the
-// last few is the better fallback. (Only carts with dozens of bundles get here.)
-
 /// A bundle parent sold as one line, to be expanded if its expansion fits in the output.
 struct PendingExpand {
     /// Index into the read lines.
@@ -187,6 +181,11 @@ struct PendingExpand {
 /// Keeps the merges that fit in the output, drops the others with their `bundle_merged` reasons
 /// (at `merge_reasons` in the reasons), then prices and writes the pending expansions while they
 /// fit, their reasons going at `expansion_reasons_at`; one reason counts what was left out.
+///
+/// Operations are kept in the order the Function renders them while they fit in an
+/// [`OutputBudget`], so what is left out is the tail of each list. An output over Shopify's limit
+/// would fail the run and lose every operation, so losing the last few is the better fallback.
+/// (Only carts with dozens of bundles get here.)
 fn fit_output(
     decision: &mut BundleDecision,
     pending: &[PendingExpand],
