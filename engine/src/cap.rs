@@ -3,7 +3,7 @@
 use crate::arith::{self, Checked};
 use crate::cart::Shipping;
 use crate::money::{BPS_ONE, Money};
-use crate::reward::{Amounts, shipping_total};
+use crate::reward::{Amounts, covered, shipping_total};
 
 /// Bounds `amounts` so their total value is at most `cap` (presentment minor units).
 ///
@@ -20,8 +20,8 @@ pub(crate) fn apply(amounts: &mut Amounts, cap: Money, shipping: &[Shipping<'_>]
             }
         }
         Amounts::Order(amount) => *amount = (*amount).min(cap.max(0)),
-        Amounts::Shipping { bps } => {
-            let total = shipping_total(shipping)?;
+        Amounts::Shipping { bps, groups } => {
+            let total = shipping_total(covered(shipping, *groups))?;
             if total > 0 {
                 // floor(sum cost_g * bps) >= sum floor(cost_g * bps), so bounding the whole by the
                 // cap bounds the per-group sum too.

@@ -85,6 +85,12 @@ pub enum Detail {
         after: Money,
         max_bytes: usize,
     },
+    /// Delivery groups left out of a shipping discount so the output stays under Shopify's limit
+    /// (one candidate per group).
+    GroupsOverOutputLimit {
+        left_out: usize,
+        max_bytes: usize,
+    },
     /// An order discount whose excluded lines cannot all be listed in the output; dropped, since
     /// without the list Shopify would discount those lines too.
     ExclusionsOverOutputLimit {
@@ -305,6 +311,13 @@ impl fmt::Display for Detail {
             } => write!(
                 f,
                 "{left_out} line discounts left out to keep the operations under {max_bytes} bytes; value {after}"
+            ),
+            Detail::GroupsOverOutputLimit {
+                left_out,
+                max_bytes,
+            } => write!(
+                f,
+                "{left_out} delivery groups left out to keep the operations under {max_bytes} bytes"
             ),
             Detail::ExclusionsOverOutputLimit {
                 excluded,

@@ -347,7 +347,25 @@ fn evaluate_offer(
         }
     };
     let mut amounts = proposal.amounts;
-    let Ok(proposed) = proposal.value else {
+    let mut proposed = proposal.value;
+    // One candidate per delivery group: groups whose candidates would not fit in the output are
+    // left out before cap and guard, which then work on the groups that will be rendered.
+    if let Amounts::Shipping { groups, .. } = &mut amounts {
+        let fit = fit_groups(shipping, &offer.message);
+        if fit < *groups {
+            reasons.push(reason(
+                ReasonCode::OutputLimit,
+                id,
+                Detail::GroupsOverOutputLimit {
+                    left_out: groups.saturating_sub(fit),
+                    max_bytes: MAX_OPERATION_BYTES,
+                },
+            ));
+            *groups = fit;
+            proposed = reward::value(&amounts, shipping);
+        }
+    }
+    let Ok(proposed) = proposed else {
         overflow(reasons, "valuing the proposed discount");
         return None;
     };
@@ -460,7 +478,7 @@ fn evaluate_offer(
                 return None;
             }
         }
-        // One candidate per delivery group: a cart has a handful of groups at most.
+        // Fitted when proposed, before cap and guard.
         Amounts::Shipping { .. } => {}
     }
 
@@ -515,6 +533,32 @@ fn fit_lines(
     left_out
 }
 
+/// How many of the first delivery groups' candidates fit in the output.
+fn fit_groups(shipping: &[cart::Shipping<'_>], message: &str) -> usize {
+    // A cart has a few delivery groups: the widest case by the texts' lengths nearly always fits.
+    let per_group = output::SHIPPING_CANDIDATE_BYTES
+        .saturating_add(output::json_string_bytes_at_most(message.len()))
+        .saturating_add(output::MAX_PERCENT_BYTES);
+    let at_most = shipping.iter().fold(0usize, |n, group| {
+        n.saturating_add(per_group)
+            .saturating_add(output::json_string_bytes_at_most(group.group_id.len()))
+    });
+    if at_most <= MAX_OPERATION_BYTES {
+        return shipping.len();
+    }
+    let message_bytes = output::json_string_bytes(message);
+    let mut budget = OutputBudget::default();
+    shipping
+        .iter()
+        .take_while(|group| {
+            budget.fits(output::shipping_candidate_bytes(
+                message_bytes,
+                output::json_string_bytes(group.group_id),
+            ))
+        })
+        .count()
+}
+
 /// Turns the winner's amounts into the operations this target returns. `line_discount_indices`
 /// receives the cart index of every line discount rendered, in the same order.
 fn render_amounts(
@@ -546,10 +590,8 @@ fn render_amounts(
                 message: message.clone(),
             });
         }
-        Amounts::Shipping { bps } => {
-            decision.shipping_discounts = context
-                .cart
-                .shipping
+        Amounts::Shipping { bps, groups } => {
+            decision.shipping_discounts = reward::covered(&context.cart.shipping, *groups)
                 .iter()
                 .map(|s| ShippingDiscount {
                     delivery_group_id: s.group_id.to_string(),

@@ -7,7 +7,7 @@ use crate::arith::{self, Checked};
 use crate::cart::{Cart, Discountable, Shipping};
 use crate::money::{BPS_ONE, Money};
 use crate::policy::Guard;
-use crate::reward::{Amounts, shipping_total};
+use crate::reward::{Amounts, covered, shipping_total};
 
 /// How much discount each discountable line and the order as a whole can take.
 #[derive(Debug, Clone)]
@@ -152,8 +152,8 @@ pub(crate) fn apply(
             }
             *amount = (*amount).min(most.max(0));
         }
-        Amounts::Shipping { bps } => {
-            let total = shipping_total(shipping)?;
+        Amounts::Shipping { bps, groups } => {
+            let total = shipping_total(covered(shipping, *groups))?;
             if total > 0 {
                 let most = arith::mul_div_floor(headroom.order, BPS_ONE, total)?;
                 *bps = (*bps).min(most);

@@ -5,7 +5,7 @@ use crate::arith::{self, Checked};
 use crate::cart::{Cart, Discountable};
 use crate::decision::{Decision, MarginSummary};
 use crate::money::BPS_ONE;
-use crate::reward::shipping_value;
+use crate::reward::{covered, shipping_value};
 
 /// Summarizes the margin of the discountable lines whose cost is known, counting only the
 /// discounts this run renders (a run that leaves the winner to the other target gives nothing).
@@ -67,9 +67,12 @@ pub(crate) fn summarize(
         discount = arith::add(discount, share)?;
     }
     // INVARIANT: every shipping discount of one decision carries the winner's single percentage,
-    // so the first one describes them all.
+    // so the first one describes them all, and they cover the cart's first delivery groups.
     let shipping_discount = match decision.shipping_discounts.first() {
-        Some(first) => shipping_value(first.percent_bps, &cart.shipping)?,
+        Some(first) => shipping_value(
+            first.percent_bps,
+            covered(&cart.shipping, decision.shipping_discounts.len()),
+        )?,
         None => 0,
     };
     let kept = arith::sub(

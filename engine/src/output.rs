@@ -4,9 +4,11 @@
 //! Shopify rejects a run whose output is over 20,000 bytes, and every discount in it is lost:
 //! the checkout carries on with no offer at all. A lines offer renders one candidate per line
 //! (about 130 bytes each), so an uncapped one on a long cart would get there, and so would an
-//! order discount that must list hundreds of excluded lines. Each offer's operations are sized
-//! here, by an upper estimate of their JSON, after cap and guard and before the offers are
-//! compared; what does not fit is left out with an `output_limit` reason.
+//! order discount that must list hundreds of excluded lines, or a shipping discount on a cart of
+//! very many delivery groups (one candidate each). Each offer's operations are sized here, by an
+//! upper estimate of their JSON, before the offers are compared (line and order discounts after
+//! cap and guard, delivery groups before them); what does not fit is left out with an
+//! `output_limit` reason.
 
 use crate::money::Money;
 
@@ -24,6 +26,14 @@ pub const LINE_CANDIDATE_BYTES: usize = 82;
 /// `{"message":,"targets":[{"orderSubtotal":{"excludedCartLineIds":[]}}],"value":{"fixedAmount":{"amount":}}}`.
 /// Each excluded id adds its JSON string and a comma ([`order_candidate_bytes`]).
 pub const ORDER_CANDIDATE_BYTES: usize = 105;
+
+/// A delivery discount candidate without its message, delivery group id and percentage, and the
+/// comma between candidates:
+/// `{"message":,"targets":[{"deliveryGroup":{"id":}}],"value":{"percentage":{"value":}}},`.
+pub const SHIPPING_CANDIDATE_BYTES: usize = 85;
+
+/// The most bytes of a percentage as the delivery target writes it, quotes included (`"100.00"`).
+pub const MAX_PERCENT_BYTES: usize = 8;
 
 /// At least the bytes `text` takes as a JSON string, quotes included, whichever way the writer
 /// escapes it: `"` and `\` take 2 bytes, control characters and DEL 6 (`\u001f`), and a byte of a
@@ -85,6 +95,15 @@ pub fn line_candidate_bytes(
         .saturating_add(message_bytes)
         .saturating_add(line_id_bytes)
         .saturating_add(amount_bytes(amount, exponent))
+}
+
+/// The most bytes a delivery discount candidate takes, given the [`json_string_bytes`] of its
+/// message and of its delivery group id.
+pub fn shipping_candidate_bytes(message_bytes: usize, group_id_bytes: usize) -> usize {
+    SHIPPING_CANDIDATE_BYTES
+        .saturating_add(message_bytes)
+        .saturating_add(group_id_bytes)
+        .saturating_add(MAX_PERCENT_BYTES)
 }
 
 /// The most bytes an order discount candidate takes, excluding `excluded_ids`.

@@ -28,8 +28,9 @@ pub(crate) enum Amounts {
     Lines(Vec<LineAmount>),
     /// One order discount, allocated by Shopify over the discountable lines.
     Order(Money),
-    /// A percentage off every delivery group with a known cost (rendered by the delivery target).
-    Shipping { bps: Bps },
+    /// A percentage off the first `groups` delivery groups with a known cost: all of them, unless
+    /// the output could not hold their candidates (rendered by the delivery target).
+    Shipping { bps: Bps, groups: usize },
 }
 
 /// Why an offer gives nothing on this cart, before cap and guard.
@@ -45,6 +46,11 @@ impl From<arith::Overflow> for NothingToGive {
             detail: Detail::ProposalOverflow,
         }
     }
+}
+
+/// The delivery groups a shipping discount of `groups` groups covers: the first ones.
+pub(crate) fn covered<'s, 'r>(shipping: &'s [Shipping<'r>], groups: usize) -> &'s [Shipping<'r>] {
+    shipping.get(..groups).unwrap_or(shipping)
 }
 
 /// Sum of the known shipping costs.
@@ -65,7 +71,7 @@ pub(crate) fn value(amounts: &Amounts, shipping: &[Shipping<'_>]) -> Checked<Mon
     match amounts {
         Amounts::Lines(lines) => arith::sum(lines.iter().map(|l| l.amount)),
         Amounts::Order(amount) => Ok(*amount),
-        Amounts::Shipping { bps } => shipping_value(*bps, shipping),
+        Amounts::Shipping { bps, groups } => shipping_value(*bps, covered(shipping, *groups)),
     }
 }
 
@@ -236,7 +242,10 @@ fn shipping(cart: &Cart<'_>, bps: Bps) -> Result<Amounts, NothingToGive> {
             detail: Detail::NoShippingCost,
         });
     }
-    Ok(Amounts::Shipping { bps })
+    Ok(Amounts::Shipping {
+        bps,
+        groups: cart.shipping.len(),
+    })
 }
 
 #[cfg(test)]

@@ -313,3 +313,79 @@ fn the_largest_decisions_stay_under_the_output_limit() {
         .collect();
     assert!(codes.contains(&"output_limit"), "{codes:?}");
 }
+
+/// A shipping discount renders one candidate per delivery group: on a cart of very many groups
+/// (a message that needs escaping, long group ids) the groups that do not fit are left out, and
+/// the decision's figures count only the groups rendered.
+#[test]
+fn shipping_discounts_on_very_many_delivery_groups_stay_under_the_output_limit() {
+    for message in ["Free \"shipping\" \\ on us 🚚", "Half-price shipping"] {
+        shipping_on_400_groups(message);
+    }
+}
+
+fn shipping_on_400_groups(message: &str) {
+    use marginwise_engine::output;
+    let reward = serde_json::json!({ "kind": "shipping_percent", "bps": 5000 });
+    let mut input: serde_json::Value =
+        serde_json::from_str(&large_cart(10, &one_offer_policy(reward, message), 0)).unwrap();
+    let groups: Vec<serde_json::Value> = (0..400)
+        .map(|i| {
+            serde_json::json!({
+                "id": format!("gid://shopify/CartDeliveryGroup/{}", 1_000_000_000_000_u64 + i),
+                "selectedDeliveryOption": { "cost": { "amount": "9.99" } },
+                "deliveryOptions": [{ "cost": { "amount": "9.99" } }]
+            })
+        })
+        .collect();
+    *input.pointer_mut("/cart/deliveryGroups").unwrap() = groups.into();
+    let run = run(
+        "cart_delivery_options_discounts_generate_run",
+        &input.to_string(),
+    );
+    let bytes = serde_json::to_string(&run.output).unwrap().len();
+    assert!(bytes <= MAX_OUTPUT_BYTES, "{bytes} bytes");
+    assert!(bytes > 15_000, "only {bytes} bytes");
+    let codes: Vec<&str> = run.decision.reasons.iter().map(|r| r.code.code()).collect();
+    assert!(codes.contains(&"output_limit"), "{codes:?}");
+    let candidates = run.output["operations"][0]["deliveryDiscountsAdd"]["candidates"]
+        .as_array()
+        .unwrap();
+    let kept = run.decision.shipping_discounts.len();
+    assert!(kept > 50 && kept < 400, "{kept} groups kept");
+    assert_eq!(candidates.len(), kept);
+    // The first groups, in cart order.
+    assert_eq!(
+        run.decision.shipping_discounts[kept - 1].delivery_group_id,
+        format!(
+            "gid://shopify/CartDeliveryGroup/{}",
+            1_000_000_000_000_u64 + kept as u64 - 1
+        )
+    );
+    let message_bytes = output::json_string_bytes(message);
+    for (candidate, discount) in candidates.iter().zip(&run.decision.shipping_discounts) {
+        let written = serde_json::to_string(candidate).unwrap().len() + 1;
+        let estimate = output::shipping_candidate_bytes(
+            message_bytes,
+            output::json_string_bytes(&discount.delivery_group_id),
+        );
+        assert!(written <= estimate, "{candidate}: {written} > {estimate}");
+        // Plain ASCII is written byte for byte: exact but for the percentage, which may be
+        // shorter than "100.00".
+        if message.is_ascii() {
+            let percent = candidate["value"]["percentage"]["value"].as_str().unwrap();
+            assert_eq!(
+                estimate,
+                written + output::MAX_PERCENT_BYTES - (percent.len() + 2),
+                "{candidate}"
+            );
+        }
+    }
+    // The percentage (the guard may have lowered it) of 9.99 on each group rendered, rounded
+    // down, and nothing for the groups left out.
+    let bps = run.decision.shipping_discounts[0].percent_bps;
+    assert_eq!(
+        run.decision.margin.shipping_discount_minor,
+        999 * bps / 10_000 * kept as i64
+    );
+}

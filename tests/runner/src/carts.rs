@@ -276,10 +276,11 @@ pub fn run_offers_carts(runner: &Runner) -> Result<Vec<BudgetRun>, RunnerError> 
 /// uncapped discount on every line (one candidate each), and an order discount that must exclude
 /// every third line (their cost is unknown). Rendered whole they would be 250 kB and more, and
 /// Shopify would drop the run; the engine keeps them under the output limit (`output_limit`).
-/// Then the most work a policy can ask for: as many offers as a policy may have
+/// So does free shipping on a cart of 400 delivery groups (one candidate each), through the
+/// delivery target. Then the most work a policy can ask for: as many offers as a policy may have
 /// (`MAX_OFFERS`), each an uncapped discount on every line, read from the JSON (no compiled
 /// form), on 200 and 2,000 lines.
-pub fn largest_decision_inputs() -> Vec<(String, Value)> {
+pub fn largest_decision_inputs() -> Vec<(String, &'static str, Value)> {
     let n_lines = 2_000;
     let one_offer = |id: &str, reward: Value| {
         json!({
@@ -349,16 +350,48 @@ pub fn largest_decision_inputs() -> Vec<(String, Value)> {
         }
         (format!("budget/offers-most-offers-{n_lines}"), input)
     };
+    // Free shipping on a 200-line cart of 400 delivery groups: one candidate per group, more
+    // than the output can hold.
+    let mut groups = with_policy(
+        budget_input(200),
+        one_offer("free-shipping", json!({ "kind": "free_shipping" })),
+    );
+    if let Some(slot) = groups.pointer_mut("/cart/deliveryGroups") {
+        *slot = (0..400)
+            .map(|i| {
+                json!({
+                    "id": format!("gid://shopify/CartDeliveryGroup/{}", 1_000_000_000_000_u64 + i),
+                    "selectedDeliveryOption": { "cost": { "amount": "9.99" } },
+                    "deliveryOptions": [{ "cost": { "amount": "9.99" } }]
+                })
+            })
+            .collect();
+    }
+    let (lines_export, delivery_export) = (OFFERS_TARGETS[0].1, OFFERS_TARGETS[1].1);
+    let (most_200, most_all) = (most_offers(200), most_offers(n_lines));
     vec![
-        (format!("budget/offers-largest-lines-{n_lines}"), lines),
-        (format!("budget/offers-largest-order-{n_lines}"), order),
-        most_offers(200),
-        most_offers(n_lines),
+        (
+            format!("budget/offers-largest-lines-{n_lines}"),
+            lines_export,
+            lines,
+        ),
+        (
+            format!("budget/offers-largest-order-{n_lines}"),
+            lines_export,
+            order,
+        ),
+        (
+            "budget/offers-most-groups-400".to_string(),
+            delivery_export,
+            groups,
+        ),
+        (most_200.0, lines_export, most_200.1),
+        (most_all.0, lines_export, most_all.1),
     ]
 }
 
-/// [`largest_decision_inputs`] through the offers Function's lines target, as table rows (they
-/// have no read floor of their own).
+/// [`largest_decision_inputs`] through the offers Function, each through its target, as table
+/// rows (they have no read floor of their own).
 pub fn measure_largest_decisions(runner: &Runner) -> Result<Vec<TableRow>, RunnerError> {
     let Some((offers, _)) = offers_and_floor(runner)? else {
         return Ok(Vec::new());
@@ -366,8 +399,8 @@ pub fn measure_largest_decisions(runner: &Runner) -> Result<Vec<TableRow>, Runne
     let module = runner.extension_module(&offers)?;
     largest_decision_inputs()
         .into_iter()
-        .map(|(name, input)| {
-            let report = runner.run_module(&module, OFFERS_TARGETS[0].1, &input, &name)?;
+        .map(|(name, export, input)| {
+            let report = runner.run_module(&module, export, &input, &name)?;
             Ok(TableRow {
                 fixture: name,
                 floor_instructions: None,
