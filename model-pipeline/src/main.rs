@@ -321,10 +321,14 @@ struct ApplyArgs {
     exact: bool,
     jitter_seed: Option<u64>,
     poll_ms: Option<u64>,
+    quiet: bool,
 }
 
 fn apply(args: ApplyArgs) -> anyhow::Result<()> {
-    let mut client_options = ClientOptions::default();
+    let mut client_options = ClientOptions {
+        notify_retries: !args.quiet,
+        ..ClientOptions::default()
+    };
     if let Some(seed) = args.jitter_seed {
         let b = &client_options.backoff;
         client_options.backoff =
@@ -452,7 +456,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             )?;
         }
         Command::Export { out, shop } => {
-            let mut client = AdminClient::new(shop.resolve()?, ClientOptions::default());
+            let options = ClientOptions {
+                notify_retries: !cli.quiet,
+                ..ClientOptions::default()
+            };
+            let mut client = AdminClient::new(shop.resolve()?, options);
             let files = sync::export::export(&mut client, &out, Polling::default())?;
             for file in files {
                 println!(
@@ -484,6 +492,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             exact,
             jitter_seed,
             poll_ms,
+            quiet: cli.quiet,
         })?,
         Command::Bench {
             customers,

@@ -41,6 +41,11 @@ impl AccessToken {
         AccessToken(token.into())
     }
 
+    /// Blank: no token at all.
+    fn is_empty(&self) -> bool {
+        self.0.trim().is_empty()
+    }
+
     /// The secret itself, for the request header only.
     fn expose(&self) -> &str {
         &self.0
@@ -79,12 +84,16 @@ pub enum CredentialsError {
     MissingToken,
     #[error("credentials file {file}: {message}")]
     File { file: String, message: String },
-    #[error("shop `{0}`: expected a domain such as example.myshopify.com (no scheme, no path)")]
+    #[error(
+        "shop `{0}`: expected the shop's myshopify domain, such as example.myshopify.com, or just its name (no scheme, no path)"
+    )]
     BadShop(String),
     #[error(
         "endpoint `{0}`: only a local stand-in on a loopback address (http://127.0.0.1:<port>/...) may be given as an endpoint"
     )]
     NotLoopback(String),
+    #[error("the access token is empty")]
+    EmptyToken,
 }
 
 /// The credentials file: `{"shop": "example.myshopify.com", "access_token": "shpat_..."}`.
@@ -96,17 +105,27 @@ struct CredentialsFile {
 
 impl Credentials {
     /// For a shop domain: the Admin GraphQL endpoint of [`API_VERSION`].
+    ///
+    /// The token goes to Shopify only: the shop is its `<name>.myshopify.com` domain, or just
+    /// `<name>` (a custom domain is the storefront, not the Admin API).
     pub fn for_shop(shop: &str, token: AccessToken) -> Result<Credentials, CredentialsError> {
-        let shop = shop.trim().trim_end_matches('/');
-        let valid = !shop.is_empty()
-            && !shop.contains("://")
-            && !shop.contains('/')
-            && shop
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == ':');
+        let given = shop.trim().trim_end_matches('/');
+        let lower = given.to_ascii_lowercase();
+        let name = lower.strip_suffix(".myshopify.com").unwrap_or(&lower);
+        let valid = name
+            .bytes()
+            .next()
+            .is_some_and(|first| first.is_ascii_alphanumeric())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !valid {
-            return Err(CredentialsError::BadShop(shop.to_string()));
+            return Err(CredentialsError::BadShop(given.to_string()));
         }
+        if token.is_empty() {
+            return Err(CredentialsError::EmptyToken);
+        }
+        let shop = format!("{name}.myshopify.com");
         Ok(Credentials {
             endpoint: format!("https://{shop}/admin/api/{API_VERSION}/graphql.json"),
             shop: shop.to_string(),
@@ -116,12 +135,25 @@ impl Credentials {
 
     /// For a local stand-in of the Admin API (tests, the demo): a plain-HTTP endpoint on a
     /// loopback address only, so a token is never sent in clear text over a network.
+    ///
+    /// The URL is parsed, and its host is what is checked: `http://127.0.0.1:1@example.com/` is
+    /// refused (everything before `@` is user information, and the host is `example.com`).
     pub fn for_local(endpoint: &str, token: AccessToken) -> Result<Credentials, CredentialsError> {
-        let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
-            .iter()
-            .any(|prefix| endpoint.starts_with(prefix));
+        let loopback = endpoint
+            .parse::<ureq::http::Uri>()
+            .ok()
+            .filter(|uri| uri.scheme_str() == Some("http"))
+            .and_then(|uri| uri.authority().cloned())
+            .is_some_and(|authority| {
+                !authority.as_str().contains('@')
+                    && authority.port_u16().is_some()
+                    && ["127.0.0.1", "localhost", "[::1]"].contains(&authority.host())
+            });
         if !loopback {
             return Err(CredentialsError::NotLoopback(endpoint.to_string()));
+        }
+        if token.is_empty() {
+            return Err(CredentialsError::EmptyToken);
         }
         Ok(Credentials {
             endpoint: endpoint.to_string(),
@@ -192,9 +224,10 @@ pub enum AdminError {
         status: u16,
         body: String,
     },
-    #[error("{operation}: gave up after {attempts} attempts, last: {last}")]
+    #[error("{operation} at {endpoint}: gave up after {attempts} attempts, last: {last}")]
     GaveUp {
         operation: &'static str,
+        endpoint: String,
         attempts: u32,
         last: String,
     },
@@ -245,6 +278,9 @@ pub struct ClientOptions {
     /// Expected cost of an operation never answered yet.
     pub default_cost: f64,
     pub timeout: Duration,
+    /// Say on stderr why a request is retried and how long until the next attempt (the CLI sets
+    /// it unless `--quiet`): with nothing listening, backing off takes about half a minute.
+    pub notify_retries: bool,
 }
 
 impl Default for ClientOptions {
@@ -253,6 +289,7 @@ impl Default for ClientOptions {
             backoff: Backoff::default(),
             default_cost: 10.0,
             timeout: Duration::from_secs(60),
+            notify_retries: false,
         }
     }
 }
@@ -274,6 +311,7 @@ pub struct AdminClient {
     pub pacer: Pacer,
     backoff: Backoff,
     default_cost: f64,
+    notify_retries: bool,
     pub counters: ClientCounters,
 }
 
@@ -322,6 +360,7 @@ impl AdminClient {
             pacer: Pacer::new(),
             backoff: options.backoff,
             default_cost: options.default_cost,
+            notify_retries: options.notify_retries,
             counters: ClientCounters::default(),
         }
     }
@@ -405,12 +444,13 @@ impl AdminClient {
             if !self.backoff.may_retry(attempts) {
                 return Err(AdminError::GaveUp {
                     operation,
+                    endpoint: redact_query(&self.credentials.endpoint),
                     attempts,
                     last,
                 });
             }
-            self.counters.seconds_backing_off += wait.as_secs_f64();
-            std::thread::sleep(wait);
+            let endpoint = redact_query(&self.credentials.endpoint);
+            self.back_off(&format!("{operation} at {endpoint}"), attempts, &last, wait);
         }
     }
 
@@ -522,6 +562,19 @@ impl AdminClient {
         }))
     }
 
+    /// Waits `wait` before the next attempt at `what`, saying why when asked to
+    /// ([`ClientOptions::notify_retries`]).
+    fn back_off(&mut self, what: &str, attempts: u32, failure: &str, wait: Duration) {
+        if self.notify_retries {
+            eprintln!(
+                "{what}: attempt {attempts} failed ({failure}); retrying in {:.1} s",
+                wait.as_secs_f64()
+            );
+        }
+        self.counters.seconds_backing_off += wait.as_secs_f64();
+        std::thread::sleep(wait);
+    }
+
     /// Streams a file (a bulk operation's result) into `out`; returns the bytes copied.
     /// Downloads are retried from the start on failure: results are kept for a week.
     pub fn download(&mut self, url: &str, out: &mut dyn std::io::Write) -> Result<u64, AdminError> {
@@ -557,8 +610,12 @@ impl AdminClient {
                 return Err(error(failure));
             }
             let wait = self.backoff.delay(attempts);
-            self.counters.seconds_backing_off += wait.as_secs_f64();
-            std::thread::sleep(wait);
+            self.back_off(
+                &format!("downloading {}", redact_query(url)),
+                attempts,
+                &failure,
+                wait,
+            );
         }
     }
 
@@ -625,8 +682,12 @@ impl AdminClient {
                 return Err(error(failure));
             }
             let wait = self.backoff.delay(attempts);
-            self.counters.seconds_backing_off += wait.as_secs_f64();
-            std::thread::sleep(wait);
+            self.back_off(
+                &format!("uploading to {}", redact_query(url)),
+                attempts,
+                &failure,
+                wait,
+            );
         }
     }
 }
@@ -685,6 +746,71 @@ mod tests {
                 .err()
                 .map(|e| e.to_string());
             assert!(error.is_some(), "{shop}");
+        }
+    }
+
+    #[test]
+    fn only_myshopify_domains_get_the_token() {
+        for (shop, domain) in [
+            ("example", "example.myshopify.com"),
+            ("Example-2.myshopify.com", "example-2.myshopify.com"),
+            (" example.myshopify.com/ ", "example.myshopify.com"),
+        ] {
+            let credentials = Credentials::for_shop(shop, AccessToken::new("t"))
+                .unwrap_or_else(|e| unreachable!("{shop}: {e}"));
+            assert_eq!(credentials.shop, domain);
+        }
+        for shop in [
+            "example.com",
+            "127.0.0.1:1",
+            "example.myshopify.com:8080",
+            "evil.com#.myshopify.com",
+            "-example",
+            ".myshopify.com",
+        ] {
+            assert!(
+                matches!(
+                    Credentials::for_shop(shop, AccessToken::new("t")),
+                    Err(CredentialsError::BadShop(_))
+                ),
+                "{shop}"
+            );
+        }
+        assert!(matches!(
+            Credentials::for_shop("example", AccessToken::new("")),
+            Err(CredentialsError::EmptyToken)
+        ));
+    }
+
+    #[test]
+    fn a_local_endpoint_must_be_on_a_loopback_host() {
+        for endpoint in [
+            "http://127.0.0.1:8080/graphql.json",
+            "http://localhost:1/graphql.json",
+            "http://[::1]:9/graphql.json",
+        ] {
+            assert!(
+                Credentials::for_local(endpoint, AccessToken::new("t")).is_ok(),
+                "{endpoint}"
+            );
+        }
+        for endpoint in [
+            // The host is what follows `@`.
+            "http://127.0.0.1:1@127.0.0.2:18099/graphql.json",
+            "http://127.0.0.1:1@example.com/graphql.json",
+            "http://127.0.0.2:8080/graphql.json",
+            "http://127.0.0.1.example.com:8080/",
+            "https://127.0.0.1:8080/graphql.json",
+            "http://127.0.0.1/graphql.json",
+            "127.0.0.1:8080",
+        ] {
+            assert!(
+                matches!(
+                    Credentials::for_local(endpoint, AccessToken::new("t")),
+                    Err(CredentialsError::NotLoopback(_))
+                ),
+                "{endpoint}"
+            );
         }
     }
 
