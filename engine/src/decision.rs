@@ -87,6 +87,10 @@ pub enum ReasonCode {
     /// The policy has more offers than a run can evaluate within Shopify's instruction limit:
     /// only the first [`crate::policy::MAX_OFFERS`] are read.
     TooManyOffers,
+    /// The bundles in the cart would take more work to compare than a run can afford within
+    /// Shopify's instruction limit (many lines of variants that many bundles share): merging
+    /// stopped, the merges made so far are kept.
+    BundleWorkLimit,
 }
 
 impl ReasonCode {
@@ -141,6 +145,7 @@ impl ReasonCode {
             ReasonCode::BundleDefinitionsStale => "bundle_definitions_stale",
             ReasonCode::OutputLimit => "output_limit",
             ReasonCode::TooManyOffers => "too_many_offers",
+            ReasonCode::BundleWorkLimit => "bundle_work_limit",
         }
     }
 }

@@ -183,3 +183,79 @@ fn bundle_decisions() {
         ));
     });
 }
+
+/// `n_bundles` bundles `n = A x1 + B_n x1` all sharing component A, on a cart of `a_lines`
+/// separate lines of A (one unit each) and one line of each B_n.
+fn shared_component_case(n_bundles: u64, a_lines: u64) -> Case {
+    let mut definitions = String::from("mw1|");
+    for n in 0..n_bundles {
+        if n > 0 {
+            definitions.push(';');
+        }
+        definitions.push_str(&format!("{}=11x1:50+{}x1:50", 9_000 + n, 1_000 + n));
+    }
+    let line = |id: u64, variant: u64| CaseLine {
+        id: format!("gid://shopify/CartLine/{id}"),
+        qty: 1,
+        price: "20.00".to_string(),
+        variant: variant.into(),
+        offer: Some("mw1|5.00|7000||".to_string()),
+        marker: None,
+    };
+    let lines = (0..a_lines)
+        .map(|i| line(i, 11))
+        .chain((0..n_bundles).map(|n| line(a_lines + n, 1_000 + n)))
+        .collect();
+    Case {
+        about: String::new(),
+        currency: None,
+        rate: None,
+        profile: Some("mw1|active|15000|2000|2000|1000|8000".to_string()),
+        orders: Some(3),
+        definitions: Some(definitions),
+        policy: serde_json::json!({
+            "version": 1, "currency": "USD", "discount": { "default_bps": 500 }
+        }),
+        compiled: serde_json::Value::Null,
+        holdout_key: None,
+        lines,
+    }
+}
+
+/// Bundles that share a variant are priced again after every merge that takes a line of it: on
+/// many lines of that variant the rounds would go over Shopify's instruction limit (13.5 M for
+/// 50 bundles on 50 lines of it), and the run would be lost. The engine stops merging at its
+/// work limit instead, keeps the merges made so far, and says so; a smaller cart of the same
+/// shape merges every bundle.
+#[test]
+fn merging_stops_at_the_work_limit_and_keeps_what_it_merged() {
+    let codes = |decision: &BundleDecision| -> Vec<&'static str> {
+        decision.reasons.iter().map(|r| r.code.code()).collect()
+    };
+    let small = request(&shared_component_case(10, 10));
+    let decision = evaluate_bundles(&small);
+    check_invariants(&small, &decision);
+    assert_eq!(decision.merges.len(), 10);
+    assert!(!codes(&decision).contains(&"bundle_work_limit"));
+
+    let large = request(&shared_component_case(50, 50));
+    let decision = evaluate_bundles(&large);
+    check_invariants(&large, &decision);
+    let n_merges = decision.merges.len();
+    assert!((1..50).contains(&n_merges), "{n_merges} merges");
+    let limit = decision
+        .reasons
+        .iter()
+        .filter(|r| r.code.code() == "bundle_work_limit")
+        .collect::<Vec<_>>();
+    assert_eq!(limit.len(), 1, "{:?}", codes(&decision));
+    assert!(
+        limit[0]
+            .detail
+            .to_string()
+            .contains(&format!("after {n_merges} merge(s)")),
+        "{}",
+        limit[0].detail
+    );
+    assert_eq!(decision, evaluate_bundles(&large), "not deterministic");
+}

@@ -45,6 +45,13 @@ pub enum BundleDetail {
     },
     /// Complete sets left unmerged without a decrease.
     NotDiscounted { sets: i64 },
+    /// Merging stopped at the work limit: how many merges were made, how many bundles were not
+    /// looked at again (no reason of their own), and the limit in line visits.
+    WorkLimit {
+        merges: usize,
+        unexplained: usize,
+        max_visits: usize,
+    },
     /// Operations left out for the output limit.
     OutputLimit {
         merges: usize,
@@ -124,6 +131,15 @@ impl fmt::Display for BundleDetail {
             BundleDetail::NotDiscounted { sets } => write!(
                 f,
                 "{sets} complete set(s) left unmerged (merge_without_discount is off)"
+            ),
+            BundleDetail::WorkLimit {
+                merges,
+                unexplained,
+                max_visits,
+            } => write!(
+                f,
+                "merging stopped after {merges} merge(s) at {max_visits} line visits; \
+                 {unexplained} bundle(s) not looked at again"
             ),
             BundleDetail::OutputLimit {
                 merges,

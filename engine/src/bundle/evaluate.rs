@@ -79,7 +79,11 @@ pub fn evaluate_bundles(request: &BundleRequest) -> BundleDecision {
         return decision;
     };
 
-    // 2. Currency: every price is read in it.
+    // 2. Currency: every price is read in it (an empty cart has none to read it from).
+    if request.lines.is_empty() {
+        reasons.push(reason(ReasonCode::EmptyCart, "", Detail::NoLines));
+        return decision;
+    }
     let Some(presentment) = Currency::from_code(&request.currency_code) else {
         reasons.push(reason(
             ReasonCode::PolicyCurrencyUnknown,
@@ -88,10 +92,6 @@ pub fn evaluate_bundles(request: &BundleRequest) -> BundleDecision {
         ));
         return decision;
     };
-    if request.lines.is_empty() {
-        reasons.push(reason(ReasonCode::EmptyCart, "", Detail::NoLines));
-        return decision;
-    }
 
     // 3. Lines.
     // Which variants are bundle parents and which components: one id table (see `Roles`), one
@@ -865,6 +865,9 @@ fn merge(
     // Per bundle: `None` when it must be priced (again), else its last pricing.
     let mut cache: Vec<Option<Priced>> = definitions.iter().map(|_| None).collect();
     let mut first = true;
+    let mut work = Work {
+        left: max_merge_visits(lines.len()),
+    };
     loop {
         for (position, definition) in definitions.iter().enumerate() {
             let stale = cache.get(position).is_some_and(Option::is_none);
@@ -873,7 +876,19 @@ fn merge(
             }
             let priced = if relevant.get(position).copied().unwrap_or(true) {
                 let subject = parent_gids.get(position).map_or("", String::as_str);
-                price(definition, lines, by_variant.of(position), setup, subject)
+                let priced = price(
+                    definition,
+                    lines,
+                    by_variant.of(position),
+                    setup,
+                    subject,
+                    &mut work,
+                );
+                if work.exhausted() {
+                    // A round not priced to its end cannot say which bundle is best.
+                    break;
+                }
+                priced
             } else {
                 Priced {
                     candidate: None,
@@ -884,6 +899,9 @@ fn merge(
             if let Some(slot) = cache.get_mut(position) {
                 *slot = Some(priced);
             }
+        }
+        if work.exhausted() {
+            break;
         }
         if first {
             first = false;
@@ -968,7 +986,9 @@ fn merge(
     }
 
     // Why every other bundle stayed unmerged, on the final free lines; a bundle that was complete
-    // in the first round lost a line to a merge.
+    // in the first round lost a line to a merge. Past the work limit only the bundles priced
+    // since the last merge are explained; the others are counted.
+    let mut unexplained = 0;
     for (position, definition) in definitions.iter().enumerate() {
         if merges.get(position).is_some_and(Option::is_some)
             || !relevant.get(position).copied().unwrap_or(true)
@@ -977,10 +997,24 @@ fn merge(
         }
         let subject = parent_gids.get(position).map_or("", String::as_str);
         // INVARIANT: every bundle left unmerged was priced after the last merge that changed its
-        // lines (see above); pricing it here is only the fallback.
+        // lines (see above), unless the work ran out; pricing it here is only the fallback.
         let last = match cache.get_mut(position).and_then(Option::take) {
             Some(last) => last,
-            None => price(definition, lines, by_variant.of(position), setup, subject),
+            None => {
+                let last = price(
+                    definition,
+                    lines,
+                    by_variant.of(position),
+                    setup,
+                    subject,
+                    &mut work,
+                );
+                if work.exhausted() {
+                    unexplained += 1;
+                    continue;
+                }
+                last
+            }
         };
         let mut explained = last.reasons;
         if last.overflow {
@@ -1020,23 +1054,87 @@ fn merge(
             }
         }
     }
-    merges.into_iter().flatten().collect()
+    let merges: Vec<(Merge, usize)> = merges.into_iter().flatten().collect();
+    if work.exhausted() {
+        reasons.push(reason(
+            ReasonCode::BundleWorkLimit,
+            "bundles",
+            BundleDetail::WorkLimit {
+                merges: merges.len(),
+                unexplained,
+                max_visits: max_merge_visits(lines.len()),
+            },
+        ));
+    }
+    merges
 }
 
-/// Prices a bundle on the free lines, keeping its reasons.
+/// The most cart lines the merge rounds may look at in one run, all pricings together, on a cart
+/// of up to 200 lines. A bundle is priced again after every merge that takes a line of a variant
+/// it shares, and each pricing walks the lines of its components: many lines of a variant that
+/// many bundles share make that quadratic or worse. Fifty bundles sharing one variant, on a cart
+/// with 50 lines of it, took 13.5 M instructions, over Shopify's limit of 11 M, and the run (its
+/// expansions too) would have been lost. A visit costs at most about 40 instructions (measured
+/// with `mw-run` on such carts, pricing overhead included), so the rounds stay under about 5 M.
+/// Past the limit a run on the transformed cart may merge more (it has fewer lines to look at):
+/// re-running changes nothing only for carts within it, which is every cart but such ones.
+const MAX_MERGE_VISITS: usize = 120_000;
+
+/// [`MAX_MERGE_VISITS`] scaled as Shopify scales the instruction limit with the cart's lines
+/// (one more share per 200 lines, at most ten).
+fn max_merge_visits(n_lines: usize) -> usize {
+    MAX_MERGE_VISITS.saturating_mul((n_lines / 200).clamp(1, 10))
+}
+
+/// What is left of [`max_merge_visits`].
+struct Work {
+    left: usize,
+}
+
+impl Work {
+    /// Takes `visits`; `false`, and nothing left, when there are not that many.
+    fn spend(&mut self, visits: usize) -> bool {
+        match self.left.checked_sub(visits) {
+            Some(left) => {
+                self.left = left;
+                true
+            }
+            None => {
+                self.left = 0;
+                false
+            }
+        }
+    }
+
+    fn exhausted(&self) -> bool {
+        self.left == 0
+    }
+}
+
+/// Prices a bundle on the free lines, keeping its reasons. Past the work limit the pricing is
+/// cut short and means nothing (the caller checks [`Work::exhausted`]).
+#[inline(never)]
 fn price(
     definition: &BundleDefinition,
     lines: &[ReadLine<'_>],
     by_variant: DefinitionLines<'_>,
     setup: &MergeSetup,
     subject: &str,
+    work: &mut Work,
 ) -> Priced {
     let mut reasons = Vec::new();
-    let (candidate, overflow) =
-        match candidate(definition, lines, by_variant, setup, subject, &mut reasons) {
-            Ok(candidate) => (candidate, false),
-            Err(_) => (None, true),
-        };
+    let (candidate, overflow) = match candidate(
+        definition,
+        lines,
+        by_variant,
+        setup,
+        subject,
+        &mut reasons,
+        work,
+    ) {
+        Ok(candidate) => (candidate, false),
+        Err(_) => (None, true),
+    };
     Priced {
         candidate,
         reasons,
@@ -1051,6 +1149,7 @@ fn candidate(
     setup: &MergeSetup,
     subject: &str,
     reasons: &mut Vec<Reason>,
+    work: &mut Work,
 ) -> Checked<Option<Candidate>> {
     // Complete sets from whole lines: a group of `k` sets is one free line per component holding
     // exactly `k x quantity` units (the largest such `k` first, the first such line in cart
@@ -1063,49 +1162,51 @@ fn candidate(
     // quantity` units for one `k` only), so they are taken size by size, largest first, in as
     // many groups as the scarcest component allows: the groups, and their order, that taking the
     // largest remaining group one at a time gives, without searching again after each.
-    let free: Vec<Vec<usize>> = definition
-        .components
-        .iter()
-        .enumerate()
-        .map(|(k, _)| {
-            by_variant
-                .lines(k)
-                .iter()
-                .copied()
-                .filter(|i| lines.get(*i).is_some_and(|l| !l.used))
-                .collect()
-        })
-        .collect();
-    let quantity_of = |index: usize| lines.get(index).map_or(0, |l| l.line.quantity);
+    // A line's units while it is free; 0 once a merge took it (a group never wants 0 units).
+    let free_units = |index: usize| match lines.get(index) {
+        Some(line) if !line.used => line.line.quantity,
+        _ => 0,
+    };
+    // Each walk over the components' lines is paid for: once to search the sizes' end, once
+    // more if nothing is found; three times per group size. Past the work limit the search
+    // stops, and the caller drops what it found.
+    let all_lines = (0..definition.components.len())
+        .fold(0usize, |n, k| n.saturating_add(by_variant.lines(k).len()));
     let mut taken = Vec::new();
     let mut sets: i64 = 0;
-    if let (Some(first), Some(first_free)) = (definition.components.first(), free.first()) {
+    if let Some(first) = definition.components.first()
+        && work.spend(all_lines.saturating_mul(2))
+    {
         // The group sizes the first component's lines allow, largest first: each the largest
         // below the one before (a few sizes at most; a sort would cost the module several KB).
+        let first_lines = by_variant.lines(0);
         let sizes_below = |below: i64| {
-            first_free
+            first_lines
                 .iter()
-                .map(|&index| quantity_of(index))
-                .filter(|units| units % first.quantity == 0)
+                .map(|&index| free_units(index))
+                .filter(|units| *units > 0 && units % first.quantity == 0)
                 .map(|units| units / first.quantity)
                 .filter(|k| *k < below)
                 .max()
         };
         // Per component: its units in a group of the current size, and how far its lines
         // have been searched.
-        let mut wanted = vec![0i64; free.len()];
-        let mut cursors = vec![0usize; free.len()];
+        let n_components = definition.components.len();
+        let mut wanted = vec![0i64; n_components];
+        let mut cursors = vec![0usize; n_components];
         let mut below = i64::MAX;
-        while let Some(k) = sizes_below(below) {
+        while let Some(k) = sizes_below(below)
+            && work.spend(all_lines.saturating_mul(3))
+        {
             below = k;
             let mut groups = usize::MAX;
-            for ((component, indices), units) in
-                definition.components.iter().zip(&free).zip(&mut wanted)
+            for (c, (component, units)) in definition.components.iter().zip(&mut wanted).enumerate()
             {
                 *units = arith::checked_mul(k, component.quantity).unwrap_or(-1);
-                let holding = indices
+                let holding = by_variant
+                    .lines(c)
                     .iter()
-                    .filter(|&&i| quantity_of(i) == *units)
+                    .filter(|&&i| free_units(i) == *units)
                     .count();
                 groups = groups.min(holding);
             }
@@ -1114,11 +1215,12 @@ fn candidate(
             }
             cursors.fill(0);
             for _ in 0..groups {
-                for ((indices, units), cursor) in free.iter().zip(&wanted).zip(&mut cursors) {
-                    // INVARIANT: each component has at least `groups` lines holding `units`.
+                for (c, (units, cursor)) in wanted.iter().zip(&mut cursors).enumerate() {
+                    // INVARIANT: each component has at least `groups` free lines holding `units`.
+                    let indices = by_variant.lines(c);
                     while let Some(&index) = indices.get(*cursor) {
                         *cursor += 1;
-                        if quantity_of(index) == *units {
+                        if free_units(index) == *units {
                             taken.push(index);
                             break;
                         }
@@ -1132,15 +1234,16 @@ fn candidate(
     if sets == 0 {
         let mut missing = Vec::new();
         let mut counts = Vec::new();
-        for (component, indices) in definition.components.iter().zip(&free) {
-            if indices.is_empty() {
+        for (c, component) in definition.components.iter().enumerate() {
+            let units: Vec<i64> = by_variant
+                .lines(c)
+                .iter()
+                .map(|&i| free_units(i))
+                .filter(|units| *units > 0)
+                .collect();
+            if units.is_empty() {
                 missing.push(component.variant_id);
             } else {
-                let units = indices
-                    .iter()
-                    .filter_map(|i| lines.get(*i))
-                    .map(|l| l.line.quantity)
-                    .collect();
                 counts.push((component.variant_id, units, component.quantity));
             }
         }

@@ -22,6 +22,7 @@
 
 use crate::carts::{BudgetRun, CART_SIZES, budget_profile};
 use crate::project::Extension;
+use crate::report::TableRow;
 use crate::{Runner, RunnerError};
 use marginwise_engine::VariantData;
 use marginwise_engine::format::{
@@ -218,6 +219,58 @@ pub fn run_bundle_carts(runner: &Runner) -> Result<Vec<BudgetRun>, RunnerError> 
         });
     }
     Ok(runs)
+}
+
+/// The most merge work a cart can ask for: `n_bundles` bundles that all share one component,
+/// on a cart of `shared_lines` separate one-unit lines of it and one line of each bundle's other
+/// component. Every merge takes a line of the shared variant, so every other bundle is priced
+/// again, over all those lines: without the engine's work limit, 50 bundles on 50 such lines
+/// took 13.5 M instructions, over the limit.
+pub fn shared_component_input(n_bundles: u64, shared_lines: u64) -> Value {
+    let shared = component_id(0, 0);
+    let definitions: Vec<BundleDefinition> = (0..n_bundles)
+        .map(|bundle| BundleDefinition {
+            parent_variant_id: parent_id(bundle),
+            components: [shared, component_id(bundle, 1)]
+                .into_iter()
+                .map(|variant_id| BundleComponent {
+                    variant_id,
+                    quantity: 1,
+                    weight: 50,
+                })
+                .collect(),
+        })
+        .collect();
+    let lines: Vec<Value> = (0..shared_lines)
+        .map(|index| line(index, shared, 1))
+        .chain((0..n_bundles).map(|bundle| line(shared_lines + bundle, component_id(bundle, 1), 1)))
+        .collect();
+    let mut input = bundles_input(0, BUDGET_BUNDLES);
+    let bundles =
+        encode_checked_bundles(&definitions).unwrap_or_else(|_| encode_bundles(&definitions));
+    if let Some(slot) = input.pointer_mut("/cartTransform/bundles/value") {
+        *slot = Value::String(bundles);
+    }
+    if let Some(slot) = input.pointer_mut("/cart/lines") {
+        *slot = Value::Array(lines);
+    }
+    input
+}
+
+/// [`shared_component_input`] through the bundles Function, as a table row (no read floor).
+pub fn measure_largest_bundles(runner: &Runner) -> Result<Vec<TableRow>, RunnerError> {
+    let Some((bundles, _)) = bundles_and_floor(runner)? else {
+        return Ok(Vec::new());
+    };
+    let module = runner.extension_module(&bundles)?;
+    let name = "budget/bundles-shared-component-100".to_string();
+    let input = shared_component_input(50, 50);
+    let report = runner.run_module(&module, BUNDLES_TARGET.1, &input, &name)?;
+    Ok(vec![TableRow {
+        fixture: name,
+        floor_instructions: None,
+        report,
+    }])
 }
 
 #[cfg(test)]

@@ -427,6 +427,7 @@ pub fn measure_budget_carts(runner: &Runner) -> Result<Vec<TableRow>, RunnerErro
         });
     }
     rows.extend(measure_largest_decisions(runner)?);
+    rows.extend(crate::bundle_carts::measure_largest_bundles(runner)?);
     Ok(rows)
 }
 

@@ -56,6 +56,7 @@ fn measured() -> &'static Measured {
                 });
             }
             rows.extend(carts::measure_largest_decisions(&runner)?);
+            rows.extend(bundle_carts::measure_largest_bundles(&runner)?);
             Ok(Measured { rows, budget_runs })
         };
         let measured = collect().unwrap_or_else(|error| panic!("{error}"));
