@@ -166,10 +166,8 @@ pub enum Detail {
     VariantData(FormatError),
     /// The variant metafield has no cost.
     NoCost,
-    /// A bundle parent would have been a slot of this offer.
-    BundleParentNotSlot {
-        offer_id: String,
-    },
+    /// A bundle parent would have been a recommendation slot.
+    BundleParentNotSlot,
 
     // One policy field (the reason's subject is the field's JSON path).
     Missing,
@@ -375,8 +373,8 @@ impl fmt::Display for Detail {
             Detail::NoVariantData => f.write_str("no variant data"),
             Detail::VariantData(error) => write!(f, "variant data: {error}"),
             Detail::NoCost => f.write_str("variant data has no cost"),
-            Detail::BundleParentNotSlot { offer_id } => {
-                write!(f, "bundle parent is never a slot for {offer_id}")
+            Detail::BundleParentNotSlot => {
+                f.write_str("bundle parent, never a recommendation slot")
             }
             Detail::Missing => f.write_str("missing"),
             Detail::UnknownKey => f.write_str("unknown key"),

@@ -332,7 +332,6 @@ fn evaluate_offer(
     let cap = offer.cap.map(|cap| context.conversion.to_presentment(cap));
     let proposal = match reward::propose(
         &offer.reward,
-        id,
         context.cart,
         &context.discountable,
         &context.slot_candidates,

@@ -124,7 +124,6 @@ impl UnderCap {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn propose(
     reward: &Reward,
-    offer_id: &str,
     cart: &Cart<'_>,
     discountable: &[Discountable],
     slot_candidates: &OnceCell<slots::Candidates>,
@@ -197,14 +196,7 @@ pub(crate) fn propose(
             Ok(lines.proposal())
         }
         Reward::SlotPercent { bps, max_slots } => {
-            let slots = slots::find(
-                cart,
-                discountable,
-                slot_candidates,
-                max_slots,
-                offer_id,
-                reasons,
-            );
+            let slots = slots::find(cart, discountable, slot_candidates, max_slots, reasons);
             if slots.is_empty() {
                 return Err(NothingToGive {
                     code: ReasonCode::NoSlotFound,

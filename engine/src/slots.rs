@@ -16,7 +16,8 @@ use crate::min_table::MinTable;
 /// The cart indices of the slot lines, best complement rank first then cart order, at most
 /// `max_slots`. Only discountable lines can be slots; bundle parents never are (their price is
 /// already a bundle price set by the cart transform), and each one that would have qualified gets
-/// a `line_bundle_parent_excluded` reason.
+/// a `line_bundle_parent_excluded` reason, once per run however many slot offers the policy has
+/// (once per offer, 24 offers on 2,000 such lines went over Shopify's memory limit).
 ///
 /// `candidates` caches what the search works out from `cart` and `discountable`, so that it is
 /// worked out once however many slot offers the policy has: it must come from the same two (the
@@ -26,19 +27,22 @@ pub(crate) fn find(
     discountable: &[Discountable],
     candidates: &OnceCell<Candidates>,
     max_slots: u32,
-    offer_id: &str,
     reasons: &mut Vec<Reason>,
 ) -> Vec<usize> {
-    let candidates = candidates.get_or_init(|| Candidates::of(cart, discountable));
-    for &index in &candidates.bundle_parents {
-        if let Some(line) = cart.line(index) {
-            reasons.push(Reason::new(
-                ReasonCode::LineBundleParentExcluded,
-                line.id,
-                Detail::BundleParentNotSlot {
-                    offer_id: offer_id.to_string(),
-                },
-            ));
+    let mut first = false;
+    let candidates = candidates.get_or_init(|| {
+        first = true;
+        Candidates::of(cart, discountable)
+    });
+    if first {
+        for &index in &candidates.bundle_parents {
+            if let Some(line) = cart.line(index) {
+                reasons.push(Reason::new(
+                    ReasonCode::LineBundleParentExcluded,
+                    line.id,
+                    Detail::BundleParentNotSlot,
+                ));
+            }
         }
     }
     let limit = usize::try_from(max_slots).unwrap_or(usize::MAX);
