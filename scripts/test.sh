@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The whole marginwise test suite, exactly what CI runs (.ci/run calls this script and nothing else).
 #
-# It installs what it needs itself (the wasm target, cargo-insta), so it works on a fresh machine:
+# It installs the wasm target and cargo-insta itself (cargo-insta into $CARGO_TARGET_DIR/tools/bin,
+# or target/tools/bin without it). It does not install python3 with pip, which the CDNOW test
+# (model-pipeline/tests/cdnow.rs) uses to download its data. It runs:
 #   - formatting and clippy (warnings are errors),
 #   - every crate's tests through `cargo insta test --check --unreferenced=reject`, so a snapshot that
 #     is stale, missing or no longer referenced by any test fails the run,
 #   - the Functions' wasm builds (size budgets) and the wasm runner's budget suite run inside
 #     `cargo test` (see tests/conformance and tests/runner).
-# Set CARGO_TARGET_DIR to keep the build cache outside the clone.
+# Set CARGO_TARGET_DIR to keep the build cache outside the clone (but not for `shopify app build`
+# or `deploy`: see README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
