@@ -171,6 +171,7 @@ pub enum Detail {
 
     // One policy field (the reason's subject is the field's JSON path).
     Missing,
+    /// A key the object does not have, or one given twice.
     UnknownKey,
     /// A value of the wrong JSON type; `expected` and `found` are phrases like "an integer".
     ExpectedFound {
@@ -377,7 +378,7 @@ impl fmt::Display for Detail {
                 f.write_str("bundle parent, never a recommendation slot")
             }
             Detail::Missing => f.write_str("missing"),
-            Detail::UnknownKey => f.write_str("unknown key"),
+            Detail::UnknownKey => f.write_str("unknown or repeated key"),
             Detail::ExpectedFound { expected, found } => {
                 write!(f, "expected {expected}, found {found}")
             }

@@ -3,8 +3,8 @@
 //! Format, version 1. Money is integer minor units of `currency`, the shop's currency (the engine
 //! converts it to the cart's currency); rates are basis points (10000 = 100 %). Only `version`,
 //! `currency`, `offers` and, per offer, `id`, `reward` and `message` are required; `null` means
-//! the same as an absent key. Unknown keys are errors, so a misspelt guard field can never
-//! silently turn the guard off.
+//! the same as an absent key. Unknown keys are errors, and so are keys given twice in one object,
+//! so a misspelt or repeated guard field can never silently turn the guard off.
 //!
 //! ```json
 //! {

@@ -211,13 +211,14 @@ pub fn cart_transform_metafields(
     policy_json: &str,
     definitions: Option<&[BundleDefinition]>,
 ) -> Result<Value, CartTransformError> {
-    let as_written = compiled::compile(policy_json).map_err(|reasons| PolicyError { reasons })?;
+    let as_written = compiled::compile(policy_json).map_err(PolicyError::Reasons)?;
     let (stored, compiled_text) = stored_compiled(
         policy_json,
         as_written,
         |json| compiled::compile(json).ok(),
         |compiled_text, json| compiled::decode(compiled_text, json).ok(),
     );
+    crate::policy::storable(&stored, &compiled_text)?;
     let mut metafields = vec![
         json!({
             "namespace": "$app",

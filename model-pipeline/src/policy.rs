@@ -12,16 +12,55 @@ use marginwise_engine::policy::compiled;
 use marginwise_engine::{Reason, format};
 use serde_json::{Value, json};
 
-/// A policy that cannot be compiled: the reasons the engine gives for it.
+/// A policy that cannot be stored for a Function.
 #[derive(Debug)]
-pub struct PolicyError {
-    pub reasons: Vec<Reason>,
+pub enum PolicyError {
+    /// It does not compile: the reasons the engine gives for it.
+    Reasons(Vec<Reason>),
+    /// It compiles, but Shopify would refuse a value, or a Function could not read all of it.
+    NotStorable(String),
+}
+
+/// The most bytes of one metafield value a Function reads.
+pub const MAX_FUNCTION_VALUE_BYTES: usize = 10_000;
+
+/// Whether the stored JSON and its compiled form (a single-line text) can be written and read in
+/// full by a Function.
+pub(crate) fn storable(stored_json: &str, compiled: &str) -> Result<(), PolicyError> {
+    for (key, text) in [
+        (format::POLICY_KEY, stored_json),
+        (format::COMPILED_POLICY_KEY, compiled),
+    ] {
+        if text.len() > MAX_FUNCTION_VALUE_BYTES {
+            return Err(PolicyError::NotStorable(format!(
+                "$app.{key} would be {} bytes; a Function reads at most \
+                 {MAX_FUNCTION_VALUE_BYTES} bytes of a metafield (shorten messages or the \
+                 holdout salt, or use fewer offers)",
+                text.len()
+            )));
+        }
+    }
+    if let Some(at) = compiled.find(char::is_control) {
+        return Err(PolicyError::NotStorable(format!(
+            "a message, offer id or the holdout salt holds a control character (a line break, a \
+             tab, ...; byte {at} of $app.{}): Shopify stores the compiled policy as single-line \
+             text, and a checkout message shows on one line",
+            format::COMPILED_POLICY_KEY
+        )));
+    }
+    Ok(())
 }
 
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let reasons = match self {
+            PolicyError::Reasons(reasons) => reasons,
+            PolicyError::NotStorable(why) => {
+                return write!(f, "the policy cannot be stored: {why}");
+            }
+        };
         f.write_str("the policy does not compile; fix these first:")?;
-        for reason in &self.reasons {
+        for reason in reasons {
             let subject = if reason.subject.is_empty() {
                 "(document)"
             } else {
@@ -44,8 +83,9 @@ impl std::error::Error for PolicyError {}
 /// the code variants) that sets this policy: the JSON and its compiled form.
 pub fn policy_metafields(policy_json: &str) -> Result<Value, PolicyError> {
     // Checked as written, so that every reason names what the merchant wrote.
-    let as_written = compiled::compile(policy_json).map_err(|reasons| PolicyError { reasons })?;
+    let as_written = compiled::compile(policy_json).map_err(PolicyError::Reasons)?;
     let (stored, compiled) = stored_text(policy_json, as_written);
+    storable(&stored, &compiled)?;
     Ok(json!([
         {
             "namespace": "$app",
@@ -126,6 +166,28 @@ mod tests {
         assert!(SAMPLE_POLICY.len() > stored.len());
         // ... and it is the sample the compiled form refuses to stand for.
         assert!(compiled::decode(compiled, SAMPLE_POLICY).is_err());
+    }
+
+    #[test]
+    fn a_policy_shopify_could_not_store_or_a_function_not_read_is_refused() {
+        // A line break in a message: the compiled policy is single-line text.
+        let policy = SAMPLE_POLICY.replacen("\"message\": \"", "\"message\": \"Line\\nbreak ", 1);
+        assert!(policy.contains("Line\\nbreak"), "the sample has no message");
+        let text = policy_metafields(&policy).unwrap_err().to_string();
+        assert!(text.contains("control character"), "{text}");
+        // A salt so long the JSON would not be read in full by the Function.
+        let long = format!(
+            r#"{{"version": 1, "currency": "USD", "holdout": {{"share_bps": 100, "salt": "{}"}}, "offers": []}}"#,
+            "s".repeat(MAX_FUNCTION_VALUE_BYTES)
+        );
+        let text = policy_metafields(&long).unwrap_err().to_string();
+        assert!(
+            text.contains("$app.policy would be") && text.contains("at most 10000 bytes"),
+            "{text}"
+        );
+        // Just under the limit is fine.
+        let fits = long.replace(&"s".repeat(MAX_FUNCTION_VALUE_BYTES), &"s".repeat(4_000));
+        assert!(policy_metafields(&fits).is_ok());
     }
 
     #[test]

@@ -161,12 +161,14 @@ fn fill<'v, 't>(
             .position(|k| same_key(k.as_bytes(), key.as_bytes()))
             .and_then(|i| values.get_mut(i).zip(present.get_mut(i)));
         match slot {
-            Some((slot, present)) => {
+            Some((slot, present)) if !*present => {
                 *slot = Some(value).filter(|v| !matches!(v, Value::Null));
                 *present = true;
             }
-            None if unknown.is_none_or(|least| key < least) => unknown = Some(key),
-            None => {}
+            // A key given twice is refused like an unknown one: JSON readers disagree on which
+            // copy counts, and a second `min_line_margin_bps` must not quietly undo the first.
+            _ if unknown.is_none_or(|least| key < least) => unknown = Some(key),
+            _ => {}
         }
     }
     unknown
@@ -722,7 +724,7 @@ mod tests {
             (
                 r#"{"id": "a", "reward": {"kind": "free_shipping", "bps": 5}, "message": "m"}"#,
                 "offers[0].reward.bps",
-                "unknown key",
+                "unknown or repeated key",
             ),
             (
                 r#"{"id": "a", "reward": "free", "message": "m"}"#,
@@ -737,7 +739,7 @@ mod tests {
             (
                 r#"{"id": "a", "reward": {"kind": "free_shipping"}, "message": "m", "priority": 1}"#,
                 "offers[0].priority",
-                "unknown key",
+                "unknown or repeated key",
             ),
             (
                 r#"{"id": "a", "eligibility": {"segments": ["new", "vip"]}, "reward": {"kind": "free_shipping"}, "message": "m"}"#,
@@ -772,14 +774,24 @@ mod tests {
             (
                 r#"{"id": "a", "reward": {"kind": "free_shipping", "bps": null}, "message": "m"}"#,
                 "offers[0].reward.bps",
-                "unknown key",
+                "unknown or repeated key",
             ),
             (
                 r#"{"id": "a", "reward": {"kind": "order_fixed", "amount": 1, "zeta": 1, "max_slots": 2}, "message": "m"}"#,
                 "offers[0].reward.max_slots",
-                "unknown key",
+                "unknown or repeated key",
             ),
             (r#"[]"#, "offers[0]", "expected an object, found an array"),
+            (
+                r#"{"id": "a", "reward": {"kind": "order_percent", "bps": 100, "bps": 9000}, "message": "m"}"#,
+                "offers[0].reward.bps",
+                "unknown or repeated key",
+            ),
+            (
+                r#"{"id": "a", "id": "b", "reward": {"kind": "free_shipping"}, "message": "m"}"#,
+                "offers[0].id",
+                "unknown or repeated key",
+            ),
         ];
         for (offer, path, detail) in cases {
             let parsed = parse(&with_offer(offer));
@@ -847,6 +859,13 @@ mod tests {
                 ReasonCode::PolicyMalformed,
                 "guard.unknown_cost",
             ),
+            // A repeated key would leave which copy counts to the reader: the second must not
+            // quietly lower the guard.
+            (
+                r#"{"version": 1, "currency": "USD", "offers": [], "guard": {"min_line_margin_bps": 1000, "min_line_margin_bps": 0}}"#,
+                ReasonCode::PolicyMalformed,
+                "guard.min_line_margin_bps",
+            ),
             (
                 r#"{"version": 1, "currency": "USD", "offers": [], "holdout": {"share_bps": -1}}"#,
                 ReasonCode::PolicyMalformed,
@@ -870,8 +889,9 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// One pass over an object answers as a lookup per key does (last of a repeated key,
-        /// `null` as absent) and names the least unknown key, in any key order.
+        /// One pass over an object answers as a lookup per key does (`null` as absent; the first
+        /// of a repeated key) and names the least key that is unknown or repeated, in any key
+        /// order.
         #[test]
         fn fields_agree_with_lookups(
             entries in proptest::collection::vec(
@@ -891,13 +911,22 @@ mod tests {
             let known = ["kind", "bps", "amount"];
             let fields = super::fields(object, known);
             for (key, found) in known.iter().zip(fields.values) {
-                let expected = object.get(key).filter(|v| !matches!(v, super::Value::Null));
+                let expected = object
+                    .entries()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| v)
+                    .filter(|v| !matches!(v, super::Value::Null));
                 proptest::prop_assert!(
                     found.map(std::ptr::from_ref) == expected.map(std::ptr::from_ref),
                     "{} in {}", key, text
                 );
             }
-            let least_unknown = entries.iter().map(|(k, _)| *k).filter(|k| !known.contains(k)).min();
+            let repeated = |key: &str| entries.iter().filter(|(k, _)| *k == key).count() > 1;
+            let least_unknown = entries
+                .iter()
+                .map(|(k, _)| *k)
+                .filter(|k| !known.contains(k) || repeated(k))
+                .min();
             proptest::prop_assert_eq!(fields.unknown, least_unknown, "{}", text);
         }
     }
