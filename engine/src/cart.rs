@@ -113,9 +113,12 @@ pub(crate) fn read<'r>(
                     .iter()
                     .filter_map(|text| parse_decimal_minor(text, exponent).map(|cost| (cost, text)))
                     .max_by_key(|(cost, _)| *cost);
-                match most_expensive {
-                    Some((_, text)) => text,
-                    None => continue,
+                match (most_expensive, group.option_costs.first()) {
+                    (Some((_, text)), _) => text,
+                    // No option offered: nothing to discount. Options whose costs are all
+                    // unreadable get a reason below, for one of them.
+                    (None, None) => continue,
+                    (None, Some(first)) => first,
                 }
             }
         };
@@ -148,7 +151,7 @@ fn read_line<'r>(
         parse_decimal_minor(&line.unit_price, presentment.exponent).filter(|p| *p >= 0)
     else {
         reasons.push(reason(
-            ReasonCode::LineVariantMalformed,
+            ReasonCode::LineMalformed,
             &line.id,
             Detail::UnitPriceMalformed {
                 text: line.unit_price.clone(),
@@ -159,7 +162,7 @@ fn read_line<'r>(
     };
     if line.quantity < 1 {
         reasons.push(reason(
-            ReasonCode::LineVariantMalformed,
+            ReasonCode::LineMalformed,
             &line.id,
             Detail::QuantityBelowOne(line.quantity),
         ));

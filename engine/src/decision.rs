@@ -38,6 +38,7 @@ pub enum ReasonCode {
     NotSelected,
     // One line or metafield.
     LineCostUnknown,
+    /// The variant's `$app.offer` value cannot be read.
     LineVariantMalformed,
     LineBundleParentExcluded,
     Overflow,
@@ -91,6 +92,9 @@ pub enum ReasonCode {
     /// Shopify's instruction limit (many lines of variants that many bundles share): merging
     /// stopped, the merges made so far are kept.
     BundleWorkLimit,
+    /// A cart line's price or quantity cannot be read (its variant metafield may be fine): the
+    /// line is left out of every discount.
+    LineMalformed,
 }
 
 impl ReasonCode {
@@ -146,6 +150,7 @@ impl ReasonCode {
             ReasonCode::OutputLimit => "output_limit",
             ReasonCode::TooManyOffers => "too_many_offers",
             ReasonCode::BundleWorkLimit => "bundle_work_limit",
+            ReasonCode::LineMalformed => "line_malformed",
         }
     }
 }

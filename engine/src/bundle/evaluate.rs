@@ -426,7 +426,7 @@ fn read_lines<'r>(
             parse_decimal_minor(&line.unit_price, presentment.exponent).filter(|p| *p >= 0);
         let Some(unit_price) = unit_price else {
             reasons.push(reason(
-                ReasonCode::LineVariantMalformed,
+                ReasonCode::LineMalformed,
                 &line.id,
                 Detail::UnitPriceMalformed {
                     text: line.unit_price.clone(),
@@ -437,7 +437,7 @@ fn read_lines<'r>(
         };
         if line.quantity < 1 {
             reasons.push(reason(
-                ReasonCode::LineVariantMalformed,
+                ReasonCode::LineMalformed,
                 &line.id,
                 Detail::QuantityBelowOne(line.quantity),
             ));
