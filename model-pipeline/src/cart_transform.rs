@@ -17,6 +17,11 @@
 //! checked (with its index and fingerprint), which lets a small cart look up only the bundles it
 //! mentions (a list too long for its index beside it is stored plain, with a note); a list the
 //! cart transform would skip a bundle of is refused here, naming every bundle and why.
+//!
+//! `marginwise score --bundles FILE` reads the same file ([`bundle_parents`]) and writes each
+//! parent variant's `$app.offer` with the bundle-parent flag, which the discount Function needs to
+//! keep slot offers off bundle parents; the flag and the cart transform's list come from one file,
+//! checked the same way.
 
 use std::fmt;
 
@@ -155,6 +160,19 @@ fn variant_id(variant: &VariantRef) -> Option<u64> {
         }
     };
     (id > 0).then_some(id)
+}
+
+/// The parent variant ids of a definitions file's bundles, for `score --bundles`: their
+/// `$app.offer` is flagged as a bundle parent. A file `compile-bundles` would refuse is refused
+/// here too, with the same problems, so the flags always describe the bundles the cart transform
+/// can hold.
+pub fn bundle_parents(text: &str) -> Result<Vec<u64>, BundlesError> {
+    let definitions = BundleFile::parse(text)?.definitions()?;
+    bundles_value(&definitions)?;
+    Ok(definitions
+        .iter()
+        .map(|bundle| bundle.parent_variant_id)
+        .collect())
 }
 
 /// The checked `$app.bundles` value of `definitions`, refused when the cart transform would skip

@@ -31,6 +31,7 @@ use crate::ingest::IngestOptions;
 use crate::pipeline::{self, Outcome, RunOptions};
 use crate::plan::{self, MetafieldsSetInput, PLAN_FILE, customer_gid};
 use crate::progress::Progress;
+use crate::say;
 use crate::sync::{self, Polling, apply::ApplyOptions};
 
 /// The bundled sample policy (seven offers, including a slot offer and free shipping).
@@ -113,13 +114,13 @@ pub fn run(options: &DemoOptions, progress: Progress) -> anyhow::Result<DemoOutc
                 progress,
             )
             .with_context(|| format!("generating the sample store in {}", store.display()))?;
-            println!(
+            say!(
                 "sample store: {} customers, {} products, {} orders in {}",
                 generated.customers,
                 generated.products,
                 generated.orders,
                 store.display()
-            );
+            )?;
             let handle = local_store::LocalStore::start(local_store::Config {
                 seed_dir: Some(store.clone()),
                 ..local_store::Config::default()
@@ -132,10 +133,10 @@ pub fn run(options: &DemoOptions, progress: Progress) -> anyhow::Result<DemoOutc
             })?;
             let credentials =
                 Credentials::for_local(&handle.url(), AccessToken::new(handle.token()))?;
-            println!(
+            say!(
                 "local stand-in of the Admin API (not Shopify) at {}, Standard plan rate limits",
                 handle.url()
-            );
+            )?;
             // The stand-in answers bulk operations in milliseconds: poll accordingly.
             let polling = Polling {
                 first: Duration::from_millis(20),
@@ -154,11 +155,11 @@ pub fn run(options: &DemoOptions, progress: Progress) -> anyhow::Result<DemoOutc
         .iter()
         .map(|f| format!("{} {} objects", f.file, f.objects))
         .collect();
-    println!(
+    say!(
         "exported through bulk queries: {} into {}",
         objects.join(", "),
         export_dir.display()
-    );
+    )?;
 
     let run_options = RunOptions {
         ingest: IngestOptions {
@@ -168,7 +169,7 @@ pub fn run(options: &DemoOptions, progress: Progress) -> anyhow::Result<DemoOutc
         ..RunOptions::default()
     };
     let outcome = pipeline::run(&export_dir, &options.out, &run_options, progress)?;
-    print!("{}", pipeline::summary_text(&outcome));
+    crate::stdout::write(format_args!("{}", pipeline::summary_text(&outcome)))?;
 
     let state_file = options.out.join(sync::state::STATE_FILE);
     if local.is_some() {
@@ -179,14 +180,14 @@ pub fn run(options: &DemoOptions, progress: Progress) -> anyhow::Result<DemoOutc
     apply_options.polling = polling;
     let applied = sync::apply_plan(&mut client, &options.out, Some(&state_file), &apply_options)
         .with_context(|| format!("applying the plan in {}", options.out.display()))?;
-    print!("{}", sync::report_text(&applied));
+    crate::stdout::write(format_args!("{}", sync::report_text(&applied)))?;
 
     let records = sync::read_store_metafields(&mut client, polling)
         .context("reading the metafields back from the store")?;
-    println!(
+    say!(
         "read back {} metafields from the store; the scenarios below use those values",
         records.len()
-    );
+    )?;
     let policy = match &options.policy {
         Some(path) => std::fs::read_to_string(path)
             .with_context(|| format!("reading the policy {}", path.display()))?,
@@ -194,8 +195,8 @@ pub fn run(options: &DemoOptions, progress: Progress) -> anyhow::Result<DemoOutc
     };
     let scenarios = evaluate_records(&outcome, &records, &policy, "the store's metafields")?;
     let table = table(&scenarios);
-    println!("\ncheckout scenarios (policy: {}):", policy_name(options));
-    print!("{table}");
+    say!("\ncheckout scenarios (policy: {}):", policy_name(options))?;
+    crate::stdout::write(format_args!("{table}"))?;
     let mut details = String::new();
     for s in &scenarios {
         match &s.bundle {
@@ -221,12 +222,12 @@ pub fn run(options: &DemoOptions, progress: Progress) -> anyhow::Result<DemoOutc
     let details_path = options.out.join(SCENARIOS_FILE);
     std::fs::write(&details_path, details)
         .with_context(|| format!("writing {}", details_path.display()))?;
-    println!(
+    say!(
         "\nfull decisions with every reason: {}",
         details_path.display()
-    );
+    )?;
     if let Some(report) = &outcome.report {
-        println!("report: {}", report.display());
+        say!("report: {}", report.display())?;
     }
     let local_writes = local.map(|handle| {
         let stats = handle.stats();

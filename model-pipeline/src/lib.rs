@@ -9,9 +9,10 @@
 //!
 //! What it deliberately does not do: it does not talk to Shopify (running the bulk queries and
 //! applying the plan is a separate step, so scoring can be tested and benchmarked offline), it
-//! holds no order in memory once folded into per-customer accumulators (memory grows with
-//! customers and products), and it writes metafield values only through the engine's encoders,
-//! so the writer and the Functions' reader cannot drift apart.
+//! holds no order's line items in memory once the order is folded into per-customer accumulators
+//! (per order it keeps only its id, and its customer and day, so that duplicates are refused and
+//! the file's order changes nothing), and it writes metafield values only through the engine's
+//! encoders, so the writer and the Functions' reader cannot drift apart.
 
 pub mod admin;
 pub mod cart_transform;
@@ -27,6 +28,7 @@ pub mod progress;
 pub mod report;
 pub mod score;
 pub mod segments;
+pub mod stdout;
 pub mod sync;
 
 /// Peak resident memory of this process in bytes (`VmHWM` in /proc/self/status), if known.

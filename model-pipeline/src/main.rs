@@ -18,7 +18,7 @@ use model_pipeline::pipeline::{self, RunOptions};
 use model_pipeline::progress::Progress;
 use model_pipeline::score::ScoreOptions;
 use model_pipeline::sync::{self, Polling, apply::ApplyOptions};
-use model_pipeline::{Timing, demo, peak_memory_bytes};
+use model_pipeline::{Timing, demo, peak_memory_bytes, say};
 
 #[derive(Parser)]
 #[command(
@@ -36,7 +36,9 @@ struct Cli {
 
 #[derive(clap::Args, Clone)]
 struct ScoreArgs {
-    /// Skip malformed lines (counted in the summary) instead of stopping at the first one.
+    /// Skip bad lines (malformed, a second record of an id, an order dated after now or before
+    /// 1990; counted in the summary, the first record of an id kept) instead of stopping at the
+    /// first one.
     #[arg(long)]
     skip_bad: bool,
     /// Customer tag meaning "do not personalize" (besides dataSaleOptOut).
@@ -48,9 +50,15 @@ struct ScoreArgs {
     /// Minimum number of orders containing both products for a complement.
     #[arg(long, default_value_t = ScoreOptions::default().min_support)]
     min_support: u32,
-    /// Monthly discount rate of the 12-month CLV.
+    /// Monthly discount rate of the 12-month CLV, at least 0 and below 1 (0.01: about 12.7 % a
+    /// year).
     #[arg(long, default_value_t = ScoreOptions::default().monthly_discount_rate)]
     monthly_discount_rate: f64,
+    /// The bundle definitions `compile-bundles` reads (format: model-pipeline/src/cart_transform.rs):
+    /// their parent variants get the bundle-parent flag in `$app.offer`, which keeps the discount
+    /// Function's slot offers off them.
+    #[arg(long)]
+    bundles: Option<PathBuf>,
 }
 
 /// Which store to talk to. Without any of these, commands that can use the local stand-in do.
@@ -218,46 +226,64 @@ fn score_options(args: &ScoreArgs) -> anyhow::Result<RunOptions> {
                 .with_context(|| format!("--currency {code}: not an ISO 4217 code"))?,
         ),
     };
+    let bundle_parents = match &args.bundles {
+        None => Vec::new(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the bundles {}", path.display()))?;
+            model_pipeline::cart_transform::bundle_parents(&text)
+                .with_context(|| format!("reading the bundles {}", path.display()))?
+        }
+    };
     Ok(RunOptions {
         ingest: IngestOptions {
             skip_bad: args.skip_bad,
             opt_out_tag: Some(args.opt_out_tag.clone()).filter(|t| !t.is_empty()),
             currency,
+            now: None,
         },
-        score: ScoreOptions {
-            min_support: args.min_support,
-            monthly_discount_rate: args.monthly_discount_rate,
+        score: {
+            let score = ScoreOptions {
+                min_support: args.min_support,
+                monthly_discount_rate: args.monthly_discount_rate,
+                bundle_parents,
+            };
+            score.validate().context("--monthly-discount-rate")?;
+            score
         },
         skip_report: false,
     })
 }
 
-fn print_timings(timings: &[Timing]) {
-    println!("| stage | wall s | CPU s (all threads) |");
-    println!("|---|---:|---:|");
+fn print_timings(timings: &[Timing]) -> anyhow::Result<()> {
+    say!("| stage | wall s | CPU s (all threads) |")?;
+    say!("|---|---:|---:|")?;
     let (mut wall, mut cpu) = (0.0, 0.0);
     for t in timings {
-        println!(
+        say!(
             "| {} | {:.2} | {:.2} |",
-            t.stage, t.wall_seconds, t.cpu_seconds
-        );
+            t.stage,
+            t.wall_seconds,
+            t.cpu_seconds
+        )?;
         wall += t.wall_seconds;
         cpu += t.cpu_seconds;
     }
-    println!("| **total** | **{wall:.2}** | **{cpu:.2}** |");
+    say!("| **total** | **{wall:.2}** | **{cpu:.2}** |")?;
     match peak_memory_bytes() {
-        Some(bytes) => println!("| peak memory (VmHWM) | {:.0} MB | |", bytes as f64 / 1e6),
-        None => println!("| peak memory (VmHWM) | unavailable | |"),
+        Some(bytes) => say!("| peak memory (VmHWM) | {:.0} MB | |", bytes as f64 / 1e6)?,
+        None => say!("| peak memory (VmHWM) | unavailable | |")?,
     }
     if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
-        println!(
+        say!(
             "\nload average when done (1/5/15 min, other processes included): {}",
             load.split_whitespace()
                 .take(3)
                 .collect::<Vec<_>>()
                 .join(" ")
-        );
+        )?;
     }
+    Ok(())
 }
 
 fn bench(customers: u32, seed: u64, dir: Option<PathBuf>, quiet: bool) -> anyhow::Result<()> {
@@ -274,16 +300,16 @@ fn bench(customers: u32, seed: u64, dir: Option<PathBuf>, quiet: bool) -> anyhow
             Progress::new(quiet),
         )?;
         std::fs::write(&marker, b"")?;
-        println!(
+        say!(
             "generated {} customers, {} orders, {} line items ({:.0} MB) in {:.1} s (not part of the pipeline time)",
             generated.customers,
             generated.orders,
             generated.line_items,
             generated.bytes as f64 / 1e6,
             started.elapsed().as_secs_f64()
-        );
+        )?;
     } else {
-        println!("reusing the store generated in {}", store.display());
+        say!("reusing the store generated in {}", store.display())?;
     }
     // The pipeline runs in a child process so that its peak memory is its own, not the
     // generator's.
@@ -301,13 +327,13 @@ fn bench(customers: u32, seed: u64, dir: Option<PathBuf>, quiet: bool) -> anyhow
         .status()
         .context("running marginwise score")?;
     anyhow::ensure!(status.success(), "marginwise score failed: {status}");
-    println!(
+    say!(
         "\ncommand: cargo run --release -p model-pipeline --bin marginwise -- bench --customers {customers} --seed {seed}"
-    );
-    println!(
+    )?;
+    say!(
         "machine: {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
+    )?;
     Ok(())
 }
 
@@ -378,18 +404,32 @@ fn apply(args: ApplyArgs) -> anyhow::Result<()> {
         }
         file
     });
-    println!("applying {} to {}", args.plan.display(), credentials.shop);
+    say!("applying {} to {}", args.plan.display(), credentials.shop)?;
     let mut client = AdminClient::new(credentials, client_options);
     let report = sync::apply_plan(&mut client, &args.plan, Some(&state_file), &options)
         .with_context(|| format!("applying the plan in {}", args.plan.display()))?;
-    print!("{}", sync::report_text(&report));
-    if let Some(store) = local {
-        let stats = store.stats();
-        println!(
-            "local stand-in (not Shopify): {} writes applied, {} duplicate writes, {} metafields stored",
-            stats.writes_applied, stats.duplicate_writes, stats.metafields_stored
+    // A closed standard output stops the printing, not the verdict: refused values still make
+    // the run fail.
+    let printed = model_pipeline::stdout::write(format_args!("{}", sync::report_text(&report)))
+        .and_then(|()| match &local {
+            Some(store) => {
+                let stats = store.stats();
+                say!(
+                    "local stand-in (not Shopify): {} writes applied, {} duplicate writes, {} metafields stored",
+                    stats.writes_applied, stats.duplicate_writes, stats.metafields_stored
+                )
+            }
+            None => Ok(()),
+        });
+    if report.rejected > 0 {
+        anyhow::bail!(
+            "the store refused {} of the plan's values (listed above; the rest of the plan was \
+             applied): fix them in {} and run apply again",
+            report.rejected,
+            args.plan.display()
         );
     }
+    printed?;
     Ok(())
 }
 
@@ -403,7 +443,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let generated =
                 generate::generate(&GeneratorConfig { customers, seed }, &out, progress)?;
-            println!(
+            say!(
                 "wrote {} customers, {} products ({} variants), {} orders, {} line items to {}",
                 generated.customers,
                 generated.products,
@@ -411,7 +451,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 generated.orders,
                 generated.line_items,
                 out.display()
-            );
+            )?;
         }
         Command::Score {
             input,
@@ -423,13 +463,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut options = score_options(&args)?;
             options.skip_report = no_report;
             let outcome = pipeline::run(&input, &out, &options, progress)?;
-            print!("{}", pipeline::summary_text(&outcome));
+            model_pipeline::stdout::write(format_args!("{}", pipeline::summary_text(&outcome)))?;
             if let Some(report) = &outcome.report {
-                println!("report: {}", report.display());
+                say!("report: {}", report.display())?;
             }
             if timings {
-                println!();
-                print_timings(&outcome.timings);
+                say!()?;
+                print_timings(&outcome.timings)?;
             }
         }
         Command::Demo {
@@ -463,13 +503,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut client = AdminClient::new(shop.resolve()?, options);
             let files = sync::export::export(&mut client, &out, Polling::default())?;
             for file in files {
-                println!(
+                say!(
                     "{}: {} objects, {} bytes (bulk operation {})",
                     out.join(&file.file).display(),
                     file.objects,
                     file.bytes,
                     file.operation_id
-                );
+                )?;
             }
         }
         Command::Apply {
@@ -528,7 +568,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(note) = bundles_note(&metafields) {
                 eprintln!("note: {note}");
             }
-            println!("{}", serde_json::to_string_pretty(&metafields)?);
+            say!("{}", serde_json::to_string_pretty(&metafields)?)?;
         }
     }
     Ok(())
@@ -538,6 +578,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of standard output went away (`| head`): a clean stop, as for any filter.
+        Err(error) if model_pipeline::stdout::is_closed(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE

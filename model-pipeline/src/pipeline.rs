@@ -41,6 +41,8 @@ pub fn run(
     options: &RunOptions,
     progress: Progress,
 ) -> anyhow::Result<Outcome> {
+    // Settings are checked before a byte is read: a bad one should not cost a read of the export.
+    options.score.validate()?;
     let mut timings = Vec::new();
     let started = crate::Stopwatch::start();
     let data = ingest::read_store(input, &options.ingest, progress)?;
@@ -95,6 +97,12 @@ fn write_summary(
             "without_orders": scored.customers_without_orders,
             "unscored": scored.unscored,
             "unscored_example": scored.unscored_example,
+            "left_out_of_spend_fit": scored.spend_fit_excluded,
+            "left_out_of_spend_fit_examples": scored.spend_fit_excluded_examples,
+        },
+        "bundle_parents": {
+            "flagged": scored.bundle_parents_flagged,
+            "not_in_catalog": scored.bundle_parents_not_in_catalog,
         },
         "segments": segments,
         "thresholds": scored.thresholds,
@@ -140,10 +148,14 @@ pub fn summary_text(outcome: &Outcome) -> String {
     );
     let _ = writeln!(
         out,
-        "left out: {} cancelled/test orders, {} guest orders (complements only), {} orders of opted-out customers, {} bad lines skipped",
+        "left out: {} cancelled/test orders, {} guest orders (complements only), {} orders of opted-out customers, {} orders of customers not in {} (complements only), {} line items of products not in {} (in order values, not in complements), {} bad lines skipped",
         st.cancelled_or_test_orders,
         st.guest_orders,
         st.orders_of_opted_out_customers,
+        st.orders_of_unknown_customers,
+        ingest::CUSTOMERS_FILE,
+        st.line_items_of_unknown_products,
+        ingest::PRODUCTS_FILE,
         st.bad_lines
     );
     for example in &st.bad_line_examples {
@@ -203,6 +215,46 @@ pub fn summary_text(outcome: &Outcome) -> String {
         outcome.plan.deletions,
         outcome.out_dir.display()
     );
+    if s.spend_fit_excluded > 0 {
+        let examples: Vec<String> = s
+            .spend_fit_excluded_examples
+            .iter()
+            .map(u64::to_string)
+            .collect();
+        let _ = writeln!(
+            out,
+            "{} repeat buyers whose repeat orders were all free are left out of the Gamma-Gamma fit (it needs a positive mean value) and valued at its population mean, e.g. {} {}",
+            s.spend_fit_excluded,
+            if examples.len() == 1 {
+                "customer"
+            } else {
+                "customers"
+            },
+            examples.join(", ")
+        );
+    }
+    if s.bundle_parents_flagged > 0 || !s.bundle_parents_not_in_catalog.is_empty() {
+        let missing: Vec<String> = s
+            .bundle_parents_not_in_catalog
+            .iter()
+            .map(u64::to_string)
+            .collect();
+        let _ = write!(
+            out,
+            "bundle parents: {} variants flagged",
+            s.bundle_parents_flagged
+        );
+        if missing.is_empty() {
+            let _ = writeln!(out);
+        } else {
+            let _ = writeln!(
+                out,
+                "; not in {} (no value written): {}",
+                ingest::PRODUCTS_FILE,
+                missing.join(", ")
+            );
+        }
+    }
     if s.unscored > 0 {
         let _ = writeln!(
             out,

@@ -105,6 +105,57 @@ pub fn variant_record(variant_id: u64, data: &VariantData, shop: Currency) -> Me
     )
 }
 
+/// Why `record` is not something `score` writes: a metafield other than `$app.profile` on a
+/// customer or `$app.offer` on a product variant, another type, or a value the Functions' decoders
+/// refuse (they would skip it at checkout). `shop_exponent` decodes the unit cost of an offer.
+pub fn check_record(record: &MetafieldsSetInput, shop_exponent: u8) -> Result<(), String> {
+    use crate::ingest::records::{GidKind, parse_gid};
+    if record.namespace != NAMESPACE {
+        return Err(format!(
+            "field `namespace`: {:?} is not {NAMESPACE:?}, the app's namespace the Functions read",
+            record.namespace
+        ));
+    }
+    let (owner_kind, format) = match record.key.as_str() {
+        PROFILE_KEY => (GidKind::Customer, "a customer profile"),
+        VARIANT_KEY => (GidKind::ProductVariant, "a variant's offer data"),
+        other => {
+            return Err(format!(
+                "field `key`: {other:?} is neither {PROFILE_KEY:?} nor {VARIANT_KEY:?}"
+            ));
+        }
+    };
+    if record.kind != METAFIELD_TYPE {
+        return Err(format!(
+            "field `type`: {:?} is not {METAFIELD_TYPE:?}, the type of `{NAMESPACE}.{}`",
+            record.kind, record.key
+        ));
+    }
+    match parse_gid(&record.owner_id) {
+        Some(gid) if gid.kind == owner_kind => {}
+        _ => {
+            return Err(format!(
+                "field `ownerId`: {:?} is not a {} GID (gid://shopify/{}/<number>), the owner of \
+                 `{NAMESPACE}.{}`",
+                record.owner_id,
+                owner_kind.name(),
+                owner_kind.name(),
+                record.key
+            ));
+        }
+    }
+    let decoded = match owner_kind {
+        GidKind::Customer => Profile::decode(&record.value).map(|_| ()),
+        _ => VariantData::decode(&record.value, shop_exponent).map(|_| ()),
+    };
+    decoded.map_err(|error| {
+        format!(
+            "field `value`: {:?} of {} is not {format} the Functions can read: {error}",
+            record.value, record.owner_id
+        )
+    })
+}
+
 /// Writes the plan and the deletions into `dir`.
 pub fn write_plan(scored: &Scored, shop: Currency, dir: &Path) -> Result<PlanCounts, PlanError> {
     let mut counts = PlanCounts::default();

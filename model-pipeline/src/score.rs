@@ -1,10 +1,14 @@
 //! The scoring pipeline: histories -> RFM summaries -> BG/NBD and Gamma-Gamma -> per-customer
 //! P(alive), expected orders and CLV -> segments and profiles; co-purchases -> complements;
-//! unit costs -> per-variant data.
+//! unit costs and the bundle definitions' parents -> per-variant data.
+//!
+//! Gamma-Gamma needs a positive mean value per repeat buyer; a repeat buyer whose repeat orders
+//! were all free is left out of its fit (counted and named in the summary) and valued at the
+//! fitted population mean, rather than stopping the run. Errors name customers by id.
 
 use marginwise_engine::{Profile, Segment, VariantData};
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::complements::{self, Complements};
 use crate::ingest::{History, StoreData};
@@ -19,6 +23,8 @@ pub const CLV_MONTHS: u32 = 12;
 const FIT_CHECK_MAX_CUSTOMERS: usize = 200_000;
 /// Calibration frequencies shown separately in the fit-check plot; higher ones are pooled.
 const FIT_CHECK_MAX_FREQUENCY: usize = 7;
+/// Customer ids quoted in the summary for each kind of customer left out of something.
+const EXAMPLES: usize = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScoreError {
@@ -30,15 +36,41 @@ pub enum ScoreError {
         #[source]
         source: ModelError,
     },
+    #[error("fitting {model}: customer {customer_id}: {reason}")]
+    Customer {
+        model: &'static str,
+        customer_id: u64,
+        reason: String,
+    },
+    #[error(
+        "{value} is not a monthly discount rate: it must be at least 0 and below 1 (0.01 a month \
+         is about 12.7 % a year; a negative rate would value future orders above today's, and 1 \
+         would halve each month's value)"
+    )]
+    DiscountRate { value: f64 },
 }
 
 /// Scoring settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ScoreOptions {
     /// Minimum orders containing both products for a complement.
     pub min_support: u32,
     /// Monthly discount rate of the CLV (0.01 = about 12.7 % a year).
     pub monthly_discount_rate: f64,
+    /// Variant ids of the bundle parents the cart transform's definitions name: their `$app.offer`
+    /// carries the `B` flag, which keeps the discount Function's slot offers off them.
+    pub bundle_parents: Vec<u64>,
+}
+
+impl ScoreOptions {
+    /// Refuses settings no run should use, before any file is read.
+    pub fn validate(&self) -> Result<(), ScoreError> {
+        let rate = self.monthly_discount_rate;
+        if !(rate.is_finite() && (0.0..1.0).contains(&rate)) {
+            return Err(ScoreError::DiscountRate { value: rate });
+        }
+        Ok(())
+    }
 }
 
 impl Default for ScoreOptions {
@@ -48,6 +80,7 @@ impl Default for ScoreOptions {
             // offline evaluation in the report shows what it costs.
             min_support: 3,
             monthly_discount_rate: 0.01,
+            bundle_parents: Vec::new(),
         }
     }
 }
@@ -92,6 +125,15 @@ pub struct Scored {
     /// Customers whose model evaluation failed (non-finite value), with the first message.
     pub unscored: u64,
     pub unscored_example: Option<String>,
+    /// Repeat buyers whose repeat orders were all free: Gamma-Gamma needs a positive mean value,
+    /// so they are left out of its fit and valued at its population mean. Their count and the
+    /// first few ids.
+    pub spend_fit_excluded: u64,
+    pub spend_fit_excluded_examples: Vec<u64>,
+    /// Variants flagged as bundle parents, and the parents named in the definitions that are not
+    /// in the catalog (no `$app.offer` is written for them).
+    pub bundle_parents_flagged: u64,
+    pub bundle_parents_not_in_catalog: Vec<u64>,
     pub complements: Complements,
     /// (variant id, data) for every variant in the catalog.
     pub variants: Vec<(u64, VariantData)>,
@@ -136,6 +178,13 @@ fn to_bps(p: f64) -> i64 {
     (p.clamp(0.0, 1.0) * 10_000.0).round() as i64
 }
 
+/// Whether Gamma-Gamma can use this customer's spend: a repeat buyer with a positive mean value
+/// of their repeat transactions. Customers without repeats carry no spend information (the model
+/// skips them); repeat buyers whose repeats were all free would make its likelihood undefined.
+fn spend_is_modelled(c: &CustomerSummary) -> bool {
+    c.frequency == 0.0 || c.monetary > 0.0
+}
+
 /// Scores one customer: the model figures, then the profile without a segment yet.
 fn evaluate_customer(
     bgnbd: &BgNbd,
@@ -146,8 +195,30 @@ fn evaluate_customer(
     let p_alive = bgnbd.p_alive(c);
     let horizon_weeks = f64::from(CLV_MONTHS) * WEEKS_PER_MONTH;
     let expected = bgnbd.conditional_expected_purchases(horizon_weeks, c)?;
-    let clv = models::clv(bgnbd, gg, c, CLV_MONTHS, rate)?;
+    let clv = if spend_is_modelled(c) {
+        models::clv(bgnbd, gg, c, CLV_MONTHS, rate)?
+    } else {
+        models::clv_at_value(bgnbd, gg.population_mean()?, c, CLV_MONTHS, rate)?
+    };
     Ok((p_alive, expected, clv))
+}
+
+/// A fit's error, with a customer named by their id instead of their position in the fit's input.
+fn fit_error(model: &'static str, source: ModelError, ids: &[u64]) -> ScoreError {
+    match source {
+        ModelError::InvalidCustomer { index, reason } => match ids.get(index) {
+            Some(&customer_id) => ScoreError::Customer {
+                model,
+                customer_id,
+                reason,
+            },
+            None => ScoreError::Fit {
+                model,
+                source: ModelError::InvalidCustomer { index, reason },
+            },
+        },
+        source => ScoreError::Fit { model, source },
+    }
 }
 
 /// Runs the models, segments and complements over what was read.
@@ -156,6 +227,7 @@ pub fn score(
     options: &ScoreOptions,
     progress: Progress,
 ) -> Result<Scored, ScoreError> {
+    options.validate()?;
     let mut timings = Vec::new();
     let end_day = i32::try_from(data.last_order_time.div_euclid(86_400))
         .unwrap_or(i32::MAX - 1)
@@ -178,17 +250,31 @@ pub fn score(
     }
     let summaries: Vec<CustomerSummary> =
         eligible.iter().map(|(_, h)| summary(h, end_day)).collect();
+    let ids: Vec<u64> = eligible.iter().map(|(id, _)| *id).collect();
+    // Gamma-Gamma's input: everyone but the repeat buyers whose repeat orders were all free.
+    let mut spend_summaries = Vec::with_capacity(summaries.len());
+    let mut spend_ids = Vec::with_capacity(summaries.len());
+    let mut spend_fit_excluded = 0u64;
+    let mut spend_fit_excluded_examples = Vec::new();
+    for (id, c) in ids.iter().zip(&summaries) {
+        if spend_is_modelled(c) {
+            spend_summaries.push(*c);
+            spend_ids.push(*id);
+        } else {
+            spend_fit_excluded += 1;
+            if spend_fit_excluded_examples.len() < EXAMPLES {
+                spend_fit_excluded_examples.push(*id);
+            }
+        }
+    }
 
     let started = crate::Stopwatch::start();
     let spinner = progress.spinner("fit");
-    let bgnbd = BgNbd::fit(&summaries).map_err(|source| ScoreError::Fit {
-        model: "BG/NBD",
-        source,
-    })?;
-    let gamma_gamma = GammaGamma::fit(&summaries).map_err(|source| ScoreError::Fit {
-        model: "Gamma-Gamma",
-        source,
-    })?;
+    let bgnbd = BgNbd::fit(&summaries).map_err(|source| fit_error("BG/NBD", source, &ids))?;
+    let gamma_gamma = GammaGamma::fit(&spend_summaries)
+        .map_err(|source| fit_error("Gamma-Gamma", source, &spend_ids))?;
+    drop(spend_summaries);
+    drop(spend_ids);
     spinner.finish_and_clear();
     timings.push(started.stop("fit BG/NBD + Gamma-Gamma"));
 
@@ -292,6 +378,8 @@ pub fn score(
     timings.push(started.stop("segments + profiles"));
 
     let started = crate::Stopwatch::start();
+    let bundle_parents: FxHashSet<u64> = options.bundle_parents.iter().copied().collect();
+    let mut bundle_parents_flagged = 0u64;
     let complements = complements::compute(
         &data.co_purchase,
         &data.histories,
@@ -318,17 +406,26 @@ pub fn score(
                         .collect()
                 })
                 .unwrap_or_default();
+            let bundle_parent = bundle_parents.contains(&v.id);
+            bundle_parents_flagged += u64::from(bundle_parent);
             (
                 v.id,
                 VariantData {
                     unit_cost_minor: v.unit_cost_minor,
                     product_id,
                     complements: list,
-                    bundle_parent: false,
+                    bundle_parent,
                 },
             )
         })
         .collect();
+    let in_catalog: FxHashSet<u64> = data.catalog.variants.iter().map(|v| v.id).collect();
+    let mut bundle_parents_not_in_catalog: Vec<u64> = bundle_parents
+        .iter()
+        .copied()
+        .filter(|id| !in_catalog.contains(id))
+        .collect();
+    bundle_parents_not_in_catalog.sort_unstable();
     timings.push(started.stop("complements + offline eval"));
 
     let started = crate::Stopwatch::start();
@@ -344,6 +441,10 @@ pub fn score(
         customers_without_orders,
         unscored,
         unscored_example,
+        spend_fit_excluded,
+        spend_fit_excluded_examples,
+        bundle_parents_flagged,
+        bundle_parents_not_in_catalog,
         complements,
         variants,
         fit_check,
@@ -419,4 +520,42 @@ fn fit_check(data: &StoreData, end_day: i32) -> Option<FitCheck> {
         customers: sample.len() as u64,
         rows,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A fit names a customer by their position in its input; the run's message names their id.
+    #[test]
+    fn fit_errors_name_the_customer_id_not_a_position() {
+        let ids = [7_100_000_003, 7_100_000_105];
+        let error = fit_error(
+            "Gamma-Gamma",
+            ModelError::InvalidCustomer {
+                index: 1,
+                reason: "frequency is 1.5, not a whole number of repeat transactions".into(),
+            },
+            &ids,
+        );
+        assert_eq!(
+            error.to_string(),
+            "fitting Gamma-Gamma: customer 7100000105: frequency is 1.5, not a whole number of \
+             repeat transactions"
+        );
+        // Errors about no single customer keep the model's message as their source.
+        let error = fit_error(
+            "Gamma-Gamma",
+            ModelError::TooFewCustomers {
+                model: "Gamma-Gamma",
+                needed: 3,
+                what: "with a repeat purchase and a positive mean value",
+                got: 0,
+            },
+            &ids,
+        );
+        assert_eq!(error.to_string(), "fitting Gamma-Gamma");
+        assert!(std::error::Error::source(&error).is_some());
+    }
 }

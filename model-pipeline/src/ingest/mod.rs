@@ -26,19 +26,31 @@
 //! } } } }
 //! ```
 //!
-//! Memory grows with customers and products, never with orders: an order is folded into its
-//! customer's [`History`] and into the co-purchase counts as soon as its last line item has been
-//! read, which is why the orders export must be grouped (a child line that does not follow its
-//! order is reported, not buffered). Lines are decoded in parallel in chunks of a few megabytes
-//! and folded in file order, so results do not depend on the number of threads.
+//! An order is folded into its customer's [`History`] and into the co-purchase counts as soon as
+//! its last line item has been read, which is why the orders export must be grouped (a child line
+//! that does not follow its order is reported, not buffered). Lines are decoded in parallel in
+//! chunks of a few megabytes and folded in file order, so results do not depend on the number of
+//! threads. Nor do they depend on the order of the orders: the query sorts by `processedAt`, but a
+//! file that is not sorted (or that was concatenated) must not change a score, so which days are
+//! transactions, and which fall in the fit-check holdout, is settled after the last order. That
+//! costs memory per order, not only per customer: each order id with its line (to refuse a
+//! duplicate, which would count the same purchase twice) and each counted order's customer and
+//! day. Measured: 13 MB more peak memory for the 284,844 orders of the 100,000-customer benchmark
+//! (76 -> 89 MB, `BENCHMARKS.md`).
+//!
+//! An order dated after this run's clock, or before [`EARLIEST_ORDER`], is refused: the latest
+//! order is the models' "now" (the export records no time of its own), so one order dated in 2099
+//! would age every customer by decades.
 //!
 //! A malformed line stops the run with `file:line: field `path`: why`; with `skip_bad` it is
-//! skipped and counted instead (the first few are kept for the summary).
+//! skipped and counted instead (the first few are kept for the summary). A skipped duplicate
+//! (customer, product, variant, order) leaves the first record as it was.
 
 pub mod records;
 
+use std::collections::hash_map::Entry;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use marginwise_engine::money::{Currency, parse_decimal_minor};
@@ -48,7 +60,7 @@ use rustc_hash::FxHashMap;
 use crate::progress::Progress;
 use records::{
     CustomerLine, FieldError, Gid, GidField, GidKind, MoneyV2, OrderFileLine, ProductFileLine,
-    ShortText, decode_line, parse_timestamp,
+    ShortText, decode_line, format_timestamp, parse_timestamp,
 };
 
 /// File names inside an input folder.
@@ -63,6 +75,13 @@ const BAD_LINE_EXAMPLES: usize = 10;
 /// The fit-check plot compares predictions with the last 26 weeks of the history (see
 /// [`StoreData::cutoff_day`]).
 pub const HOLDOUT_DAYS: i32 = 26 * 7;
+/// 1990-01-01T00:00:00Z: no order is older. Online stores start in the mid-1990s, and a history
+/// imported from an older till still gives BG/NBD decades it cannot use; a date before this is a
+/// placeholder (`0001-01-01`) or a wrong year.
+pub const EARLIEST_ORDER: i64 = 631_152_000;
+/// How far after this run's clock an order may be dated: a store's clock and ours may disagree by
+/// a little, and a time zone written as UTC by mistake moves a date by at most 14 hours.
+pub const CLOCK_TOLERANCE_SECONDS: i64 = 86_400;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -92,6 +111,9 @@ pub struct IngestOptions {
     pub opt_out_tag: Option<String>,
     /// The shop currency; read from the data when absent.
     pub currency: Option<Currency>,
+    /// This run's clock in seconds since the epoch (orders dated more than
+    /// [`CLOCK_TOLERANCE_SECONDS`] after it are refused); the system clock when absent.
+    pub now: Option<i64>,
 }
 
 /// What was read and what was left out, for the summary and the report.
@@ -141,8 +163,9 @@ pub struct Catalog {
 
 /// Per-customer accumulators: everything the models, segments and evaluation need, updated once
 /// per order. A "transaction" is all of a customer's orders on one UTC calendar day (the CDNOW
-/// convention the published model figures use).
-#[derive(Debug, Clone, Default)]
+/// convention the published model figures use). Every field is the same whatever order the file
+/// lists the orders in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct History {
     pub n_orders: u32,
     pub n_discounted_orders: u32,
@@ -158,46 +181,56 @@ pub struct History {
     pub calibration_last_day: i32,
     pub holdout_transactions: u32,
     pub holdout_last_day: i32,
-    /// The latest order: its time and its distinct products (product indices), kept for the
-    /// leave-last-order-out evaluation of complementary products.
+    /// The latest order (by time, then by id, so that ties do not depend on the file's order):
+    /// its time, id and distinct products (product indices), kept for the leave-last-order-out
+    /// evaluation of complementary products.
     pub last_order_time: i64,
+    pub last_order_id: u64,
     pub last_order_products: Box<[u32]>,
 }
 
 impl History {
-    /// Folds one order in. Same-day orders merge into one transaction; the check is against
-    /// the customer's first and latest day, which is exact for an export sorted by `processedAt`.
-    fn add_order(&mut self, day: i32, value: i64, discounted: bool, cutoff: i32) {
+    /// Folds one order's value in. Sums, the first day's value and the latest day do not depend on
+    /// the order orders come in; the transaction counts need every day at once and are made by
+    /// [`count_transactions`] after the last order.
+    fn add_order(&mut self, day: i32, value: i64, discounted: bool) {
+        let first_order = self.n_orders == 0;
         self.n_orders = self.n_orders.saturating_add(1);
         self.n_discounted_orders = self
             .n_discounted_orders
             .saturating_add(u32::from(discounted));
         self.total_value_minor = self.total_value_minor.saturating_add(value);
-        if self.n_transactions == 0 {
-            self.n_transactions = 1;
+        if first_order || day < self.first_day {
             self.first_day = day;
-            self.last_day = day;
             self.first_value_minor = value;
         } else if day == self.first_day {
             self.first_value_minor = self.first_value_minor.saturating_add(value);
-        } else if day != self.last_day {
-            self.n_transactions = self.n_transactions.saturating_add(1);
-            if day < self.first_day {
-                self.first_day = day;
-                self.first_value_minor = value;
-            }
-            self.last_day = self.last_day.max(day);
         }
-        if day < cutoff {
-            if self.calibration_transactions == 0 || day != self.calibration_last_day {
-                self.calibration_transactions = self.calibration_transactions.saturating_add(1);
-            }
-            self.calibration_last_day = self.calibration_last_day.max(day);
+        self.last_day = if first_order {
+            day
         } else {
-            if self.holdout_transactions == 0 || day != self.holdout_last_day {
-                self.holdout_transactions = self.holdout_transactions.saturating_add(1);
-            }
-            self.holdout_last_day = self.holdout_last_day.max(day);
+            self.last_day.max(day)
+        };
+    }
+}
+
+/// Counts each customer's transactions (distinct order days) in all, before `cutoff` and from it,
+/// from the (customer index, day) of every counted order, in any order and with repeats.
+fn count_transactions(histories: &mut [History], mut days: Vec<(u32, i32)>, cutoff: i32) {
+    days.sort_unstable();
+    days.dedup();
+    for (customer, day) in days {
+        let Some(history) = histories.get_mut(customer as usize) else {
+            continue;
+        };
+        history.n_transactions = history.n_transactions.saturating_add(1);
+        // Days arrive in increasing order per customer, so the latest is the last one seen.
+        if day < cutoff {
+            history.calibration_transactions = history.calibration_transactions.saturating_add(1);
+            history.calibration_last_day = day;
+        } else {
+            history.holdout_transactions = history.holdout_transactions.saturating_add(1);
+            history.holdout_last_day = day;
         }
     }
 }
@@ -260,8 +293,8 @@ pub struct StoreData {
     /// The latest order time seen (seconds since the epoch); the models' "now".
     pub last_order_time: i64,
     /// First day of the fit-check holdout: orders before it calibrate, orders on or after it are
-    /// predicted. It is fixed before the orders are read (from the file's tail, see
-    /// [`peek_last_order_day`]) so that the split costs one pass.
+    /// predicted. [`HOLDOUT_DAYS`] before the day after the latest order (`i32::MAX` without
+    /// orders).
     pub cutoff_day: i32,
     pub stats: IngestStats,
 }
@@ -290,7 +323,6 @@ pub fn read_store(
         None => peek_order_currency(&orders_path)?,
     };
     let catalog = read_products(&products_path, options, currency, &mut stats, progress)?;
-    let cutoff_day = peek_last_order_day(&orders_path)?.map_or(i32::MAX, |d| d - HOLDOUT_DAYS + 1);
     let mut data = StoreData {
         currency,
         histories: vec![History::default(); customers.len()],
@@ -302,11 +334,16 @@ pub fn read_store(
         },
         catalog,
         last_order_time: i64::MIN,
-        cutoff_day,
+        cutoff_day: i32::MAX,
         stats,
     };
     read_orders(&orders_path, options, &mut data, progress)?;
     Ok(data)
+}
+
+/// The day (since the epoch) of `time`, for a time within the accepted order dates.
+fn day_of(time: i64) -> i32 {
+    i32::try_from(time.div_euclid(86_400)).unwrap_or(i32::MAX)
 }
 
 fn display(path: &Path) -> String {
@@ -520,7 +557,10 @@ fn read_customers(
     }
     let opt_out_tag = options.opt_out_tag.clone();
     let mut customers = Vec::new();
-    let mut index = FxHashMap::default();
+    let mut index: FxHashMap<u64, u32> = FxHashMap::default();
+    // The line of each customer, by position, to name both lines of a duplicate; dropped once
+    // the file is read.
+    let mut lines_read: Vec<u64> = Vec::new();
     let mut currency_local = *currency;
     let lines = read_jsonl(
         path,
@@ -556,7 +596,22 @@ fn read_customers(
                 currency_code: raw.amount_spent.and_then(|m| m.currency_code),
             })
         },
-        |_, parsed, _| {
+        |number, parsed, _| {
+            // The duplicate check comes first: a refused line must change nothing (with
+            // `skip_bad`, the first record is kept as it was).
+            let position = u32::try_from(customers.len())
+                .map_err(|_| FieldError::new("id", "more than 4 billion customers"))?;
+            let id = parsed.record.id;
+            let slot = match index.entry(id) {
+                Entry::Occupied(first) => {
+                    let first_line = lines_read.get(*first.get() as usize).copied().unwrap_or(0);
+                    return Err(FieldError::new(
+                        "id",
+                        format!("duplicate customer {id}: already on line {first_line}"),
+                    ));
+                }
+                Entry::Vacant(slot) => slot,
+            };
             if let Some(code) = parsed.currency_code {
                 match currency_local {
                     None => match Currency::from_code(code.as_str()) {
@@ -571,14 +626,8 @@ fn read_customers(
                     Some(c) => check_currency(Some(code), "amountSpent.currencyCode", c)?,
                 }
             }
-            let position = u32::try_from(customers.len())
-                .map_err(|_| FieldError::new("id", "more than 4 billion customers"))?;
-            if index.insert(parsed.record.id, position).is_some() {
-                return Err(FieldError::new(
-                    "id",
-                    format!("duplicate customer {}", parsed.record.id),
-                ));
-            }
+            slot.insert(position);
+            lines_read.push(number);
             customers.push(parsed.record);
             Ok(())
         },
@@ -605,6 +654,8 @@ fn read_products(
         },
     }
     let mut catalog = Catalog::default();
+    // The line of each product, by position, to name both lines of a duplicate.
+    let mut product_lines: Vec<u64> = Vec::new();
     // Variants may arrive before their product when the export is not grouped; they are joined
     // once the file has been read (the catalog is small next to the orders).
     let mut pending: Vec<(u64, u64, u64, i64, Option<i64>)> = Vec::new();
@@ -647,9 +698,24 @@ fn read_products(
                 Row::Product(id) => {
                     let position = u32::try_from(catalog.products.len())
                         .map_err(|_| FieldError::new("id", "too many products"))?;
-                    if catalog.product_index.insert(id, position).is_some() {
-                        return Err(FieldError::new("id", format!("duplicate product {id}")));
+                    // Checked before anything is changed: a skipped duplicate leaves the first
+                    // product, and the variants that name it, as they were.
+                    match catalog.product_index.entry(id) {
+                        Entry::Occupied(first) => {
+                            let first_line = product_lines
+                                .get(*first.get() as usize)
+                                .copied()
+                                .unwrap_or(0);
+                            return Err(FieldError::new(
+                                "id",
+                                format!("duplicate product {id}: already on line {first_line}"),
+                            ));
+                        }
+                        Entry::Vacant(slot) => {
+                            slot.insert(position);
+                        }
                     }
+                    product_lines.push(number);
                     catalog.products.push(id);
                 }
                 Row::Variant {
@@ -663,31 +729,50 @@ fn read_products(
         },
     )?;
     stats.product_lines = lines;
+    // Each variant's line and product, to refuse a second variant of the same id: the plan would
+    // hold two different values for one metafield, and whichever was written last would win.
+    let mut variant_lines: FxHashMap<u64, (u64, u64)> = FxHashMap::default();
     for (line, id, product, price_minor, unit_cost_minor) in pending {
-        match catalog.product_index.get(&product) {
-            Some(&index) => catalog.variants.push(VariantRecord {
-                id,
-                product: index,
-                price_minor,
-                unit_cost_minor,
-            }),
-            None => {
-                let error = IngestError::Bad {
-                    file: display(path),
-                    line,
-                    field: "__parentId".into(),
-                    message: format!(
-                        "variant {id} names product {product}, which is not in the file"
+        let (field, message) = match (catalog.product_index.get(&product), variant_lines.entry(id))
+        {
+            (None, _) => (
+                "__parentId",
+                format!("variant {id} names product {product}, which is not in the file"),
+            ),
+            (Some(_), Entry::Occupied(first)) => {
+                let (first_line, first_product) = *first.get();
+                (
+                    "id",
+                    format!(
+                        "duplicate variant {id}: already on line {first_line} (product \
+                         {first_product}), here under product {product}; the plan can hold one \
+                         value per variant"
                     ),
-                };
-                if !options.skip_bad {
-                    return Err(error);
-                }
-                stats.bad_lines += 1;
-                if stats.bad_line_examples.len() < BAD_LINE_EXAMPLES {
-                    stats.bad_line_examples.push(error.to_string());
-                }
+                )
             }
+            (Some(&index), Entry::Vacant(slot)) => {
+                slot.insert((line, product));
+                catalog.variants.push(VariantRecord {
+                    id,
+                    product: index,
+                    price_minor,
+                    unit_cost_minor,
+                });
+                continue;
+            }
+        };
+        let error = IngestError::Bad {
+            file: display(path),
+            line,
+            field: field.into(),
+            message,
+        };
+        if !options.skip_bad {
+            return Err(error);
+        }
+        stats.bad_lines += 1;
+        if stats.bad_line_examples.len() < BAD_LINE_EXAMPLES {
+            stats.bad_line_examples.push(error.to_string());
         }
     }
     Ok(catalog)
@@ -716,35 +801,14 @@ fn peek_order_currency(path: &Path) -> Result<Currency, IngestError> {
         })
 }
 
-/// The latest `processedAt` among the order lines of the file's last megabyte. For an export
-/// sorted by `processedAt` this is the end of the history; for any other order it only moves the
-/// fit-check cutoff, never a score.
-pub fn peek_last_order_day(path: &Path) -> Result<Option<i32>, IngestError> {
-    let io = |source| IngestError::Io {
-        file: display(path),
-        source,
-    };
-    let (mut file, len) = open(path)?;
-    let start = len.saturating_sub(1 << 20);
-    file.seek(SeekFrom::Start(start)).map_err(io)?;
-    let mut tail = Vec::new();
-    file.read_to_end(&mut tail).map_err(io)?;
-    let latest = tail
-        .split(|b| *b == b'\n')
-        .filter_map(|line| serde_json::from_slice::<OrderFileLine>(line).ok())
-        .filter(|line| line.parent_id.is_none())
-        .filter_map(|line| line.processed_at.or(line.created_at))
-        .filter_map(|text| parse_timestamp(text.as_str()))
-        .max();
-    Ok(latest.and_then(|t| i32::try_from(t.div_euclid(86_400)).ok()))
-}
-
 /// One decoded line of the orders file.
 enum OrderRow {
     Order {
         id: u64,
         customer: Option<u64>,
         time: i64,
+        /// The field `time` came from (`processedAt`, else `createdAt`).
+        time_field: &'static str,
         excluded: bool,
     },
     Item {
@@ -770,9 +834,9 @@ fn parse_order_line(line: &[u8], currency: Currency) -> Result<OrderRow, FieldEr
     let raw: OrderFileLine = decode_line(line)?;
     if raw.parent_id.is_none() {
         let id = gid_of(raw.id, "id", GidKind::Order)?;
-        let time = match raw.processed_at {
-            Some(_) => timestamp(raw.processed_at, "processedAt")?,
-            None => timestamp(raw.created_at, "createdAt")?,
+        let (time, time_field) = match raw.processed_at {
+            Some(_) => (timestamp(raw.processed_at, "processedAt")?, "processedAt"),
+            None => (timestamp(raw.created_at, "createdAt")?, "createdAt"),
         };
         check_currency(raw.currency_code, "currencyCode", currency)?;
         let customer = match raw.customer {
@@ -783,6 +847,7 @@ fn parse_order_line(line: &[u8], currency: Currency) -> Result<OrderRow, FieldEr
             id,
             customer,
             time,
+            time_field,
             excluded: raw.cancelled_at.is_some() || raw.test == Some(true),
         });
     }
@@ -837,8 +902,16 @@ fn read_orders(
     progress: Progress,
 ) -> Result<(), IngestError> {
     let currency = data.currency;
+    let dates = OrderDates::new(options.now);
     let mut stats = std::mem::take(&mut data.stats);
     let mut open_order: Option<OpenOrder> = None;
+    // The order whose line was refused (a duplicate, a date out of range): its line items go
+    // with it instead of each being reported as an orphan.
+    let mut refused_order: Option<u64> = None;
+    // The line of every order id read, to refuse a second order of the same id.
+    let mut order_lines: FxHashMap<u64, u64> = FxHashMap::default();
+    // (customer index, day) of every order folded into a history: the transactions.
+    let mut days: Vec<(u32, i32)> = Vec::new();
     let lines = read_jsonl(
         path,
         "orders",
@@ -846,15 +919,35 @@ fn read_orders(
         &mut stats,
         progress,
         |line| parse_order_line(line, currency),
-        |_, row, stats| match row {
+        |number, row, stats| match row {
             OrderRow::Order {
                 id,
                 customer,
                 time,
+                time_field,
                 excluded,
             } => {
                 if let Some(done) = open_order.take() {
-                    finish_order(done, data, stats);
+                    finish_order(done, data, stats, &mut days);
+                }
+                refused_order = None;
+                let checked = match order_lines.entry(id) {
+                    Entry::Occupied(first) => Err(FieldError::new(
+                        "id",
+                        format!(
+                            "duplicate order {id}: already on line {} (a second copy would count \
+                             the purchase twice)",
+                            first.get()
+                        ),
+                    )),
+                    Entry::Vacant(slot) => {
+                        slot.insert(number);
+                        dates.check(time, time_field)
+                    }
+                };
+                if let Err(error) = checked {
+                    refused_order = Some(id);
+                    return Err(error);
                 }
                 open_order = Some(OpenOrder {
                     id,
@@ -873,6 +966,9 @@ fn read_orders(
                 value_minor,
                 discounted,
             } => {
+                if refused_order == Some(parent) {
+                    return Ok(());
+                }
                 let order = open_order.as_mut().filter(|o| o.id == parent).ok_or_else(|| {
                     FieldError::new(
                         "__parentId",
@@ -894,15 +990,78 @@ fn read_orders(
         },
     )?;
     if let Some(done) = open_order.take() {
-        finish_order(done, data, &mut stats);
+        finish_order(done, data, &mut stats, &mut days);
     }
+    drop(order_lines);
+    data.cutoff_day = if data.last_order_time == i64::MIN {
+        i32::MAX
+    } else {
+        day_of(data.last_order_time)
+            .saturating_sub(HOLDOUT_DAYS)
+            .saturating_add(1)
+    };
+    count_transactions(&mut data.histories, days, data.cutoff_day);
     stats.order_lines = lines;
     data.stats = stats;
     Ok(())
 }
 
-/// Folds a complete order into its customer's history and the co-purchase counts.
-fn finish_order(mut order: OpenOrder, data: &mut StoreData, stats: &mut IngestStats) {
+/// The dates an order may have: from [`EARLIEST_ORDER`] to this run's clock (with
+/// [`CLOCK_TOLERANCE_SECONDS`]).
+struct OrderDates {
+    now: i64,
+}
+
+impl OrderDates {
+    fn new(now: Option<i64>) -> OrderDates {
+        let now = now.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .and_then(|d| i64::try_from(d.as_secs()).ok())
+                // A clock before 1970 is broken: check no upper bound rather than refuse all.
+                .unwrap_or(i64::MAX)
+        });
+        OrderDates { now }
+    }
+
+    fn check(&self, time: i64, field: &str) -> Result<(), FieldError> {
+        if time > self.now.saturating_add(CLOCK_TOLERANCE_SECONDS) {
+            return Err(FieldError::new(
+                field,
+                format!(
+                    "{} is later than this run's clock ({}): the latest order is the models' \
+                     \"now\" (the export has no time of its own), so one order dated in the \
+                     future would age every customer to that date",
+                    format_timestamp(time),
+                    format_timestamp(self.now)
+                ),
+            ));
+        }
+        if time < EARLIEST_ORDER {
+            return Err(FieldError::new(
+                field,
+                format!(
+                    "{} is before {}, older than any online store's history (a placeholder \
+                     date or a wrong year): a customer's first order starts their clock, so it \
+                     would make them decades old",
+                    format_timestamp(time),
+                    format_timestamp(EARLIEST_ORDER)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Folds a complete order into its customer's history and the co-purchase counts, and notes its
+/// customer and day in `days`.
+fn finish_order(
+    mut order: OpenOrder,
+    data: &mut StoreData,
+    stats: &mut IngestStats,
+    days: &mut Vec<(u32, i32)>,
+) {
     stats.orders += 1;
     if order.excluded {
         stats.cancelled_or_test_orders += 1;
@@ -921,22 +1080,30 @@ fn finish_order(mut order: OpenOrder, data: &mut StoreData, stats: &mut IngestSt
                 stats.orders_of_unknown_customers += 1;
                 None
             }
-            Some(&index) => Some(index as usize),
+            Some(&index) => Some(index),
         },
     };
     if let Some(index) = customer {
         // Opted-out customers' orders are left out of everything, aggregate statistics included:
         // they asked not to be used for personalization.
-        if data.customers.get(index).is_some_and(|c| c.opted_out) {
+        if data
+            .customers
+            .get(index as usize)
+            .is_some_and(|c| c.opted_out)
+        {
             stats.orders_of_opted_out_customers += 1;
             return;
         }
-        if let Some(history) = data.histories.get_mut(index) {
-            let day = i32::try_from(order.time.div_euclid(86_400)).unwrap_or(i32::MAX);
-            history.add_order(day, order.value_minor, order.discounted, data.cutoff_day);
+        if let Some(history) = data.histories.get_mut(index as usize) {
+            let day = day_of(order.time);
+            history.add_order(day, order.value_minor, order.discounted);
+            days.push((index, day));
             data.co_purchase.apply(&order.products, 1);
-            if history.n_orders == 1 || order.time >= history.last_order_time {
+            if history.n_orders == 1
+                || (order.time, order.id) > (history.last_order_time, history.last_order_id)
+            {
                 history.last_order_time = order.time;
+                history.last_order_id = order.id;
                 history.last_order_products = order.products.into_boxed_slice();
             }
             return;

@@ -18,6 +18,25 @@ pub fn clv(
     months: u32,
     monthly_discount_rate: f64,
 ) -> Result<f64, ModelError> {
+    let value_per_transaction = gg.expected_average_value(c)?;
+    clv_at_value(
+        bgnbd,
+        value_per_transaction,
+        c,
+        months,
+        monthly_discount_rate,
+    )
+}
+
+/// [`clv`] with the expected value per transaction given: for a customer the spend model has
+/// nothing to say about (repeat orders that were all free), the population mean.
+pub fn clv_at_value(
+    bgnbd: &BgNbd,
+    value_per_transaction: f64,
+    c: &CustomerSummary,
+    months: u32,
+    monthly_discount_rate: f64,
+) -> Result<f64, ModelError> {
     if !(monthly_discount_rate.is_finite() && monthly_discount_rate > -1.0) {
         return Err(ModelError::InvalidParameter {
             model: "CLV",
@@ -26,7 +45,6 @@ pub fn clv(
             reason: "must be a finite rate above -1",
         });
     }
-    let value_per_transaction = gg.expected_average_value(c)?;
     let mut total = 0.0;
     let mut previous = 0.0;
     let mut discount = 1.0;

@@ -186,6 +186,17 @@ impl GammaGamma {
         Ok(Prepared::new(data)?.value(&[self.p, self.q, self.gamma]))
     }
 
+    /// The population's mean transaction value, p gamma / (q - 1): what the model expects of a
+    /// customer it has no spend for (needs q > 1, as [`GammaGamma::expected_average_value`]).
+    pub fn population_mean(&self) -> Result<f64, ModelError> {
+        self.expected_average_value(&CustomerSummary {
+            frequency: 0.0,
+            recency: 0.0,
+            age: 1.0,
+            monetary: 0.0,
+        })
+    }
+
     /// Expected mean transaction value for this customer, E[M | p, q, gamma, m_x, x]: a weighted
     /// average of the population mean and the customer's own mean, weighted by x. For a customer
     /// without repeats it is the population mean p gamma / (q - 1).

@@ -22,7 +22,7 @@ mod optimize;
 mod pareto_nbd;
 
 pub use bgnbd::{BgNbd, BgNbdScore};
-pub use clv::{WEEKS_PER_MONTH, clv};
+pub use clv::{WEEKS_PER_MONTH, clv, clv_at_value};
 pub use gamma_gamma::GammaGamma;
 pub use hyp2f1::hyp2f1;
 pub use pareto_nbd::ParetoNbd;

@@ -1,6 +1,8 @@
 //! Applying a metafield plan: write what changed, exactly once, and delete opted-out profiles.
 //!
-//! A run has three steps:
+//! A run has three steps, after a check of the whole plan (every record must be a value `score`
+//! could have written, readable by the Functions' decoders; a bad one stops the run before
+//! anything is sent, naming the file and line):
 //! 1. **Recover.** Journal rows left by an earlier run are writes whose outcome is unknown. A
 //!    bulk mutation recorded for them is waited for and its result read; whatever is still
 //!    unknown is read back from the store, and what the store holds becomes the known value.
@@ -121,6 +123,7 @@ pub fn apply(
     let started = Instant::now();
     let points_before = client.pacer.points_spent;
     let counters_before = client.counters;
+    check_plan(plan_dir, options.shop_exponent)?;
     let mut run = Run {
         client,
         state,
@@ -141,6 +144,84 @@ pub fn apply(
     report.points_spent = client.pacer.points_spent - points_before;
     report.client = counters_difference(client.counters, counters_before);
     Ok(report)
+}
+
+/// Reads the plan's files (`metafields.jsonl`, and `deletions.jsonl` when there is one) and
+/// refuses the first record that is not what `score` writes ([`plan::check_record`]), with its
+/// file and line. Nothing is sent before the whole plan has passed.
+pub fn check_plan(plan_dir: &Path, shop_exponent: u8) -> Result<(), SyncError> {
+    let path = plan_dir.join(PLAN_FILE);
+    for_each_line(&path, true, |record: MetafieldsSetInput| {
+        plan::check_record(&record, shop_exponent)
+    })?;
+    for_each_line(
+        &plan_dir.join(DELETIONS_FILE),
+        false,
+        |record: MetafieldIdentifierInput| {
+            use crate::ingest::records::{GidKind, parse_gid};
+            use marginwise_engine::format::{NAMESPACE, PROFILE_KEY};
+            if record.namespace != NAMESPACE || record.key != PROFILE_KEY {
+                return Err(format!(
+                    "fields `namespace`, `key`: {:?}.{:?} is not the profile `{NAMESPACE}.{PROFILE_KEY}`, \
+                     the only metafield a plan deletes",
+                    record.namespace, record.key
+                ));
+            }
+            match parse_gid(&record.owner_id) {
+                Some(gid) if gid.kind == GidKind::Customer => Ok(()),
+                _ => Err(format!(
+                    "field `ownerId`: {:?} is not a Customer GID (gid://shopify/Customer/<number>)",
+                    record.owner_id
+                )),
+            }
+        },
+    )
+}
+
+/// Decodes each non-blank line of the JSONL file at `path` as `T` and checks it, stopping at the
+/// first problem with the file and line. A missing file is an error only when `required`.
+fn for_each_line<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    required: bool,
+    mut check: impl FnMut(T) -> Result<(), String>,
+) -> Result<(), SyncError> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(()),
+        Err(source) => {
+            return Err(SyncError::Io {
+                file: path.display().to_string(),
+                source,
+            });
+        }
+    };
+    let malformed = |line: usize, message: String| plan::PlanError::Malformed {
+        file: path.display().to_string(),
+        line: line as u64 + 1,
+        message,
+    };
+    let mut reader = BufReader::new(file);
+    let mut bytes = Vec::new();
+    for index in 0.. {
+        bytes.clear();
+        let read = reader
+            .read_until(b'\n', &mut bytes)
+            .map_err(|source| SyncError::Io {
+                file: path.display().to_string(),
+                source,
+            })?;
+        if read == 0 {
+            break;
+        }
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|e| malformed(index, format!("not UTF-8 after byte {}", e.valid_up_to())))?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let record: T = serde_json::from_str(text).map_err(|e| malformed(index, e.to_string()))?;
+        check(record).map_err(|message| malformed(index, message))?;
+    }
+    Ok(())
 }
 
 fn counters_difference(now: ClientCounters, before: ClientCounters) -> ClientCounters {
@@ -210,7 +291,12 @@ fn verdict(payload: metafields_set::MetafieldsSetMetafieldsSet, writes: &[InFlig
         );
         let index = error.element_index.and_then(|i| usize::try_from(i).ok());
         if let (false, Some(index)) = (conflict, index) {
-            refused.push((index, format!("{:?}: {}", error.code, error.message)));
+            let message = match &error.code {
+                Some(Code::Other(code)) => format!("{code}: {}", error.message),
+                Some(code) => format!("{code:?}: {}", error.message),
+                None => error.message.clone(),
+            };
+            refused.push((index, message));
         }
     }
     Verdict::Refused(refused)
