@@ -24,6 +24,7 @@ pub mod models;
 pub mod pipeline;
 pub mod plan;
 pub mod policy;
+pub mod privacy;
 pub mod progress;
 pub mod report;
 pub mod score;

@@ -1,5 +1,5 @@
 //! `marginwise`: the pipeline's command line (generate, score, export, apply, demo, bench,
-//! compile-policy, compile-bundles).
+//! compile-policy, compile-bundles, webhooks).
 //!
 //! A thin edge over the library: it parses arguments, turns library errors into messages that
 //! name the file, line and field, and prints tables. Everything it runs is tested in the library.
@@ -205,6 +205,39 @@ enum Command {
         /// the policy is printed.
         #[arg(long)]
         bundles: Option<PathBuf>,
+    },
+    /// Handle Shopify's mandatory privacy webhooks (customers/data_request, customers/redact,
+    /// shop/redact): serve POST /webhooks/compliance on a loopback address behind a TLS proxy,
+    /// or handle one captured delivery. Signatures are checked with the app secret
+    /// ($SHOPIFY_API_SECRET or --secret-file).
+    Webhooks {
+        /// Serve on this loopback address, e.g. 127.0.0.1:8081.
+        #[arg(long, required_unless_present = "replay", conflicts_with = "replay")]
+        listen: Option<String>,
+        /// Handle one captured delivery: the raw body as received.
+        #[arg(long, requires_all = ["topic", "hmac"])]
+        replay: Option<PathBuf>,
+        /// The delivery's X-Shopify-Topic (with --replay).
+        #[arg(long, requires = "replay")]
+        topic: Option<String>,
+        /// The delivery's X-Shopify-Hmac-Sha256 (with --replay).
+        #[arg(long, requires = "replay")]
+        hmac: Option<String>,
+        /// The folder `score` wrote and `apply` applied (its lines about a redacted customer are
+        /// removed).
+        #[arg(long)]
+        plan: PathBuf,
+        /// The state database (default: <plan>/sync-state.sqlite).
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Where data-request files are written (default: <plan>/data-requests).
+        #[arg(long)]
+        data_requests: Option<PathBuf>,
+        /// File holding the app's client secret (else $SHOPIFY_API_SECRET).
+        #[arg(long)]
+        secret_file: Option<PathBuf>,
+        #[command(flatten)]
+        shop: ShopArgs,
     },
     /// Generate a store of this many customers and time the pipeline to the plan.
     Bench {
@@ -539,12 +572,51 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             dir,
         } => bench(customers, seed, dir, cli.quiet)?,
+        Command::Webhooks {
+            listen,
+            replay,
+            topic,
+            hmac,
+            plan,
+            state,
+            data_requests,
+            secret_file,
+            shop,
+        } => {
+            use model_pipeline::privacy::command::{self, Mode, WebhooksOptions};
+            let mode = match (listen, replay, topic, hmac) {
+                (_, Some(payload), Some(topic), Some(hmac)) => Mode::Replay {
+                    payload,
+                    topic,
+                    hmac,
+                    shop_domain: None,
+                },
+                (Some(address), ..) => Mode::Listen(address),
+                _ => anyhow::bail!("pass --listen ADDRESS, or --replay FILE --topic T --hmac H"),
+            };
+            command::run(WebhooksOptions {
+                mode,
+                credentials: shop.resolve()?,
+                // Beside a local --endpoint, --shop (or $SHOPIFY_SHOP) names the shop served.
+                shop_domain: match shop.endpoint {
+                    Some(_) => shop
+                        .shop
+                        .clone()
+                        .or_else(|| std::env::var(model_pipeline::admin::SHOP_ENV).ok()),
+                    None => None,
+                },
+                secret_file,
+                plan,
+                state,
+                data_requests,
+            })?;
+        }
         Command::CompilePolicy { policy } => {
             let text = std::fs::read_to_string(&policy)
                 .with_context(|| format!("reading the policy {}", policy.display()))?;
             let metafields = model_pipeline::policy::policy_metafields(&text)
                 .with_context(|| format!("compiling {}", policy.display()))?;
-            println!("{}", serde_json::to_string_pretty(&metafields)?);
+            say!("{}", serde_json::to_string_pretty(&metafields)?)?;
         }
         Command::CompileBundles { policy, bundles } => {
             use model_pipeline::cart_transform::{

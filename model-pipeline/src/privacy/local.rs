@@ -1,0 +1,407 @@
+//! What the pipeline keeps on disk about a customer or a shop, found and removed.
+//!
+//! Two places hold per-customer values, both keyed by the owner's GID:
+//! - the write-back state database (`sync::state`): the tables `stored` (the value the store holds),
+//!   `inflight` (the journal) and `deleted` (profiles deleted for opted-out customers);
+//! - the plan folder: `metafields.jsonl` (the profile to write) and `deletions.jsonl`.
+//!
+//! The state database is reached with its own connection rather than through `sync::state::State`,
+//! whose `open` creates a database where none exists: a redaction must never create one. The test
+//! `the_state_database_has_no_table_the_redaction_does_not_know` fails when a table is added to the
+//! state, so that whoever adds one decides whether it holds data about customers.
+//!
+//! A plan file is rewritten beside itself and renamed over the old one, so a reader (an `apply` run)
+//! sees either the old file or the new one, never half of one.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use super::PrivacyError;
+use crate::plan::{DELETIONS_FILE, PLAN_FILE};
+
+/// The tables of the state database, and whether each is keyed by owner.
+pub const STATE_TABLES: [(&str, bool); 5] = [
+    ("meta", false),
+    ("stored", true),
+    ("inflight", true),
+    ("deleted", true),
+    ("bulk", false),
+];
+
+/// The plan files that name customers.
+pub const PLAN_FILES: [&str; 2] = [PLAN_FILE, DELETIONS_FILE];
+
+/// One row of the state database about an owner.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StateRow {
+    /// `stored`: the value the store holds; `inflight`: a write whose outcome was not known yet;
+    /// `deleted`: a metafield deleted for an opted-out customer.
+    pub table: &'static str,
+    pub namespace: String,
+    pub key: String,
+    pub value: Option<String>,
+}
+
+fn sqlite(file: &Path) -> impl Fn(rusqlite::Error) -> PrivacyError + '_ {
+    move |source| PrivacyError::Sqlite {
+        file: file.display().to_string(),
+        source,
+    }
+}
+
+/// Opens an existing state database of `shop` (`None` when there is none), refusing one that
+/// belongs to another shop.
+pub fn open_state(file: &Path, shop: &str) -> Result<Option<Connection>, PrivacyError> {
+    if !file.exists() {
+        return Ok(None);
+    }
+    let error = sqlite(file);
+    let connection = Connection::open_with_flags(
+        file,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(&error)?;
+    // An `apply` run may hold the write lock for one batch at a time; wait for it briefly.
+    connection
+        .busy_timeout(Duration::from_secs(2))
+        .map_err(&error)?;
+    let recorded = recorded_shop(&connection).map_err(&error)?;
+    match recorded {
+        Some(recorded) if recorded != shop => Err(PrivacyError::OtherShop {
+            file: file.display().to_string(),
+            recorded,
+            expected: shop.to_string(),
+        }),
+        _ => Ok(Some(connection)),
+    }
+}
+
+fn recorded_shop(connection: &Connection) -> Result<Option<String>, rusqlite::Error> {
+    let has_meta: bool = connection
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'")?
+        .exists([])?;
+    if !has_meta {
+        return Ok(None);
+    }
+    connection
+        .query_row("SELECT value FROM meta WHERE name = 'shop'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+}
+
+/// Every row about `owner_id`.
+pub fn owner_rows(
+    connection: &Connection,
+    file: &Path,
+    owner_id: &str,
+) -> Result<Vec<StateRow>, PrivacyError> {
+    let error = sqlite(file);
+    let mut rows = Vec::new();
+    for (table, sql) in [
+        (
+            "stored",
+            "SELECT namespace, key, value FROM stored WHERE owner_id = ?1 ORDER BY namespace, key",
+        ),
+        (
+            "inflight",
+            "SELECT namespace, key, value FROM inflight WHERE owner_id = ?1 ORDER BY namespace, key",
+        ),
+        (
+            "deleted",
+            "SELECT namespace, key, NULL FROM deleted WHERE owner_id = ?1 ORDER BY namespace, key",
+        ),
+    ] {
+        let mut statement = connection.prepare(sql).map_err(&error)?;
+        let found = statement
+            .query_map(params![owner_id], |r| {
+                Ok(StateRow {
+                    table,
+                    namespace: r.get(0)?,
+                    key: r.get(1)?,
+                    value: r.get(2)?,
+                })
+            })
+            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+            .map_err(&error)?;
+        rows.extend(found);
+    }
+    Ok(rows)
+}
+
+/// Removes every row about `owner_id` in one transaction; returns how many went.
+pub fn forget_owner(
+    connection: &mut Connection,
+    file: &Path,
+    owner_id: &str,
+) -> Result<u64, PrivacyError> {
+    let error = sqlite(file);
+    let tx = connection.transaction().map_err(&error)?;
+    let mut removed = 0u64;
+    for (table, keyed_by_owner) in STATE_TABLES {
+        if keyed_by_owner {
+            let sql = format!("DELETE FROM {table} WHERE owner_id = ?1");
+            removed += tx.execute(&sql, params![owner_id]).map_err(&error)? as u64;
+        }
+    }
+    // A bulk operation whose journal rows are all gone is forgotten, as `State::settle` does.
+    tx.execute(
+        "DELETE FROM bulk WHERE batch NOT IN (SELECT DISTINCT batch FROM inflight)",
+        [],
+    )
+    .map_err(&error)?;
+    tx.commit().map_err(&error)?;
+    Ok(removed)
+}
+
+#[derive(serde::Deserialize)]
+struct PlanLine {
+    #[serde(rename = "ownerId")]
+    owner_id: Option<String>,
+}
+
+fn names_owner(line: &str, owner_id: &str) -> bool {
+    serde_json::from_str::<PlanLine>(line)
+        .ok()
+        .and_then(|l| l.owner_id)
+        .is_some_and(|id| id == owner_id)
+}
+
+fn io(file: &Path) -> impl Fn(std::io::Error) -> PrivacyError + '_ {
+    move |source| PrivacyError::Io {
+        file: file.display().to_string(),
+        source,
+    }
+}
+
+/// The plan lines about `owner_id`, as JSON, with the file each came from.
+pub fn plan_lines(
+    plan_dir: &Path,
+    owner_id: &str,
+) -> Result<Vec<(&'static str, serde_json::Value)>, PrivacyError> {
+    let mut found = Vec::new();
+    for name in PLAN_FILES {
+        let path = plan_dir.join(name);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io(&path)(e)),
+        };
+        for line in BufReader::new(file).lines() {
+            let line = line.map_err(io(&path))?;
+            if names_owner(&line, owner_id)
+                && let Ok(value) = serde_json::from_str(&line)
+            {
+                found.push((name, value));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Removes the plan lines about `owner_id`; returns how many went. A file without any is left
+/// untouched (not even rewritten).
+pub fn scrub_plan(plan_dir: &Path, owner_id: &str) -> Result<u64, PrivacyError> {
+    let mut removed = 0u64;
+    for name in PLAN_FILES {
+        let path = plan_dir.join(name);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io(&path)(e)),
+        };
+        let temporary = plan_dir.join(format!(".{name}.redacting"));
+        let mut kept = BufWriter::new(File::create(&temporary).map_err(io(&temporary))?);
+        let mut removed_here = 0u64;
+        for line in BufReader::new(file).lines() {
+            let line = line.map_err(io(&path))?;
+            if names_owner(&line, owner_id) {
+                removed_here += 1;
+            } else {
+                writeln!(kept, "{line}").map_err(io(&temporary))?;
+            }
+        }
+        let kept = kept
+            .into_inner()
+            .map_err(|e| io(&temporary)(e.into_error()))?;
+        if removed_here == 0 {
+            drop(kept);
+            let _ = std::fs::remove_file(&temporary);
+            continue;
+        }
+        // On disk before it replaces the plan: a crash leaves the old file or the new one.
+        kept.sync_all().map_err(io(&temporary))?;
+        std::fs::rename(&temporary, &path).map_err(io(&path))?;
+        removed += removed_here;
+    }
+    Ok(removed)
+}
+
+/// Removes `path` if it exists; says whether it did.
+pub fn remove_if_present(path: &Path) -> Result<bool, PrivacyError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
+/// The state database file and the files SQLite keeps beside it.
+pub fn state_files(state_file: &Path) -> Vec<PathBuf> {
+    let mut files = vec![state_file.to_path_buf()];
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut name = state_file.as_os_str().to_os_string();
+        name.push(suffix);
+        files.push(PathBuf::from(name));
+    }
+    files
+}
+
+/// Whether the state database at `file` belongs to `shop` (or records no shop).
+pub fn state_belongs_to(file: &Path, shop: &str) -> Result<bool, PrivacyError> {
+    if !file.exists() {
+        return Ok(true);
+    }
+    let error = sqlite(file);
+    let connection =
+        Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(&error)?;
+    connection
+        .busy_timeout(Duration::from_secs(2))
+        .map_err(&error)?;
+    let recorded = recorded_shop(&connection).map_err(&error)?;
+    Ok(recorded.is_none_or(|recorded| recorded == shop))
+}
+
+/// Writes `bytes` to `path` readable by its owner only, through a temporary file renamed over
+/// it (a retried request replaces the file whole).
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), PrivacyError> {
+    let Some(dir) = path.parent() else {
+        return Err(io(path)(std::io::Error::other("no parent folder")));
+    };
+    create_private_dir(dir)?;
+    let temporary = path.with_extension("json.writing");
+    {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&temporary).map_err(io(&temporary))?;
+        file.write_all(bytes).map_err(io(&temporary))?;
+        file.sync_all().map_err(io(&temporary))?;
+    }
+    std::fs::rename(&temporary, path).map_err(io(path))
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), PrivacyError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(io(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::state::{InFlight, MetafieldKey, STATE_FILE, State};
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("mw-privacy-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::create_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn the_state_database_has_no_table_the_redaction_does_not_know() {
+        let dir = temp("tables");
+        let file = dir.join(STATE_FILE);
+        drop(State::open(&file, "s").unwrap_or_else(|e| unreachable!("{e}")));
+        let connection = Connection::open(&file).unwrap_or_else(|e| unreachable!("{e}"));
+        let mut statement = connection
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let tables: Vec<String> = statement
+            .query_map([], |r| r.get(0))
+            .and_then(Iterator::collect)
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let mut known: Vec<String> = STATE_TABLES.iter().map(|(t, _)| t.to_string()).collect();
+        known.sort();
+        assert_eq!(
+            tables, known,
+            "a new state table: does it hold customer data?"
+        );
+        // Every table said to be keyed by owner has an `owner_id` column.
+        for (table, keyed) in STATE_TABLES {
+            let has_owner = connection
+                .prepare(&format!(
+                    "SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'owner_id'"
+                ))
+                .and_then(|mut s| s.exists([]))
+                .unwrap_or_else(|e| unreachable!("{e}"));
+            assert_eq!(has_owner, keyed, "{table}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn forgetting_an_owner_leaves_the_others_and_drops_orphaned_bulk_records() {
+        let dir = temp("forget");
+        let file = dir.join(STATE_FILE);
+        let key = |owner: &str| MetafieldKey {
+            owner_id: owner.to_string(),
+            namespace: "$app".to_string(),
+            key: "profile".to_string(),
+        };
+        {
+            let mut state = State::open(&file, "s").unwrap_or_else(|e| unreachable!("{e}"));
+            let batch = state
+                .begin_batch(&[InFlight {
+                    metafield: key("c1"),
+                    kind: "single_line_text_field".into(),
+                    value: "v".into(),
+                    compare_digest: None,
+                    batch: 0,
+                    line: Some(0),
+                }])
+                .unwrap_or_else(|e| unreachable!("{e}"));
+            state
+                .set_bulk_operation(batch, "gid://shopify/BulkOperation/1")
+                .unwrap_or_else(|e| unreachable!("{e}"));
+            state
+                .record_deleted(&[key("c2")])
+                .unwrap_or_else(|e| unreachable!("{e}"));
+        }
+        let mut connection = open_state(&file, "s")
+            .unwrap_or_else(|e| unreachable!("{e}"))
+            .unwrap_or_else(|| unreachable!("the state exists"));
+        assert_eq!(forget_owner(&mut connection, &file, "c1").ok(), Some(1));
+        drop(connection);
+        let state = State::open(&file, "s").unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(state.in_flight().is_ok_and(|rows| rows.is_empty()));
+        assert!(
+            state
+                .pending_bulk_operations()
+                .is_ok_and(|ops| ops.is_empty())
+        );
+        assert!(state.is_deleted(&key("c2")).is_ok_and(|d| d));
+        assert!(matches!(
+            open_state(&file, "other"),
+            Err(PrivacyError::OtherShop { .. })
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

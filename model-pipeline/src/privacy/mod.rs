@@ -1,0 +1,628 @@
+//! Shopify's mandatory privacy webhooks (`customers/data_request`, `customers/redact`,
+//! `shop/redact`), declared in `shopify.app.toml` at `/webhooks/compliance`.
+//!
+//! What marginwise holds about a customer is their `$app.profile` metafield in the store, the
+//! rows the write-back state database keeps about it, and their lines in the plan folder
+//! ([`local`]). A delivery is handled in this order:
+//! 1. the signature is checked against the raw body ([`signature`]); a bad or missing one is
+//!    refused (401) before the body is even parsed, and nothing is done;
+//! 2. the topic decides: an unknown topic is acknowledged (200) and nothing is done;
+//! 3. the shop named by the delivery must be the shop this process serves (one process serves one
+//!    shop: one set of credentials, one state database);
+//! 4. the work is done, then the answer is 200. Anything that failed answers 5xx so that Shopify
+//!    sends the delivery again (it retries 8 times over 4 hours), which is safe because every
+//!    action is idempotent: deleting what is gone, forgetting rows that are not there and
+//!    rewriting the same data-request file change nothing.
+//!
+//! - `customers/redact`: the local rows and plan lines go first, then the metafield through
+//!   `metafieldsDelete`. Local first, so that a store that keeps failing cannot keep the local
+//!   copies alive; the delete runs on every retry anyway.
+//! - `customers/data_request`: the profile as the store holds it now (read through the same
+//!   `nodes` query the write-back reads with), the state rows and plan lines, written as one JSON
+//!   file under the data-requests folder for the merchant to send on. Nothing is sent to the
+//!   customer by this module.
+//! - `shop/redact`: the shop's state database, its plan files and its data-request files are
+//!   deleted. The store is not asked for anything: Shopify sends this 48 hours after the app was
+//!   uninstalled, when the app's access token no longer works.
+//!
+//! What it deliberately does not do: it never logs or stores the payload (it carries the
+//! customer's email and phone), and it keeps no record of deliveries (Shopify's retries and the
+//! idempotent actions make one unnecessary).
+
+pub mod command;
+pub mod local;
+pub mod server;
+pub mod signature;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use marginwise_engine::Profile;
+use marginwise_engine::format::{NAMESPACE, PROFILE_KEY};
+
+use crate::admin::ops::{self, metafields_delete, read_metafields};
+use crate::admin::retry::Backoff;
+use crate::admin::{AdminClient, AdminError, ClientOptions, Retry};
+use crate::plan::customer_gid;
+
+pub use signature::{AppSecret, SECRET_ENV, SecretError, SignatureError, sign, verify};
+
+/// The path `shopify.app.toml` subscribes the compliance topics to.
+pub const COMPLIANCE_PATH: &str = "/webhooks/compliance";
+/// The largest body accepted. Compliance payloads are a few hundred bytes; the longest part is
+/// the list of order ids (`orders_to_redact`), about 15 bytes each.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// The folder data-request files go to, inside the plan folder, unless given.
+pub const DATA_REQUESTS_DIR: &str = "data-requests";
+
+/// Header names, as Shopify sends them (HTTP header names are case-insensitive).
+pub const HMAC_HEADER: &str = "X-Shopify-Hmac-Sha256";
+pub const TOPIC_HEADER: &str = "X-Shopify-Topic";
+pub const SHOP_HEADER: &str = "X-Shopify-Shop-Domain";
+pub const WEBHOOK_ID_HEADER: &str = "X-Shopify-Webhook-Id";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrivacyError {
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    #[error("state database {file}: {source}")]
+    Sqlite {
+        file: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "state database {file} belongs to {recorded}, not {expected}: this process serves another shop's state"
+    )]
+    OtherShop {
+        file: String,
+        recorded: String,
+        expected: String,
+    },
+    #[error("{file}: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl PrivacyError {
+    /// 503 when the Admin API failed (it may work on Shopify's next attempt), 500 otherwise.
+    pub fn status(&self) -> u16 {
+        match self {
+            PrivacyError::Admin(_) => 503,
+            _ => 500,
+        }
+    }
+}
+
+/// The compliance topics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    CustomersDataRequest,
+    CustomersRedact,
+    ShopRedact,
+}
+
+impl Topic {
+    pub fn parse(name: &str) -> Option<Topic> {
+        match name.trim() {
+            "customers/data_request" => Some(Topic::CustomersDataRequest),
+            "customers/redact" => Some(Topic::CustomersRedact),
+            "shop/redact" => Some(Topic::ShopRedact),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Topic::CustomersDataRequest => "customers/data_request",
+            Topic::CustomersRedact => "customers/redact",
+            Topic::ShopRedact => "shop/redact",
+        }
+    }
+}
+
+/// One delivery as received: the headers that matter and the raw body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Delivery<'a> {
+    pub topic: Option<&'a str>,
+    pub shop_domain: Option<&'a str>,
+    pub hmac: Option<&'a str>,
+    pub webhook_id: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// What a `customers/redact` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redacted {
+    pub customer_gid: String,
+    /// Whether the store held the profile metafield (false: it was gone already).
+    pub metafield_deleted: bool,
+    pub state_rows_removed: u64,
+    pub plan_lines_removed: u64,
+    /// Orders named by the request; the pipeline keeps nothing per order outside the export.
+    pub orders_named: usize,
+}
+
+/// What a `customers/data_request` wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataRequestWritten {
+    pub customer_gid: String,
+    pub file: PathBuf,
+    /// Whether the store holds a profile for the customer.
+    pub profile_found: bool,
+}
+
+/// What a `shop/redact` removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShopRedacted {
+    pub files_removed: Vec<PathBuf>,
+}
+
+/// The result of handling one delivery; [`Outcome::status`] is the HTTP answer.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The signature is missing or wrong: nothing was read or done.
+    Unauthorized(SignatureError),
+    /// Signed, but not a payload of its topic: nothing was done.
+    Malformed(String),
+    /// Signed for a shop this process does not serve: nothing was done.
+    OtherShop {
+        shop: String,
+        served: String,
+    },
+    /// A topic this handler does not act on: acknowledged, nothing done.
+    Ignored {
+        topic: String,
+    },
+    Redacted(Redacted),
+    DataRequestWritten(DataRequestWritten),
+    ShopRedacted(ShopRedacted),
+    /// The work failed; Shopify will send the delivery again.
+    Failed(PrivacyError),
+}
+
+impl Outcome {
+    pub fn status(&self) -> u16 {
+        match self {
+            Outcome::Unauthorized(_) => 401,
+            Outcome::Malformed(_) => 400,
+            // Not 2xx, so the delivery shows as failed in the Partner Dashboard: a shop's
+            // request nobody handled must not look handled.
+            Outcome::OtherShop { .. } => 422,
+            Outcome::Ignored { .. }
+            | Outcome::Redacted(_)
+            | Outcome::DataRequestWritten(_)
+            | Outcome::ShopRedacted(_) => 200,
+            Outcome::Failed(error) => error.status(),
+        }
+    }
+
+    /// A short answer body: never any personal data.
+    pub fn answer_text(&self) -> &'static str {
+        match self {
+            Outcome::Unauthorized(_) => "unauthorized",
+            Outcome::Malformed(_) => "malformed payload",
+            Outcome::OtherShop { .. } => "shop not served here",
+            Outcome::Ignored { .. } => "ignored",
+            Outcome::Redacted(_) | Outcome::DataRequestWritten(_) | Outcome::ShopRedacted(_) => {
+                "ok"
+            }
+            Outcome::Failed(_) => "failed, retry later",
+        }
+    }
+}
+
+/// The log line: what was done, with ids and paths, never the payload's personal data.
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Unauthorized(why) => write!(f, "refused: {why}"),
+            Outcome::Malformed(why) => write!(f, "refused: {why}"),
+            Outcome::OtherShop { shop, served } => write!(
+                f,
+                "NOT HANDLED: the delivery is for {shop}, this process serves {served}"
+            ),
+            Outcome::Ignored { topic } => write!(f, "ignored topic `{topic}`"),
+            Outcome::Redacted(r) => write!(
+                f,
+                "redacted {}: profile metafield {}, {} state rows and {} plan lines removed ({} orders named, none held)",
+                r.customer_gid,
+                if r.metafield_deleted {
+                    "deleted"
+                } else {
+                    "already absent"
+                },
+                r.state_rows_removed,
+                r.plan_lines_removed,
+                r.orders_named
+            ),
+            Outcome::DataRequestWritten(d) => write!(
+                f,
+                "data request for {} written to {} ({}); send it to the customer",
+                d.customer_gid,
+                d.file.display(),
+                if d.profile_found {
+                    "profile found"
+                } else {
+                    "the store holds no profile"
+                }
+            ),
+            Outcome::ShopRedacted(s) => {
+                write!(f, "shop data removed: {} files", s.files_removed.len())?;
+                for file in &s.files_removed {
+                    write!(f, " {}", file.display())?;
+                }
+                Ok(())
+            }
+            Outcome::Failed(error) => write!(f, "FAILED (Shopify will retry): {error}"),
+        }
+    }
+}
+
+/// Where the handler reads and writes.
+#[derive(Debug, Clone)]
+pub struct HandlerConfig {
+    pub secret: AppSecret,
+    /// The myshopify domain of the shop served (deliveries for any other are refused).
+    pub shop_domain: String,
+    /// The plan folder `score` wrote and `apply` applies.
+    pub plan_dir: PathBuf,
+    /// The write-back state database.
+    pub state_file: PathBuf,
+    /// Where data-request files go.
+    pub data_requests_dir: PathBuf,
+}
+
+impl HandlerConfig {
+    /// The defaults `apply` uses: the state in the plan folder, data requests beside it.
+    pub fn new(secret: AppSecret, shop_domain: &str, plan_dir: &Path) -> HandlerConfig {
+        HandlerConfig {
+            secret,
+            shop_domain: shop_domain.to_ascii_lowercase(),
+            plan_dir: plan_dir.to_path_buf(),
+            state_file: plan_dir.join(crate::sync::state::STATE_FILE),
+            data_requests_dir: plan_dir.join(DATA_REQUESTS_DIR),
+        }
+    }
+}
+
+/// Admin client settings that fit Shopify's 5-second answer limit: one request of at most
+/// 2 s, one retry after a quarter of a second. A delivery that needs longer fails and comes again.
+pub fn webhook_client_options() -> ClientOptions {
+    ClientOptions {
+        backoff: Backoff::new(
+            Duration::from_millis(250),
+            Duration::from_millis(500),
+            2,
+            rand::random(),
+        ),
+        timeout: Duration::from_secs(2),
+        ..ClientOptions::default()
+    }
+}
+
+/// Handles deliveries for one shop.
+#[derive(Debug)]
+pub struct Handler {
+    config: HandlerConfig,
+    client: AdminClient,
+}
+
+#[derive(serde::Deserialize)]
+struct CustomerPayload {
+    shop_domain: Option<String>,
+    customer: CustomerRef,
+    #[serde(default)]
+    orders_to_redact: Vec<serde_json::Value>,
+    #[serde(default)]
+    orders_requested: Vec<serde_json::Value>,
+    data_request: Option<DataRequestRef>,
+}
+
+/// Only the id is read: the email and phone are never kept.
+#[derive(serde::Deserialize)]
+struct CustomerRef {
+    id: Id,
+}
+
+#[derive(serde::Deserialize)]
+struct DataRequestRef {
+    id: Option<Id>,
+}
+
+#[derive(serde::Deserialize)]
+struct ShopPayload {
+    shop_domain: Option<String>,
+}
+
+/// A numeric id, as a JSON number or a string of digits.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Id {
+    Number(u64),
+    Text(String),
+}
+
+impl Id {
+    fn value(&self) -> Option<u64> {
+        match self {
+            Id::Number(n) => Some(*n),
+            Id::Text(text) => text.trim().parse().ok(),
+        }
+        .filter(|n| *n > 0)
+    }
+}
+
+impl Handler {
+    pub fn new(config: HandlerConfig, client: AdminClient) -> Handler {
+        Handler { config, client }
+    }
+
+    pub fn config(&self) -> &HandlerConfig {
+        &self.config
+    }
+
+    /// Handles one delivery; never panics, and does nothing before the signature is checked.
+    pub fn handle(&mut self, delivery: &Delivery<'_>) -> Outcome {
+        if let Err(why) = verify(&self.config.secret, delivery.body, delivery.hmac) {
+            return Outcome::Unauthorized(why);
+        }
+        let Some(topic_name) = delivery.topic else {
+            return Outcome::Malformed(format!("no {TOPIC_HEADER} header"));
+        };
+        let Some(topic) = Topic::parse(topic_name) else {
+            return Outcome::Ignored {
+                topic: topic_name.chars().take(100).collect(),
+            };
+        };
+        match topic {
+            Topic::CustomersRedact | Topic::CustomersDataRequest => {
+                let payload: CustomerPayload = match serde_json::from_slice(delivery.body) {
+                    Ok(payload) => payload,
+                    Err(e) => return Outcome::Malformed(format!("{}: {e}", topic.name())),
+                };
+                if let Some(refused) = self.check_shop(delivery, payload.shop_domain.as_deref()) {
+                    return refused;
+                }
+                let Some(customer_id) = payload.customer.id.value() else {
+                    return Outcome::Malformed(format!(
+                        "{}: customer.id is not a positive integer",
+                        topic.name()
+                    ));
+                };
+                let result = if topic == Topic::CustomersRedact {
+                    self.redact_customer(customer_id, payload.orders_to_redact.len())
+                        .map(Outcome::Redacted)
+                } else {
+                    let request_id = payload
+                        .data_request
+                        .as_ref()
+                        .and_then(|r| r.id.as_ref())
+                        .and_then(Id::value);
+                    self.data_request(customer_id, request_id, &payload.orders_requested)
+                        .map(Outcome::DataRequestWritten)
+                };
+                result.unwrap_or_else(Outcome::Failed)
+            }
+            Topic::ShopRedact => {
+                let payload: ShopPayload = match serde_json::from_slice(delivery.body) {
+                    Ok(payload) => payload,
+                    Err(e) => return Outcome::Malformed(format!("shop/redact: {e}")),
+                };
+                if let Some(refused) = self.check_shop(delivery, payload.shop_domain.as_deref()) {
+                    return refused;
+                }
+                self.redact_shop()
+                    .map(Outcome::ShopRedacted)
+                    .unwrap_or_else(Outcome::Failed)
+            }
+        }
+    }
+
+    /// The header and the payload must name the shop served (at least one of them must name it).
+    fn check_shop(&self, delivery: &Delivery<'_>, payload_shop: Option<&str>) -> Option<Outcome> {
+        let named: Vec<String> = [delivery.shop_domain, payload_shop]
+            .into_iter()
+            .flatten()
+            .map(|s| s.trim().to_ascii_lowercase())
+            .collect();
+        let Some(first) = named.first() else {
+            return Some(Outcome::Malformed(format!(
+                "neither a {SHOP_HEADER} header nor a shop_domain in the payload"
+            )));
+        };
+        if named.iter().any(|s| s != first) {
+            return Some(Outcome::Malformed(format!(
+                "the {SHOP_HEADER} header and the payload's shop_domain differ"
+            )));
+        }
+        if *first != self.config.shop_domain {
+            return Some(Outcome::OtherShop {
+                shop: first.chars().take(255).collect(),
+                served: self.config.shop_domain.clone(),
+            });
+        }
+        None
+    }
+
+    /// The key the state database is recorded under (what `apply` opens it with).
+    fn state_shop(&self) -> String {
+        self.client.credentials().shop.clone()
+    }
+
+    fn redact_customer(
+        &mut self,
+        customer_id: u64,
+        orders_named: usize,
+    ) -> Result<Redacted, PrivacyError> {
+        let gid = customer_gid(customer_id);
+        let state_file = self.config.state_file.clone();
+        let state_rows_removed = match local::open_state(&state_file, &self.state_shop())? {
+            Some(mut connection) => local::forget_owner(&mut connection, &state_file, &gid)?,
+            None => 0,
+        };
+        let plan_lines_removed = local::scrub_plan(&self.config.plan_dir, &gid)?;
+        let data = self.client.execute::<ops::MetafieldsDelete>(
+            "metafieldsDelete",
+            metafields_delete::Variables {
+                metafields: vec![metafields_delete::MetafieldIdentifierInput {
+                    owner_id: gid.clone(),
+                    namespace: NAMESPACE.to_string(),
+                    key: PROFILE_KEY.to_string(),
+                }],
+            },
+            // Deleting twice is deleting once.
+            Retry::Always,
+        )?;
+        let payload = data.metafields_delete;
+        if let Some(error) = payload.as_ref().and_then(|p| p.user_errors.first()) {
+            return Err(PrivacyError::Admin(AdminError::UserErrors {
+                operation: "metafieldsDelete",
+                message: error.message.clone(),
+            }));
+        }
+        let metafield_deleted = payload
+            .and_then(|p| p.deleted_metafields)
+            .is_some_and(|deleted| deleted.iter().any(Option::is_some));
+        Ok(Redacted {
+            customer_gid: gid,
+            metafield_deleted,
+            state_rows_removed,
+            plan_lines_removed,
+            orders_named,
+        })
+    }
+
+    fn read_profile(&mut self, gid: &str) -> Result<Option<String>, PrivacyError> {
+        let data = self.client.execute::<ops::ReadMetafields>(
+            "nodes",
+            read_metafields::Variables {
+                ids: vec![gid.to_string()],
+                namespace: NAMESPACE.to_string(),
+                customer_key: PROFILE_KEY.to_string(),
+                variant_key: PROFILE_KEY.to_string(),
+            },
+            Retry::Always,
+        )?;
+        Ok(data
+            .nodes
+            .into_iter()
+            .flatten()
+            .find_map(|node| match node {
+                read_metafields::ReadMetafieldsNodes::Customer(c) if c.id == gid => {
+                    c.metafield.map(|m| m.value)
+                }
+                _ => None,
+            }))
+    }
+
+    fn data_request(
+        &mut self,
+        customer_id: u64,
+        request_id: Option<u64>,
+        orders_requested: &[serde_json::Value],
+    ) -> Result<DataRequestWritten, PrivacyError> {
+        let gid = customer_gid(customer_id);
+        let profile = self.read_profile(&gid)?;
+        let state_file = self.config.state_file.clone();
+        let state_rows = match local::open_state(&state_file, &self.state_shop())? {
+            Some(connection) => local::owner_rows(&connection, &state_file, &gid)?,
+            None => Vec::new(),
+        };
+        let plan_lines: Vec<serde_json::Value> = local::plan_lines(&self.config.plan_dir, &gid)?
+            .into_iter()
+            .map(|(file, line)| serde_json::json!({ "file": file, "line": line }))
+            .collect();
+        let file = self.config.data_requests_dir.join(format!(
+            "{}--customer-{customer_id}--request-{}.json",
+            self.config.shop_domain,
+            request_id.map_or_else(|| "none".to_string(), |id| id.to_string())
+        ));
+        let written_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let document = serde_json::json!({
+            "about": "What the marginwise app holds about this customer, for the merchant to send on (customers/data_request).",
+            "shop_domain": self.config.shop_domain,
+            "customer_id": customer_id,
+            "customer_gid": gid,
+            "data_request_id": request_id,
+            "orders_requested": orders_requested.len(),
+            "written_at_unix_seconds": written_at,
+            "profile_metafield": profile.as_ref().map(|value| serde_json::json!({
+                "namespace": NAMESPACE,
+                "key": PROFILE_KEY,
+                "value": value,
+                "meaning": profile_meaning(value),
+            })),
+            "write_back_state": state_rows,
+            "plan": plan_lines,
+            "orders_note": "marginwise keeps no per-order data beyond the bulk export it scores from; the scores above are derived from the customer's order history.",
+        });
+        let bytes = serde_json::to_vec_pretty(&document).map_err(|e| PrivacyError::Io {
+            file: file.display().to_string(),
+            source: std::io::Error::other(e),
+        })?;
+        local::write_private(&file, &bytes)?;
+        Ok(DataRequestWritten {
+            customer_gid: gid,
+            file,
+            profile_found: profile.is_some(),
+        })
+    }
+
+    fn redact_shop(&mut self) -> Result<ShopRedacted, PrivacyError> {
+        let state_file = self.config.state_file.clone();
+        let shop = self.state_shop();
+        if !local::state_belongs_to(&state_file, &shop)? {
+            // Report the recorded shop through the same error `open_state` gives.
+            local::open_state(&state_file, &shop)?;
+        }
+        let mut candidates = local::state_files(&state_file);
+        candidates.extend(
+            local::PLAN_FILES
+                .iter()
+                .map(|name| self.config.plan_dir.join(name)),
+        );
+        let prefix = format!("{}--", self.config.shop_domain);
+        match std::fs::read_dir(&self.config.data_requests_dir) {
+            Ok(entries) => {
+                for entry in entries.flatten() {
+                    if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                        candidates.push(entry.path());
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(PrivacyError::Io {
+                    file: self.config.data_requests_dir.display().to_string(),
+                    source,
+                });
+            }
+        }
+        let mut files_removed = Vec::new();
+        for file in candidates {
+            if local::remove_if_present(&file)? {
+                files_removed.push(file);
+            }
+        }
+        Ok(ShopRedacted { files_removed })
+    }
+}
+
+/// The profile's fields in words, for the customer; `None` when the value does not decode.
+fn profile_meaning(value: &str) -> Option<serde_json::Value> {
+    let profile = Profile::decode(value).ok()?;
+    Some(serde_json::json!({
+        "segment": profile.segment.code(),
+        "predicted_12_month_value_minor_units": profile.clv_minor,
+        "churn_risk_basis_points": profile.churn_bps,
+        "expected_orders_next_12_months_thousandths": profile.expected_orders_12m_milli,
+        "share_of_orders_with_a_discount_basis_points": profile.discount_share_bps,
+        "probability_still_a_customer_basis_points": profile.p_alive_bps,
+    }))
+}

@@ -1,0 +1,224 @@
+//! The HTTP edge of the privacy webhooks: `POST /webhooks/compliance` on a loopback address.
+//!
+//! `tiny_http` reads requests on its own threads; this server answers them one at a time on a
+//! single thread, which is what the handler needs (one Admin client, one state database) and
+//! what the load is (a few privacy requests a month). Each delivery is answered after its work is
+//! done, well within Shopify's 5 seconds (the Admin client is bounded for it).
+//!
+//! It speaks plain HTTP and listens on loopback only: Shopify delivers over HTTPS, so a TLS
+//! proxy (or a tunnel) in front of it forwards to this address. tiny_http sets no read timeout,
+//! so the proxy is also what stops a client that sends its body slowly.
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use super::{
+    COMPLIANCE_PATH, Delivery, HMAC_HEADER, Handler, MAX_BODY_BYTES, SHOP_HEADER, TOPIC_HEADER,
+    WEBHOOK_ID_HEADER,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(
+        "--listen {0}: only a loopback address (127.0.0.1:<port>, [::1]:<port>) may be given; put a TLS proxy in front"
+    )]
+    NotLoopback(String),
+    #[error("--listen {address}: {source}")]
+    Bind {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("--listen {address}: {message}")]
+    Start { address: String, message: String },
+}
+
+/// Where each request's log line goes.
+pub type Log = Box<dyn Fn(&str) + Send>;
+
+/// A running server; stopped by [`WebhookServer::shutdown`] or when dropped.
+pub struct WebhookServer {
+    server: Arc<tiny_http::Server>,
+    addr: SocketAddr,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for WebhookServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebhookServer {
+    /// Binds `listen` (loopback addresses only; port 0 picks a free port) and serves deliveries
+    /// to `handler` on a thread of its own.
+    pub fn start(listen: &str, handler: Handler, log: Log) -> Result<WebhookServer, ServerError> {
+        let addresses: Vec<SocketAddr> = listen
+            .to_socket_addrs()
+            .map_err(|source| ServerError::Bind {
+                address: listen.to_string(),
+                source,
+            })?
+            .collect();
+        if addresses.is_empty() || !addresses.iter().all(|a| a.ip().is_loopback()) {
+            return Err(ServerError::NotLoopback(listen.to_string()));
+        }
+        let listener =
+            TcpListener::bind(addresses.as_slice()).map_err(|source| ServerError::Bind {
+                address: listen.to_string(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            address: listen.to_string(),
+            source,
+        })?;
+        let server =
+            tiny_http::Server::from_listener(listener, None).map_err(|e| ServerError::Start {
+                address: listen.to_string(),
+                message: e.to_string(),
+            })?;
+        let server = Arc::new(server);
+        let serving = Arc::clone(&server);
+        let thread = std::thread::Builder::new()
+            .name("privacy-webhooks".to_string())
+            .spawn(move || {
+                let mut handler = handler;
+                // `incoming_requests` ends when the server is unblocked (shutdown).
+                for request in serving.incoming_requests() {
+                    answer(request, &mut handler, &log);
+                }
+            })
+            .map_err(|e| ServerError::Start {
+                address: listen.to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(WebhookServer {
+            server,
+            addr,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The full URL of the compliance endpoint.
+    pub fn url(&self) -> String {
+        format!("http://{}{COMPLIANCE_PATH}", self.addr)
+    }
+
+    /// Serves until the process is stopped.
+    pub fn wait(mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// Stops accepting requests, lets the one being handled finish, and returns.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.server.unblock();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for WebhookServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A header's value, if present and valid ASCII.
+fn header(request: &tiny_http::Request, name: &'static str) -> Option<String> {
+    request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str().to_string())
+}
+
+/// A header value fit for a log line (it is not authenticated yet): printable, short.
+fn loggable(value: Option<&str>) -> String {
+    match value {
+        None => "-".to_string(),
+        Some(v) => v
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(100)
+            .collect(),
+    }
+}
+
+fn answer(mut request: tiny_http::Request, handler: &mut Handler, log: &Log) {
+    let started = Instant::now();
+    let path = request.url().split('?').next().unwrap_or_default();
+    let refusal = if path != COMPLIANCE_PATH {
+        Some((404, "not found"))
+    } else if *request.method() != tiny_http::Method::Post {
+        Some((405, "POST only"))
+    } else if request.body_length().is_some_and(|n| n > MAX_BODY_BYTES) {
+        Some((413, "body too large"))
+    } else {
+        None
+    };
+    if let Some((status, text)) = refusal {
+        log(&format!(
+            "{} {}: {status} {text}",
+            request.method(),
+            loggable(Some(request.url()))
+        ));
+        let _ = request.respond(tiny_http::Response::from_string(text).with_status_code(status));
+        return;
+    }
+    let mut body = Vec::new();
+    let read = request
+        .as_reader()
+        .take(MAX_BODY_BYTES as u64 + 1)
+        .read_to_end(&mut body);
+    let (topic, shop, hmac, webhook_id) = (
+        header(&request, TOPIC_HEADER),
+        header(&request, SHOP_HEADER),
+        header(&request, HMAC_HEADER),
+        header(&request, WEBHOOK_ID_HEADER),
+    );
+    let described = format!(
+        "{} {} webhook {}",
+        loggable(topic.as_deref()),
+        loggable(shop.as_deref()),
+        loggable(webhook_id.as_deref())
+    );
+    let (status, text, line) = match read {
+        Err(e) => (400, "unreadable body", format!("refused: {e}")),
+        Ok(_) if body.len() > MAX_BODY_BYTES => (
+            413,
+            "body too large",
+            format!("refused: body over {MAX_BODY_BYTES} bytes"),
+        ),
+        Ok(_) => {
+            let outcome = handler.handle(&Delivery {
+                topic: topic.as_deref(),
+                shop_domain: shop.as_deref(),
+                hmac: hmac.as_deref(),
+                webhook_id: webhook_id.as_deref(),
+                body: &body,
+            });
+            (outcome.status(), outcome.answer_text(), outcome.to_string())
+        }
+    };
+    log(&format!(
+        "{described}: {status} {line} ({} ms)",
+        started.elapsed().as_millis()
+    ));
+    let _ = request.respond(tiny_http::Response::from_string(text).with_status_code(status));
+}

@@ -1,0 +1,598 @@
+//! The privacy webhooks against the local stand-in of the Admin API: signatures, each compliance
+//! topic, repeated deliveries, Admin API failures, the HTTP server over loopback and the CLI's
+//! replay form.
+//!
+//! Every test starts from the same small shop: three customers with a profile each, applied
+//! through the write-back (so the state database holds what a real run leaves), and the plan
+//! folder beside it. Bounded: a handful of requests each, servers on 127.0.0.1 only.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use local_store::{Burst, Config, Faults, Handle, LocalStore, StoreData};
+use marginwise_engine::format::{NAMESPACE, PROFILE_KEY};
+use marginwise_engine::{Profile, Segment};
+use model_pipeline::admin::retry::Backoff;
+use model_pipeline::admin::{AccessToken, AdminClient, ClientOptions, Credentials};
+use model_pipeline::plan::{
+    DELETIONS_FILE, METAFIELD_TYPE, MetafieldsSetInput, PLAN_FILE, customer_gid,
+};
+use model_pipeline::privacy::server::WebhookServer;
+use model_pipeline::privacy::{
+    AppSecret, Delivery, Handler, HandlerConfig, Outcome, SignatureError, sign,
+    webhook_client_options,
+};
+use model_pipeline::sync::apply::{ApplyOptions, COMPARE_EXPONENT};
+use model_pipeline::sync::state::{MetafieldKey, STATE_FILE, State};
+use model_pipeline::sync::{self, Polling};
+
+const SHOP: &str = "marginwise-test.myshopify.com";
+const SECRET: &str = "test-app-secret";
+const CUSTOMERS: u64 = 3;
+
+struct Shop {
+    store: Handle,
+    plan: PathBuf,
+    /// The profile applied to each customer, by customer number.
+    profiles: Vec<String>,
+}
+
+impl Shop {
+    fn state_file(&self) -> PathBuf {
+        self.plan.join(STATE_FILE)
+    }
+
+    fn credentials(&self) -> Credentials {
+        Credentials::for_local(&self.store.url(), AccessToken::new(self.store.token())).unwrap()
+    }
+
+    fn handler(&self) -> Handler {
+        let config = HandlerConfig::new(AppSecret::new(SECRET).unwrap(), SHOP, &self.plan);
+        Handler::new(
+            config,
+            AdminClient::new(self.credentials(), webhook_client_options()),
+        )
+    }
+
+    /// The profile the store holds for customer `n`.
+    fn stored_profile(&self, n: u64) -> Option<String> {
+        self.store
+            .metafields()
+            .into_iter()
+            .find(|m| m.owner_id == customer_gid(n) && m.key == PROFILE_KEY)
+            .map(|m| m.value)
+    }
+
+    fn state_value(&self, n: u64) -> Option<String> {
+        let state = State::open(&self.state_file(), &self.credentials().shop).unwrap();
+        state
+            .stored(&profile_key(n))
+            .unwrap()
+            .map(|stored| stored.value)
+    }
+
+    fn plan_text(&self, file: &str) -> String {
+        std::fs::read_to_string(self.plan.join(file)).unwrap_or_default()
+    }
+}
+
+fn profile_key(n: u64) -> MetafieldKey {
+    MetafieldKey {
+        owner_id: customer_gid(n),
+        namespace: NAMESPACE.to_string(),
+        key: PROFILE_KEY.to_string(),
+    }
+}
+
+/// A shop of three customers with profiles applied, and an opted-out line for customer 1 in
+/// `deletions.jsonl` (added after applying, as a later plan would carry it).
+fn shop(name: &str) -> Shop {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("privacy")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    let plan = dir.join("plan");
+    std::fs::create_dir_all(&plan).unwrap();
+    let customers: String = (1..=CUSTOMERS)
+        .map(|n| format!("{{\"id\":\"{}\"}}\n", customer_gid(n)))
+        .collect();
+    let data = StoreData::from_jsonl(&[("customers.jsonl", &customers)]).unwrap();
+    let store = LocalStore::start(Config {
+        data: Some(Arc::new(data)),
+        restore_rate: 10_000.0,
+        ..Config::default()
+    })
+    .unwrap();
+    let mut lines = String::new();
+    let mut profiles = vec![String::new()];
+    for n in 1..=CUSTOMERS {
+        let value = Profile {
+            segment: Segment::ALL[n as usize],
+            clv_minor: 12_345 * n as i64,
+            churn_bps: 1_000 * n as i64,
+            expected_orders_12m_milli: 1_500,
+            discount_share_bps: 2_500,
+            p_alive_bps: 9_000,
+        }
+        .encode();
+        let record = MetafieldsSetInput {
+            owner_id: customer_gid(n),
+            namespace: NAMESPACE.to_string(),
+            key: PROFILE_KEY.to_string(),
+            kind: METAFIELD_TYPE.to_string(),
+            value: value.clone(),
+        };
+        lines.push_str(&serde_json::to_string(&record).unwrap());
+        lines.push('\n');
+        profiles.push(value);
+    }
+    std::fs::write(plan.join(PLAN_FILE), lines).unwrap();
+    let shop = Shop {
+        store,
+        plan,
+        profiles,
+    };
+    let mut client = AdminClient::new(
+        shop.credentials(),
+        ClientOptions {
+            backoff: Backoff::new(Duration::from_millis(5), Duration::from_millis(50), 5, 1),
+            ..ClientOptions::default()
+        },
+    );
+    let mut options = ApplyOptions::new(&shop.plan, COMPARE_EXPONENT);
+    options.polling = Polling {
+        first: Duration::from_millis(10),
+        max: Duration::from_millis(50),
+        timeout: Duration::from_secs(30),
+    };
+    let report = sync::apply_plan(&mut client, &shop.plan, None, &options).unwrap();
+    assert_eq!(report.written, CUSTOMERS);
+    std::fs::write(
+        shop.plan.join(DELETIONS_FILE),
+        format!(
+            "{{\"ownerId\":\"{}\",\"namespace\":\"$app\",\"key\":\"profile\"}}\n",
+            customer_gid(1)
+        ),
+    )
+    .unwrap();
+    for n in 1..=CUSTOMERS {
+        assert_eq!(
+            shop.stored_profile(n).as_ref(),
+            Some(&shop.profiles[n as usize])
+        );
+        assert_eq!(
+            shop.state_value(n).as_ref(),
+            Some(&shop.profiles[n as usize])
+        );
+    }
+    shop.store.reset_stats();
+    shop
+}
+
+fn secret() -> AppSecret {
+    AppSecret::new(SECRET).unwrap()
+}
+
+fn redact_body(n: u64) -> String {
+    format!(
+        r#"{{"shop_id":954889,"shop_domain":"{SHOP}","customer":{{"id":{n},"email":"someone@example.com","phone":"555-625-1199"}},"orders_to_redact":[299938,280263]}}"#
+    )
+}
+
+fn data_request_body(n: u64, request: u64) -> String {
+    format!(
+        r#"{{"shop_id":954889,"shop_domain":"{SHOP}","orders_requested":[299938],"customer":{{"id":{n},"email":"someone@example.com","phone":"555-625-1199"}},"data_request":{{"id":{request}}}}}"#
+    )
+}
+
+fn shop_redact_body(shop: &str) -> String {
+    format!(r#"{{"shop_id":954889,"shop_domain":"{shop}"}}"#)
+}
+
+/// Delivers `body` as Shopify would: signed, with the topic and shop headers.
+fn deliver(handler: &mut Handler, topic: &str, body: &str) -> Outcome {
+    let hmac = sign(&secret(), body.as_bytes());
+    handler.handle(&Delivery {
+        topic: Some(topic),
+        shop_domain: Some(SHOP),
+        hmac: Some(&hmac),
+        webhook_id: Some("b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"),
+        body: body.as_bytes(),
+    })
+}
+
+#[test]
+fn a_bad_or_missing_signature_is_refused_before_anything_is_done() {
+    let shop = shop("signature");
+    let mut handler = shop.handler();
+    let body = redact_body(1);
+    let good = sign(&secret(), body.as_bytes());
+    // One byte changed: the payload now names customer 2, and still parses.
+    let tampered = body.replace("\"id\":1,", "\"id\":2,");
+    assert_eq!(tampered.len(), body.len());
+    let wrong_secret = sign(&AppSecret::new("another-secret").unwrap(), body.as_bytes());
+    let cases: [(&str, &str, Option<&str>, SignatureError); 4] = [
+        ("missing", &body, None, SignatureError::Missing),
+        ("not base64", &body, Some("%%%"), SignatureError::NotBase64),
+        (
+            "body changed",
+            &tampered,
+            Some(&good),
+            SignatureError::Mismatch,
+        ),
+        (
+            "another secret",
+            &body,
+            Some(&wrong_secret),
+            SignatureError::Mismatch,
+        ),
+    ];
+    for (case, body, hmac, expected) in cases {
+        let outcome = handler.handle(&Delivery {
+            topic: Some("customers/redact"),
+            shop_domain: Some(SHOP),
+            hmac,
+            webhook_id: None,
+            body: body.as_bytes(),
+        });
+        assert_eq!(outcome.status(), 401, "{case}: {outcome}");
+        assert!(
+            matches!(outcome, Outcome::Unauthorized(why) if why == expected),
+            "{case}"
+        );
+    }
+    // Nothing was done: no request reached the store, every profile and state row is there.
+    assert_eq!(shop.store.stats().graphql_requests, 0);
+    for n in 1..=CUSTOMERS {
+        assert!(shop.stored_profile(n).is_some(), "customer {n}");
+        assert!(shop.state_value(n).is_some(), "customer {n}");
+    }
+    assert!(shop.plan_text(PLAN_FILE).contains(&customer_gid(1)));
+    // The same body with its own signature is accepted.
+    let outcome = handler.handle(&Delivery {
+        topic: Some("customers/redact"),
+        shop_domain: Some(SHOP),
+        hmac: Some(&good),
+        webhook_id: None,
+        body: body.as_bytes(),
+    });
+    assert_eq!(outcome.status(), 200, "{outcome}");
+    assert_eq!(shop.stored_profile(1), None);
+}
+
+#[test]
+fn customers_redact_removes_the_profile_state_rows_and_plan_lines_and_can_be_repeated() {
+    let shop = shop("redact");
+    let mut handler = shop.handler();
+    let outcome = deliver(&mut handler, "customers/redact", &redact_body(1));
+    assert_eq!(outcome.status(), 200, "{outcome}");
+    let Outcome::Redacted(redacted) = &outcome else {
+        panic!("{outcome}");
+    };
+    assert_eq!(redacted.customer_gid, customer_gid(1));
+    assert!(redacted.metafield_deleted);
+    assert_eq!(redacted.state_rows_removed, 1);
+    assert_eq!(redacted.plan_lines_removed, 2);
+    assert_eq!(redacted.orders_named, 2);
+    assert_eq!(shop.stored_profile(1), None);
+    assert_eq!(shop.state_value(1), None);
+    assert!(!shop.plan_text(PLAN_FILE).contains(&customer_gid(1)));
+    assert!(!shop.plan_text(DELETIONS_FILE).contains(&customer_gid(1)));
+    // The log line names what was done and none of the payload's personal data.
+    let line = outcome.to_string();
+    assert!(line.contains(&customer_gid(1)) && !line.contains("someone@example.com"));
+    // The other customers keep everything.
+    for n in 2..=CUSTOMERS {
+        assert_eq!(
+            shop.stored_profile(n).as_ref(),
+            Some(&shop.profiles[n as usize])
+        );
+        assert_eq!(
+            shop.state_value(n).as_ref(),
+            Some(&shop.profiles[n as usize])
+        );
+        assert!(shop.plan_text(PLAN_FILE).contains(&customer_gid(n)));
+    }
+    assert_eq!(shop.store.stats().deletes_applied, 1);
+
+    // Shopify sends it again: answered 200, nothing more to remove.
+    let again = deliver(&mut handler, "customers/redact", &redact_body(1));
+    assert_eq!(again.status(), 200, "{again}");
+    let Outcome::Redacted(redacted) = &again else {
+        panic!("{again}");
+    };
+    assert!(!redacted.metafield_deleted);
+    assert_eq!(
+        (redacted.state_rows_removed, redacted.plan_lines_removed),
+        (0, 0)
+    );
+    assert_eq!(shop.store.stats().deletes_applied, 1);
+    assert_eq!(shop.stored_profile(2).as_ref(), Some(&shop.profiles[2]));
+
+    // A signed payload without a customer is refused, and nothing is done.
+    let requests = shop.store.stats().graphql_requests;
+    let malformed = deliver(
+        &mut handler,
+        "customers/redact",
+        &format!(r#"{{"shop_domain":"{SHOP}"}}"#),
+    );
+    assert_eq!(malformed.status(), 400, "{malformed}");
+    assert_eq!(shop.store.stats().graphql_requests, requests);
+}
+
+#[test]
+fn a_data_request_writes_what_the_store_the_state_and_the_plan_hold() {
+    let shop = shop("data-request");
+    let mut handler = shop.handler();
+    let outcome = deliver(
+        &mut handler,
+        "customers/data_request",
+        &data_request_body(2, 9999),
+    );
+    assert_eq!(outcome.status(), 200, "{outcome}");
+    let Outcome::DataRequestWritten(written) = &outcome else {
+        panic!("{outcome}");
+    };
+    assert!(written.profile_found);
+    assert!(
+        outcome
+            .to_string()
+            .contains(&written.file.display().to_string())
+    );
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&written.file).unwrap()).unwrap();
+    let profile = &shop.profiles[2];
+    assert_eq!(document["customer_gid"], customer_gid(2));
+    assert_eq!(document["data_request_id"], 9999);
+    assert_eq!(document["profile_metafield"]["value"], profile.as_str());
+    assert_eq!(
+        document["profile_metafield"]["meaning"]["segment"],
+        Segment::ALL[2].code()
+    );
+    assert_eq!(document["write_back_state"][0]["table"], "stored");
+    assert_eq!(document["write_back_state"][0]["value"], profile.as_str());
+    assert_eq!(document["plan"][0]["line"]["value"], profile.as_str());
+    assert!(!document.to_string().contains("someone@example.com"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&written.file)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "readable by others: {mode:o}");
+    }
+    // Sent again: the same file, written again, and no other.
+    let again = deliver(
+        &mut handler,
+        "customers/data_request",
+        &data_request_body(2, 9999),
+    );
+    assert!(matches!(&again, Outcome::DataRequestWritten(w) if w.file == written.file));
+    let files = std::fs::read_dir(written.file.parent().unwrap())
+        .unwrap()
+        .count();
+    assert_eq!(files, 1);
+    // Asking changes nothing.
+    assert_eq!(shop.stored_profile(2).as_ref(), Some(profile));
+    assert_eq!(shop.store.stats().deletes_applied, 0);
+
+    // A customer the pipeline knows nothing about gets a file that says so.
+    let unknown = deliver(
+        &mut handler,
+        "customers/data_request",
+        &data_request_body(42, 10000),
+    );
+    let Outcome::DataRequestWritten(written) = &unknown else {
+        panic!("{unknown}");
+    };
+    assert!(!written.profile_found);
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&written.file).unwrap()).unwrap();
+    assert!(document["profile_metafield"].is_null());
+    assert_eq!(document["write_back_state"], serde_json::json!([]));
+}
+
+#[test]
+fn shop_redact_removes_the_shops_state_and_files_and_refuses_another_shop() {
+    let shop = shop("shop-redact");
+    let mut handler = shop.handler();
+    let written = deliver(
+        &mut handler,
+        "customers/data_request",
+        &data_request_body(3, 1),
+    );
+    let Outcome::DataRequestWritten(written) = written else {
+        panic!("{written}");
+    };
+    let requests = shop.store.stats().graphql_requests;
+
+    // Signed, but for a shop this process does not serve: nothing is removed.
+    let other = "someone-else.myshopify.com";
+    let body = shop_redact_body(other);
+    let hmac = sign(&secret(), body.as_bytes());
+    let refused = handler.handle(&Delivery {
+        topic: Some("shop/redact"),
+        shop_domain: Some(other),
+        hmac: Some(&hmac),
+        webhook_id: None,
+        body: body.as_bytes(),
+    });
+    assert_eq!(refused.status(), 422, "{refused}");
+    assert!(shop.state_file().exists() && written.file.exists());
+
+    let outcome = deliver(&mut handler, "shop/redact", &shop_redact_body(SHOP));
+    assert_eq!(outcome.status(), 200, "{outcome}");
+    let Outcome::ShopRedacted(removed) = &outcome else {
+        panic!("{outcome}");
+    };
+    for file in [
+        shop.state_file(),
+        shop.plan.join(PLAN_FILE),
+        shop.plan.join(DELETIONS_FILE),
+        written.file.clone(),
+    ] {
+        assert!(!file.exists(), "{} is still there", file.display());
+        assert!(removed.files_removed.contains(&file), "{}", file.display());
+    }
+    // The store is not asked for anything (the app's token is gone by then).
+    assert_eq!(shop.store.stats().graphql_requests, requests);
+
+    let again = deliver(&mut handler, "shop/redact", &shop_redact_body(SHOP));
+    assert!(
+        matches!(&again, Outcome::ShopRedacted(r) if r.files_removed.is_empty()),
+        "{again}"
+    );
+}
+
+#[test]
+fn an_admin_api_failure_answers_5xx_and_the_retry_completes_the_redaction() {
+    let shop = shop("admin-failure");
+    let mut handler = shop.handler();
+    shop.store.set_faults(Faults {
+        error_5xx: Some(Burst {
+            every: 1,
+            length: 1,
+            writes_only: false,
+            status: Some(503),
+            delay_ms: None,
+        }),
+        ..Faults::default()
+    });
+    let failed = deliver(&mut handler, "customers/redact", &redact_body(2));
+    assert!((500..600).contains(&failed.status()), "{failed}");
+    assert!(matches!(failed, Outcome::Failed(_)));
+    assert_eq!(shop.stored_profile(2).as_ref(), Some(&shop.profiles[2]));
+
+    shop.store.set_faults(Faults::default());
+    let retried = deliver(&mut handler, "customers/redact", &redact_body(2));
+    assert_eq!(retried.status(), 200, "{retried}");
+    assert_eq!(shop.stored_profile(2), None);
+    assert_eq!(shop.state_value(2), None);
+}
+
+/// POSTs `body` to `url` with `headers`; returns the status.
+fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> u16 {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let mut request = agent.post(url).header("Content-Type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send(body).unwrap().status().as_u16()
+}
+
+#[test]
+fn the_server_answers_401_200_and_5xx_over_loopback() {
+    let shop = shop("server");
+    let log = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = Arc::clone(&log);
+    let server = WebhookServer::start(
+        "127.0.0.1:0",
+        shop.handler(),
+        Box::new(move |line| sink.lock().unwrap().push(line.to_string())),
+    )
+    .unwrap();
+    let url = server.url();
+    let body = redact_body(3);
+    let hmac = sign(&secret(), body.as_bytes());
+    let signed = |topic| {
+        [
+            ("X-Shopify-Topic", topic),
+            ("X-Shopify-Shop-Domain", SHOP),
+            ("X-Shopify-Hmac-Sha256", hmac.as_str()),
+        ]
+    };
+
+    // Unsigned: refused, and the profile stays.
+    let unsigned = [
+        ("X-Shopify-Topic", "customers/redact"),
+        ("X-Shopify-Shop-Domain", SHOP),
+    ];
+    assert_eq!(post(&url, &unsigned, body.as_bytes()), 401);
+    assert!(shop.stored_profile(3).is_some());
+    // A topic the handler does not act on: acknowledged, nothing done.
+    assert_eq!(post(&url, &signed("orders/create"), body.as_bytes()), 200);
+    assert!(shop.stored_profile(3).is_some());
+    // The store fails: 5xx, so that Shopify sends it again.
+    shop.store.set_faults(Faults {
+        error_5xx: Some(Burst {
+            every: 1,
+            length: 1,
+            writes_only: false,
+            status: Some(502),
+            delay_ms: None,
+        }),
+        ..Faults::default()
+    });
+    assert_eq!(
+        post(&url, &signed("customers/redact"), body.as_bytes()),
+        503
+    );
+    shop.store.set_faults(Faults::default());
+    assert_eq!(
+        post(&url, &signed("customers/redact"), body.as_bytes()),
+        200
+    );
+    assert_eq!(shop.stored_profile(3), None);
+    // Not the compliance path, and a body over the limit.
+    assert_eq!(post(&format!("{url}x"), &signed("shop/redact"), b"{}"), 404);
+    let huge = vec![b' '; model_pipeline::privacy::MAX_BODY_BYTES + 1];
+    assert_eq!(post(&url, &signed("shop/redact"), &huge), 413);
+    assert!(shop.state_file().exists());
+    server.shutdown();
+
+    let log = log.lock().unwrap();
+    assert_eq!(log.len(), 6, "{log:#?}");
+    assert!(log.iter().all(|line| !line.contains("someone@example.com")));
+    // Only loopback addresses are served.
+    assert!(WebhookServer::start("0.0.0.0:0", shop.handler(), Box::new(|_| {})).is_err());
+}
+
+#[test]
+fn the_cli_replays_a_captured_delivery_only_with_its_signature() {
+    let shop = shop("replay");
+    let payload = shop.plan.parent().unwrap().join("redact.json");
+    std::fs::write(&payload, redact_body(1)).unwrap();
+    let hmac = sign(&secret(), redact_body(1).as_bytes());
+    let replay = |hmac: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_marginwise"))
+            .args(["--quiet", "webhooks", "--replay"])
+            .arg(&payload)
+            .args(["--topic", "customers/redact", "--hmac", hmac, "--plan"])
+            .arg(&shop.plan)
+            .args(["--endpoint", &shop.store.url(), "--shop", SHOP])
+            .env("SHOPIFY_ACCESS_TOKEN", shop.store.token())
+            .env("SHOPIFY_API_SECRET", SECRET)
+            .output()
+            .unwrap()
+    };
+    let forged = replay("AAAA");
+    assert!(!forged.status.success());
+    assert!(String::from_utf8_lossy(&forged.stderr).contains("401"));
+    assert!(shop.stored_profile(1).is_some());
+
+    let done = replay(&hmac);
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    assert!(
+        done.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(
+        stdout.contains("redacted gid://shopify/Customer/1"),
+        "{stdout}"
+    );
+    assert_eq!(shop.stored_profile(1), None);
+    assert_eq!(shop.state_value(1), None);
+}
