@@ -220,7 +220,9 @@ pub(crate) fn integer(value: &Value, path: &Path) -> Field<i64> {
             path,
             Detail::ExpectedFound {
                 expected: "an integer",
-                found: "a fraction",
+                // Also an exponent (1e3) or an integer beyond 64 bits: the reader keeps no value
+                // for any of them.
+                found: "a fraction or a number beyond 64 bits",
             },
         ),
         other => error(path, expected("an integer", other)),
@@ -714,7 +716,12 @@ mod tests {
             (
                 r#"{"id": "a", "reward": {"kind": "order_percent", "bps": 1.5}, "message": "m"}"#,
                 "offers[0].reward.bps",
-                "expected an integer, found a fraction",
+                "expected an integer, found a fraction or a number beyond 64 bits",
+            ),
+            (
+                r#"{"id": "a", "reward": {"kind": "order_percent", "bps": 1000000000000000000000000000000}, "message": "m"}"#,
+                "offers[0].reward.bps",
+                "found a fraction or a number beyond 64 bits",
             ),
             (
                 r#"{"id": "a", "reward": {"kind": "order_percent"}, "message": "m"}"#,
