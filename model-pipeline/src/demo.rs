@@ -100,6 +100,15 @@ struct Scenario {
 
 /// Runs the demo and prints the table.
 pub fn run(options: &DemoOptions, progress: Progress) -> anyhow::Result<DemoOutcome> {
+    // The policy is checked as `compile-policy` checks it before any work: a policy the
+    // Functions would skip offers of would make the scenarios show only why.
+    let policy = match &options.policy {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading the policy {}", path.display()))?,
+        None => SAMPLE_POLICY.to_string(),
+    };
+    crate::policy::policy_metafields(&policy)
+        .with_context(|| format!("the policy {}", policy_name(options)))?;
     // The local stand-in, when used, lives until the scenarios are read back.
     let (credentials, local, polling) = match &options.store {
         Some(credentials) => (credentials.clone(), None, Polling::default()),
@@ -188,11 +197,6 @@ pub fn run(options: &DemoOptions, progress: Progress) -> anyhow::Result<DemoOutc
         "read back {} metafields from the store; the scenarios below use those values",
         records.len()
     )?;
-    let policy = match &options.policy {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("reading the policy {}", path.display()))?,
-        None => SAMPLE_POLICY.to_string(),
-    };
     let scenarios = evaluate_records(&outcome, &records, &policy, "the store's metafields")?;
     let table = table(&scenarios);
     say!("\ncheckout scenarios (policy: {}):", policy_name(options))?;

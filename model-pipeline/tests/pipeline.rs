@@ -254,6 +254,36 @@ fn plan_round_trips_through_the_functions_decoders() {
     }
 }
 
+/// A policy `compile-policy` refuses stops the demo before any work, with its reasons; run
+/// through, it would only show every offer skipped.
+#[test]
+fn the_demo_refuses_a_policy_that_does_not_compile_before_any_work() {
+    let out = scratch("demo-bad-policy");
+    let _ = std::fs::create_dir_all(&out);
+    let policy = out.join("policy.json");
+    let text = demo::SAMPLE_POLICY.replacen("\"bps\": 1000", "\"bps\": 100000", 1);
+    assert_ne!(text, demo::SAMPLE_POLICY);
+    std::fs::write(&policy, text).unwrap();
+    let error = demo::run(
+        &DemoOptions {
+            out: out.clone(),
+            customers: 3_000,
+            seed: 11,
+            policy: Some(policy),
+            store: None,
+        },
+        Progress::hidden(),
+    )
+    .err()
+    .map(|e| format!("{e:#}"))
+    .unwrap_or_default();
+    assert!(
+        error.contains("does not compile") && error.contains("offer_malformed"),
+        "{error}"
+    );
+    assert!(!out.join("sample-store").exists(), "work was done first");
+}
+
 #[test]
 fn demo_runs_end_to_end_on_a_small_store() {
     let out = scratch("demo");
