@@ -25,7 +25,7 @@
 
 use std::fmt;
 
-use marginwise_engine::bundle::{VARIANT_GID_PREFIX, compiled};
+use marginwise_engine::bundle::{VARIANT_GID_PREFIX, compiled, parse_bundle_policy};
 use marginwise_engine::format::{
     self, BundleComponent, BundleDefinition, FormatError, MAX_BUNDLE_COMPONENT_QUANTITY,
     MAX_BUNDLE_COMPONENTS, MAX_BUNDLE_WEIGHT, MAX_FUNCTION_METAFIELD_BYTES,
@@ -33,7 +33,7 @@ use marginwise_engine::format::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::policy::{PolicyError, stored_compiled};
+use crate::policy::{PolicyError, check_currency, stored_compiled};
 
 /// A bundle definitions file.
 #[derive(Debug, Deserialize)]
@@ -230,6 +230,9 @@ pub fn cart_transform_metafields(
     definitions: Option<&[BundleDefinition]>,
 ) -> Result<Value, CartTransformError> {
     let as_written = compiled::compile(policy_json).map_err(PolicyError::Reasons)?;
+    if let Some(policy) = parse_bundle_policy(policy_json).policy {
+        check_currency(policy.currency)?;
+    }
     let (stored, compiled_text) = stored_compiled(
         policy_json,
         as_written,
@@ -288,7 +291,6 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
     use crate::demo::SAMPLE_BUNDLE_POLICY;
-    use marginwise_engine::bundle::parse_bundle_policy;
 
     const FILE: &str = r#"{"bundles": [
         {"parent": "gid://shopify/ProductVariant/900",
@@ -440,6 +442,24 @@ mod tests {
             .collect();
         let error = bundles_value(&definitions).unwrap_err();
         assert!(error.to_string().contains("at most 10000"), "{error}");
+    }
+
+    /// Regression (audit: a bundle policy with `"currency": "QQQ"` compiled).
+    #[test]
+    fn a_bundle_policy_in_no_shop_currency_is_refused() {
+        let policy =
+            SAMPLE_BUNDLE_POLICY.replacen("\"currency\": \"USD\"", "\"currency\": \"QQQ\"", 1);
+        assert!(policy.contains("QQQ"), "the sample has no currency");
+        let error = cart_transform_metafields(&policy, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("currency: \"QQQ\" is not an ISO 4217 currency code"),
+            "{error}"
+        );
+        let policy =
+            SAMPLE_BUNDLE_POLICY.replacen("\"currency\": \"USD\"", "\"currency\": \"KWD\"", 1);
+        assert!(cart_transform_metafields(&policy, None).is_ok());
     }
 
     #[test]

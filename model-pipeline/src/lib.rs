@@ -17,6 +17,7 @@
 pub mod admin;
 pub mod cart_transform;
 pub mod complements;
+pub mod currency;
 pub mod demo;
 pub mod generate;
 pub mod ingest;

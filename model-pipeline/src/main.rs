@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use marginwise_engine::Currency;
 use model_pipeline::admin::{AccessToken, AdminClient, ClientOptions, Credentials};
+use model_pipeline::currency::shop_currency;
 use model_pipeline::generate::{self, DEFAULT_OPT_OUT_TAG, GeneratorConfig};
 use model_pipeline::ingest::IngestOptions;
 use model_pipeline::pipeline::{self, RunOptions};
@@ -254,10 +254,7 @@ enum Command {
 fn score_options(args: &ScoreArgs) -> anyhow::Result<RunOptions> {
     let currency = match &args.currency {
         None => None,
-        Some(code) => Some(
-            Currency::from_code(code)
-                .with_context(|| format!("--currency {code}: not an ISO 4217 code"))?,
-        ),
+        Some(code) => Some(shop_currency(code).context("--currency")?),
     };
     let bundle_parents = match &args.bundles {
         None => Vec::new(),

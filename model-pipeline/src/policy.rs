@@ -9,8 +9,10 @@
 use std::fmt;
 
 use marginwise_engine::policy::compiled;
-use marginwise_engine::{Reason, format};
+use marginwise_engine::{Currency, Reason, format};
 use serde_json::{Value, json};
+
+use crate::currency::{CurrencyError, shop_currency};
 
 /// A policy that cannot be stored for a Function.
 #[derive(Debug)]
@@ -19,6 +21,16 @@ pub enum PolicyError {
     Reasons(Vec<Reason>),
     /// It compiles, but Shopify would refuse a value, or a Function could not read all of it.
     NotStorable(String),
+    /// Its `currency` is not a shop currency: the engine (and so the Functions) takes any three
+    /// capital letters, and would read the policy's money with two decimals.
+    Currency(CurrencyError),
+}
+
+/// Refuses a policy whose `currency` is not an ISO 4217 currency a shop sells in.
+pub(crate) fn check_currency(currency: Currency) -> Result<(), PolicyError> {
+    shop_currency(currency.code_str())
+        .map(|_| ())
+        .map_err(PolicyError::Currency)
 }
 
 /// The most bytes of one metafield value a Function reads.
@@ -58,6 +70,12 @@ impl fmt::Display for PolicyError {
             PolicyError::NotStorable(why) => {
                 return write!(f, "the policy cannot be stored: {why}");
             }
+            PolicyError::Currency(error) => {
+                return write!(
+                    f,
+                    "the policy does not name a shop currency; fix this first:\n  currency: {error}"
+                );
+            }
         };
         f.write_str("the policy does not compile; fix these first:")?;
         for reason in reasons {
@@ -84,6 +102,9 @@ impl std::error::Error for PolicyError {}
 pub fn policy_metafields(policy_json: &str) -> Result<Value, PolicyError> {
     // Checked as written, so that every reason names what the merchant wrote.
     let as_written = compiled::compile(policy_json).map_err(PolicyError::Reasons)?;
+    if let Some(policy) = marginwise_engine::policy::parse(policy_json).policy {
+        check_currency(policy.currency)?;
+    }
     let (stored, compiled) = stored_text(policy_json, as_written);
     storable(&stored, &compiled)?;
     Ok(json!([
@@ -199,6 +220,32 @@ mod tests {
             text.contains("offers[0].reward.bps") && text.contains("offer_malformed"),
             "{text}"
         );
+    }
+
+    /// Regression (audit: `"currency": "QQQ"` compiled, and the Functions would have read the
+    /// policy's money as cents of a currency that does not exist).
+    #[test]
+    fn a_policy_in_no_shop_currency_is_refused() {
+        for (code, why) in [
+            ("QQQ", "\"QQQ\" is not an ISO 4217 currency code"),
+            ("XAU", "\"XAU\" is the ISO 4217 code of Gold"),
+            ("CLF", "\"CLF\" is an ISO 4217 fund code"),
+        ] {
+            let policy = SAMPLE_POLICY.replacen(
+                "\"currency\": \"USD\"",
+                &format!("\"currency\": \"{code}\""),
+                1,
+            );
+            assert!(policy.contains(code), "the sample has no currency");
+            let text = policy_metafields(&policy).unwrap_err().to_string();
+            assert!(
+                text.contains("does not name a shop currency")
+                    && text.contains(&format!("currency: {why}")),
+                "{text}"
+            );
+        }
+        let policy = SAMPLE_POLICY.replacen("\"currency\": \"USD\"", "\"currency\": \"JPY\"", 1);
+        assert!(policy_metafields(&policy).is_ok());
     }
 
     #[test]

@@ -72,17 +72,15 @@ fn read_from_wheel(wheel: &Path, name: &str) -> String {
     text
 }
 
-/// Days since 1970-01-01 of a yyyymmdd date (proleptic Gregorian; Howard Hinnant's algorithm).
+/// Days since 1970-01-01 of a yyyymmdd date.
 fn day_number(yyyymmdd: &str) -> i64 {
-    let year: i64 = yyyymmdd[0..4].parse().unwrap();
-    let month: i64 = yyyymmdd[4..6].parse().unwrap();
-    let day: i64 = yyyymmdd[6..8].parse().unwrap();
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+    let date = jiff::civil::Date::strptime("%Y%m%d", yyyymmdd)
+        .unwrap_or_else(|e| panic!("{yyyymmdd:?}: {e}"));
+    let days = date
+        .since(jiff::civil::date(1970, 1, 1))
+        .unwrap()
+        .get_days();
+    i64::from(days)
 }
 
 /// Calibration summaries keyed by the sample's customer id.

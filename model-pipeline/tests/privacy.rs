@@ -596,3 +596,51 @@ fn the_cli_replays_a_captured_delivery_only_with_its_signature() {
     assert_eq!(shop.stored_profile(1), None);
     assert_eq!(shop.state_value(1), None);
 }
+
+/// `marginwise webhooks` printed with `println!`, which panics ("failed printing to stdout:
+/// Broken pipe") when the reader of its standard output has gone: like every other command, a
+/// closed standard output is a clean stop (status 0, nothing on stderr), in both forms. The
+/// replayed delivery is still handled (the line that reports it is what fails), and the server
+/// stops instead of serving with nobody told where.
+#[test]
+fn the_webhooks_command_stops_cleanly_when_its_standard_output_is_closed() {
+    let shop = shop("closed-stdout");
+    let payload = shop.plan.parent().unwrap().join("redact.json");
+    std::fs::write(&payload, redact_body(1)).unwrap();
+    let hmac = sign(&secret(), redact_body(1).as_bytes());
+    let run = |mode: &[&str]| {
+        // The reading end is closed before the process starts, so its first line already fails.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        std::process::Command::new(env!("CARGO_BIN_EXE_marginwise"))
+            .args(["--quiet", "webhooks"])
+            .args(mode)
+            .arg("--plan")
+            .arg(&shop.plan)
+            .args(["--endpoint", &shop.store.url(), "--shop", SHOP])
+            .env("SHOPIFY_ACCESS_TOKEN", shop.store.token())
+            .env("SHOPIFY_API_SECRET", SECRET)
+            .stdout(writer)
+            .output()
+            .unwrap()
+    };
+    let replayed = run(&[
+        "--replay",
+        payload.to_str().unwrap(),
+        "--topic",
+        "customers/redact",
+        "--hmac",
+        &hmac,
+    ]);
+    let listened = run(&["--listen", "127.0.0.1:0"]);
+    for (form, output) in [("--replay", replayed), ("--listen", listened)] {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "{form}: {:?}: {stderr}",
+            output.status
+        );
+        assert_eq!(stderr, "", "{form}");
+    }
+    assert_eq!(shop.stored_profile(1), None);
+}

@@ -301,3 +301,62 @@ fn score_with_bundles_flags_the_parent_variants() {
     );
     assert!(!dir.join("refused").join(PLAN_FILE).exists());
 }
+
+/// Regression (audit: `score --currency QQQ` was accepted, and the engine, which takes any three
+/// capital letters, would have written the plan's money in cents of no currency): a code that is
+/// not an ISO 4217 shop currency is refused before anything is read or written, from the command
+/// line and from the library alike.
+#[test]
+fn a_currency_that_is_not_an_iso_4217_shop_currency_is_refused() {
+    let dir = scratch("currency");
+    for code in ["QQQ", "XAU"] {
+        let run = Command::new(env!("CARGO_BIN_EXE_marginwise"))
+            .args([
+                "--quiet",
+                "score",
+                "--no-report",
+                "--currency",
+                code,
+                "--input",
+            ])
+            .arg(store())
+            .arg("--out")
+            .arg(dir.join(code))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{code}");
+        assert!(
+            stderr.contains(&format!("--currency: \"{code}\" is ")),
+            "{stderr}"
+        );
+        assert!(!dir.join(code).exists(), "{code}");
+    }
+    let run = Command::new(env!("CARGO_BIN_EXE_marginwise"))
+        .args([
+            "--quiet",
+            "score",
+            "--no-report",
+            "--currency",
+            "USD",
+            "--input",
+        ])
+        .arg(store())
+        .arg("--out")
+        .arg(dir.join("USD"))
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+
+    let mut given = options().ingest;
+    given.currency = Currency::from_code("QQQ");
+    let error = ingest::read_store(store(), &given, Progress::hidden()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "the shop currency \"QQQ\" is not an ISO 4217 currency code"
+    );
+}

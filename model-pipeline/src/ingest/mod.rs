@@ -57,6 +57,7 @@ use marginwise_engine::money::{Currency, parse_decimal_minor};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
+use crate::currency::shop_currency;
 use crate::progress::Progress;
 use records::{
     CustomerLine, FieldError, Gid, GidField, GidKind, MoneyV2, OrderFileLine, ProductFileLine,
@@ -306,7 +307,14 @@ pub fn read_store(
     progress: Progress,
 ) -> Result<StoreData, IngestError> {
     let mut stats = IngestStats::default();
-    let mut currency = options.currency;
+    let mut currency = match options.currency {
+        None => None,
+        Some(given) => Some(ShopCurrency {
+            currency: shop_currency(given.code_str())
+                .map_err(|error| IngestError::Currency(format!("the shop currency {error}")))?,
+            source: None,
+        }),
+    };
     let customers_path = dir.join(CUSTOMERS_FILE);
     let products_path = dir.join(PRODUCTS_FILE);
     let orders_path = dir.join(ORDERS_FILE);
@@ -318,13 +326,13 @@ pub fn read_store(
         &mut stats,
         progress,
     )?;
-    let currency = match currency {
-        Some(c) => c,
+    let shop = match currency {
+        Some(shop) => shop,
         None => peek_order_currency(&orders_path)?,
     };
-    let catalog = read_products(&products_path, options, currency, &mut stats, progress)?;
+    let catalog = read_products(&products_path, options, shop, &mut stats, progress)?;
     let mut data = StoreData {
-        currency,
+        currency: shop.currency,
         histories: vec![History::default(); customers.len()],
         customers,
         customer_index,
@@ -337,8 +345,27 @@ pub fn read_store(
         cutoff_day: i32::MAX,
         stats,
     };
-    read_orders(&orders_path, options, &mut data, progress)?;
+    read_orders(&orders_path, options, shop, &mut data, progress)?;
     Ok(data)
+}
+
+/// The shop currency, and the line it was read from (`None`: given by the caller), which a
+/// line in another currency is compared with.
+#[derive(Debug, Clone, Copy)]
+struct ShopCurrency {
+    currency: Currency,
+    source: Option<(&'static str, u64)>,
+}
+
+impl ShopCurrency {
+    /// ` (from customers.jsonl line 1)`: where the currency a line disagrees with came from, so
+    /// that a wrong first line is named too.
+    fn source(&self) -> String {
+        match self.source {
+            None => String::new(),
+            Some((file, line)) => format!(" (from {file} line {line})"),
+        }
+    }
 }
 
 /// The day (since the epoch) of `time`, for a time within the accepted order dates.
@@ -495,9 +522,15 @@ fn gid_of(field: Option<GidField>, name: &str, kind: GidKind) -> Result<u64, Fie
 
 fn timestamp(text: Option<ShortText>, name: &str) -> Result<i64, FieldError> {
     let text = text.ok_or_else(|| FieldError::new(name, "missing"))?;
-    parse_timestamp(text.as_str())
-        .filter(|_| text.is_valid())
-        .ok_or_else(|| FieldError::new(name, format!("not an ISO 8601 timestamp: {:?}", text)))
+    if !text.is_valid() {
+        return Err(FieldError::new(
+            name,
+            "not an ISO 8601 timestamp: longer than any timestamp",
+        ));
+    }
+    parse_timestamp(text.as_str()).map_err(|why| {
+        FieldError::new(name, format!("not an ISO 8601 timestamp: {text:?} ({why})"))
+    })
 }
 
 fn amount(text: Option<ShortText>, name: &str, currency: Currency) -> Result<i64, FieldError> {
@@ -518,14 +551,15 @@ fn amount(text: Option<ShortText>, name: &str, currency: Currency) -> Result<i64
 fn check_currency(
     code: Option<ShortText>,
     name: &str,
-    currency: Currency,
+    shop: ShopCurrency,
 ) -> Result<(), FieldError> {
     match code {
-        Some(code) if code.as_str() != currency.code_str() => Err(FieldError::new(
+        Some(code) if code.as_str() != shop.currency.code_str() => Err(FieldError::new(
             name,
             format!(
-                "expected the shop currency {}, found {:?}",
-                currency.code_str(),
+                "expected the shop currency {}{}, found {:?}",
+                shop.currency.code_str(),
+                shop.source(),
                 code
             ),
         )),
@@ -534,20 +568,16 @@ fn check_currency(
 }
 
 /// A money field in the shop currency (`MoneyV2` or a `MoneyBag`'s `shopMoney`).
-fn money(value: Option<MoneyV2>, name: &str, currency: Currency) -> Result<i64, FieldError> {
+fn money(value: Option<MoneyV2>, name: &str, shop: ShopCurrency) -> Result<i64, FieldError> {
     let value = value.ok_or_else(|| FieldError::new(name, "missing"))?;
-    check_currency(
-        value.currency_code,
-        &format!("{name}.currencyCode"),
-        currency,
-    )?;
-    amount(value.amount, &format!("{name}.amount"), currency)
+    check_currency(value.currency_code, &format!("{name}.currencyCode"), shop)?;
+    amount(value.amount, &format!("{name}.amount"), shop.currency)
 }
 
 fn read_customers(
     path: &Path,
     options: &IngestOptions,
-    currency: &mut Option<Currency>,
+    currency: &mut Option<ShopCurrency>,
     stats: &mut IngestStats,
     progress: Progress,
 ) -> Result<(Vec<CustomerRecord>, FxHashMap<u64, u32>), IngestError> {
@@ -612,18 +642,20 @@ fn read_customers(
                 }
                 Entry::Vacant(slot) => slot,
             };
+            // The first customer's currency is the shop's: a code that is no shop currency is
+            // refused on its own line, and a later line that disagrees names this one.
             if let Some(code) = parsed.currency_code {
                 match currency_local {
-                    None => match Currency::from_code(code.as_str()) {
-                        Some(c) => currency_local = Some(c),
-                        None => {
-                            return Err(FieldError::new(
-                                "amountSpent.currencyCode",
-                                format!("unknown currency {code:?}"),
-                            ));
-                        }
-                    },
-                    Some(c) => check_currency(Some(code), "amountSpent.currencyCode", c)?,
+                    None => {
+                        let currency = shop_currency(code.as_str()).map_err(|error| {
+                            FieldError::new("amountSpent.currencyCode", error.to_string())
+                        })?;
+                        currency_local = Some(ShopCurrency {
+                            currency,
+                            source: Some((CUSTOMERS_FILE, number)),
+                        });
+                    }
+                    Some(shop) => check_currency(Some(code), "amountSpent.currencyCode", shop)?,
                 }
             }
             slot.insert(position);
@@ -640,7 +672,7 @@ fn read_customers(
 fn read_products(
     path: &Path,
     options: &IngestOptions,
-    currency: Currency,
+    shop: ShopCurrency,
     stats: &mut IngestStats,
     progress: Progress,
 ) -> Result<Catalog, IngestError> {
@@ -672,11 +704,11 @@ fn read_products(
             }
             let product = gid_of(raw.parent_id, "__parentId", GidKind::Product)?;
             let id = gid_of(raw.id, "id", GidKind::ProductVariant)?;
-            let price_minor = amount(raw.price, "price", currency)?;
+            let price_minor = amount(raw.price, "price", shop.currency)?;
             let unit_cost_minor = match raw.inventory_item.and_then(|i| i.unit_cost) {
                 None => None,
                 Some(cost) => {
-                    let minor = money(Some(cost), "inventoryItem.unitCost", currency)?;
+                    let minor = money(Some(cost), "inventoryItem.unitCost", shop)?;
                     if minor < 0 {
                         return Err(FieldError::new(
                             "inventoryItem.unitCost.amount",
@@ -779,7 +811,7 @@ fn read_products(
 }
 
 /// The currency of the first order, for stores whose customer export carries none.
-fn peek_order_currency(path: &Path) -> Result<Currency, IngestError> {
+fn peek_order_currency(path: &Path) -> Result<ShopCurrency, IngestError> {
     let (file, _) = open(path)?;
     let mut first = String::new();
     BufReader::new(file)
@@ -788,17 +820,26 @@ fn peek_order_currency(path: &Path) -> Result<Currency, IngestError> {
             file: display(path),
             source,
         })?;
-    serde_json::from_str::<OrderFileLine>(&first)
+    let code = serde_json::from_str::<OrderFileLine>(&first)
         .ok()
         .and_then(|line| line.currency_code)
-        .and_then(|code| Currency::from_code(code.as_str()))
         .ok_or_else(|| {
             IngestError::Currency(format!(
                 "the shop currency is not in {} nor on the first line of {}: pass --currency",
                 CUSTOMERS_FILE,
                 display(path)
             ))
-        })
+        })?;
+    let currency = shop_currency(code.as_str()).map_err(|error| IngestError::Bad {
+        file: display(path),
+        line: 1,
+        field: "currencyCode".into(),
+        message: error.to_string(),
+    })?;
+    Ok(ShopCurrency {
+        currency,
+        source: Some((ORDERS_FILE, 1)),
+    })
 }
 
 /// One decoded line of the orders file.
@@ -830,7 +871,7 @@ struct OpenOrder {
     products: Vec<u32>,
 }
 
-fn parse_order_line(line: &[u8], currency: Currency) -> Result<OrderRow, FieldError> {
+fn parse_order_line(line: &[u8], shop: ShopCurrency) -> Result<OrderRow, FieldError> {
     let raw: OrderFileLine = decode_line(line)?;
     if raw.parent_id.is_none() {
         let id = gid_of(raw.id, "id", GidKind::Order)?;
@@ -838,7 +879,7 @@ fn parse_order_line(line: &[u8], currency: Currency) -> Result<OrderRow, FieldEr
             Some(_) => (timestamp(raw.processed_at, "processedAt")?, "processedAt"),
             None => (timestamp(raw.created_at, "createdAt")?, "createdAt"),
         };
-        check_currency(raw.currency_code, "currencyCode", currency)?;
+        check_currency(raw.currency_code, "currencyCode", shop)?;
         let customer = match raw.customer {
             None => None,
             Some(reference) => Some(gid_of(reference.id, "customer.id", GidKind::Customer)?),
@@ -861,7 +902,7 @@ fn parse_order_line(line: &[u8], currency: Currency) -> Result<OrderRow, FieldEr
     let unit_price = money(
         raw.original_unit_price_set.and_then(|bag| bag.shop_money),
         "originalUnitPriceSet.shopMoney",
-        currency,
+        shop,
     )?;
     let mut discount: i64 = 0;
     for (i, allocation) in raw
@@ -876,7 +917,7 @@ fn parse_order_line(line: &[u8], currency: Currency) -> Result<OrderRow, FieldEr
                 .allocated_amount_set
                 .and_then(|bag| bag.shop_money),
             &name,
-            currency,
+            shop,
         )?;
         discount = discount.saturating_add(minor.max(0));
     }
@@ -898,10 +939,10 @@ fn parse_order_line(line: &[u8], currency: Currency) -> Result<OrderRow, FieldEr
 fn read_orders(
     path: &Path,
     options: &IngestOptions,
+    shop: ShopCurrency,
     data: &mut StoreData,
     progress: Progress,
 ) -> Result<(), IngestError> {
-    let currency = data.currency;
     let dates = OrderDates::new(options.now);
     let mut stats = std::mem::take(&mut data.stats);
     let mut open_order: Option<OpenOrder> = None;
@@ -918,7 +959,7 @@ fn read_orders(
         options.skip_bad,
         &mut stats,
         progress,
-        |line| parse_order_line(line, currency),
+        |line| parse_order_line(line, shop),
         |number, row, stats| match row {
             OrderRow::Order {
                 id,

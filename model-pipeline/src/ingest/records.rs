@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use jiff::Timestamp;
+use jiff::fmt::temporal::Pieces;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
@@ -273,118 +275,113 @@ pub fn decode_line<T: for<'de> Deserialize<'de>>(line: &[u8]) -> Result<T, Field
     }
 }
 
+/// The largest UTC offset a timestamp may carry: no time zone has been further from UTC than
+/// 14 hours (Kiribati's +14:00; the westernmost is -12:00) in any history a store can have.
+/// jiff reads offsets up to ±25:59:59 (Temporal's range), which no clock writes.
+pub const MAX_UTC_OFFSET_SECONDS: i32 = 14 * 3600;
+
 /// Seconds since the Unix epoch for an ISO 8601 timestamp as Shopify writes it
-/// (`2024-05-01T12:34:56Z`, optional fractional seconds, `Z` or a `+hh:mm` offset).
-pub fn parse_timestamp(text: &str) -> Option<i64> {
-    let b = text.as_bytes();
-    let num = |range: std::ops::Range<usize>| -> Option<i64> {
-        let digits = b.get(range)?;
-        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        std::str::from_utf8(digits).ok()?.parse().ok()
-    };
-    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || b.get(10) != Some(&b'T') {
-        return None;
+/// (`2024-05-01T12:34:56Z`, optional fractional seconds, `Z` or a `+hh:mm` offset), read by
+/// jiff's RFC 3339 / ISO 8601 parser, which refuses a date or time that does not exist
+/// (`2024-02-31`, `24:00`) and an offset no clock shows (`+99:99`). A time without an offset is
+/// refused: it names no instant. Fractional seconds are dropped (rounded down).
+///
+/// The error says why, in jiff's words.
+pub fn parse_timestamp(text: &str) -> Result<i64, String> {
+    let pieces = Pieces::parse(text).map_err(|error| error.to_string())?;
+    let time = pieces
+        .time()
+        .ok_or("it has a date but no time of day, so it names no instant")?;
+    let offset = pieces
+        .to_numeric_offset()
+        .ok_or("it has no UTC offset (`Z` or `+hh:mm`), so it names no instant")?;
+    if offset.seconds().unsigned_abs() > MAX_UTC_OFFSET_SECONDS.unsigned_abs() {
+        return Err(format!(
+            "the UTC offset {offset} is further from UTC than any time zone (at most 14 hours)"
+        ));
     }
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
-        return None;
-    }
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
-        return None;
-    }
-    if second > 60 {
-        return None;
-    }
-    let mut rest = text.get(19..)?;
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        rest = fraction.get(digits..)?;
-    }
-    let offset_seconds = match rest {
-        "Z" => 0,
-        _ => {
-            let sign = match rest.as_bytes().first()? {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let (h, m) = rest.get(1..)?.split_once(':')?;
-            if h.len() != 2 || m.len() != 2 {
-                return None;
-            }
-            sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60)
-        }
-    };
-    let days = days_from_civil(year, month, day);
-    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset_seconds)
+    let instant = offset
+        .to_timestamp(pieces.date().to_datetime(time))
+        .map_err(|error| error.to_string())?;
+    // `as_second` truncates toward zero; a fraction before 1970 belongs to the second before.
+    Ok(instant.as_second() - i64::from(instant.subsec_nanosecond() < 0))
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's civil-date algorithm).
-pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The inverse of [`days_from_civil`]: (year, month, day).
-pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// Renders seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+/// Renders seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339 in UTC, as Shopify
+/// writes `DateTime` values); a time outside the years jiff represents (-9999 to 9999) as its
+/// number of seconds.
 pub fn format_timestamp(seconds: i64) -> String {
-    let days = seconds.div_euclid(86_400);
-    let rem = seconds.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    match Timestamp::from_second(seconds) {
+        Ok(instant) => instant.to_string(),
+        Err(_) => format!("{seconds} seconds after 1970-01-01T00:00:00Z"),
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::panic)]
     use super::*;
 
     #[test]
     fn timestamps_parse_in_utc() {
-        assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_timestamp("2024-02-29T12:00:00Z"), Some(1_709_208_000));
+        assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Ok(0));
+        assert_eq!(parse_timestamp("2024-02-29T12:00:00Z"), Ok(1_709_208_000));
         assert_eq!(
             parse_timestamp("2024-02-29T14:00:00+02:00"),
-            Some(1_709_208_000)
+            Ok(1_709_208_000)
+        );
+        assert_eq!(
+            parse_timestamp("2024-02-29T07:30:00-04:30"),
+            Ok(1_709_208_000)
         );
         assert_eq!(
             parse_timestamp("2024-02-29T12:00:00.123Z"),
-            Some(1_709_208_000)
+            Ok(1_709_208_000)
         );
-        assert_eq!(parse_timestamp("2024-13-01T00:00:00Z"), None);
-        assert_eq!(parse_timestamp("yesterday"), None);
+        assert_eq!(parse_timestamp("1969-12-31T23:59:59.5Z"), Ok(-1));
+        assert_eq!(
+            parse_timestamp("2024-02-29T14:00:00+14:00"),
+            Ok(1_709_164_800)
+        );
         assert_eq!(format_timestamp(1_709_208_000), "2024-02-29T12:00:00Z");
-        for days in [-1000, 0, 19_000, 20_000] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
+        assert_eq!(format_timestamp(631_152_000), "1990-01-01T00:00:00Z");
+        assert_eq!(format_timestamp(-86_400), "1969-12-31T00:00:00Z");
+        assert_eq!(
+            format_timestamp(i64::MAX),
+            "9223372036854775807 seconds after 1970-01-01T00:00:00Z"
+        );
+        for seconds in [-86_400_000, -1, 0, 1_709_208_000, 1_735_689_599] {
+            assert_eq!(parse_timestamp(&format_timestamp(seconds)), Ok(seconds));
+        }
+    }
+
+    /// Regression (audit: `2024-02-31T00:00:00Z` and an offset `+99:99` were read as dates, the
+    /// first as 2 March): a date, time or offset that cannot exist is refused, with why.
+    #[test]
+    fn impossible_timestamps_are_refused_with_why() {
+        for (text, why) in [
+            ("2024-02-31T00:00:00Z", "day"),
+            ("2023-02-29T00:00:00Z", "day"),
+            ("2024-04-31T10:00:00Z", "day"),
+            ("2024-01-02T10:00:00+99:99", "offset"),
+            ("2024-01-02T10:00:00+02:60", "offset"),
+            ("2024-01-02T10:00:00+15:00", "UTC offset +15"),
+            ("2024-01-02T10:00:00-25:00", "UTC offset -25"),
+            ("2024-13-01T00:00:00Z", "month"),
+            ("2024-01-02T24:00:00Z", "hour"),
+            ("2024-01-02T23:60:00Z", "minute"),
+            ("2024-01-02T10:00:61Z", "second"),
+            ("2024-01-02T10:00:00", "no UTC offset"),
+            ("2024-01-06", "time"),
+            ("2024/01/02 10:00", "month"),
+            ("1700000000", "month"),
+            ("yesterday", "year"),
+            ("", ""),
+        ] {
+            match parse_timestamp(text) {
+                Ok(seconds) => panic!("{text:?} read as {seconds}"),
+                Err(error) => assert!(error.contains(why), "{text:?}: {error}"),
+            }
         }
     }
 

@@ -7,6 +7,7 @@ use anyhow::Context;
 use super::server::WebhookServer;
 use super::{AppSecret, Delivery, Handler, HandlerConfig, Outcome, webhook_client_options};
 use crate::admin::{AccessToken, AdminClient, Credentials};
+use crate::say;
 
 /// How the deliveries arrive.
 #[derive(Debug, Clone)]
@@ -83,10 +84,10 @@ pub fn run(options: WebhooksOptions) -> anyhow::Result<()> {
             );
             let server =
                 WebhookServer::start(&address, handler, Box::new(|line| eprintln!("{line}")))?;
-            println!(
+            say!(
                 "serving the privacy webhooks at {} ({summary}); stop with Ctrl-C",
                 server.url()
-            );
+            )?;
             server.wait();
             Ok(())
         }
@@ -111,7 +112,7 @@ pub fn run(options: WebhooksOptions) -> anyhow::Result<()> {
                 webhook_id: None,
                 body: &body,
             });
-            println!("{} {outcome}", outcome.status());
+            say!("{} {outcome}", outcome.status())?;
             match outcome {
                 Outcome::Ignored { .. }
                 | Outcome::Redacted(_)
