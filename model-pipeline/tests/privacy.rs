@@ -285,9 +285,10 @@ fn customers_redact_removes_the_profile_state_rows_and_plan_lines_and_can_be_rep
     assert_eq!(shop.state_value(1), None);
     assert!(!shop.plan_text(PLAN_FILE).contains(&customer_gid(1)));
     assert!(!shop.plan_text(DELETIONS_FILE).contains(&customer_gid(1)));
-    // The log line names what was done and none of the payload's personal data.
+    // The log line says what was done, without the payload's personal data or the customer.
     let line = outcome.to_string();
-    assert!(line.contains(&customer_gid(1)) && !line.contains("someone@example.com"));
+    assert!(line.starts_with("redacted a customer"), "{line}");
+    assert!(!line.contains("someone@example.com") && !line.contains("Customer/1"));
     // The other customers keep everything.
     for n in 2..=CUSTOMERS {
         assert_eq!(
@@ -341,10 +342,13 @@ fn a_data_request_writes_what_the_store_the_state_and_the_plan_hold() {
         panic!("{outcome}");
     };
     assert!(written.profile_found);
+    // The log line names the request and the folder, not the customer.
+    let line = outcome.to_string();
+    let folder = written.file.parent().unwrap().display().to_string();
+    assert!(line.contains("9999") && line.contains(&folder), "{line}");
     assert!(
-        outcome
-            .to_string()
-            .contains(&written.file.display().to_string())
+        !line.contains("customer-2") && !line.contains("Customer/2"),
+        "{line}"
     );
     let document: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&written.file).unwrap()).unwrap();
@@ -413,6 +417,19 @@ fn shop_redact_removes_the_shops_state_and_files_and_refuses_another_shop() {
         panic!("{written}");
     };
     let requests = shop.store.stats().graphql_requests;
+    // What `score` writes beside the plan, a redaction's leftover temporary, and a file the
+    // pipeline does not write (kept).
+    let written_by_pipeline = [
+        shop.plan.join("summary.json"),
+        shop.plan.join("report.html"),
+        shop.plan.join(format!(".{PLAN_FILE}.redacting")),
+        shop.plan.join(format!(".{DELETIONS_FILE}.redacting")),
+    ];
+    for file in &written_by_pipeline {
+        std::fs::write(file, "x").unwrap();
+    }
+    let unknown = shop.plan.join("notes.txt");
+    std::fs::write(&unknown, "the merchant's").unwrap();
 
     // Signed, but for a shop this process does not serve: nothing is removed.
     let other = "someone-else.myshopify.com";
@@ -444,6 +461,20 @@ fn shop_redact_removes_the_shops_state_and_files_and_refuses_another_shop() {
     }
     // The store is not asked for anything (the app's token is gone by then).
     assert_eq!(shop.store.stats().graphql_requests, requests);
+    for file in &written_by_pipeline {
+        assert!(!file.exists(), "{} is still there", file.display());
+    }
+    let data_requests = written.file.parent().unwrap();
+    assert!(
+        !data_requests.exists(),
+        "the empty data-requests folder is still there"
+    );
+    assert!(
+        unknown.exists(),
+        "a file the pipeline does not write was removed"
+    );
+    // Files are counted in the log line, customer ids are not named.
+    assert!(!outcome.to_string().contains("customer-3"), "{outcome}");
 
     let again = deliver(&mut handler, "shop/redact", &shop_redact_body(SHOP));
     assert!(
@@ -590,7 +621,7 @@ fn the_cli_replays_a_captured_delivery_only_with_its_signature() {
         String::from_utf8_lossy(&done.stderr)
     );
     assert!(
-        stdout.contains("redacted gid://shopify/Customer/1"),
+        stdout.contains("redacted a customer") && !stdout.contains("Customer/1"),
         "{stdout}"
     );
     assert_eq!(shop.stored_profile(1), None);
@@ -643,4 +674,238 @@ fn the_webhooks_command_stops_cleanly_when_its_standard_output_is_closed() {
         assert_eq!(stderr, "", "{form}");
     }
     assert_eq!(shop.stored_profile(1), None);
+}
+
+/// `customers/redact` also removes the customer's data-request files, of every request, and
+/// those only.
+#[test]
+fn customers_redact_removes_the_customers_data_request_files() {
+    let shop = shop("redact-data-requests");
+    let mut handler = shop.handler();
+    let mut files = Vec::new();
+    for (n, request) in [(1, 5), (1, 6), (2, 7), (12, 8)] {
+        let outcome = deliver(
+            &mut handler,
+            "customers/data_request",
+            &data_request_body(n, request),
+        );
+        let Outcome::DataRequestWritten(written) = outcome else {
+            panic!("{outcome}");
+        };
+        files.push(written.file);
+    }
+    // An interrupted write leaves a temporary beside them.
+    let temporary = files[0].with_extension("json.writing");
+    std::fs::write(&temporary, "{}").unwrap();
+    let outcome = deliver(&mut handler, "customers/redact", &redact_body(1));
+    let Outcome::Redacted(redacted) = &outcome else {
+        panic!("{outcome}");
+    };
+    assert_eq!(redacted.data_request_files_removed, 3, "{outcome}");
+    assert!(!files[0].exists() && !files[1].exists() && !temporary.exists());
+    // Customer 2's and customer 12's stay (12 starts with 1).
+    assert!(files[2].exists() && files[3].exists());
+}
+
+/// After a redaction the customer's id and profile are not left in the state database's file
+/// (SQLite keeps deleted rows in free pages unless `secure_delete` is on).
+#[test]
+fn a_redacted_customer_leaves_no_bytes_in_the_state_database_file() {
+    let shop = shop("secure-delete");
+    let file_bytes = || {
+        let mut bytes = std::fs::read(shop.state_file()).unwrap();
+        for suffix in ["-wal", "-journal"] {
+            let mut name = shop.state_file().into_os_string();
+            name.push(suffix);
+            bytes.extend(std::fs::read(PathBuf::from(name)).unwrap_or_default());
+        }
+        bytes
+    };
+    let contains = |haystack: &[u8], needle: &str| {
+        haystack
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+    };
+    let gid = customer_gid(1);
+    let before = file_bytes();
+    assert!(contains(&before, &shop.profiles[1]));
+    let mut handler = shop.handler();
+    let outcome = deliver(&mut handler, "customers/redact", &redact_body(1));
+    assert_eq!(outcome.status(), 200, "{outcome}");
+    drop(handler);
+    let after = file_bytes();
+    assert!(
+        !contains(&after, &shop.profiles[1]),
+        "the profile is still in the file"
+    );
+    assert!(
+        !contains(&after, &gid),
+        "the customer's GID is still in the file"
+    );
+    // The others are still there.
+    assert!(contains(&after, &shop.profiles[2]));
+}
+
+/// A panicking server thread (here its log) makes `wait` an error instead of a clean stop.
+#[test]
+fn a_panicking_server_thread_is_an_error() {
+    let shop = shop("server-panic");
+    let server = WebhookServer::start(
+        "127.0.0.1:0",
+        shop.handler(),
+        Box::new(|_| panic!("the log failed")),
+    )
+    .unwrap();
+    let url = server.url();
+    // The request is dropped unanswered when the thread panics.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    let _ = agent.get(&format!("{url}x")).call();
+    assert!(server.wait().is_err());
+}
+
+/// With its standard error closed, `marginwise webhooks --listen` keeps serving: its log line
+/// must not panic the server thread.
+#[test]
+fn the_server_keeps_serving_when_its_standard_error_is_closed() {
+    use std::io::BufRead;
+    let shop = shop("closed-stderr");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_marginwise"))
+        .args(["webhooks", "--listen", "127.0.0.1:0", "--plan"])
+        .arg(&shop.plan)
+        .args(["--endpoint", &shop.store.url(), "--shop", SHOP])
+        .env("SHOPIFY_ACCESS_TOKEN", shop.store.token())
+        .env("SHOPIFY_API_SECRET", SECRET)
+        .stdout(std::process::Stdio::piped())
+        .stderr(writer)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let stdout = child.stdout.take().unwrap();
+    let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+    let url = line
+        .split_whitespace()
+        .find(|word| word.starts_with("http://127.0.0.1:"))
+        .map(str::to_string);
+    let statuses: Vec<Option<u16>> = (0..2)
+        .map(|_| {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(5)))
+                .build()
+                .into();
+            let url = url.as_deref()?;
+            agent
+                .get(&format!("{url}x"))
+                .call()
+                .ok()
+                .map(|r| r.status().as_u16())
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(url.is_some(), "{line}");
+    assert_eq!(statuses, [Some(404), Some(404)]);
+    assert!(running, "the server stopped");
+}
+
+/// A fake Admin API on loopback that answers every request 429 with `retry_after`, for at most
+/// 30 requests or 20 seconds.
+fn throttling_store(retry_after: &'static str) -> (String, std::thread::JoinHandle<u32>) {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/graphql.json", server.server_addr());
+    let thread = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let mut answered = 0;
+        while answered < 30 && started.elapsed() < Duration::from_secs(20) {
+            if let Ok(Some(request)) = server.recv_timeout(Duration::from_millis(100)) {
+                answered += 1;
+                let header = tiny_http::Header::from_bytes("Retry-After", retry_after).unwrap();
+                let _ = request.respond(
+                    tiny_http::Response::from_string("")
+                        .with_status_code(429)
+                        .with_header(header),
+                );
+            }
+        }
+        answered
+    });
+    (url, thread)
+}
+
+/// A throttling Admin API cannot hold a delivery past Shopify's 5 seconds: the answer is a 503
+/// within the webhook deadline, and a `Retry-After` that ends past it gives up at once.
+#[test]
+fn a_throttling_admin_api_is_answered_503_within_five_seconds() {
+    for (retry_after, within) in [("1", 4_500), ("30", 1_000)] {
+        let (url, store) = throttling_store(retry_after);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("privacy")
+            .join(format!("throttled-{retry_after}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = HandlerConfig::new(secret(), SHOP, &dir);
+        let credentials = Credentials::for_local(&url, AccessToken::new("t")).unwrap();
+        let mut handler = Handler::new(
+            config,
+            AdminClient::new(credentials, webhook_client_options()),
+        );
+        let started = std::time::Instant::now();
+        let outcome = deliver(&mut handler, "customers/redact", &redact_body(1));
+        let elapsed = started.elapsed();
+        drop(handler);
+        assert_eq!(outcome.status(), 503, "{outcome}");
+        assert!(
+            elapsed < Duration::from_millis(within),
+            "Retry-After {retry_after}: answered after {elapsed:?}"
+        );
+        let _ = store.join();
+    }
+}
+
+/// A signed but malformed payload is refused with the place and the expected type, never the
+/// value found there (it may be the customer's email).
+#[test]
+fn a_malformed_payload_is_reported_without_its_values() {
+    let shop = shop("malformed");
+    let mut handler = shop.handler();
+    for (body, path) in [
+        (
+            format!(r#"{{"shop_domain":"{SHOP}","customer":"alice@example.com"}}"#),
+            "customer",
+        ),
+        (
+            format!(
+                r#"{{"shop_domain":"{SHOP}","customer":{{"id":1}},"orders_to_redact":"alice@example.com"}}"#
+            ),
+            "orders_to_redact",
+        ),
+        (
+            r#"{"shop_domain":["alice@example.com"]}"#.to_string(),
+            "shop_domain",
+        ),
+    ] {
+        let outcome = deliver(&mut handler, "customers/redact", &body);
+        assert_eq!(outcome.status(), 400, "{outcome}");
+        let line = outcome.to_string();
+        assert!(!line.contains("alice"), "{line}");
+        assert!(
+            line.contains(&format!("`{path}`")) && line.contains("expected"),
+            "{line}"
+        );
+    }
+    let outcome = deliver(
+        &mut handler,
+        "shop/redact",
+        r#"{"shop_domain":"alice@example.com""#,
+    );
+    assert_eq!(outcome.status(), 400, "{outcome}");
+    assert!(!outcome.to_string().contains("alice"), "{outcome}");
+    assert!(shop.stored_profile(1).is_some());
 }

@@ -281,6 +281,10 @@ pub struct ClientOptions {
     /// Say on stderr why a request is retried and how long until the next attempt (the CLI sets
     /// it unless `--quiet`): with nothing listening, backing off takes about half a minute.
     pub notify_retries: bool,
+    /// How long one [`AdminClient::execute`] may take in all, throttle waits included: past it,
+    /// and at once when a wait would end past it, the call gives up ([`AdminError::GaveUp`]),
+    /// and each attempt's timeout is cut to what is left. `None`: only the attempt budget bounds it.
+    pub deadline: Option<Duration>,
 }
 
 impl Default for ClientOptions {
@@ -290,6 +294,7 @@ impl Default for ClientOptions {
             default_cost: 10.0,
             timeout: Duration::from_secs(60),
             notify_retries: false,
+            deadline: None,
         }
     }
 }
@@ -312,6 +317,8 @@ pub struct AdminClient {
     backoff: Backoff,
     default_cost: f64,
     notify_retries: bool,
+    timeout: Duration,
+    deadline: Option<Duration>,
     pub counters: ClientCounters,
 }
 
@@ -361,6 +368,8 @@ impl AdminClient {
             backoff: options.backoff,
             default_cost: options.default_cost,
             notify_retries: options.notify_retries,
+            timeout: options.timeout,
+            deadline: options.deadline,
             counters: ClientCounters::default(),
         }
     }
@@ -383,11 +392,23 @@ impl AdminClient {
             })?;
         let mut attempts = 0u32;
         let mut retries = 0u32;
+        let deadline = self.deadline.map(|d| Instant::now() + d);
+        // Whether waiting `wait` from now would end past the deadline.
+        let past = |wait: Duration| deadline.is_some_and(|end| Instant::now() + wait >= end);
+        let mut last = String::new();
         loop {
             let delay = self.pacer.delay_for(
                 self.pacer.expected_cost(operation, self.default_cost),
                 Instant::now(),
             );
+            if past(delay) {
+                return Err(AdminError::GaveUp {
+                    operation,
+                    endpoint: redact_query(&self.credentials.endpoint),
+                    attempts,
+                    last: format!("{last} (deadline reached)"),
+                });
+            }
             if !delay.is_zero() {
                 std::thread::sleep(delay);
                 self.counters.seconds_waiting_for_points += delay.as_secs_f64();
@@ -395,7 +416,11 @@ impl AdminClient {
             }
             attempts += 1;
             self.counters.requests += 1;
-            let failure = match self.attempt(operation, &body) {
+            let timeout = deadline.map_or(self.timeout, |end| {
+                self.timeout
+                    .min(end.saturating_duration_since(Instant::now()))
+            });
+            let failure = match self.attempt(operation, &body, timeout) {
                 Ok(data) => {
                     return serde_json::from_value(data).map_err(|e| AdminError::Decode {
                         operation,
@@ -404,7 +429,8 @@ impl AdminClient {
                 }
                 Err(failure) => failure,
             };
-            let (wait, last) = match failure {
+            let wait;
+            (wait, last) = match failure {
                 Failure::Fatal(error) => return Err(error),
                 Failure::NotRun(wait, why) => {
                     // A throttled request did not run: always safe to send again. THROTTLED
@@ -441,7 +467,12 @@ impl AdminClient {
                     (self.backoff.delay(retries), why)
                 }
             };
-            if !self.backoff.may_retry(attempts) {
+            if !self.backoff.may_retry(attempts) || past(wait) {
+                let last = if past(wait) {
+                    format!("{last} (deadline reached)")
+                } else {
+                    last
+                };
                 return Err(AdminError::GaveUp {
                     operation,
                     endpoint: redact_query(&self.credentials.endpoint),
@@ -458,10 +489,14 @@ impl AdminClient {
         &mut self,
         operation: &'static str,
         body: &[u8],
+        timeout: Duration,
     ) -> Result<serde_json::Value, Failure> {
         let sent = self
             .agent
             .post(&self.credentials.endpoint)
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
             .header("X-Shopify-Access-Token", self.credentials.token.expose())
             .header("Content-Type", "application/json")
             .header("Accept", "application/json")

@@ -1,5 +1,6 @@
 //! `marginwise webhooks`: serve the privacy webhooks, or handle one captured delivery.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -82,13 +83,16 @@ pub fn run(options: WebhooksOptions) -> anyhow::Result<()> {
                 handler.config().plan_dir.display(),
                 handler.config().data_requests_dir.display()
             );
-            let server =
-                WebhookServer::start(&address, handler, Box::new(|line| eprintln!("{line}")))?;
+            // Never `eprintln!`: it panics when stderr is closed, which would stop the server.
+            let log = Box::new(|line: &str| {
+                let _ = writeln!(std::io::stderr(), "{line}");
+            });
+            let server = WebhookServer::start(&address, handler, log)?;
             say!(
                 "serving the privacy webhooks at {} ({summary}); stop with Ctrl-C",
                 server.url()
             )?;
-            server.wait();
+            server.wait()?;
             Ok(())
         }
         Mode::Replay {

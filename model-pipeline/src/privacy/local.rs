@@ -69,6 +69,10 @@ pub fn open_state(file: &Path, shop: &str) -> Result<Option<Connection>, Privacy
     connection
         .busy_timeout(Duration::from_secs(2))
         .map_err(&error)?;
+    // What is deleted is overwritten, not left in free pages for anyone reading the file.
+    connection
+        .pragma_update(None, "secure_delete", "ON")
+        .map_err(&error)?;
     let recorded = recorded_shop(&connection).map_err(&error)?;
     match recorded {
         Some(recorded) if recorded != shop => Err(PrivacyError::OtherShop {
@@ -155,6 +159,10 @@ pub fn forget_owner(
     )
     .map_err(&error)?;
     tx.commit().map_err(&error)?;
+    // Copy the overwritten pages into the database file and empty the write-ahead log, which
+    // still holds the pages as they were. Best effort: a reader (an `apply` run) may keep part
+    // of the log alive; the log is checkpointed again when the last connection closes.
+    let _ = connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     Ok(removed)
 }
 
@@ -214,7 +222,7 @@ pub fn scrub_plan(plan_dir: &Path, owner_id: &str) -> Result<u64, PrivacyError> 
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(io(&path)(e)),
         };
-        let temporary = plan_dir.join(format!(".{name}.redacting"));
+        let temporary = plan_dir.join(redacting_name(name));
         let mut kept = BufWriter::new(File::create(&temporary).map_err(io(&temporary))?);
         let mut removed_here = 0u64;
         for line in BufReader::new(file).lines() {
@@ -241,6 +249,29 @@ pub fn scrub_plan(plan_dir: &Path, owner_id: &str) -> Result<u64, PrivacyError> 
     Ok(removed)
 }
 
+/// The temporary a plan file is rewritten to while lines are removed from it.
+pub fn redacting_name(plan_file: &str) -> String {
+    format!(".{plan_file}.redacting")
+}
+
+/// Removes the folder `dir` if it exists and is empty; says whether it did.
+pub fn remove_dir_if_empty(dir: &Path) -> Result<bool, PrivacyError> {
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Ok(false);
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(io(dir)(e)),
+    }
+    match std::fs::remove_dir(dir) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io(dir)(e)),
+    }
+}
+
 /// Removes `path` if it exists; says whether it did.
 pub fn remove_if_present(path: &Path) -> Result<bool, PrivacyError> {
     match std::fs::remove_file(path) {
@@ -248,6 +279,34 @@ pub fn remove_if_present(path: &Path) -> Result<bool, PrivacyError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(io(path)(e)),
     }
+}
+
+/// The data-request files written for customer `customer_id` of `shop` in `dir` (and the
+/// temporaries of an interrupted write), whatever their request id.
+pub fn customer_data_request_files(
+    dir: &Path,
+    shop: &str,
+    customer_id: u64,
+) -> Result<Vec<PathBuf>, PrivacyError> {
+    let prefix = format!("{shop}--customer-{customer_id}--request-");
+    let mut found = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+        Err(e) => return Err(io(dir)(e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(io(dir))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if let Some(rest) = name.strip_prefix(&prefix)
+            && (rest.ends_with(".json") || rest.ends_with(".json.writing"))
+        {
+            found.push(entry.path());
+        }
+    }
+    found.sort();
+    Ok(found)
 }
 
 /// The state database file and the files SQLite keeps beside it.

@@ -14,20 +14,24 @@
 //!    action is idempotent: deleting what is gone, forgetting rows that are not there and
 //!    rewriting the same data-request file change nothing.
 //!
-//! - `customers/redact`: the local rows and plan lines go first, then the metafield through
-//!   `metafieldsDelete`. Local first, so that a store that keeps failing cannot keep the local
-//!   copies alive; the delete runs on every retry anyway.
+//! - `customers/redact`: the local rows, plan lines and the customer's data-request files go
+//!   first (the state database is opened with `secure_delete` so the rows are overwritten), then
+//!   the metafield through `metafieldsDelete`. Local first, so that a store that keeps failing
+//!   cannot keep the local copies alive; the delete runs on every retry anyway.
 //! - `customers/data_request`: the profile as the store holds it now (read through the same
 //!   `nodes` query the write-back reads with), the state rows and plan lines, written as one JSON
 //!   file under the data-requests folder for the merchant to send on. Nothing is sent to the
 //!   customer by this module.
-//! - `shop/redact`: the shop's state database, its plan files and its data-request files are
-//!   deleted. The store is not asked for anything: Shopify sends this 48 hours after the app was
-//!   uninstalled, when the app's access token no longer works.
+//! - `shop/redact`: the shop's state database, its plan files, `summary.json`, `report.html`,
+//!   leftover redaction temporaries and its data-request files are deleted (each by name; the
+//!   data-requests folder only when left empty). The store is not asked for anything: Shopify
+//!   sends this 48 hours after the app was uninstalled, when the app's access token no longer
+//!   works.
 //!
 //! What it deliberately does not do: it never logs or stores the payload (it carries the
-//! customer's email and phone), and it keeps no record of deliveries (Shopify's retries and the
-//! idempotent actions make one unnecessary).
+//! customer's email and phone; a parse error names the JSON path and the expected type, never the
+//! value), it does not log which customer a request was about, and it keeps no record of
+//! deliveries (Shopify's retries and the idempotent actions make one unnecessary).
 
 pub mod command;
 pub mod local;
@@ -142,6 +146,8 @@ pub struct Redacted {
     pub metafield_deleted: bool,
     pub state_rows_removed: u64,
     pub plan_lines_removed: u64,
+    /// The customer's data-request files (of any request) removed from the data-requests folder.
+    pub data_request_files_removed: u64,
     /// Orders named by the request; the pipeline keeps nothing per order outside the export.
     pub orders_named: usize,
 }
@@ -150,6 +156,8 @@ pub struct Redacted {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataRequestWritten {
     pub customer_gid: String,
+    /// Shopify's id of the request, when the payload carries one.
+    pub request_id: Option<u64>,
     pub file: PathBuf,
     /// Whether the store holds a profile for the customer.
     pub profile_found: bool,
@@ -215,7 +223,9 @@ impl Outcome {
     }
 }
 
-/// The log line: what was done, with ids and paths, never the payload's personal data.
+/// The log line: what was done, with counts, Shopify's request ids and folders, never the
+/// payload's personal data nor which customer it was about (the server's line names the shop and
+/// the webhook id, which is how a delivery is found again).
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -228,8 +238,7 @@ impl std::fmt::Display for Outcome {
             Outcome::Ignored { topic } => write!(f, "ignored topic `{topic}`"),
             Outcome::Redacted(r) => write!(
                 f,
-                "redacted {}: profile metafield {}, {} state rows and {} plan lines removed ({} orders named, none held)",
-                r.customer_gid,
+                "redacted a customer: profile metafield {}, {} state rows, {} plan lines and {} data-request files removed ({} orders named, none held)",
                 if r.metafield_deleted {
                     "deleted"
                 } else {
@@ -237,13 +246,15 @@ impl std::fmt::Display for Outcome {
                 },
                 r.state_rows_removed,
                 r.plan_lines_removed,
+                r.data_request_files_removed,
                 r.orders_named
             ),
             Outcome::DataRequestWritten(d) => write!(
                 f,
-                "data request for {} written to {} ({}); send it to the customer",
-                d.customer_gid,
-                d.file.display(),
+                "data request {} written to {} ({}); send it to the customer",
+                d.request_id
+                    .map_or_else(|| "without an id".to_string(), |id| id.to_string()),
+                d.file.parent().unwrap_or(Path::new("")).display(),
                 if d.profile_found {
                     "profile found"
                 } else {
@@ -251,9 +262,17 @@ impl std::fmt::Display for Outcome {
                 }
             ),
             Outcome::ShopRedacted(s) => {
+                // Data-request file names carry customer ids: those are counted, not named.
+                let (requests, others): (Vec<&PathBuf>, Vec<&PathBuf>) = s
+                    .files_removed
+                    .iter()
+                    .partition(|file| file.to_string_lossy().contains("--customer-"));
                 write!(f, "shop data removed: {} files", s.files_removed.len())?;
-                for file in &s.files_removed {
+                for file in others {
                     write!(f, " {}", file.display())?;
+                }
+                if !requests.is_empty() {
+                    write!(f, " and {} data-request files", requests.len())?;
                 }
                 Ok(())
             }
@@ -289,8 +308,15 @@ impl HandlerConfig {
     }
 }
 
+/// How long the Admin API work of one delivery may take in all, throttle waits included, so
+/// that the answer (503 when it ran out: Shopify sends the delivery again) goes out within
+/// Shopify's 5 seconds.
+pub const WEBHOOK_ADMIN_DEADLINE: Duration = Duration::from_secs(4);
+
 /// Admin client settings that fit Shopify's 5-second answer limit: one request of at most
-/// 2 s, one retry after a quarter of a second. A delivery that needs longer fails and comes again.
+/// 2 s, one retry after a quarter of a second, and [`WEBHOOK_ADMIN_DEADLINE`] for everything
+/// (a throttled answer whose wait would end past it gives up at once). A delivery that needs
+/// longer fails and comes again.
 pub fn webhook_client_options() -> ClientOptions {
     ClientOptions {
         backoff: Backoff::new(
@@ -300,6 +326,7 @@ pub fn webhook_client_options() -> ClientOptions {
             rand::random(),
         ),
         timeout: Duration::from_secs(2),
+        deadline: Some(WEBHOOK_ADMIN_DEADLINE),
         ..ClientOptions::default()
     }
 }
@@ -380,9 +407,9 @@ impl Handler {
         };
         match topic {
             Topic::CustomersRedact | Topic::CustomersDataRequest => {
-                let payload: CustomerPayload = match serde_json::from_slice(delivery.body) {
+                let payload: CustomerPayload = match parse(delivery.body) {
                     Ok(payload) => payload,
-                    Err(e) => return Outcome::Malformed(format!("{}: {e}", topic.name())),
+                    Err(why) => return Outcome::Malformed(format!("{}: {why}", topic.name())),
                 };
                 if let Some(refused) = self.check_shop(delivery, payload.shop_domain.as_deref()) {
                     return refused;
@@ -408,9 +435,9 @@ impl Handler {
                 result.unwrap_or_else(Outcome::Failed)
             }
             Topic::ShopRedact => {
-                let payload: ShopPayload = match serde_json::from_slice(delivery.body) {
+                let payload: ShopPayload = match parse(delivery.body) {
                     Ok(payload) => payload,
-                    Err(e) => return Outcome::Malformed(format!("shop/redact: {e}")),
+                    Err(why) => return Outcome::Malformed(format!("shop/redact: {why}")),
                 };
                 if let Some(refused) = self.check_shop(delivery, payload.shop_domain.as_deref()) {
                     return refused;
@@ -465,6 +492,16 @@ impl Handler {
             None => 0,
         };
         let plan_lines_removed = local::scrub_plan(&self.config.plan_dir, &gid)?;
+        let mut data_request_files_removed = 0u64;
+        for file in local::customer_data_request_files(
+            &self.config.data_requests_dir,
+            &self.config.shop_domain,
+            customer_id,
+        )? {
+            if local::remove_if_present(&file)? {
+                data_request_files_removed += 1;
+            }
+        }
         let data = self.client.execute::<ops::MetafieldsDelete>(
             "metafieldsDelete",
             metafields_delete::Variables {
@@ -492,6 +529,7 @@ impl Handler {
             metafield_deleted,
             state_rows_removed,
             plan_lines_removed,
+            data_request_files_removed,
             orders_named,
         })
     }
@@ -569,6 +607,7 @@ impl Handler {
         local::write_private(&file, &bytes)?;
         Ok(DataRequestWritten {
             customer_gid: gid,
+            request_id,
             file,
             profile_found: profile.is_some(),
         })
@@ -586,6 +625,18 @@ impl Handler {
             local::PLAN_FILES
                 .iter()
                 .map(|name| self.config.plan_dir.join(name)),
+        );
+        // What `score` writes beside the plan, and the temporaries an interrupted
+        // `customers/redact` leaves: named one by one, so that nobody else's file goes.
+        candidates.extend(
+            [crate::pipeline::SUMMARY_FILE, crate::pipeline::REPORT_FILE]
+                .iter()
+                .map(|name| self.config.plan_dir.join(name)),
+        );
+        candidates.extend(
+            local::PLAN_FILES
+                .iter()
+                .map(|name| self.config.plan_dir.join(local::redacting_name(name))),
         );
         let prefix = format!("{}--", self.config.shop_domain);
         match std::fs::read_dir(&self.config.data_requests_dir) {
@@ -610,8 +661,58 @@ impl Handler {
                 files_removed.push(file);
             }
         }
+        // The data-requests folder goes too once empty (another shop's files keep it).
+        if local::remove_dir_if_empty(&self.config.data_requests_dir)? {
+            files_removed.push(self.config.data_requests_dir.clone());
+        }
         Ok(ShopRedacted { files_removed })
     }
+}
+
+/// Reads a signed payload; a failure says where and what was expected, never the value found
+/// (serde's messages quote it, and it may be the customer's email or phone).
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
+    let value = parsed.map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let message = inner.to_string();
+                // "invalid type: string \"...\", expected u64 at line 1 column 9": keep what
+                // follows `expected` (from the payload's type, not its value).
+                let what = if message.starts_with("missing field") {
+                    message
+                        .split(" at line")
+                        .next()
+                        .unwrap_or_default()
+                        .to_string()
+                } else if let Some((_, expected)) = message.rsplit_once(", expected ") {
+                    format!(
+                        "expected {}",
+                        expected.split(" at line").next().unwrap_or_default()
+                    )
+                } else {
+                    "a value of the wrong type".to_string()
+                };
+                format!("at `{path}`: {what}")
+            }
+            _ => format!(
+                "not a JSON document (line {}, column {})",
+                inner.line(),
+                inner.column()
+            ),
+        }
+    })?;
+    deserializer.end().map_err(|e| {
+        format!(
+            "not a JSON document (line {}, column {})",
+            e.line(),
+            e.column()
+        )
+    })?;
+    Ok(value)
 }
 
 /// The profile's fields in words, for the customer; `None` when the value does not decode.

@@ -34,6 +34,8 @@ pub enum ServerError {
     },
     #[error("--listen {address}: {message}")]
     Start { address: String, message: String },
+    #[error("the server at {0} stopped: its thread panicked")]
+    Panicked(String),
 }
 
 /// Where each request's log line goes.
@@ -113,10 +115,12 @@ impl WebhookServer {
         format!("http://{}{COMPLIANCE_PATH}", self.addr)
     }
 
-    /// Serves until the process is stopped.
-    pub fn wait(mut self) {
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+    /// Serves until the process is stopped; an error when the serving thread panicked (it
+    /// serves nothing any more, and the process must not look as if it stopped cleanly).
+    pub fn wait(mut self) -> Result<(), ServerError> {
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Err(_)) => Err(ServerError::Panicked(self.addr.to_string())),
+            _ => Ok(()),
         }
     }
 

@@ -91,6 +91,7 @@ impl State {
             .execute_batch(
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = FULL;
+                 PRAGMA secure_delete = ON;
                  CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
                  CREATE TABLE IF NOT EXISTS stored (
                      owner_id TEXT NOT NULL, namespace TEXT NOT NULL, key TEXT NOT NULL,
