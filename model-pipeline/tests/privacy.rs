@@ -29,7 +29,7 @@ use model_pipeline::privacy::{
     AppSecret, Delivery, Handler, HandlerConfig, Outcome, SignatureError, sign,
     webhook_client_options,
 };
-use model_pipeline::sync::apply::{ApplyOptions, COMPARE_EXPONENT};
+use model_pipeline::sync::apply::{ApplyOptions, BatchHook, COMPARE_EXPONENT};
 use model_pipeline::sync::state::{MetafieldKey, STATE_FILE, State};
 use model_pipeline::sync::{self, Polling};
 
@@ -707,8 +707,9 @@ fn customers_redact_removes_the_customers_data_request_files() {
     assert!(files[2].exists() && files[3].exists());
 }
 
-/// After a redaction the customer's id and profile are not left in the state database's file
-/// (SQLite keeps deleted rows in free pages unless `secure_delete` is on).
+/// After a redaction the customer's profile is not left in the state database's file (SQLite
+/// keeps deleted rows in free pages unless `secure_delete` is on), and their id only in the
+/// suppression list.
 #[test]
 fn a_redacted_customer_leaves_no_bytes_in_the_state_database_file() {
     let shop = shop("secure-delete");
@@ -738,10 +739,23 @@ fn a_redacted_customer_leaves_no_bytes_in_the_state_database_file() {
         !contains(&after, &shop.profiles[1]),
         "the profile is still in the file"
     );
-    assert!(
-        !contains(&after, &gid),
-        "the customer's GID is still in the file"
-    );
+    // The GID stays, on purpose, as the suppression list's only entry (ids only, so that `apply`
+    // never writes the profile back); no other table names the customer.
+    let connection = rusqlite::Connection::open(shop.state_file()).unwrap();
+    for (table, holds) in model_pipeline::privacy::local::STATE_TABLES {
+        if holds == model_pipeline::privacy::local::Holds::Nothing {
+            continue;
+        }
+        let rows: i64 = connection
+            .query_row(
+                &format!("SELECT COUNT(*) FROM {table} WHERE owner_id = ?1"),
+                [&gid],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let expected = i64::from(holds == model_pipeline::privacy::local::Holds::RedactedIds);
+        assert_eq!(rows, expected, "{table}");
+    }
     // The others are still there.
     assert!(contains(&after, &shop.profiles[2]));
 }
@@ -908,4 +922,194 @@ fn a_malformed_payload_is_reported_without_its_values() {
     assert_eq!(outcome.status(), 400, "{outcome}");
     assert!(!outcome.to_string().contains("alice"), "{outcome}");
     assert!(shop.stored_profile(1).is_some());
+}
+
+/// The plan line `score` writes for customer `n` of a shop of `customers` (see [`plan_shop`]).
+fn plan_line(n: u64) -> (String, String) {
+    let value = Profile {
+        segment: Segment::ALL[n as usize % Segment::ALL.len()],
+        clv_minor: 12_345 * n as i64,
+        churn_bps: 1_000 * (n % 9 + 1) as i64,
+        expected_orders_12m_milli: 1_500,
+        discount_share_bps: 2_500,
+        p_alive_bps: 9_000,
+    }
+    .encode();
+    let record = MetafieldsSetInput {
+        owner_id: customer_gid(n),
+        namespace: NAMESPACE.to_string(),
+        key: PROFILE_KEY.to_string(),
+        kind: METAFIELD_TYPE.to_string(),
+        value: value.clone(),
+    };
+    (serde_json::to_string(&record).unwrap() + "\n", value)
+}
+
+/// A shop of `customers` customers and a plan with a profile for each, not applied yet.
+fn plan_shop(name: &str, customers: u64) -> Shop {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("privacy")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    let plan = dir.join("plan");
+    std::fs::create_dir_all(&plan).unwrap();
+    let seed: String = (1..=customers)
+        .map(|n| format!("{{\"id\":\"{}\"}}\n", customer_gid(n)))
+        .collect();
+    let data = StoreData::from_jsonl(&[("customers.jsonl", &seed)]).unwrap();
+    let store = LocalStore::start(Config {
+        data: Some(Arc::new(data)),
+        restore_rate: 10_000.0,
+        ..Config::default()
+    })
+    .unwrap();
+    let mut lines = String::new();
+    let mut profiles = vec![String::new()];
+    for n in 1..=customers {
+        let (line, value) = plan_line(n);
+        lines.push_str(&line);
+        profiles.push(value);
+    }
+    std::fs::write(plan.join(PLAN_FILE), lines).unwrap();
+    Shop {
+        store,
+        plan,
+        profiles,
+    }
+}
+
+fn apply_client_and_options(shop: &Shop) -> (AdminClient, ApplyOptions) {
+    let client = AdminClient::new(
+        shop.credentials(),
+        ClientOptions {
+            backoff: Backoff::new(Duration::from_millis(5), Duration::from_millis(50), 5, 1),
+            ..ClientOptions::default()
+        },
+    );
+    let mut options = ApplyOptions::new(&shop.plan, COMPARE_EXPONENT);
+    options.polling = Polling {
+        first: Duration::from_millis(10),
+        max: Duration::from_millis(50),
+        timeout: Duration::from_secs(30),
+    };
+    (client, options)
+}
+
+fn writes_to(shop: &Shop, n: u64) -> u64 {
+    shop.store
+        .write_counts()
+        .into_iter()
+        .filter(|w| w.owner_id == customer_gid(n))
+        .map(|w| w.writes)
+        .sum()
+}
+
+/// A `score` of an old export puts a redacted customer's plan line back: neither the next
+/// `apply` in batches nor one through a bulk mutation writes it, each counts it, and the
+/// suppression list is still there after the state database was closed and reopened.
+#[test]
+fn a_redacted_customers_plan_line_brought_back_is_not_written_and_is_counted() {
+    let shop = shop("suppressed-rescore");
+    let outcome = deliver(&mut shop.handler(), "customers/redact", &redact_body(1));
+    assert_eq!(outcome.status(), 200, "{outcome}");
+    assert_eq!(shop.stored_profile(1), None);
+    // The list survives reopening (the handler's connection is closed).
+    {
+        let state = State::open(&shop.state_file(), &shop.credentials().shop).unwrap();
+        assert!(state.is_redacted(&customer_gid(1)).unwrap());
+        assert!(!state.is_redacted(&customer_gid(2)).unwrap());
+    }
+    // The old export scored again: customer 1's line is back, beside the others.
+    let (line, _) = plan_line(1);
+    let mut plan = shop.plan_text(PLAN_FILE);
+    plan.push_str(&line);
+    std::fs::write(shop.plan.join(PLAN_FILE), plan).unwrap();
+    std::fs::remove_file(shop.plan.join(DELETIONS_FILE)).unwrap();
+    shop.store.reset_stats();
+    let (mut client, mut options) = apply_client_and_options(&shop);
+    // In `metafieldsSet` batches, then through a bulk mutation (every pending value goes bulk).
+    for bulk_threshold in [usize::MAX, 1] {
+        options.bulk_threshold = bulk_threshold;
+        let report = sync::apply_plan(&mut client, &shop.plan, None, &options).unwrap();
+        assert_eq!(report.changed, 1, "{bulk_threshold}: {report:?}");
+        assert_eq!(report.redacted_not_written, 1, "{bulk_threshold}");
+        assert_eq!(report.written, 0, "{bulk_threshold}");
+        assert_eq!(report.bulk_operations, 0, "{bulk_threshold}");
+        assert!(
+            sync::report_text(&report).contains("1 values of redacted customers not written"),
+            "{}",
+            sync::report_text(&report)
+        );
+        assert_eq!(shop.stored_profile(1), None, "{bulk_threshold}");
+        assert_eq!(shop.state_value(1), None, "{bulk_threshold}");
+    }
+    assert_eq!(writes_to(&shop, 1), 0);
+    assert_eq!(shop.store.stats().write_calls, 0);
+    // Redacting again changes nothing and keeps the customer on the list.
+    let again = deliver(&mut shop.handler(), "customers/redact", &redact_body(1));
+    assert_eq!(again.status(), 200, "{again}");
+    let state = State::open(&shop.state_file(), &shop.credentials().shop).unwrap();
+    assert!(state.is_redacted(&customer_gid(1)).unwrap());
+}
+
+/// An `apply` that started before a redaction (its plan read, customer 10's value already
+/// written in the first batch, customer 40's still to come in the second) sends no value of a
+/// redacted customer in any batch after the redaction was recorded. The redaction is delivered
+/// between the first and the second batch through the test hook, so the interleaving is fixed.
+#[test]
+fn an_apply_running_during_a_redaction_writes_nothing_of_the_customer_afterwards() {
+    const CUSTOMERS: u64 = 60;
+    let shop = Arc::new(plan_shop("suppressed-concurrent", CUSTOMERS));
+    let (mut client, mut options) = apply_client_and_options(&shop);
+    let handler = Arc::new(std::sync::Mutex::new(shop.handler()));
+    let outcomes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let (shop, handler, outcomes) = (shop.clone(), handler.clone(), outcomes.clone());
+        options.before_batch = Some(BatchHook(Arc::new(move |started| {
+            if started == 1 {
+                // Customer 10 was written by the first batch; customer 40 is in the second.
+                assert_eq!(writes_to(&shop, 10), 1);
+                assert_eq!(writes_to(&shop, 40), 0);
+                let mut handler = handler.lock().unwrap();
+                for n in [10, 40] {
+                    let outcome = deliver(&mut handler, "customers/redact", &redact_body(n));
+                    outcomes.lock().unwrap().push(outcome.status());
+                }
+            }
+        })));
+    }
+    let report = sync::apply_plan(&mut client, &shop.plan, None, &options).unwrap();
+    assert_eq!(*outcomes.lock().unwrap(), [200, 200]);
+    assert_eq!(report.changed, CUSTOMERS);
+    // Customer 10 was in a batch sent before the redaction; only customer 40 was left out.
+    assert_eq!(report.redacted_not_written, 1, "{report:?}");
+    assert_eq!(report.written, CUSTOMERS - 1);
+    assert_eq!(writes_to(&shop, 40), 0);
+    assert_eq!(writes_to(&shop, 10), 1);
+    for n in [10, 40] {
+        assert_eq!(shop.stored_profile(n), None, "customer {n}");
+        assert_eq!(shop.state_value(n), None, "customer {n}");
+    }
+    for n in [1, 11, 39, 41, 60] {
+        assert_eq!(
+            shop.stored_profile(n).as_ref(),
+            Some(&shop.profiles[n as usize]),
+            "customer {n}"
+        );
+    }
+    // The plan no longer names them; a run with the plan as the apply had it in memory (the
+    // lines put back) writes nothing of theirs either.
+    assert!(
+        !shop
+            .plan_text(PLAN_FILE)
+            .contains(&format!("{}\"", customer_gid(40)))
+    );
+    options.before_batch = None;
+    let mut plan = shop.plan_text(PLAN_FILE);
+    plan.push_str(&plan_line(10).0);
+    plan.push_str(&plan_line(40).0);
+    std::fs::write(shop.plan.join(PLAN_FILE), plan).unwrap();
+    let report = sync::apply_plan(&mut client, &shop.plan, None, &options).unwrap();
+    assert_eq!((report.redacted_not_written, report.written), (2, 0));
+    assert_eq!(writes_to(&shop, 10) + writes_to(&shop, 40), 1);
 }

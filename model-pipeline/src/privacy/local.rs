@@ -2,7 +2,9 @@
 //!
 //! Two places hold per-customer values, both keyed by the owner's GID:
 //! - the write-back state database (`sync::state`): the tables `stored` (the value the store holds),
-//!   `inflight` (the journal) and `deleted` (profiles deleted for opted-out customers);
+//!   `inflight` (the journal) and `deleted` (profiles deleted for opted-out customers). Its table
+//!   `redacted` is the suppression list: the GIDs of redacted customers, ids only, kept on
+//!   purpose so that `apply` never writes their profile again ([`suppress_owner`]);
 //! - the plan folder: `metafields.jsonl` (the profile to write) and `deletions.jsonl`.
 //!
 //! The state database is reached with its own connection rather than through `sync::state::State`,
@@ -23,13 +25,25 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use super::PrivacyError;
 use crate::plan::{DELETIONS_FILE, PLAN_FILE};
 
-/// The tables of the state database, and whether each is keyed by owner.
-pub const STATE_TABLES: [(&str, bool); 5] = [
-    ("meta", false),
-    ("stored", true),
-    ("inflight", true),
-    ("deleted", true),
-    ("bulk", false),
+/// What a table of the state database holds about customers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holds {
+    /// Nothing about any customer.
+    Nothing,
+    /// Rows about an owner (`owner_id`), removed by a redaction.
+    OwnerData,
+    /// The suppression list: redacted owners' GIDs and nothing else, written by a redaction.
+    RedactedIds,
+}
+
+/// The tables of the state database, and what each holds about customers.
+pub const STATE_TABLES: [(&str, Holds); 6] = [
+    ("meta", Holds::Nothing),
+    ("stored", Holds::OwnerData),
+    ("inflight", Holds::OwnerData),
+    ("deleted", Holds::OwnerData),
+    ("bulk", Holds::Nothing),
+    ("redacted", Holds::RedactedIds),
 ];
 
 /// The plan files that name customers.
@@ -137,7 +151,29 @@ pub fn owner_rows(
     Ok(rows)
 }
 
-/// Removes every row about `owner_id` in one transaction; returns how many went.
+/// Puts `owner_id` on the suppression list (creating the list in a database an older version
+/// made), committed on its own before anything is removed: from then on no batch an `apply`
+/// journals carries the owner's value, and no value that lands is recorded. Idempotent.
+pub fn suppress_owner(
+    connection: &Connection,
+    file: &Path,
+    owner_id: &str,
+) -> Result<(), PrivacyError> {
+    let error = sqlite(file);
+    connection
+        .execute_batch(crate::sync::state::CREATE_REDACTED)
+        .map_err(&error)?;
+    connection
+        .execute(
+            "INSERT OR IGNORE INTO redacted (owner_id) VALUES (?1)",
+            params![owner_id],
+        )
+        .map_err(&error)?;
+    Ok(())
+}
+
+/// Removes every row about `owner_id` in one transaction; returns how many went. The suppression
+/// list keeps the owner's GID.
 pub fn forget_owner(
     connection: &mut Connection,
     file: &Path,
@@ -146,8 +182,8 @@ pub fn forget_owner(
     let error = sqlite(file);
     let tx = connection.transaction().map_err(&error)?;
     let mut removed = 0u64;
-    for (table, keyed_by_owner) in STATE_TABLES {
-        if keyed_by_owner {
+    for (table, holds) in STATE_TABLES {
+        if holds == Holds::OwnerData {
             let sql = format!("DELETE FROM {table} WHERE owner_id = ?1");
             removed += tx.execute(&sql, params![owner_id]).map_err(&error)? as u64;
         }
@@ -403,15 +439,29 @@ mod tests {
             tables, known,
             "a new state table: does it hold customer data?"
         );
-        // Every table said to be keyed by owner has an `owner_id` column.
-        for (table, keyed) in STATE_TABLES {
+        // Every table said to hold something about owners has an `owner_id` column.
+        for (table, holds) in STATE_TABLES {
             let has_owner = connection
                 .prepare(&format!(
                     "SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'owner_id'"
                 ))
                 .and_then(|mut s| s.exists([]))
                 .unwrap_or_else(|e| unreachable!("{e}"));
-            assert_eq!(has_owner, keyed, "{table}");
+            assert_eq!(has_owner, holds != Holds::Nothing, "{table}");
+        }
+        // `redacted` is the suppression list and survives the redaction on purpose, so it may
+        // hold nothing but the owner's GID: the id is what `apply` needs to refuse the owner's
+        // values, and a redacted customer's profile, value or anything else about them must not
+        // be kept. A column added here would be customer data kept after a redaction.
+        for (table, holds) in STATE_TABLES {
+            if holds != Holds::RedactedIds {
+                continue;
+            }
+            let columns: Vec<String> = connection
+                .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+                .unwrap_or_else(|e| unreachable!("{e}"));
+            assert_eq!(columns, ["owner_id"], "{table} holds ids only");
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -428,15 +478,20 @@ mod tests {
         {
             let mut state = State::open(&file, "s").unwrap_or_else(|e| unreachable!("{e}"));
             let batch = state
-                .begin_batch(&[InFlight {
-                    metafield: key("c1"),
-                    kind: "single_line_text_field".into(),
-                    value: "v".into(),
-                    compare_digest: None,
-                    batch: 0,
-                    line: Some(0),
-                }])
-                .unwrap_or_else(|e| unreachable!("{e}"));
+                .begin_batch(
+                    vec![InFlight {
+                        metafield: key("c1"),
+                        kind: "single_line_text_field".into(),
+                        value: "v".into(),
+                        compare_digest: None,
+                        batch: 0,
+                        line: Some(0),
+                    }],
+                    None,
+                )
+                .unwrap_or_else(|e| unreachable!("{e}"))
+                .batch
+                .unwrap_or_else(|| unreachable!("journaled"));
             state
                 .set_bulk_operation(batch, "gid://shopify/BulkOperation/1")
                 .unwrap_or_else(|e| unreachable!("{e}"));

@@ -14,8 +14,10 @@
 //!    action is idempotent: deleting what is gone, forgetting rows that are not there and
 //!    rewriting the same data-request file change nothing.
 //!
-//! - `customers/redact`: the local rows, plan lines and the customer's data-request files go
-//!   first (the state database is opened with `secure_delete` so the rows are overwritten), then
+//! - `customers/redact`: the customer's GID goes on the state database's suppression list first
+//!   (so `apply` writes none of their values from then on), then the local rows, plan lines and
+//!   the customer's data-request files go (the state database is opened with `secure_delete` so
+//!   the rows are overwritten), then
 //!   the metafield through `metafieldsDelete`. Local first, so that a store that keeps failing
 //!   cannot keep the local copies alive; the delete runs on every retry anyway.
 //! - `customers/data_request`: the profile as the store holds it now (read through the same
@@ -488,7 +490,13 @@ impl Handler {
         let gid = customer_gid(customer_id);
         let state_file = self.config.state_file.clone();
         let state_rows_removed = match local::open_state(&state_file, &self.state_shop())? {
-            Some(mut connection) => local::forget_owner(&mut connection, &state_file, &gid)?,
+            Some(mut connection) => {
+                // On the suppression list first, before anything is removed: an `apply` running
+                // now sends no later batch with this customer's value, and a plan line a later
+                // `score` brings back is never written.
+                local::suppress_owner(&connection, &state_file, &gid)?;
+                local::forget_owner(&mut connection, &state_file, &gid)?
+            }
             None => 0,
         };
         let plan_lines_removed = local::scrub_plan(&self.config.plan_dir, &gid)?;

@@ -12,7 +12,9 @@
 //! 3. **Write.** Below [`ApplyOptions::bulk_threshold`] changed values, `metafieldsSet` in
 //!    batches of 25; at or above it, one bulk mutation per variables file of up to 90 MB, its
 //!    result checked line by line. Each batch is journaled before it is sent and settled in the
-//!    transaction that records its result.
+//!    transaction that records its result. Values of customers on the suppression list (redacted
+//!    by the privacy webhook, [`super::state`]) are left out of each batch in the transaction
+//!    that journals it, and counted ([`ApplyReport::redacted_not_written`]), not an error.
 //!
 //! Why this writes nothing twice: a write is only sent against the digest of the value it
 //! replaces, so a second copy of a write that already landed is refused by the store
@@ -61,6 +63,19 @@ pub struct ApplyOptions {
     pub conflict_rounds: u32,
     /// Where bulk results are downloaded to (the state database's folder).
     pub work_dir: PathBuf,
+    /// Called just before each batch is checked against the suppression list and journaled
+    /// (tests use it to record a redaction between two batches).
+    pub before_batch: Option<BatchHook>,
+}
+
+/// A function called with the number of batches this run has started so far, before the next.
+#[derive(Clone)]
+pub struct BatchHook(pub std::sync::Arc<dyn Fn(u64) + Send + Sync>);
+
+impl std::fmt::Debug for BatchHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BatchHook")
+    }
 }
 
 impl ApplyOptions {
@@ -73,6 +88,7 @@ impl ApplyOptions {
             polling: Polling::default(),
             conflict_rounds: 3,
             work_dir: work_dir.to_path_buf(),
+            before_batch: None,
         }
     }
 }
@@ -99,6 +115,9 @@ pub struct ApplyReport {
     /// Writes the store refused for good (invalid values).
     pub rejected: u64,
     pub rejection_examples: Vec<String>,
+    /// Values not written because their owner is on the suppression list (redacted by the
+    /// privacy webhook), counted at each batch they were left out of.
+    pub redacted_not_written: u64,
     pub deletions_planned: u64,
     pub deletions_sent: u64,
     pub elapsed_seconds: f64,
@@ -111,6 +130,8 @@ struct Run<'a> {
     state: &'a mut State,
     options: &'a ApplyOptions,
     report: ApplyReport,
+    /// Batches started so far (what [`ApplyOptions::before_batch`] is called with).
+    batches_started: u64,
 }
 
 /// Applies the plan in `plan_dir` (`metafields.jsonl`, `deletions.jsonl`).
@@ -129,6 +150,7 @@ pub fn apply(
         state,
         options,
         report: ApplyReport::default(),
+        batches_started: 0,
     };
     run.recover()?;
     let pending = run.diff(&plan_dir.join(PLAN_FILE))?;
@@ -400,11 +422,10 @@ impl Run<'_> {
             queue.push_back((writes, first_round));
             writes = rest;
         }
-        while let Some((mut batch, round)) = queue.pop_front() {
-            let number = self.state.begin_batch(&batch)?;
-            for write in &mut batch {
-                write.batch = number;
-            }
+        while let Some((batch, round)) = queue.pop_front() {
+            let Some(batch) = self.begin_batch(batch, None)? else {
+                continue;
+            };
             let variables = metafields_set::Variables {
                 metafields: batch.iter().map(to_input).collect(),
             };
@@ -466,6 +487,23 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Journals the next batch, leaving out (and counting) the values of redacted customers;
+    /// `None` when none is left to send. The check runs in the journal's transaction, after
+    /// [`ApplyOptions::before_batch`].
+    fn begin_batch(
+        &mut self,
+        writes: Vec<InFlight>,
+        per_line: Option<usize>,
+    ) -> Result<Option<Vec<InFlight>>, SyncError> {
+        if let Some(hook) = &self.options.before_batch {
+            (hook.0)(self.batches_started);
+        }
+        self.batches_started += 1;
+        let journaled = self.state.begin_batch(writes, per_line)?;
+        self.report.redacted_not_written += journaled.suppressed;
+        Ok(journaled.batch.map(|_| journaled.writes))
     }
 
     fn reject(&mut self, write: &InFlight, message: &str) {
@@ -546,12 +584,15 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn write_bulk_part(&mut self, mut writes: Vec<InFlight>) -> Result<(), SyncError> {
+    fn write_bulk_part(&mut self, writes: Vec<InFlight>) -> Result<(), SyncError> {
+        let Some(writes) = self.begin_batch(writes, Some(SET_BATCH))? else {
+            return Ok(());
+        };
+        let Some(batch) = writes.first().map(|w| w.batch) else {
+            return Ok(());
+        };
         let mut jsonl = Vec::new();
-        for (line, chunk) in writes.chunks_mut(SET_BATCH).enumerate() {
-            for write in chunk.iter_mut() {
-                write.line = Some(line as i64);
-            }
+        for chunk in writes.chunks(SET_BATCH) {
             let variables = metafields_set::Variables {
                 metafields: chunk.iter().map(to_input).collect(),
             };
@@ -560,10 +601,6 @@ impl Run<'_> {
                 source: e.into(),
             })?;
             jsonl.push(b'\n');
-        }
-        let batch = self.state.begin_batch(&writes)?;
-        for write in &mut writes {
-            write.batch = batch;
         }
 
         let staged = self.client.execute::<ops::StagedUploadsCreate>(

@@ -207,6 +207,13 @@ pub fn report_text(report: &apply::ApplyReport) -> String {
             report.recovered, report.recovered_landed
         );
     }
+    if report.redacted_not_written > 0 {
+        let _ = writeln!(
+            out,
+            "{} values of redacted customers not written",
+            report.redacted_not_written
+        );
+    }
     let _ = writeln!(
         out,
         "deletions (opted out): {} planned, {} sent",

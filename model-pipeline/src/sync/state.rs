@@ -11,16 +11,29 @@
 //!   restarted run waits for it instead of racing it.
 //! - `deleted`: profiles removed for opted-out customers, so a re-run does not delete again.
 //! - `meta`: the shop the state belongs to; a state file is never used against another shop.
+//! - `redacted`: the suppression list, the GIDs of customers redacted by the privacy webhook
+//!   (`customers/redact`), ids only. A value whose owner is listed is never sent (checked in the
+//!   transaction that journals each batch, [`State::begin_batch`]) and never recorded in `stored`,
+//!   so neither an `apply` that was running during the redaction nor a plan line a later `score`
+//!   brings back writes the profile again. Only `shop/redact` (which removes the database) ends it.
 //!
 //! The database runs in WAL mode with `synchronous = FULL`: a transaction that returned is on
 //! disk, which is what "nothing lost" rests on.
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 /// File name of the state database inside the plan folder.
 pub const STATE_FILE: &str = "sync-state.sqlite";
+
+/// The suppression list's table: the owner GIDs of redacted customers, nothing else. The privacy
+/// webhook creates it too (in a database an older version created), so both use this statement.
+pub const CREATE_REDACTED: &str =
+    "CREATE TABLE IF NOT EXISTS redacted (owner_id TEXT PRIMARY KEY) WITHOUT ROWID;";
+
+/// Whether `owner_id` is on the suppression list (the table must exist).
+pub const IS_REDACTED: &str = "SELECT 1 FROM redacted WHERE owner_id = ?1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -67,6 +80,18 @@ pub struct InFlight {
     pub line: Option<i64>,
 }
 
+/// What [`State::begin_batch`] journaled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Journaled {
+    /// The batch number; `None` when every write was left out (nothing journaled, nothing to
+    /// send).
+    pub batch: Option<i64>,
+    /// The writes to send, numbered with the batch.
+    pub writes: Vec<InFlight>,
+    /// Writes left out because their owner is on the suppression list.
+    pub suppressed: u64,
+}
+
 pub struct State {
     connection: Connection,
     file: PathBuf,
@@ -109,6 +134,7 @@ impl State {
                      PRIMARY KEY (owner_id, namespace, key)) WITHOUT ROWID;",
             )
             .map_err(error)?;
+        connection.execute_batch(CREATE_REDACTED).map_err(error)?;
         let recorded: Option<String> = connection
             .query_row("SELECT value FROM meta WHERE name = 'shop'", [], |r| {
                 r.get(0)
@@ -197,17 +223,32 @@ impl State {
         Ok(last.unwrap_or(0).saturating_add(1))
     }
 
-    /// Journals `writes` as one batch (one transaction) and returns its number. Nothing may be
-    /// sent before this returned.
-    pub fn begin_batch(&mut self, writes: &[InFlight]) -> Result<i64, StateError> {
+    /// Journals `writes` as one batch (one transaction) and returns its number with the writes
+    /// journaled; nothing may be sent before this returned. Writes whose owner is on the
+    /// suppression list (`redacted`) are left out, decided inside the same transaction (which
+    /// holds the write lock from its start), so a redaction is either recorded before the batch
+    /// (and its customer left out) or after it was journaled. A batch left empty is not
+    /// journaled: its number is `None`. With `per_line`, the writes kept are numbered into lines
+    /// of that many (a bulk mutation's variables file), in order.
+    pub fn begin_batch(
+        &mut self,
+        writes: Vec<InFlight>,
+        per_line: Option<usize>,
+    ) -> Result<Journaled, StateError> {
         let batch = self.next_batch()?;
         let file = self.file.display().to_string();
         let error = |source| StateError::Sqlite {
             file: file.clone(),
             source,
         };
-        let tx = self.connection.transaction().map_err(error)?;
+        let tx = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(error)?;
+        let mut kept = Vec::with_capacity(writes.len());
+        let mut suppressed = 0u64;
         {
+            let mut redacted = tx.prepare_cached(IS_REDACTED).map_err(error)?;
             let mut insert = tx
                 .prepare_cached(
                     "INSERT OR REPLACE INTO inflight
@@ -215,7 +256,17 @@ impl State {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .map_err(error)?;
-            for write in writes {
+            for mut write in writes {
+                if redacted
+                    .exists(params![write.metafield.owner_id])
+                    .map_err(error)?
+                {
+                    suppressed += 1;
+                    continue;
+                }
+                if let Some(per_line) = per_line {
+                    write.line = Some((kept.len() / per_line.max(1)) as i64);
+                }
                 insert
                     .execute(params![
                         write.metafield.owner_id,
@@ -228,15 +279,43 @@ impl State {
                         write.line
                     ])
                     .map_err(error)?;
+                write.batch = batch;
+                kept.push(write);
             }
-            tx.execute(
-                "INSERT OR REPLACE INTO meta (name, value) VALUES ('last_batch', ?1)",
-                params![batch.to_string()],
-            )
-            .map_err(error)?;
+            if !kept.is_empty() {
+                tx.execute(
+                    "INSERT OR REPLACE INTO meta (name, value) VALUES ('last_batch', ?1)",
+                    params![batch.to_string()],
+                )
+                .map_err(error)?;
+            }
         }
         tx.commit().map_err(error)?;
-        Ok(batch)
+        Ok(Journaled {
+            batch: (!kept.is_empty()).then_some(batch),
+            writes: kept,
+            suppressed,
+        })
+    }
+
+    /// Whether `owner_id` is on the suppression list.
+    pub fn is_redacted(&self, owner_id: &str) -> Result<bool, StateError> {
+        self.connection
+            .prepare_cached(IS_REDACTED)
+            .and_then(|mut statement| statement.exists(params![owner_id]))
+            .map_err(|e| self.error(e))
+    }
+
+    /// Puts `owner_id` on the suppression list (what the privacy webhook does, through its own
+    /// connection; here for tests and tools).
+    pub fn record_redacted(&mut self, owner_id: &str) -> Result<(), StateError> {
+        self.connection
+            .execute(
+                "INSERT OR IGNORE INTO redacted (owner_id) VALUES (?1)",
+                params![owner_id],
+            )
+            .map(|_| ())
+            .map_err(|e| self.error(e))
     }
 
     /// Records the bulk operation a journal batch was handed to.
@@ -322,9 +401,16 @@ impl State {
                     "DELETE FROM deleted WHERE owner_id = ?1 AND namespace = ?2 AND key = ?3",
                 )
                 .map_err(error)?;
+            let mut redacted = tx.prepare_cached(IS_REDACTED).map_err(error)?;
             for (m, stored) in known {
                 let key = params![m.owner_id, m.namespace, m.key];
+                // A redacted customer's value is not kept (a write that was in flight when the
+                // redaction was recorded): its journal row goes, nothing is stored.
+                let suppressed = redacted.exists(params![m.owner_id]).map_err(error)?;
                 match stored {
+                    Some(_) if suppressed => {
+                        remove.execute(key).map_err(error)?;
+                    }
                     Some(s) => {
                         upsert
                             .execute(params![m.owner_id, m.namespace, m.key, s.value, s.digest])
@@ -448,8 +534,9 @@ mod tests {
         let file = temp("journal");
         {
             let mut state = State::open(&file, "a.myshopify.com")?;
-            let batch = state.begin_batch(&[write("c1", "v1"), write("c2", "v2")])?;
-            assert_eq!(batch, 1);
+            let journaled = state.begin_batch(vec![write("c1", "v1"), write("c2", "v2")], None)?;
+            assert_eq!(journaled.batch, Some(1));
+            let batch = 1;
             state.set_bulk_operation(batch, "gid://shopify/BulkOperation/9")?;
             // The process dies here: nothing settled.
         }
@@ -479,7 +566,10 @@ mod tests {
         );
         assert_eq!(state.stored(&key("c2"))?, None);
         // Batch numbers keep growing across runs.
-        assert_eq!(state.begin_batch(&[write("c3", "v3")])?, 2);
+        assert_eq!(
+            state.begin_batch(vec![write("c3", "v3")], None)?.batch,
+            Some(2)
+        );
         Ok(())
     }
 
@@ -513,6 +603,47 @@ mod tests {
         assert_eq!(state.stored(&key("c1"))?, None);
         state.settle(&[(key("c1"), stored)])?;
         assert!(!state.is_deleted(&key("c1"))?);
+        Ok(())
+    }
+
+    #[test]
+    fn the_suppression_list_survives_reopening_and_keeps_values_out() -> Result<(), StateError> {
+        let file = temp("redacted");
+        {
+            let mut state = State::open(&file, "s")?;
+            state.record_redacted("c1")?;
+            // Idempotent.
+            state.record_redacted("c1")?;
+        }
+        let mut state = State::open(&file, "s")?;
+        assert!(state.is_redacted("c1")?);
+        assert!(!state.is_redacted("c2")?);
+        let journaled = state.begin_batch(vec![write("c1", "v1"), write("c2", "v2")], None)?;
+        assert_eq!(journaled.suppressed, 1);
+        assert_eq!(journaled.batch, Some(1));
+        assert_eq!(
+            journaled
+                .writes
+                .iter()
+                .map(|w| (w.metafield.owner_id.as_str(), w.batch))
+                .collect::<Vec<_>>(),
+            [("c2", 1)]
+        );
+        assert_eq!(state.in_flight()?.len(), 1);
+        // A batch of redacted owners only is not journaled at all.
+        let empty = state.begin_batch(vec![write("c1", "v1")], None)?;
+        assert_eq!(
+            (empty.batch, empty.writes.len(), empty.suppressed),
+            (None, 0, 1)
+        );
+        // A value that landed anyway (in flight when the redaction was recorded) is not kept.
+        let stored = Some(Stored {
+            value: "v".into(),
+            digest: None,
+        });
+        state.settle(&[(key("c1"), stored.clone()), (key("c2"), stored.clone())])?;
+        assert_eq!(state.stored(&key("c1"))?, None);
+        assert_eq!(state.stored(&key("c2"))?, stored);
         Ok(())
     }
 }
