@@ -3,8 +3,12 @@
 //!
 //! A shopper's bucket is `xxh64(key, 0x1f, salt; seed 0) mod 10000`, and the shopper is held out
 //! when the bucket is below the policy's share in basis points. The function is frozen: merchants
-//! compare the holdout with the treated group over months, and the model pipeline recomputes the
-//! same split offline, so changing the hash, the separator or the seed would silently reassign
+//! compare the holdout with the treated group over months, and `marginwise measure`
+//! (`model-pipeline/src/measure.rs`) recomputes the same split offline through [`shopper_key`] and
+//! [`is_held_out`] on each exported customer's GID, to compare the two groups' margin per customer
+//! (line revenue − discounts − current unit cost × quantity; shipping and refunds are not in the
+//! export). Anonymous shoppers, keyed by a cart line id, cannot be re-split offline, so their orders
+//! are left out there. Changing the hash, the separator or the seed would silently reassign
 //! shoppers between groups. To draw a new group, the merchant changes the salt instead.
 
 use xxhash_rust::xxh64::Xxh64;

@@ -21,6 +21,7 @@ pub mod currency;
 pub mod demo;
 pub mod generate;
 pub mod ingest;
+pub mod measure;
 pub mod models;
 pub mod pipeline;
 pub mod plan;

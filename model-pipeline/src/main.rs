@@ -1,5 +1,5 @@
 //! `marginwise`: the pipeline's command line (generate, score, export, apply, demo, bench,
-//! compile-policy, compile-bundles, webhooks).
+//! compile-policy, compile-bundles, measure, webhooks).
 //!
 //! A thin edge over the library: it parses arguments, turns library errors into messages that
 //! name the file, line and field, and prints tables. Everything it runs is tested in the library.
@@ -238,6 +238,24 @@ enum Command {
         secret_file: Option<PathBuf>,
         #[command(flatten)]
         shop: ShopArgs,
+    },
+    /// Measure the incremental margin of the offers program: split the export's customers into
+    /// the policy's holdout and treated groups (the Functions' own split on the customer GID) and
+    /// compare their margin per customer since the program started.
+    Measure {
+        /// The export folder `score` reads (customers.jsonl, products.jsonl, orders.jsonl).
+        #[arg(long)]
+        input: PathBuf,
+        /// The discount policy JSON the program runs with (its `holdout` salt and share).
+        #[arg(long)]
+        policy: PathBuf,
+        /// Program start: only orders processed at or after it count (`2026-01-31`, midnight
+        /// UTC, or an ISO 8601 timestamp with an offset).
+        #[arg(long)]
+        since: String,
+        /// Where measure.json is written.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Generate a store of this many customers and time the pipeline to the plan.
     Bench {
@@ -607,6 +625,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 state,
                 data_requests,
             })?;
+        }
+        Command::Measure {
+            input,
+            policy,
+            since,
+            out,
+        } => {
+            use model_pipeline::measure;
+            let text = std::fs::read_to_string(&policy)
+                .with_context(|| format!("reading the policy {}", policy.display()))?;
+            let holdout =
+                measure::policy_holdout(&text).with_context(|| format!("{}", policy.display()))?;
+            let since = measure::parse_since(&since)?;
+            let measurement = measure::measure(&input, &holdout, since, progress)
+                .with_context(|| format!("measuring {}", input.display()))?;
+            for line in measure::table(&measurement) {
+                say!("{line}")?;
+            }
+            let path = measure::write(&out, &measurement)?;
+            say!("\nwrote {}", path.display())?;
         }
         Command::CompilePolicy { policy } => {
             let text = std::fs::read_to_string(&policy)

@@ -871,7 +871,70 @@ struct OpenOrder {
     products: Vec<u32>,
 }
 
+/// One line of the orders file, decoded with the checks `score` applies, for readers that need
+/// the line items themselves (`marginwise measure`) rather than the per-customer histories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderLine {
+    Order {
+        id: u64,
+        customer: Option<u64>,
+        /// `processedAt`, else `createdAt`, in seconds since the epoch.
+        time: i64,
+        /// Cancelled or a test order.
+        excluded: bool,
+    },
+    Item {
+        order: u64,
+        product: Option<u64>,
+        variant: Option<u64>,
+        quantity: i64,
+        /// Original unit price times quantity, shop minor units.
+        gross_minor: i64,
+        /// Sum of the line's discount allocations (negative ones count as 0), shop minor units.
+        discount_minor: i64,
+    },
+}
+
 fn parse_order_line(line: &[u8], shop: ShopCurrency) -> Result<OrderRow, FieldError> {
+    Ok(match parse_order_detail(line, shop)? {
+        (
+            OrderLine::Order {
+                id,
+                customer,
+                time,
+                excluded,
+            },
+            time_field,
+        ) => OrderRow::Order {
+            id,
+            customer,
+            time,
+            time_field,
+            excluded,
+        },
+        (
+            OrderLine::Item {
+                order,
+                product,
+                gross_minor,
+                discount_minor,
+                ..
+            },
+            _,
+        ) => OrderRow::Item {
+            parent: order,
+            product,
+            value_minor: gross_minor.saturating_sub(discount_minor).max(0),
+            discounted: discount_minor > 0,
+        },
+    })
+}
+
+/// Decodes one line of the orders file, with the field an order's time came from.
+fn parse_order_detail(
+    line: &[u8],
+    shop: ShopCurrency,
+) -> Result<(OrderLine, &'static str), FieldError> {
     let raw: OrderFileLine = decode_line(line)?;
     if raw.parent_id.is_none() {
         let id = gid_of(raw.id, "id", GidKind::Order)?;
@@ -884,13 +947,15 @@ fn parse_order_line(line: &[u8], shop: ShopCurrency) -> Result<OrderRow, FieldEr
             None => None,
             Some(reference) => Some(gid_of(reference.id, "customer.id", GidKind::Customer)?),
         };
-        return Ok(OrderRow::Order {
-            id,
-            customer,
-            time,
+        return Ok((
+            OrderLine::Order {
+                id,
+                customer,
+                time,
+                excluded: raw.cancelled_at.is_some() || raw.test == Some(true),
+            },
             time_field,
-            excluded: raw.cancelled_at.is_some() || raw.test == Some(true),
-        });
+        ));
     }
     let parent = gid_of(raw.parent_id, "__parentId", GidKind::Order)?;
     let quantity = raw
@@ -925,15 +990,53 @@ fn parse_order_line(line: &[u8], shop: ShopCurrency) -> Result<OrderRow, FieldEr
         None => None,
         Some(reference) => Some(gid_of(reference.id, "product.id", GidKind::Product)?),
     };
+    // `score` never read the variant, so an unreadable one does not refuse the line: it is a
+    // line of unknown cost for `measure`.
+    let variant = raw
+        .variant
+        .and_then(|reference| gid_of(reference.id, "variant.id", GidKind::ProductVariant).ok());
     let gross = unit_price
         .checked_mul(quantity)
         .ok_or_else(|| FieldError::new("quantity", "line total overflows"))?;
-    Ok(OrderRow::Item {
-        parent,
-        product,
-        value_minor: gross.saturating_sub(discount).max(0),
-        discounted: discount > 0,
-    })
+    Ok((
+        OrderLine::Item {
+            order: parent,
+            product,
+            variant,
+            quantity,
+            gross_minor: gross,
+            discount_minor: discount,
+        },
+        "",
+    ))
+}
+
+/// Reads the orders file of a store [`read_store`] has already read (so its lines are known to be
+/// good, grouped and unique), handing each decoded line to `consume` in file order. The shop
+/// currency is `currency` (the one `read_store` settled on).
+pub fn read_order_lines<C>(
+    dir: &Path,
+    currency: Currency,
+    progress: Progress,
+    mut consume: C,
+) -> Result<u64, IngestError>
+where
+    C: FnMut(OrderLine) -> Result<(), FieldError> + Send,
+{
+    let shop = ShopCurrency {
+        currency,
+        source: None,
+    };
+    let mut stats = IngestStats::default();
+    read_jsonl(
+        &dir.join(ORDERS_FILE),
+        "orders",
+        false,
+        &mut stats,
+        progress,
+        |line| parse_order_detail(line, shop).map(|(row, _)| row),
+        |_, row, _| consume(row),
+    )
 }
 
 fn read_orders(
