@@ -94,64 +94,8 @@ fn profile_key(n: u64) -> MetafieldKey {
 /// A shop of three customers with profiles applied, and an opted-out line for customer 1 in
 /// `deletions.jsonl` (added after applying, as a later plan would carry it).
 fn shop(name: &str) -> Shop {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("privacy")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    let plan = dir.join("plan");
-    std::fs::create_dir_all(&plan).unwrap();
-    let customers: String = (1..=CUSTOMERS)
-        .map(|n| format!("{{\"id\":\"{}\"}}\n", customer_gid(n)))
-        .collect();
-    let data = StoreData::from_jsonl(&[("customers.jsonl", &customers)]).unwrap();
-    let store = LocalStore::start(Config {
-        data: Some(Arc::new(data)),
-        restore_rate: 10_000.0,
-        ..Config::default()
-    })
-    .unwrap();
-    let mut lines = String::new();
-    let mut profiles = vec![String::new()];
-    for n in 1..=CUSTOMERS {
-        let value = Profile {
-            segment: Segment::ALL[n as usize],
-            clv_minor: 12_345 * n as i64,
-            churn_bps: 1_000 * n as i64,
-            expected_orders_12m_milli: 1_500,
-            discount_share_bps: 2_500,
-            p_alive_bps: 9_000,
-        }
-        .encode();
-        let record = MetafieldsSetInput {
-            owner_id: customer_gid(n),
-            namespace: NAMESPACE.to_string(),
-            key: PROFILE_KEY.to_string(),
-            kind: METAFIELD_TYPE.to_string(),
-            value: value.clone(),
-        };
-        lines.push_str(&serde_json::to_string(&record).unwrap());
-        lines.push('\n');
-        profiles.push(value);
-    }
-    std::fs::write(plan.join(PLAN_FILE), lines).unwrap();
-    let shop = Shop {
-        store,
-        plan,
-        profiles,
-    };
-    let mut client = AdminClient::new(
-        shop.credentials(),
-        ClientOptions {
-            backoff: Backoff::new(Duration::from_millis(5), Duration::from_millis(50), 5, 1),
-            ..ClientOptions::default()
-        },
-    );
-    let mut options = ApplyOptions::new(&shop.plan, COMPARE_EXPONENT);
-    options.polling = Polling {
-        first: Duration::from_millis(10),
-        max: Duration::from_millis(50),
-        timeout: Duration::from_secs(30),
-    };
+    let shop = plan_shop(name, CUSTOMERS);
+    let (mut client, options) = apply_client_and_options(&shop);
     let report = sync::apply_plan(&mut client, &shop.plan, None, &options).unwrap();
     assert_eq!(report.written, CUSTOMERS);
     std::fs::write(
