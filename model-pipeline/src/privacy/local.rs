@@ -222,6 +222,15 @@ fn io(file: &Path) -> impl Fn(std::io::Error) -> PrivacyError + '_ {
     }
 }
 
+/// `path` opened for reading, or `None` when there is no such file (a plan without deletions).
+fn open_if_present(path: &Path) -> Result<Option<File>, PrivacyError> {
+    match File::open(path) {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
 /// The plan lines about `owner_id`, as JSON, with the file each came from.
 pub fn plan_lines(
     plan_dir: &Path,
@@ -230,10 +239,8 @@ pub fn plan_lines(
     let mut found = Vec::new();
     for name in PLAN_FILES {
         let path = plan_dir.join(name);
-        let file = match File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(io(&path)(e)),
+        let Some(file) = open_if_present(&path)? else {
+            continue;
         };
         for line in BufReader::new(file).lines() {
             let line = line.map_err(io(&path))?;
@@ -253,10 +260,8 @@ pub fn scrub_plan(plan_dir: &Path, owner_id: &str) -> Result<u64, PrivacyError> 
     let mut removed = 0u64;
     for name in PLAN_FILES {
         let path = plan_dir.join(name);
-        let file = match File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(io(&path)(e)),
+        let Some(file) = open_if_present(&path)? else {
+            continue;
         };
         let temporary = plan_dir.join(redacting_name(name));
         let mut kept = BufWriter::new(File::create(&temporary).map_err(io(&temporary))?);
