@@ -996,6 +996,39 @@ fn a_redacted_customers_plan_line_brought_back_is_not_written_and_is_counted() {
     assert!(state.is_redacted(&customer_gid(1)).unwrap());
 }
 
+/// A redaction that arrives before any `apply` (no state database yet) still records the customer:
+/// the state database is created for the suppression list, and the first `apply` of a plan that
+/// holds the customer writes every other profile and not theirs.
+#[test]
+fn a_redaction_before_the_first_apply_still_keeps_the_customer_out() {
+    let shop = plan_shop("suppressed-before-apply", 3);
+    assert!(!shop.state_file().exists());
+    let outcome = deliver(&mut shop.handler(), "customers/redact", &redact_body(2));
+    assert_eq!(outcome.status(), 200, "{outcome}");
+    let Outcome::Redacted(redacted) = &outcome else {
+        panic!("{outcome}");
+    };
+    assert_eq!(redacted.state_rows_removed, 0);
+    assert_eq!(redacted.plan_lines_removed, 1);
+    // The export still holds the customer, so a new `score` brings the plan line back.
+    let (line, _) = plan_line(2);
+    let mut plan = shop.plan_text(PLAN_FILE);
+    plan.push_str(&line);
+    std::fs::write(shop.plan.join(PLAN_FILE), plan).unwrap();
+    let (mut client, options) = apply_client_and_options(&shop);
+    let report = sync::apply_plan(&mut client, &shop.plan, None, &options).unwrap();
+    assert_eq!(report.written, 2, "{report:?}");
+    assert_eq!(report.redacted_not_written, 1, "{report:?}");
+    assert_eq!(shop.stored_profile(2), None);
+    assert_eq!(writes_to(&shop, 2), 0);
+    for n in [1, 3] {
+        assert_eq!(
+            shop.stored_profile(n).as_ref(),
+            Some(&shop.profiles[n as usize])
+        );
+    }
+}
+
 /// An `apply` that started before a redaction (its plan read, customer 10's value already
 /// written in the first batch, customer 40's still to come in the second) sends no value of a
 /// redacted customer in any batch after the redaction was recorded. The redaction is delivered

@@ -172,6 +172,39 @@ pub fn suppress_owner(
     Ok(())
 }
 
+/// The state database for a redaction, created with `apply`'s schema when it does not exist yet:
+/// a redaction that arrives before the first `apply` (or after the file was moved) must still put
+/// the customer on the suppression list, or the next `apply` of a plan scored from an export that
+/// holds the customer would write the profile back.
+pub fn open_or_create_state(file: &Path, shop: &str) -> Result<Connection, PrivacyError> {
+    if !file.exists() {
+        if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        crate::sync::state::State::open(file, shop).map_err(|error| match error {
+            crate::sync::state::StateError::Sqlite { file, source } => {
+                PrivacyError::Sqlite { file, source }
+            }
+            crate::sync::state::StateError::OtherShop {
+                file,
+                recorded,
+                requested,
+            } => PrivacyError::OtherShop {
+                file,
+                recorded,
+                expected: requested,
+            },
+        })?;
+    }
+    open_state(file, shop)?.ok_or_else(|| PrivacyError::Io {
+        file: file.display().to_string(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "the state database was removed while a redaction was creating it",
+        ),
+    })
+}
+
 /// Removes every row about `owner_id` in one transaction; returns how many went. The suppression
 /// list keeps the owner's GID.
 pub fn forget_owner(

@@ -15,7 +15,8 @@
 //!    rewriting the same data-request file change nothing.
 //!
 //! - `customers/redact`: the customer's GID goes on the state database's suppression list first
-//!   (so `apply` writes none of their values from then on), then the local rows, plan lines and
+//!   (so `apply` writes none of their values from then on; the database is created for it when no
+//!   `apply` has run yet), then the local rows, plan lines and
 //!   the customer's data-request files go (the state database is opened with `secure_delete` so
 //!   the rows are overwritten), then
 //!   the metafield through `metafieldsDelete`. Local first, so that a store that keeps failing
@@ -489,16 +490,13 @@ impl Handler {
     ) -> Result<Redacted, PrivacyError> {
         let gid = customer_gid(customer_id);
         let state_file = self.config.state_file.clone();
-        let state_rows_removed = match local::open_state(&state_file, &self.state_shop())? {
-            Some(mut connection) => {
-                // On the suppression list first, before anything is removed: an `apply` running
-                // now sends no later batch with this customer's value, and a plan line a later
-                // `score` brings back is never written.
-                local::suppress_owner(&connection, &state_file, &gid)?;
-                local::forget_owner(&mut connection, &state_file, &gid)?
-            }
-            None => 0,
-        };
+        // On the suppression list first, before anything is removed: an `apply` running now
+        // sends no later batch with this customer's value, and a plan line a later `score` brings
+        // back is never written. With no state database yet, one is created to hold the list.
+        let mut connection = local::open_or_create_state(&state_file, &self.state_shop())?;
+        local::suppress_owner(&connection, &state_file, &gid)?;
+        let state_rows_removed = local::forget_owner(&mut connection, &state_file, &gid)?;
+        drop(connection);
         let plan_lines_removed = local::scrub_plan(&self.config.plan_dir, &gid)?;
         let mut data_request_files_removed = 0u64;
         for file in local::customer_data_request_files(
