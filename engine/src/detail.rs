@@ -41,7 +41,7 @@ pub enum Detail {
     PresentmentRate(String),
     /// The cart has no lines.
     NoLines,
-    /// The holdout needs a key and there is none.
+    /// An anonymous shopper: no key to split on, never held out (see `holdout::shopper_key`).
     NoHoldoutKey,
     /// The shopper's holdout bucket and the policy's share.
     Holdout {
@@ -280,7 +280,7 @@ impl fmt::Display for Detail {
             Detail::UnknownCartCurrency(code) => write!(f, "unknown cart currency \"{code}\""),
             Detail::PresentmentRate(text) => write!(f, "presentment rate \"{text}\""),
             Detail::NoLines => f.write_str("no lines"),
-            Detail::NoHoldoutKey => f.write_str("no key"),
+            Detail::NoHoldoutKey => f.write_str("anonymous shopper, never held out"),
             Detail::Holdout { bucket, share_bps } => {
                 write!(f, "bucket {bucket}, share {share_bps} bps")
             }

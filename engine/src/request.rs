@@ -89,7 +89,7 @@ pub struct Request {
     pub customer: CustomerFacts,
     pub lines: Vec<Line>,
     pub delivery_groups: Vec<DeliveryGroup>,
-    /// Stable key for the holdout: the customer GID, else the smallest cart line id.
+    /// Key for the holdout: the customer GID, else empty (an anonymous shopper is never held out).
     pub holdout_key: String,
     pub policy: PolicySource,
 }

@@ -111,10 +111,7 @@ fn read(root: &Value) -> BundleRequest {
     }
 
     BundleRequest {
-        holdout_key: marginwise_engine::holdout::shopper_key(
-            customer.id.as_deref(),
-            lines.iter().map(|line| line.id.as_str()),
-        ),
+        holdout_key: marginwise_engine::holdout::shopper_key(customer.id.as_deref()),
         currency_code,
         presentment_rate: text(&root.get_obj_prop("presentmentCurrencyRate")).unwrap_or_default(),
         profile: customer.profile,

@@ -112,10 +112,7 @@ fn read(root: &Value) -> Request {
 
     Request {
         target: Target::CartLines,
-        holdout_key: marginwise_engine::holdout::shopper_key(
-            customer.id.as_deref(),
-            lines.iter().map(|line| line.id.as_str()),
-        ),
+        holdout_key: marginwise_engine::holdout::shopper_key(customer.id.as_deref()),
         currency_code: text(
             &cart
                 .get_obj_prop("cost")

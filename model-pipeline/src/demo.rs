@@ -474,10 +474,9 @@ pub fn evaluate_records(
                     variant: VariantInput::Text(variant.value.clone()),
                 })
                 .collect();
-            let holdout_key = match scenario.customer {
-                Some((id, _)) => customer_gid(id),
-                None => lines.iter().map(|l| l.id.clone()).min().unwrap_or_default(),
-            };
+            let holdout_key = marginwise_engine::holdout::shopper_key(
+                scenario.customer.map(|(id, _)| customer_gid(id)).as_deref(),
+            );
             let request = |target| Request {
                 target,
                 currency_code: outcome.data.currency.code_str().to_string(),

@@ -113,7 +113,7 @@ pub fn customer_gid(id: u64) -> String {
 /// Whether this customer is in the holdout group: the Functions' key and split, unchanged.
 pub fn held_out(customer_id: u64, holdout_policy: &Holdout) -> bool {
     let gid = customer_gid(customer_id);
-    let key = holdout::shopper_key(Some(&gid), std::iter::empty());
+    let key = holdout::shopper_key(Some(&gid));
     holdout::is_held_out(&key, &holdout_policy.salt, holdout_policy.share_bps)
 }
 

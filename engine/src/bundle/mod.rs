@@ -95,7 +95,7 @@ pub struct BundleRequest {
     /// The cart transform's `$app.policy` metafield, with `$app.policy_compiled` beside it when
     /// there is one ([`compiled`]).
     pub policy: PolicySource,
-    /// Stable key for the holdout: the customer GID, else the smallest cart line id.
+    /// Key for the holdout: the customer GID, else empty (an anonymous shopper is never held out).
     pub holdout_key: String,
 }
 
