@@ -996,6 +996,59 @@ fn a_redacted_customers_plan_line_brought_back_is_not_written_and_is_counted() {
     assert!(state.is_redacted(&customer_gid(1)).unwrap());
 }
 
+/// A redaction recorded while a batch holding the customer is in flight (journaled, not answered
+/// yet): the webhook deletes the metafield before the batch lands, so the value would be back in
+/// the store. The run that sent it deletes it again, and keeps nothing of it.
+#[test]
+fn a_value_in_flight_during_a_redaction_is_deleted_again_after_it_lands() {
+    const CUSTOMERS: u64 = 30;
+    let shop = Arc::new(plan_shop("suppressed-in-flight", CUSTOMERS));
+    let (mut client, mut options) = apply_client_and_options(&shop);
+    let handler = Arc::new(std::sync::Mutex::new(shop.handler()));
+    let outcomes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let (shop, handler, outcomes) = (shop.clone(), handler.clone(), outcomes.clone());
+        options.batch_in_flight = Some(BatchHook(Arc::new(move |started| {
+            if started == 1 {
+                // Customer 10 is in the first batch, journaled and not sent yet.
+                assert_eq!(writes_to(&shop, 10), 0);
+                let mut handler = handler.lock().unwrap();
+                let outcome = deliver(&mut handler, "customers/redact", &redact_body(10));
+                outcomes.lock().unwrap().push(outcome.status());
+            }
+        })));
+    }
+    let report = sync::apply_plan(&mut client, &shop.plan, None, &options).unwrap();
+    assert_eq!(*outcomes.lock().unwrap(), [200]);
+    // The batch landed whole (its value of customer 10 included), then that value was deleted.
+    assert_eq!(writes_to(&shop, 10), 1);
+    assert_eq!(report.redacted_purged, 1, "{report:?}");
+    assert!(
+        sync::report_text(&report)
+            .contains("1 values of redacted customers that landed after the redaction deleted"),
+        "{}",
+        sync::report_text(&report)
+    );
+    assert_eq!(shop.stored_profile(10), None);
+    assert_eq!(shop.state_value(10), None);
+    for n in [1, 9, 11, 30] {
+        assert_eq!(
+            shop.stored_profile(n).as_ref(),
+            Some(&shop.profiles[n as usize]),
+            "customer {n}"
+        );
+    }
+    // Nothing is left to purge: the next run sends no delete.
+    let state = State::open(&shop.state_file(), &shop.credentials().shop).unwrap();
+    assert!(state.purge_pending().unwrap().is_empty());
+    drop(state);
+    shop.store.reset_stats();
+    options.batch_in_flight = None;
+    let again = sync::apply_plan(&mut client, &shop.plan, None, &options).unwrap();
+    assert_eq!((again.redacted_purged, again.written), (0, 0), "{again:?}");
+    assert_eq!(shop.store.stats().deletes_applied, 0);
+}
+
 /// A redaction that arrives before any `apply` (no state database yet) still records the customer:
 /// the state database is created for the suppression list, and the first `apply` of a plan that
 /// holds the customer writes every other profile and not theirs.

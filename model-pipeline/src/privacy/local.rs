@@ -34,16 +34,21 @@ pub enum Holds {
     OwnerData,
     /// The suppression list: redacted owners' GIDs and nothing else, written by a redaction.
     RedactedIds,
+    /// The purge list: identifiers (owner, namespace, key, no value) of redacted owners'
+    /// metafields a write may have reached after the redaction; `apply` deletes them in the
+    /// store and then the rows.
+    RedactedMetafields,
 }
 
 /// The tables of the state database, and what each holds about customers.
-pub const STATE_TABLES: [(&str, Holds); 6] = [
+pub const STATE_TABLES: [(&str, Holds); 7] = [
     ("meta", Holds::Nothing),
     ("stored", Holds::OwnerData),
     ("inflight", Holds::OwnerData),
     ("deleted", Holds::OwnerData),
     ("bulk", Holds::Nothing),
     ("redacted", Holds::RedactedIds),
+    ("purge", Holds::RedactedMetafields),
 ];
 
 /// The plan files that name customers.
@@ -213,7 +218,18 @@ pub fn forget_owner(
     owner_id: &str,
 ) -> Result<u64, PrivacyError> {
     let error = sqlite(file);
+    connection
+        .execute_batch(crate::sync::state::CREATE_PURGE)
+        .map_err(&error)?;
     let tx = connection.transaction().map_err(&error)?;
+    // A journaled write's outcome is not known (an `apply` is sending it, or one was interrupted):
+    // it may land after the metafield is deleted here, so the next `apply` deletes it again.
+    tx.execute(
+        "INSERT OR IGNORE INTO purge (owner_id, namespace, key)
+         SELECT owner_id, namespace, key FROM inflight WHERE owner_id = ?1",
+        params![owner_id],
+    )
+    .map_err(&error)?;
     let mut removed = 0u64;
     for (table, holds) in STATE_TABLES {
         if holds == Holds::OwnerData {
@@ -491,15 +507,18 @@ mod tests {
         // hold nothing but the owner's GID: the id is what `apply` needs to refuse the owner's
         // values, and a redacted customer's profile, value or anything else about them must not
         // be kept. A column added here would be customer data kept after a redaction.
+        // The purge list, likewise, holds which metafields to delete, never a value.
         for (table, holds) in STATE_TABLES {
-            if holds != Holds::RedactedIds {
-                continue;
-            }
+            let expected: &[&str] = match holds {
+                Holds::RedactedIds => &["owner_id"],
+                Holds::RedactedMetafields => &["owner_id", "namespace", "key"],
+                Holds::Nothing | Holds::OwnerData => continue,
+            };
             let columns: Vec<String> = connection
                 .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
                 .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
                 .unwrap_or_else(|e| unreachable!("{e}"));
-            assert_eq!(columns, ["owner_id"], "{table} holds ids only");
+            assert_eq!(columns, expected, "{table} holds identifiers only");
         }
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -14,7 +14,11 @@
 //!    result checked line by line. Each batch is journaled before it is sent and settled in the
 //!    transaction that records its result. Values of customers on the suppression list (redacted
 //!    by the privacy webhook, [`super::state`]) are left out of each batch in the transaction
-//!    that journals it, and counted ([`ApplyReport::redacted_not_written`]), not an error.
+//!    that journals it, and counted ([`ApplyReport::redacted_not_written`]), not an error. A value
+//!    of theirs that lands anyway (its batch was in flight when the redaction was recorded, so it
+//!    reached the store after the webhook's delete) goes on the purge list in the transaction that
+//!    settles it, and the run deletes it again before it ends ([`ApplyReport::redacted_purged`]);
+//!    an interrupted run's purge list is worked off first by the next.
 //!
 //! Why this writes nothing twice: a write is only sent against the digest of the value it
 //! replaces, so a second copy of a write that already landed is refused by the store
@@ -66,6 +70,9 @@ pub struct ApplyOptions {
     /// Called just before each batch is checked against the suppression list and journaled
     /// (tests use it to record a redaction between two batches).
     pub before_batch: Option<BatchHook>,
+    /// Called after each `metafieldsSet` batch is journaled, before it is sent (tests use it to
+    /// record a redaction while a batch is in flight).
+    pub batch_in_flight: Option<BatchHook>,
 }
 
 /// A function called with the number of batches this run has started so far, before the next.
@@ -89,6 +96,7 @@ impl ApplyOptions {
             conflict_rounds: 3,
             work_dir: work_dir.to_path_buf(),
             before_batch: None,
+            batch_in_flight: None,
         }
     }
 }
@@ -120,6 +128,9 @@ pub struct ApplyReport {
     pub redacted_not_written: u64,
     pub deletions_planned: u64,
     pub deletions_sent: u64,
+    /// Metafields of redacted customers deleted again: a write in flight when the redaction was
+    /// recorded landed after the webhook had deleted them.
+    pub redacted_purged: u64,
     pub elapsed_seconds: f64,
     pub points_spent: f64,
     pub client: ClientCounters,
@@ -160,6 +171,7 @@ pub fn apply(
     } else {
         run.write_batches(pending, 0)?;
     }
+    run.purge()?;
     run.delete(&plan_dir.join(DELETIONS_FILE))?;
     let mut report = run.report;
     report.elapsed_seconds = started.elapsed().as_secs_f64();
@@ -326,6 +338,8 @@ fn verdict(payload: metafields_set::MetafieldsSetMetafieldsSet, writes: &[InFlig
 
 impl Run<'_> {
     fn recover(&mut self) -> Result<(), SyncError> {
+        // What an interrupted run (or a redaction during one) left on the purge list goes first.
+        self.purge()?;
         let journal = self.state.in_flight()?;
         if journal.is_empty() {
             return Ok(());
@@ -426,6 +440,9 @@ impl Run<'_> {
             let Some(batch) = self.begin_batch(batch, None)? else {
                 continue;
             };
+            if let Some(hook) = &self.options.batch_in_flight {
+                (hook.0)(self.batches_started);
+            }
             let variables = metafields_set::Variables {
                 metafields: batch.iter().map(to_input).collect(),
             };
@@ -828,6 +845,27 @@ impl Run<'_> {
             }
         }
         for chunk in pending.chunks(DELETE_BATCH) {
+            self.send_deletes(chunk)?;
+            self.state.record_deleted(chunk)?;
+            self.report.deletions_sent += chunk.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Deletes the metafields on the purge list (redacted customers' values that landed after
+    /// the redaction), taking each off the list once the store confirmed it.
+    fn purge(&mut self) -> Result<(), SyncError> {
+        let pending = self.state.purge_pending()?;
+        for chunk in pending.chunks(DELETE_BATCH) {
+            self.send_deletes(chunk)?;
+            self.state.purged(chunk)?;
+            self.report.redacted_purged += chunk.len() as u64;
+        }
+        Ok(())
+    }
+
+    fn send_deletes(&mut self, chunk: &[MetafieldKey]) -> Result<(), SyncError> {
+        {
             let data = self.client.execute::<ops::MetafieldsDelete>(
                 "metafieldsDelete",
                 metafields_delete::Variables {
@@ -853,8 +891,6 @@ impl Run<'_> {
                     message: error.message.clone(),
                 }));
             }
-            self.state.record_deleted(chunk)?;
-            self.report.deletions_sent += chunk.len() as u64;
         }
         Ok(())
     }

@@ -214,6 +214,13 @@ pub fn report_text(report: &apply::ApplyReport) -> String {
             report.redacted_not_written
         );
     }
+    if report.redacted_purged > 0 {
+        let _ = writeln!(
+            out,
+            "{} values of redacted customers that landed after the redaction deleted",
+            report.redacted_purged
+        );
+    }
     let _ = writeln!(
         out,
         "deletions (opted out): {} planned, {} sent",

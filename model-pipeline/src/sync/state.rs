@@ -32,6 +32,14 @@ pub const STATE_FILE: &str = "sync-state.sqlite";
 pub const CREATE_REDACTED: &str =
     "CREATE TABLE IF NOT EXISTS redacted (owner_id TEXT PRIMARY KEY) WITHOUT ROWID;";
 
+/// Metafields of redacted owners that a write may have reached after the redaction: a batch in
+/// flight when it was recorded (its value landed after the webhook deleted the metafield), or a
+/// journaled write the redaction forgot before its outcome was known. Identifiers only; `apply`
+/// deletes each in the store and then its row. The privacy webhook creates it too.
+pub const CREATE_PURGE: &str = "CREATE TABLE IF NOT EXISTS purge (
+     owner_id TEXT NOT NULL, namespace TEXT NOT NULL, key TEXT NOT NULL,
+     PRIMARY KEY (owner_id, namespace, key)) WITHOUT ROWID;";
+
 /// Whether `owner_id` is on the suppression list (the table must exist).
 pub const IS_REDACTED: &str = "SELECT 1 FROM redacted WHERE owner_id = ?1";
 
@@ -135,6 +143,7 @@ impl State {
             )
             .map_err(error)?;
         connection.execute_batch(CREATE_REDACTED).map_err(error)?;
+        connection.execute_batch(CREATE_PURGE).map_err(error)?;
         let recorded: Option<String> = connection
             .query_row("SELECT value FROM meta WHERE name = 'shop'", [], |r| {
                 r.get(0)
@@ -318,6 +327,46 @@ impl State {
             .map_err(|e| self.error(e))
     }
 
+    /// The metafields on the purge list ([`CREATE_PURGE`]), to delete in the store.
+    pub fn purge_pending(&self) -> Result<Vec<MetafieldKey>, StateError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT owner_id, namespace, key FROM purge ORDER BY owner_id, key")
+            .map_err(|e| self.error(e))?;
+        statement
+            .query_map([], |r| {
+                Ok(MetafieldKey {
+                    owner_id: r.get(0)?,
+                    namespace: r.get(1)?,
+                    key: r.get(2)?,
+                })
+            })
+            .and_then(Iterator::collect)
+            .map_err(|e| self.error(e))
+    }
+
+    /// Takes metafields the store confirmed deleted off the purge list.
+    pub fn purged(&mut self, metafields: &[MetafieldKey]) -> Result<(), StateError> {
+        let file = self.file.display().to_string();
+        let error = |source| StateError::Sqlite {
+            file: file.clone(),
+            source,
+        };
+        let tx = self.connection.transaction().map_err(error)?;
+        {
+            let mut done = tx
+                .prepare_cached(
+                    "DELETE FROM purge WHERE owner_id = ?1 AND namespace = ?2 AND key = ?3",
+                )
+                .map_err(error)?;
+            for m in metafields {
+                done.execute(params![m.owner_id, m.namespace, m.key])
+                    .map_err(error)?;
+            }
+        }
+        tx.commit().map_err(error)
+    }
+
     /// Records the bulk operation a journal batch was handed to.
     pub fn set_bulk_operation(&mut self, batch: i64, operation_id: &str) -> Result<(), StateError> {
         self.connection
@@ -402,14 +451,21 @@ impl State {
                 )
                 .map_err(error)?;
             let mut redacted = tx.prepare_cached(IS_REDACTED).map_err(error)?;
+            let mut purge = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO purge (owner_id, namespace, key) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(error)?;
             for (m, stored) in known {
                 let key = params![m.owner_id, m.namespace, m.key];
-                // A redacted customer's value is not kept (a write that was in flight when the
-                // redaction was recorded): its journal row goes, nothing is stored.
+                // A redacted customer's value that landed (a write in flight when the redaction
+                // was recorded) is not kept: its journal row goes, nothing is stored, and the
+                // metafield goes on the purge list for `apply` to delete in the store.
                 let suppressed = redacted.exists(params![m.owner_id]).map_err(error)?;
                 match stored {
                     Some(_) if suppressed => {
                         remove.execute(key).map_err(error)?;
+                        purge.execute(key).map_err(error)?;
                     }
                     Some(s) => {
                         upsert
