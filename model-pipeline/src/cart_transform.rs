@@ -22,6 +22,9 @@
 //! parent variant's `$app.offer` with the bundle-parent flag, which the discount Function needs to
 //! keep slot offers off bundle parents; the flag and the cart transform's list come from one file,
 //! checked the same way.
+//!
+//! `compile-bundles --offers-policy FILE` also refuses a bundle policy whose holdout is not the
+//! discount policy's (see `crate::policy::check_same_holdout`).
 
 use std::fmt;
 
@@ -30,6 +33,7 @@ use marginwise_engine::format::{
     self, BundleComponent, BundleDefinition, FormatError, MAX_BUNDLE_COMPONENT_QUANTITY,
     MAX_BUNDLE_COMPONENTS, MAX_BUNDLE_WEIGHT, MAX_FUNCTION_METAFIELD_BYTES,
 };
+use marginwise_engine::policy::Holdout;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -265,6 +269,16 @@ pub fn cart_transform_metafields(
     Ok(Value::Array(metafields))
 }
 
+/// The `holdout` of a bundle policy JSON, read by the engine's own parser; `None` when the policy
+/// has none. A policy the engine cannot read gives the reasons `compile-bundles` gives.
+pub fn bundle_policy_holdout(policy_json: &str) -> Result<Option<Holdout>, PolicyError> {
+    let parsed = parse_bundle_policy(policy_json);
+    match parsed.policy {
+        Some(policy) => Ok(policy.holdout),
+        None => Err(PolicyError::Reasons(parsed.reasons)),
+    }
+}
+
 /// What the merchant should know about the `$app.bundles` value among `metafields`: a list
 /// that left no room for its index beside it is written plain, which the cart transform reads
 /// whole on every run (the same decisions, for more instructions on a small cart).
@@ -460,6 +474,21 @@ mod tests {
         let policy =
             SAMPLE_BUNDLE_POLICY.replacen("\"currency\": \"USD\"", "\"currency\": \"KWD\"", 1);
         assert!(cart_transform_metafields(&policy, None).is_ok());
+    }
+
+    #[test]
+    fn the_bundle_policys_holdout_is_the_engines_reading() {
+        let holdout = bundle_policy_holdout(SAMPLE_BUNDLE_POLICY)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (holdout.share_bps, holdout.salt.as_str()),
+            (1_000, "sample-2026")
+        );
+        let none = r#"{"version": 1, "currency": "USD"}"#;
+        assert_eq!(bundle_policy_holdout(none).unwrap(), None);
+        let text = bundle_policy_holdout("{").unwrap_err().to_string();
+        assert!(text.contains("policy_malformed"), "{text}");
     }
 
     #[test]

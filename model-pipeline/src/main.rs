@@ -205,6 +205,11 @@ enum Command {
         /// the policy is printed.
         #[arg(long)]
         bundles: Option<PathBuf>,
+        /// The discount policy JSON (the file `compile-policy --policy` reads): the bundle
+        /// policy's holdout must be its holdout, or shoppers held out of offers get bundle
+        /// discounts. Without it the holdouts are not compared (said on stderr).
+        #[arg(long)]
+        offers_policy: Option<PathBuf>,
     },
     /// Handle Shopify's mandatory privacy webhooks (customers/data_request, customers/redact,
     /// shop/redact): serve POST /webhooks/compliance on a loopback address behind a TLS proxy,
@@ -256,6 +261,12 @@ enum Command {
         /// Where measure.json is written.
         #[arg(long)]
         out: PathBuf,
+        /// The cart transform's bundle policy JSON (the file `compile-bundles --policy` reads):
+        /// refused unless its holdout is the policy's, since bundle discounts given to held-out
+        /// customers would contaminate the holdout group. Without it this is not checked (said in
+        /// the output).
+        #[arg(long)]
+        bundle_policy: Option<PathBuf>,
     },
     /// Generate a store of this many customers and time the pipeline to the plan.
     Bench {
@@ -481,6 +492,30 @@ fn apply(args: ApplyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refuses a bundle policy (`bundle_policy_text`, read from `bundle_policy`) whose holdout is
+/// not `offers`, the holdout of the discount policy in `offers_policy`.
+fn check_bundle_holdout(
+    offers_policy: &std::path::Path,
+    offers: Option<marginwise_engine::policy::Holdout>,
+    bundle_policy: &std::path::Path,
+    bundle_policy_text: &str,
+) -> anyhow::Result<()> {
+    use model_pipeline::policy::{PolicyHoldout, check_same_holdout};
+    let bundle = model_pipeline::cart_transform::bundle_policy_holdout(bundle_policy_text)
+        .with_context(|| format!("reading {}", bundle_policy.display()))?;
+    check_same_holdout(
+        PolicyHoldout {
+            file: offers_policy.display().to_string(),
+            holdout: offers,
+        },
+        PolicyHoldout {
+            file: bundle_policy.display().to_string(),
+            holdout: bundle,
+        },
+    )?;
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     let progress = Progress::new(cli.quiet);
     match cli.command {
@@ -631,15 +666,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             policy,
             since,
             out,
+            bundle_policy,
         } => {
             use model_pipeline::measure;
             let text = std::fs::read_to_string(&policy)
                 .with_context(|| format!("reading the policy {}", policy.display()))?;
             let holdout =
                 measure::policy_holdout(&text).with_context(|| format!("{}", policy.display()))?;
+            // Checked before the export is read: a contaminated holdout is not worth measuring.
+            if let Some(bundle_policy) = &bundle_policy {
+                let text = std::fs::read_to_string(bundle_policy).with_context(|| {
+                    format!("reading the bundle policy {}", bundle_policy.display())
+                })?;
+                check_bundle_holdout(&policy, Some(holdout.clone()), bundle_policy, &text)?;
+            }
             let since = measure::parse_since(&since)?;
-            let measurement = measure::measure(&input, &holdout, since, progress)
+            let mut measurement = measure::measure(&input, &holdout, since, progress)
                 .with_context(|| format!("measuring {}", input.display()))?;
+            measurement.bundle_policy = bundle_policy.map(|path| path.display().to_string());
             for line in measure::table(&measurement) {
                 say!("{line}")?;
             }
@@ -653,7 +697,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("compiling {}", policy.display()))?;
             say!("{}", serde_json::to_string_pretty(&metafields)?)?;
         }
-        Command::CompileBundles { policy, bundles } => {
+        Command::CompileBundles {
+            policy,
+            bundles,
+            offers_policy,
+        } => {
             use model_pipeline::cart_transform::{
                 BundleFile, bundles_note, cart_transform_metafields,
             };
@@ -672,6 +720,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let metafields = cart_transform_metafields(&text, definitions.as_deref())
                 .context("compiling the cart transform's metafields")?;
+            match &offers_policy {
+                Some(offers_policy) => {
+                    let offers = std::fs::read_to_string(offers_policy).with_context(|| {
+                        format!("reading the offers policy {}", offers_policy.display())
+                    })?;
+                    let offers = model_pipeline::policy::offers_policy_holdout(&offers)
+                        .with_context(|| format!("reading {}", offers_policy.display()))?;
+                    check_bundle_holdout(offers_policy, offers, &policy, &text)?;
+                }
+                None => eprintln!(
+                    "note: the bundle policy's holdout was not compared with the offers policy's; \
+                     pass --offers-policy FILE (the discount policy JSON) to check that both hold \
+                     out the same shoppers"
+                ),
+            }
             if let Some(note) = bundles_note(&metafields) {
                 eprintln!("note: {note}");
             }

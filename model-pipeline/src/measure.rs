@@ -18,8 +18,8 @@
 //!
 //! Limits, also written into the output: shipping is not in the export (a free-shipping offer's
 //! cost is not counted), nor are refunds; unit costs are today's, not those at the time of each
-//! order; and anonymous shoppers, split by the Functions on a cart line id, cannot be re-split
-//! offline, so their orders (guest orders) are left out.
+//! order; and guest orders are left out: the Functions never hold an anonymous shopper out (they
+//! have no stable key for one), so guests are all treated and belong to neither group's customers.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -44,7 +44,7 @@ pub const LIMITS: [&str; 4] = [
     "shipping is not in the export: shipping revenue and shipping discounts (free-shipping offers) are not counted",
     "refunds and returns are not in the export: margin is as ordered",
     "unit costs are the current ones from products.jsonl, not those at the time of each order",
-    "anonymous shoppers are split by the Functions on a cart line id, which cannot be recomputed offline: guest orders are left out",
+    "guest orders are left out: the Functions never hold out an anonymous shopper, so guests belong to neither group",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +162,9 @@ pub struct Measurement {
     pub since: String,
     pub salt: String,
     pub share_bps: Bps,
+    /// The bundle policy found to hold out the same customers (`--bundle-policy`); `None`: not
+    /// checked, so bundle discounts may have reached the holdout group.
+    pub bundle_policy: Option<String>,
     pub holdout: GroupStats,
     pub treated: GroupStats,
     /// Treated − holdout mean margin per customer.
@@ -297,6 +300,8 @@ pub fn measure(
         since: crate::ingest::records::format_timestamp(since),
         salt: holdout_policy.salt.clone(),
         share_bps: holdout_policy.share_bps,
+        // Checked by the caller, which knows the file (see `main.rs`).
+        bundle_policy: None,
         holdout: held,
         treated,
         difference_per_customer,
@@ -370,6 +375,12 @@ pub fn table(m: &Measurement) -> Vec<String> {
             "holdout salt {:?}, share {} bps; orders processed since {}; amounts in {}",
             m.salt, m.share_bps, m.since, m.currency
         ),
+        match &m.bundle_policy {
+            Some(file) => format!("bundle policy {file}: same holdout"),
+            None => "bundle policy: not checked (--bundle-policy FILE checks that the cart \
+                     transform holds out the same customers)"
+                .into(),
+        },
         String::new(),
         "| group | customers | with orders | orders | revenue | discounts | cost | margin | margin per customer (± SE) |".into(),
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|".into(),

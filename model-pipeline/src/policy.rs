@@ -5,10 +5,14 @@
 //! Both are therefore written together, from one text, because the compiled form's fingerprint
 //! covers the exact bytes of the JSON beside it. That text is the policy compacted (see
 //! [`stored_text`]), not the file as it is laid out.
+//!
+//! It also holds the one comparison of the discount policy's holdout with the cart transform's
+//! ([`check_same_holdout`]), which `compile-bundles` and `measure` both make: the two Functions
+//! split shoppers separately, so only equal holdouts keep a held-out shopper away from both.
 
 use std::fmt;
 
-use marginwise_engine::policy::compiled;
+use marginwise_engine::policy::{Holdout, compiled};
 use marginwise_engine::{Currency, Reason, format};
 use serde_json::{Value, json};
 
@@ -96,6 +100,70 @@ impl fmt::Display for PolicyError {
 }
 
 impl std::error::Error for PolicyError {}
+
+/// The `holdout` of a discount (offers) policy JSON, read by the engine's own parser; `None` when
+/// the policy has none. A policy the engine cannot read gives the reasons `compile-policy` gives.
+pub fn offers_policy_holdout(policy_json: &str) -> Result<Option<Holdout>, PolicyError> {
+    let parsed = marginwise_engine::policy::parse(policy_json);
+    match parsed.policy {
+        Some(policy) => Ok(policy.holdout),
+        None => Err(PolicyError::Reasons(parsed.reasons)),
+    }
+}
+
+/// A policy's holdout and the file it was read from, for [`check_same_holdout`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyHoldout {
+    pub file: String,
+    pub holdout: Option<Holdout>,
+}
+
+impl PolicyHoldout {
+    /// The holdout the Functions apply: none for a share of 0, as `marginwise_engine::gate` does
+    /// (a zero share holds no one out, whatever its salt).
+    fn applied(&self) -> Option<&Holdout> {
+        self.holdout.as_ref().filter(|h| h.share_bps > 0)
+    }
+}
+
+impl fmt::Display for PolicyHoldout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.holdout, self.applied()) {
+            (None, _) => f.write_str("no holdout"),
+            (Some(_), None) => f.write_str("no holdout (share_bps 0)"),
+            (_, Some(h)) => write!(f, "holdout share_bps {}, salt {:?}", h.share_bps, h.salt),
+        }
+    }
+}
+
+/// The discount policy and the bundle policy hold out different shoppers.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the holdouts differ: the offers policy {} has {}, the bundle policy {} has {}; shoppers held \
+     out of offers would still get bundle discounts from the cart transform, and `marginwise \
+     measure` would compare a contaminated holdout group. Give both policies the same `holdout` \
+     (share_bps and salt), or leave it out of both",
+    .offers.file, .offers, .bundle.file, .bundle
+)]
+pub struct HoldoutMismatch {
+    pub offers: PolicyHoldout,
+    pub bundle: PolicyHoldout,
+}
+
+/// Refuses a bundle policy whose holdout is not the offers policy's: both absent (a share of 0
+/// counts as absent), or the same share and salt.
+pub fn check_same_holdout(
+    offers: PolicyHoldout,
+    bundle: PolicyHoldout,
+) -> Result<(), HoldoutMismatch> {
+    // INVARIANT: the discount and the cart transform hold out the same shoppers, which holds only
+    // when both gates see the same share and salt (or neither sees a holdout).
+    if offers.applied() == bundle.applied() {
+        Ok(())
+    } else {
+        Err(HoldoutMismatch { offers, bundle })
+    }
+}
 
 /// The `metafields` argument of `discountAutomaticAppCreate` / `discountAutomaticAppUpdate` (and
 /// the code variants) that sets this policy: the JSON and its compiled form.
@@ -246,6 +314,109 @@ mod tests {
         }
         let policy = SAMPLE_POLICY.replacen("\"currency\": \"USD\"", "\"currency\": \"JPY\"", 1);
         assert!(policy_metafields(&policy).is_ok());
+    }
+
+    fn holdout(share_bps: i64, salt: &str) -> Option<Holdout> {
+        Some(Holdout {
+            share_bps,
+            salt: salt.into(),
+        })
+    }
+
+    /// Compares the holdouts, as read from `offers.json` and `bundle-policy.json`.
+    fn compare(offers: Option<Holdout>, bundle: Option<Holdout>) -> Result<(), String> {
+        check_same_holdout(
+            PolicyHoldout {
+                file: "offers.json".into(),
+                holdout: offers,
+            },
+            PolicyHoldout {
+                file: "bundle-policy.json".into(),
+                holdout: bundle,
+            },
+        )
+        .map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn equal_holdouts_pass() {
+        assert_eq!(compare(holdout(1_000, "q4"), holdout(1_000, "q4")), Ok(()));
+        assert_eq!(compare(None, None), Ok(()));
+    }
+
+    #[test]
+    fn a_different_salt_is_refused_naming_both_values_and_files() {
+        let text = compare(holdout(1_000, "q4"), holdout(1_000, "q3")).unwrap_err();
+        assert!(
+            text.contains(
+                "the offers policy offers.json has holdout share_bps 1000, salt \"q4\", the \
+                 bundle policy bundle-policy.json has holdout share_bps 1000, salt \"q3\""
+            ),
+            "{text}"
+        );
+        assert!(text.contains("contaminated"), "{text}");
+    }
+
+    #[test]
+    fn a_different_share_is_refused() {
+        let text = compare(holdout(1_000, "q4"), holdout(500, "q4")).unwrap_err();
+        assert!(
+            text.contains("offers.json has holdout share_bps 1000")
+                && text.contains("bundle-policy.json has holdout share_bps 500"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_holdout_on_one_side_only_is_refused() {
+        let text = compare(holdout(1_000, "q4"), None).unwrap_err();
+        assert!(
+            text.contains("bundle policy bundle-policy.json has no holdout;"),
+            "{text}"
+        );
+        let text = compare(None, holdout(1_000, "q4")).unwrap_err();
+        assert!(
+            text.contains("offers policy offers.json has no holdout,"),
+            "{text}"
+        );
+        // A zero share is no holdout, so it does not stand in for a real one either.
+        let text = compare(holdout(0, "q4"), holdout(1_000, "q4")).unwrap_err();
+        assert!(text.contains("has no holdout (share_bps 0),"), "{text}");
+    }
+
+    /// The engine's gate applies no holdout for a share of 0, whatever the salt.
+    #[test]
+    fn a_zero_share_is_the_same_as_no_holdout() {
+        assert_eq!(compare(holdout(0, "q4"), None), Ok(()));
+        assert_eq!(compare(None, holdout(0, "")), Ok(()));
+        assert_eq!(compare(holdout(0, "q4"), holdout(0, "other")), Ok(()));
+    }
+
+    /// The samples (README, demo) are the policies a merchant starts from: they must agree.
+    #[test]
+    fn the_sample_policies_hold_out_the_same_shoppers() {
+        let offers = offers_policy_holdout(SAMPLE_POLICY).unwrap();
+        let bundle =
+            marginwise_engine::bundle::parse_bundle_policy(crate::demo::SAMPLE_BUNDLE_POLICY)
+                .policy
+                .unwrap()
+                .holdout;
+        assert!(offers.as_ref().is_some_and(|h| h.share_bps > 0));
+        assert_eq!(compare(offers, bundle), Ok(()));
+    }
+
+    #[test]
+    fn an_unreadable_offers_policy_gives_the_engines_reasons() {
+        let text = offers_policy_holdout("{\"version\": 1,")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.starts_with("the policy does not compile; fix these first:")
+                && text.contains("policy_malformed"),
+            "{text}"
+        );
+        let none = r#"{"version": 1, "currency": "USD", "offers": []}"#;
+        assert_eq!(offers_policy_holdout(none).unwrap(), None);
     }
 
     #[test]

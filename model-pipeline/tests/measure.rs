@@ -1,10 +1,11 @@
-//! `marginwise measure`: the split is the engine's, the margins are the hand-computed ones, and what
-//! is left out is counted.
+//! `marginwise measure`: the split is the engine's, the margins are the hand-computed ones, what
+//! is left out is counted, and a bundle policy holding out other customers is refused.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use marginwise_engine::holdout;
 use marginwise_engine::policy::Holdout;
@@ -12,6 +13,9 @@ use model_pipeline::generate::{self, GeneratorConfig};
 use model_pipeline::ingest::{self, IngestOptions};
 use model_pipeline::measure::{self, MeasureError};
 use model_pipeline::progress::Progress;
+
+const SAMPLE_POLICY: &str = include_str!("../sample/policy.json");
+const SAMPLE_BUNDLE_POLICY: &str = include_str!("../sample/bundle-policy.json");
 
 fn customer_line(id: u64) -> String {
     format!(
@@ -241,4 +245,105 @@ fn a_policy_without_holdout_is_refused() {
     let mut message = String::new();
     let _ = write!(message, "{}", measure::policy_holdout("{").unwrap_err());
     assert!(message.contains("cannot be read"), "{message}");
+}
+
+/// Runs `marginwise measure` on a tiny store held out by the sample policy, with `--bundle-policy`
+/// holding `bundle_policy` when given; returns the run and the output folder.
+fn measure_cli(name: &str, bundle_policy: Option<&str>) -> (std::process::Output, PathBuf) {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("measure_cli")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = measure::policy_holdout(SAMPLE_POLICY).unwrap();
+    tiny_store(&dir, &policy);
+    let out = dir.join("out");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_marginwise"));
+    command
+        .args(["--quiet", "measure", "--since", "2025-01-01", "--input"])
+        .arg(&dir)
+        .arg("--policy")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("sample/policy.json"))
+        .arg("--out")
+        .arg(&out);
+    if let Some(bundle_policy) = bundle_policy {
+        let file = dir.join("bundle-policy.json");
+        std::fs::write(&file, bundle_policy).unwrap();
+        command.arg("--bundle-policy").arg(file);
+    }
+    (command.output().unwrap(), out)
+}
+
+/// Regression (`measure` compared a holdout group the cart transform may have given bundle
+/// discounts to): a bundle policy with another holdout is refused, before anything is written.
+#[test]
+fn measure_refuses_a_bundle_policy_with_another_holdout() {
+    let bundle = SAMPLE_BUNDLE_POLICY.replace("\"sample-2026\"", "\"bundles-2026\"");
+    assert_ne!(bundle, SAMPLE_BUNDLE_POLICY);
+    let (run, out) = measure_cli("mismatch", Some(&bundle));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "{stderr}");
+    assert!(
+        stderr.starts_with("error: the holdouts differ: the offers policy ")
+            && stderr
+                .contains("sample/policy.json has holdout share_bps 1000, salt \"sample-2026\"")
+            && stderr
+                .contains("bundle-policy.json has holdout share_bps 1000, salt \"bundles-2026\"")
+            && stderr.contains("contaminated holdout group"),
+        "{stderr}"
+    );
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "");
+    assert!(!out.join(measure::MEASURE_FILE).exists());
+
+    // No holdout in the bundle policy: the offers holdout group got bundle discounts.
+    let mut without: serde_json::Value = serde_json::from_str(SAMPLE_BUNDLE_POLICY).unwrap();
+    without.as_object_mut().unwrap().remove("holdout").unwrap();
+    let (run, _) = measure_cli("absent", Some(&without.to_string()));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("bundle-policy.json has no holdout;"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn measure_says_whether_the_bundle_policy_was_checked() {
+    let (run, out) = measure_cli("checked", Some(SAMPLE_BUNDLE_POLICY));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        stdout.lines().any(|line| line.starts_with("bundle policy ")
+            && line.ends_with("bundle-policy.json: same holdout")),
+        "{stdout}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join(measure::MEASURE_FILE)).unwrap())
+            .unwrap();
+    assert!(
+        json["bundle_policy"]
+            .as_str()
+            .unwrap()
+            .ends_with("bundle-policy.json"),
+        "{json}"
+    );
+
+    let (run, out) = measure_cli("unchecked", None);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success());
+    assert!(
+        stdout.contains(
+            "bundle policy: not checked (--bundle-policy FILE checks that the cart transform \
+             holds out the same customers)"
+        ),
+        "{stdout}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join(measure::MEASURE_FILE)).unwrap())
+            .unwrap();
+    assert!(json["bundle_policy"].is_null(), "{json}");
 }
