@@ -201,6 +201,50 @@ fn extension_handle_folder_and_package_agree() {
     assert!(seen > 0, "no extension found under {}", root.display());
 }
 
+/// The app configuration deploys as Shopify's CLI reads it today: no field the CLI dropped
+/// (`include_config_on_deploy`, removed from the file with a notice on every deploy), the three
+/// compliance topics subscribed at an absolute HTTPS address (the app URL is the placeholder home,
+/// so a relative uri would resolve there) whose path is the one `marginwise webhooks` serves.
+#[test]
+fn the_app_configuration_subscribes_the_webhooks_marginwise_serves() {
+    let root = workspace_root();
+    let app: toml::Table = fs::read_to_string(root.join("shopify.app.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        app.get("build")
+            .and_then(|b| b.get("include_config_on_deploy"))
+            .is_none(),
+        "include_config_on_deploy is no longer supported by Shopify CLI"
+    );
+    let subscriptions = app["webhooks"]["subscriptions"].as_array().unwrap();
+    let compliance: Vec<_> = subscriptions
+        .iter()
+        .filter(|s| s.get("compliance_topics").is_some())
+        .collect();
+    assert_eq!(compliance.len(), 1, "one compliance subscription");
+    let topics: Vec<&str> = compliance[0]["compliance_topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    for topic in ["customers/data_request", "customers/redact", "shop/redact"] {
+        assert!(topics.contains(&topic), "{topic} not subscribed");
+    }
+    let uri = compliance[0]["uri"].as_str().unwrap();
+    let path = uri
+        .strip_prefix("https://")
+        .and_then(|rest| rest.find('/').map(|slash| &rest[slash..]))
+        .unwrap_or_else(|| panic!("{uri}: not an absolute https address"));
+    let served = fs::read_to_string(root.join("model-pipeline/src/privacy/mod.rs")).unwrap();
+    assert!(
+        served.contains(&format!("pub const COMPLIANCE_PATH: &str = \"{path}\";")),
+        "shopify.app.toml sends the compliance topics to {path}, which `marginwise webhooks` does not serve"
+    );
+}
+
 /// Every crate opens with a `//!` paragraph saying what it is for.
 #[test]
 fn every_crate_opens_with_a_purpose_paragraph() {
