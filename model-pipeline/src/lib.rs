@@ -7,8 +7,11 @@
 //! `marginwise` binary adds a deterministic sample-store generator, the README's demo (checkout
 //! scenarios evaluated by the engine on the plan's values) and a benchmark.
 //!
-//! What it deliberately does not do: it does not talk to Shopify (running the bulk queries and
-//! applying the plan is a separate step, so scoring can be tested and benchmarked offline), it
+//! The Shopify side lives in its own modules (`admin`, `sync`, `privacy`): the bulk export, the
+//! write-back of the plan, installing the discount and the cart transform, the privacy webhooks.
+//!
+//! What scoring deliberately does not do: it does not talk to Shopify (exporting and applying
+//! are separate steps, so scoring can be tested and benchmarked offline), it
 //! holds no order's line items in memory once the order is folded into per-customer accumulators
 //! (per order it keeps only its id, and its customer and day, so that duplicates are refused and
 //! the file's order changes nothing), and it writes metafield values only through the engine's

@@ -1,10 +1,10 @@
 //! `marginwise`: the pipeline's command line (generate, score, export, apply, demo, bench,
-//! compile-policy, compile-bundles, measure, webhooks).
+//! compile-policy, compile-bundles, discount, cart-transform, measure, webhooks).
 //!
 //! A thin edge over the library: it parses arguments, turns library errors into messages that
 //! name the file, line and field, and prints tables. Everything it runs is tested in the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -17,6 +17,7 @@ use model_pipeline::ingest::IngestOptions;
 use model_pipeline::pipeline::{self, RunOptions};
 use model_pipeline::progress::Progress;
 use model_pipeline::score::ScoreOptions;
+use model_pipeline::sync::install::{self, ConfigMetafield, DiscountSettings, Installed};
 use model_pipeline::sync::{self, Polling, apply::ApplyOptions};
 use model_pipeline::{Timing, demo, peak_memory_bytes, say};
 
@@ -211,6 +212,45 @@ enum Command {
         #[arg(long)]
         offers_policy: Option<PathBuf>,
     },
+    /// Create the automatic discount that runs the `offers` Function with a policy (or, with
+    /// --update, set a new policy on it), using the app's own token: `$app` metafields set
+    /// through another app land where the Function never reads them.
+    Discount {
+        /// The policy JSON (format: engine/src/policy.rs), checked as `compile-policy` checks it.
+        #[arg(long)]
+        policy: PathBuf,
+        /// The discount's title (default "marginwise offers"; on --update, unchanged unless given).
+        #[arg(long)]
+        title: Option<String>,
+        /// The discount to update (gid://shopify/DiscountAutomaticNode/<n>, or just <n>), as the
+        /// create printed it.
+        #[arg(long)]
+        update: Option<String>,
+        /// Other discount classes it combines with: product, order, shipping, or none (default
+        /// none; on --update, unchanged unless given).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        combines_with: Option<Vec<CombineClass>>,
+        #[command(flatten)]
+        shop: ShopArgs,
+    },
+    /// Create the cart transform that runs the `bundles` Function with a bundle policy and bundle
+    /// definitions, using the app's own token; when the shop has it already (one per function),
+    /// set its metafields instead.
+    CartTransform {
+        /// The bundle policy JSON (format: engine/src/bundle/policy.rs).
+        #[arg(long)]
+        policy: PathBuf,
+        /// The bundle definitions (format: model-pipeline/src/cart_transform.rs).
+        #[arg(long)]
+        bundles: PathBuf,
+        /// The discount policy JSON: the bundle policy's holdout must be its holdout (as
+        /// `compile-bundles --offers-policy` checks). Without it the holdouts are not compared
+        /// (said on stderr).
+        #[arg(long)]
+        offers_policy: Option<PathBuf>,
+        #[command(flatten)]
+        shop: ShopArgs,
+    },
     /// Handle Shopify's mandatory privacy webhooks (customers/data_request, customers/redact,
     /// shop/redact): serve POST /webhooks/compliance on a loopback address behind a TLS proxy,
     /// or handle one captured delivery. Signatures are checked with the app secret
@@ -278,6 +318,189 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+}
+
+/// A discount class `--combines-with` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CombineClass {
+    Product,
+    Order,
+    Shipping,
+    /// Combines with no other discount.
+    #[value(name = "none")]
+    Nothing,
+}
+
+fn combines_with(classes: &[CombineClass]) -> install::CombinesWith {
+    install::CombinesWith {
+        product: classes.contains(&CombineClass::Product),
+        order: classes.contains(&CombineClass::Order),
+        shipping: classes.contains(&CombineClass::Shipping),
+    }
+}
+
+/// The discount node GID `--update` names: the GID, or its number.
+fn discount_gid(given: &str) -> anyhow::Result<String> {
+    const PREFIX: &str = "gid://shopify/DiscountAutomaticNode/";
+    let number = given.strip_prefix(PREFIX).unwrap_or(given);
+    match number.parse::<u64>() {
+        Ok(number) => Ok(format!("{PREFIX}{number}")),
+        Err(_) => anyhow::bail!(
+            "--update {given:?}: expected the discount's GID as `marginwise discount` printed it \
+             ({PREFIX}<number>), or the number"
+        ),
+    }
+}
+
+/// Reads and compiles a discount policy as `compile-policy` does: its text and the `metafields`
+/// argument that sets it.
+fn compile_policy(policy: &Path) -> anyhow::Result<(String, serde_json::Value)> {
+    let text = std::fs::read_to_string(policy)
+        .with_context(|| format!("reading the policy {}", policy.display()))?;
+    let metafields = model_pipeline::policy::policy_metafields(&text)
+        .with_context(|| format!("compiling {}", policy.display()))?;
+    Ok((text, metafields))
+}
+
+/// Reads and checks a bundle policy, bundle definitions and (when given) the offers policy's
+/// holdout as `compile-bundles` does, notes on stderr: the cart transform's `metafields` argument.
+fn compile_bundles(
+    policy: &Path,
+    bundles: Option<&Path>,
+    offers_policy: Option<&Path>,
+) -> anyhow::Result<serde_json::Value> {
+    use model_pipeline::cart_transform::{BundleFile, bundles_note, cart_transform_metafields};
+    let text = std::fs::read_to_string(policy)
+        .with_context(|| format!("reading the bundle policy {}", policy.display()))?;
+    let definitions = match bundles {
+        None => None,
+        Some(path) => {
+            let file = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the bundles {}", path.display()))?;
+            let definitions = BundleFile::parse(&file)
+                .and_then(|file| file.definitions())
+                .with_context(|| format!("reading the bundles {}", path.display()))?;
+            Some(definitions)
+        }
+    };
+    let metafields = cart_transform_metafields(&text, definitions.as_deref())
+        .context("compiling the cart transform's metafields")?;
+    match offers_policy {
+        Some(offers_policy) => {
+            let offers = std::fs::read_to_string(offers_policy).with_context(|| {
+                format!("reading the offers policy {}", offers_policy.display())
+            })?;
+            let offers = model_pipeline::policy::offers_policy_holdout(&offers)
+                .with_context(|| format!("reading {}", offers_policy.display()))?;
+            check_bundle_holdout(offers_policy, offers, policy, &text)?;
+        }
+        None => eprintln!(
+            "note: the bundle policy's holdout was not compared with the offers policy's; \
+             pass --offers-policy FILE (the discount policy JSON) to check that both hold \
+             out the same shoppers"
+        ),
+    }
+    if let Some(note) = bundles_note(&metafields) {
+        eprintln!("note: {note}");
+    }
+    Ok(metafields)
+}
+
+/// The arguments of `marginwise discount`.
+struct DiscountArgs {
+    policy: PathBuf,
+    title: Option<String>,
+    update: Option<String>,
+    combines_with: Option<Vec<CombineClass>>,
+    shop: ShopArgs,
+    quiet: bool,
+}
+
+/// `marginwise discount`: everything is checked before the one request is sent.
+fn discount(args: DiscountArgs) -> anyhow::Result<()> {
+    let (text, metafields) = compile_policy(&args.policy)?;
+    let policy = marginwise_engine::policy::parse(&text)
+        .policy
+        .with_context(|| format!("reading {}", args.policy.display()))?;
+    let classes = install::discount_classes(&policy);
+    if classes.is_empty() {
+        anyhow::bail!(
+            "{}: the policy has no offers, so the discount would have no discount class and give \
+             nothing; add an offer, or deactivate the discount in the admin",
+            args.policy.display()
+        );
+    }
+    let update = args.update.as_deref().map(discount_gid).transpose()?;
+    let settings = DiscountSettings {
+        title: args.title,
+        classes,
+        combines_with: args.combines_with.as_deref().map(combines_with),
+        metafields: ConfigMetafield::list(&metafields)?,
+        starts_at: jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+            .to_string(),
+    };
+    let options = ClientOptions {
+        notify_retries: !args.quiet,
+        ..ClientOptions::default()
+    };
+    let mut client = AdminClient::new(args.shop.resolve()?, options);
+    let (discount, done) = match &update {
+        None => (install::create_discount(&mut client, &settings)?, "created"),
+        Some(id) => (
+            install::update_discount(&mut client, id, &settings)?,
+            "updated",
+        ),
+    };
+    say!("{}", discount.id)?;
+    say!(
+        "{done} automatic discount \"{}\" running function \"{}\": classes {}; combines with {}; \
+         starts {}; metafields {}",
+        discount.title,
+        install::OFFERS_FUNCTION,
+        discount.classes.join(", "),
+        discount.combines_with,
+        discount.starts_at,
+        install::metafields_summary(&settings.metafields)
+    )?;
+    Ok(())
+}
+
+/// `marginwise cart-transform`: everything is checked before the first request is sent.
+fn cart_transform(
+    policy: &Path,
+    bundles: &Path,
+    offers_policy: Option<&Path>,
+    shop: &ShopArgs,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let metafields = compile_bundles(policy, Some(bundles), offers_policy)?;
+    let metafields = ConfigMetafield::list(&metafields)?;
+    let options = ClientOptions {
+        notify_retries: !quiet,
+        ..ClientOptions::default()
+    };
+    let mut client = AdminClient::new(shop.resolve()?, options);
+    let installed = install::install_cart_transform(&mut client, &metafields)?;
+    say!("{}", installed.id)?;
+    let done = match installed.installed {
+        Installed::Created => "created the cart transform",
+        Installed::Updated => "updated the metafields of the existing cart transform",
+    };
+    say!(
+        "{done} running function \"{}\" (blockOnFailure {}); metafields {}",
+        install::BUNDLES_FUNCTION,
+        installed.block_on_failure,
+        install::metafields_summary(&metafields)
+    )?;
+    if installed.block_on_failure {
+        eprintln!(
+            "note: this cart transform blocks cart and checkout when the function fails \
+             (blockOnFailure true; marginwise creates it with false); to change that, delete it \
+             (cartTransformDelete) and run this again"
+        );
+    }
+    Ok(())
 }
 
 fn score_options(args: &ScoreArgs) -> anyhow::Result<RunOptions> {
@@ -691,10 +914,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             say!("\nwrote {}", path.display())?;
         }
         Command::CompilePolicy { policy } => {
-            let text = std::fs::read_to_string(&policy)
-                .with_context(|| format!("reading the policy {}", policy.display()))?;
-            let metafields = model_pipeline::policy::policy_metafields(&text)
-                .with_context(|| format!("compiling {}", policy.display()))?;
+            let (_, metafields) = compile_policy(&policy)?;
             say!("{}", serde_json::to_string_pretty(&metafields)?)?;
         }
         Command::CompileBundles {
@@ -702,44 +922,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             bundles,
             offers_policy,
         } => {
-            use model_pipeline::cart_transform::{
-                BundleFile, bundles_note, cart_transform_metafields,
-            };
-            let text = std::fs::read_to_string(&policy)
-                .with_context(|| format!("reading the bundle policy {}", policy.display()))?;
-            let definitions = match &bundles {
-                None => None,
-                Some(path) => {
-                    let file = std::fs::read_to_string(path)
-                        .with_context(|| format!("reading the bundles {}", path.display()))?;
-                    let definitions = BundleFile::parse(&file)
-                        .and_then(|file| file.definitions())
-                        .with_context(|| format!("reading the bundles {}", path.display()))?;
-                    Some(definitions)
-                }
-            };
-            let metafields = cart_transform_metafields(&text, definitions.as_deref())
-                .context("compiling the cart transform's metafields")?;
-            match &offers_policy {
-                Some(offers_policy) => {
-                    let offers = std::fs::read_to_string(offers_policy).with_context(|| {
-                        format!("reading the offers policy {}", offers_policy.display())
-                    })?;
-                    let offers = model_pipeline::policy::offers_policy_holdout(&offers)
-                        .with_context(|| format!("reading {}", offers_policy.display()))?;
-                    check_bundle_holdout(offers_policy, offers, &policy, &text)?;
-                }
-                None => eprintln!(
-                    "note: the bundle policy's holdout was not compared with the offers policy's; \
-                     pass --offers-policy FILE (the discount policy JSON) to check that both hold \
-                     out the same shoppers"
-                ),
-            }
-            if let Some(note) = bundles_note(&metafields) {
-                eprintln!("note: {note}");
-            }
+            let metafields =
+                compile_bundles(&policy, bundles.as_deref(), offers_policy.as_deref())?;
             say!("{}", serde_json::to_string_pretty(&metafields)?)?;
         }
+        Command::Discount {
+            policy,
+            title,
+            update,
+            combines_with,
+            shop,
+        } => discount(DiscountArgs {
+            policy,
+            title,
+            update,
+            combines_with,
+            shop,
+            quiet: cli.quiet,
+        })?,
+        Command::CartTransform {
+            policy,
+            bundles,
+            offers_policy,
+            shop,
+        } => cart_transform(
+            &policy,
+            &bundles,
+            offers_policy.as_deref(),
+            &shop,
+            cli.quiet,
+        )?,
     }
     Ok(())
 }

@@ -79,6 +79,49 @@ pub struct BulkOperationStatus;
 )]
 pub struct StagedUploadsCreate;
 
+// The operations that create and update what runs the Functions leave out every input field
+// they do not set (`skip_serializing_none`): on `discountAutomaticAppUpdate` a field sent as
+// `null` is a change (an `endsAt: null` would clear the merchant's end date), not "unchanged".
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "graphql/admin.graphql",
+    query_path = "graphql/operations/discount_automatic_app_create.graphql",
+    response_derives = "Debug, Clone",
+    variables_derives = "Debug, Clone",
+    skip_serializing_none
+)]
+pub struct DiscountAutomaticAppCreate;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "graphql/admin.graphql",
+    query_path = "graphql/operations/discount_automatic_app_update.graphql",
+    response_derives = "Debug, Clone",
+    variables_derives = "Debug, Clone",
+    skip_serializing_none
+)]
+pub struct DiscountAutomaticAppUpdate;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "graphql/admin.graphql",
+    query_path = "graphql/operations/cart_transform_create.graphql",
+    response_derives = "Debug, Clone",
+    variables_derives = "Debug, Clone",
+    skip_serializing_none
+)]
+pub struct CartTransformCreate;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "graphql/admin.graphql",
+    query_path = "graphql/operations/cart_transforms.graphql",
+    response_derives = "Debug, Clone",
+    variables_derives = "Debug, Clone"
+)]
+pub struct CartTransforms;
+
 /// The document a bulk mutation runs once per line of its variables file.
 pub fn metafields_set_document() -> &'static str {
     metafields_set::QUERY

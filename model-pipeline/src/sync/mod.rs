@@ -1,6 +1,7 @@
-//! Talking to a store: exporting its history through bulk queries ([`export`]) and applying a
+//! Talking to a store: exporting its history through bulk queries ([`export`]), applying a
 //! metafield plan to it ([`apply`]), with the write-back state in [`state`] and the change
-//! tolerance in [`diff`].
+//! tolerance in [`diff`], and creating the discount and the cart transform that run the
+//! Functions ([`install`]).
 //!
 //! This module holds what both directions share: reading metafields back, and waiting for a bulk
 //! operation to finish.
@@ -8,6 +9,7 @@
 pub mod apply;
 pub mod diff;
 pub mod export;
+pub mod install;
 pub mod state;
 
 use std::collections::HashMap;

@@ -22,7 +22,7 @@ pub const MAX_QUERY_COST: u64 = 1000;
 pub const MUTATION_COST: u64 = 10;
 
 /// Fields that are connections in the subset served (their cost is sized by `first`/`last`).
-pub const CONNECTION_FIELDS: [&str; 7] = [
+pub const CONNECTION_FIELDS: [&str; 9] = [
     "customers",
     "products",
     "orders",
@@ -30,6 +30,8 @@ pub const CONNECTION_FIELDS: [&str; 7] = [
     "lineItems",
     "metafields",
     "bulkOperations",
+    "cartTransforms",
+    "shopifyFunctions",
 ];
 
 /// Shopify's plans and their restore rates (points per second).

@@ -33,7 +33,8 @@ pub enum SeedError {
     Empty { dir: String },
 }
 
-/// The resource types the stand-in serves.
+/// The resource types the stand-in serves: the seeded ones, and the objects apps create to run
+/// their Functions (see `crate::functions`), which are never seeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     Customer,
@@ -41,6 +42,8 @@ pub enum Kind {
     ProductVariant,
     Order,
     LineItem,
+    DiscountAutomaticNode,
+    CartTransform,
 }
 
 impl Kind {
@@ -51,6 +54,8 @@ impl Kind {
             Kind::ProductVariant => "ProductVariant",
             Kind::Order => "Order",
             Kind::LineItem => "LineItem",
+            Kind::DiscountAutomaticNode => "DiscountAutomaticNode",
+            Kind::CartTransform => "CartTransform",
         }
     }
 
@@ -61,8 +66,15 @@ impl Kind {
             "ProductVariant" => Kind::ProductVariant,
             "Order" => Kind::Order,
             "LineItem" => Kind::LineItem,
+            "DiscountAutomaticNode" => Kind::DiscountAutomaticNode,
+            "CartTransform" => Kind::CartTransform,
             _ => return None,
         })
+    }
+
+    /// Types a seed file may hold (the others are created through mutations).
+    pub fn is_seeded(self) -> bool {
+        !matches!(self, Kind::DiscountAutomaticNode | Kind::CartTransform)
     }
 
     /// Owner types that carry metafields (`HasMetafields` in the Admin schema). Line items do not.
@@ -78,6 +90,8 @@ impl Kind {
             Kind::ProductVariant => "PRODUCTVARIANT",
             Kind::Order => "ORDER",
             Kind::LineItem => "LINE_ITEM",
+            Kind::DiscountAutomaticNode => "DISCOUNT",
+            Kind::CartTransform => "CARTTRANSFORM",
         }
     }
 
@@ -187,6 +201,7 @@ impl StoreData {
             };
             let kind = parse_gid(&gid)
                 .and_then(|(kind, _)| Kind::from_name(kind))
+                .filter(|kind| kind.is_seeded())
                 .ok_or_else(|| bad(format!("field `id`: `{gid}` is not a GID of a served type")))?;
             if self.by_gid.contains_key(&gid) {
                 return Err(bad(format!("field `id`: `{gid}` appears twice")));
@@ -239,7 +254,10 @@ impl StoreData {
                     Kind::Customer => self.customers.push(index),
                     Kind::Product => self.products.push(index),
                     Kind::Order => self.orders.push(index),
-                    Kind::ProductVariant | Kind::LineItem => {}
+                    Kind::ProductVariant
+                    | Kind::LineItem
+                    | Kind::DiscountAutomaticNode
+                    | Kind::CartTransform => {}
                 },
             }
         }

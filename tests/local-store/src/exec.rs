@@ -19,6 +19,7 @@ use serde_json::{Map, Value, json};
 use crate::bulk;
 use crate::cost::{self, CONNECTION_FIELDS, CostContext};
 use crate::data::{Kind, StoreData};
+use crate::functions;
 use crate::metafields::{
     CompareDigest, DeleteInput, MetafieldRecord, SET_BATCH_LIMIT, SetInput, UserError,
     expand_namespace,
@@ -343,8 +344,13 @@ fn type_matches(condition: &str, type_name: &str) -> bool {
         "Customer" | "Product" | "ProductVariant" | "Order"
     );
     match condition {
-        "Node" => resource || matches!(type_name, "LineItem" | "Metafield" | "BulkOperation"),
-        "HasMetafields" | "LegacyInteroperability" => resource,
+        "Node" => {
+            resource
+                || functions::is_owner_type(type_name)
+                || matches!(type_name, "LineItem" | "Metafield" | "BulkOperation")
+        }
+        "HasMetafields" => resource || functions::is_owner_type(type_name),
+        "LegacyInteroperability" => resource,
         "HasCompareDigest" => type_name == "Metafield",
         "DisplayableError" => type_name.ends_with("UserError"),
         _ => false,
@@ -516,6 +522,30 @@ impl<'a> Exec<'a> {
                     path,
                 )
             }
+            "cartTransforms" | "shopifyFunctions" => {
+                let mut items = if field.name == "cartTransforms" {
+                    functions::cart_transforms(self.shared)
+                } else {
+                    let api_type = prepared
+                        .arg(field, "apiType")
+                        .and_then(|v| v.as_str().map(str::to_string));
+                    functions::shopify_functions(self.shared, api_type.as_deref())
+                };
+                if prepared
+                    .arg(field, "reverse")
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false)
+                {
+                    items.reverse();
+                }
+                let type_name = if field.name == "cartTransforms" {
+                    "CartTransformConnection"
+                } else {
+                    "ShopifyFunctionConnection"
+                };
+                let items = items.into_iter().map(Item::Json).collect();
+                self.connection(field, items, type_name, path)
+            }
             "currentBulkOperation" => {
                 let kind = prepared
                     .arg(field, "type")
@@ -591,6 +621,11 @@ impl<'a> Exec<'a> {
     ) -> Out {
         if let Some(op) = bulk::get(self.shared, gid).filter(|_| wanted.is_none()) {
             return self.project_json(&op, field, path);
+        }
+        if let Some(owner) =
+            functions::owner_json(self.shared, gid, &self.now).filter(|_| wanted.is_none())
+        {
+            return self.project_json(&owner, field, path);
         }
         let found = self.data().find(gid).filter(|index| {
             let kind = self.data().node(*index).map(|node| node.kind);
@@ -718,66 +753,13 @@ impl<'a> Exec<'a> {
     fn node_field(&mut self, index: usize, field: &'a GField, path: &[String]) -> Option<Out> {
         let data = Arc::clone(&self.shared.data);
         let node = data.node(index)?;
-        let prepared = self.prepared;
         let name = field.name.as_str();
         Some(match name {
             "__typename" => Out::str(node.kind.name()),
             "id" => Out::str(&node.gid),
             "legacyResourceId" => Out::str(node.number().to_string()),
-            "metafield" if node.kind.has_metafields() => {
-                let namespace = prepared
-                    .arg(field, "namespace")
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_else(|| "$app".to_string());
-                let key = self.string_arg(field, "key", path)?;
-                let namespace = expand_namespace(&namespace, self.shared.app_id);
-                let record = lock(&self.shared.metafields)
-                    .get(&node.gid, &namespace, &key)
-                    .cloned();
-                match record {
-                    Some(record) => {
-                        let json = metafield_json(&record);
-                        self.project_json(&json, field, path)
-                    }
-                    None => Out::Null,
-                }
-            }
-            "metafields" if node.kind.has_metafields() => {
-                let namespace = prepared.arg(field, "namespace").and_then(|v| {
-                    v.as_str()
-                        .map(|ns| expand_namespace(ns, self.shared.app_id))
-                });
-                let keys: Option<Vec<String>> = match prepared.arg(field, "keys") {
-                    Some(Value::Array(keys)) => Some(
-                        keys.iter()
-                            .filter_map(|k| k.as_str().map(str::to_string))
-                            .collect(),
-                    ),
-                    _ => None,
-                };
-                let records = lock(&self.shared.metafields).of_owner(&node.gid);
-                let app_id = self.shared.app_id;
-                let items: Vec<Item> = records
-                    .iter()
-                    .filter(|r| namespace.as_ref().is_none_or(|ns| &r.namespace == ns))
-                    .filter(|r| {
-                        keys.as_ref().is_none_or(|keys| {
-                            keys.iter().any(|k| {
-                                k.rsplit_once('.').is_some_and(|(ns, key)| {
-                                    expand_namespace(ns, app_id) == r.namespace && key == r.key
-                                })
-                            })
-                        })
-                    })
-                    .map(|r| Item::Json(metafield_json(r)))
-                    .collect();
-                return self.node_connection(
-                    node.gid.clone(),
-                    field,
-                    items,
-                    "MetafieldConnection",
-                    path,
-                );
+            "metafield" | "metafields" if node.kind.has_metafields() => {
+                return self.owner_metafields(&node.gid, field, path);
             }
             _ if node.kind.child_connection() == Some(name) => {
                 let items = node.children.iter().copied().map(Item::Node).collect();
@@ -804,6 +786,71 @@ impl<'a> Exec<'a> {
                 }
             },
         })
+    }
+
+    /// `metafield(namespace:, key:)` or `metafields(first:, namespace:, keys:)` of the owner
+    /// `owner_gid`; `None` when an argument error leaves the field out, or when a bulk query
+    /// turns the connection into child lines.
+    fn owner_metafields(
+        &mut self,
+        owner_gid: &str,
+        field: &'a GField,
+        path: &[String],
+    ) -> Option<Out> {
+        let prepared = self.prepared;
+        if field.name == "metafield" {
+            let namespace = prepared
+                .arg(field, "namespace")
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_else(|| "$app".to_string());
+            let key = self.string_arg(field, "key", path)?;
+            let namespace = expand_namespace(&namespace, self.shared.app_id);
+            let record = lock(&self.shared.metafields)
+                .get(owner_gid, &namespace, &key)
+                .cloned();
+            return Some(match record {
+                Some(record) => {
+                    let json = metafield_json(&record);
+                    self.project_json(&json, field, path)
+                }
+                None => Out::Null,
+            });
+        }
+        let namespace = prepared.arg(field, "namespace").and_then(|v| {
+            v.as_str()
+                .map(|ns| expand_namespace(ns, self.shared.app_id))
+        });
+        let keys: Option<Vec<String>> = match prepared.arg(field, "keys") {
+            Some(Value::Array(keys)) => Some(
+                keys.iter()
+                    .filter_map(|k| k.as_str().map(str::to_string))
+                    .collect(),
+            ),
+            _ => None,
+        };
+        let records = lock(&self.shared.metafields).of_owner(owner_gid);
+        let app_id = self.shared.app_id;
+        let items: Vec<Item> = records
+            .iter()
+            .filter(|r| namespace.as_ref().is_none_or(|ns| &r.namespace == ns))
+            .filter(|r| {
+                keys.as_ref().is_none_or(|keys| {
+                    keys.iter().any(|k| {
+                        k.rsplit_once('.').is_some_and(|(ns, key)| {
+                            expand_namespace(ns, app_id) == r.namespace && key == r.key
+                        })
+                    })
+                })
+            })
+            .map(|r| Item::Json(metafield_json(r)))
+            .collect();
+        self.node_connection(
+            owner_gid.to_string(),
+            field,
+            items,
+            "MetafieldConnection",
+            path,
+        )
     }
 
     /// A connection inside a resource: a field in ordinary queries, child lines in bulk queries.
@@ -908,7 +955,20 @@ impl<'a> Exec<'a> {
             let key = response_key(field);
             let mut field_path = path.to_vec();
             field_path.push(key.clone());
+            let owner_metafields = functions::is_owner_type(&type_name)
+                && matches!(field.name.as_str(), "metafield" | "metafields");
             let value = match map.get(field.name.as_str()) {
+                _ if owner_metafields => {
+                    let owner = map
+                        .get("id")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("")
+                        .to_string();
+                    match self.owner_metafields(&owner, field, &field_path) {
+                        Some(value) => value,
+                        None => continue,
+                    }
+                }
                 Some(value) => self.project_value(value, field, &field_path),
                 None if field.name == "__typename" => Out::str(&type_name),
                 None => {
@@ -1058,6 +1118,27 @@ impl<'a> Exec<'a> {
         let payload = match field.name.as_str() {
             "metafieldsSet" => self.metafields_set(field, path),
             "metafieldsDelete" => self.metafields_delete(field, path),
+            "discountAutomaticAppCreate" => {
+                let input = self.prepared.arg(field, "automaticAppDiscount");
+                let result = functions::discount_create(self.shared, input, &self.now);
+                self.function_owner_result(result, field, path)
+            }
+            "discountAutomaticAppUpdate" => {
+                let id = self.prepared.arg(field, "id");
+                let input = self.prepared.arg(field, "automaticAppDiscount");
+                let result = functions::discount_update(self.shared, id, input, &self.now);
+                self.function_owner_result(result, field, path)
+            }
+            "cartTransformCreate" => {
+                let arguments = functions::CartTransformArguments {
+                    function_handle: self.prepared.arg(field, "functionHandle"),
+                    function_id: self.prepared.arg(field, "functionId"),
+                    block_on_failure: self.prepared.arg(field, "blockOnFailure"),
+                    metafields: self.prepared.arg(field, "metafields"),
+                };
+                let result = functions::cart_transform_create(self.shared, arguments, &self.now);
+                self.function_owner_result(result, field, path)
+            }
             "bulkOperationRunQuery" => {
                 let query = self.string_arg(field, "query", path);
                 let group = self
@@ -1175,8 +1256,21 @@ impl<'a> Exec<'a> {
             }
         }
         let data = Arc::clone(&self.shared.data);
-        let result =
-            lock(&self.shared.metafields).set(&data, self.shared.app_id, &coerced, &self.now);
+        // INVARIANT: `function_owners` is never locked while `metafields` is held.
+        let function_owners = lock(&self.shared.function_owners).owner_ids();
+        let owner_exists = |kind: Kind, gid: &str| {
+            if kind.is_seeded() {
+                data.find(gid).is_some()
+            } else {
+                function_owners.contains(gid)
+            }
+        };
+        let result = lock(&self.shared.metafields).set(
+            &owner_exists,
+            self.shared.app_id,
+            &coerced,
+            &self.now,
+        );
         let mut stats = lock(&self.shared.stats);
         stats.write_calls += 1;
         match result {
@@ -1199,6 +1293,34 @@ impl<'a> Exec<'a> {
                     "metafields": [],
                     "userErrors": errors.iter().map(set_user_error_json).collect::<Vec<_>>(),
                 }))
+            }
+        }
+    }
+
+    /// The payload of a discount or cart transform mutation, or its argument error.
+    fn function_owner_result(
+        &mut self,
+        result: Result<Value, functions::ArgumentError>,
+        field: &GField,
+        path: &[String],
+    ) -> Option<Value> {
+        match result {
+            Ok(payload) => {
+                let created = payload
+                    .as_object()
+                    .and_then(|p| p.get("userErrors"))
+                    .and_then(|e| e.as_array())
+                    .is_some_and(|errors| errors.is_empty());
+                self.side_effects |= created;
+                Some(payload)
+            }
+            Err(error) => {
+                self.error(
+                    GqlError::new(error.message)
+                        .code(error.code)
+                        .at(field, path),
+                );
+                None
             }
         }
     }
@@ -1445,6 +1567,9 @@ fn payload_template(name: &str) -> Option<Value> {
             "bulkOperation": bulk::operation_template(),
             "userErrors": [user_error],
         }),
+        "discountAutomaticAppCreate" | "discountAutomaticAppUpdate" | "cartTransformCreate" => {
+            return functions::payload_template(name);
+        }
         "stagedUploadsCreate" => json!({
             "__typename": "StagedUploadsCreatePayload",
             "stagedTargets": [{

@@ -5,11 +5,13 @@
 //! compare-and-set), `metafieldsDelete`, reading metafields back through `customer`, `product`,
 //! `productVariant`, `order`, `node` and `nodes`, the root connections `customers`, `products`,
 //! `orders`, bulk queries and bulk mutations with staged uploads and the bulk-operation
-//! lifecycle, and Shopify's calculated query cost with a leaky bucket per app and shop. It is
-//! seeded from the bulk-operation JSONL that `marginwise generate` writes, keeps everything in
-//! memory, and can inject faults (5xx bursts, dropped connections before or after a write was
-//! applied, slow answers, THROTTLED storms) while counting every write, so tests can prove that a
-//! client loses nothing and writes nothing twice.
+//! lifecycle, the automatic app discounts and cart transforms that run an app's Functions
+//! (created with their configuration metafields, one cart transform per function), and
+//! Shopify's calculated query cost with a leaky bucket per app and shop. It is seeded from the
+//! bulk-operation JSONL that `marginwise generate` writes, keeps everything in memory, and can
+//! inject faults (5xx bursts, dropped connections before or after a write was applied, slow
+//! answers, THROTTLED storms) while counting every write, so tests can prove that a client
+//! loses nothing and writes nothing twice.
 //!
 //! What it deliberately does not do: it serves no field its seed data does not carry (other
 //! fields are reported unknown instead of invented), validates only the common metafield types,
@@ -27,6 +29,7 @@ mod bulk;
 mod cost;
 mod data;
 mod exec;
+mod functions;
 mod metafields;
 mod out;
 mod server;
@@ -39,6 +42,7 @@ use std::thread::JoinHandle;
 
 pub use cost::{MAX_QUERY_COST, MUTATION_COST, Plan};
 pub use data::{SeedError, StoreData};
+pub use functions::{AppFunction, CartTransformRecord, CombinesWith, DiscountRecord, FunctionApi};
 pub use metafields::{
     DEFAULT_VALUE_LIMIT, JSON_VALUE_LIMIT, MetafieldRecord, SET_BATCH_LIMIT, WriteCount,
     digest as metafield_digest,
@@ -142,6 +146,16 @@ impl Handle {
     /// Every stored metafield, ordered by owner, namespace and key.
     pub fn metafields(&self) -> Vec<MetafieldRecord> {
         lock(&self.shared.metafields).all()
+    }
+
+    /// Every automatic app discount created, oldest first.
+    pub fn discounts(&self) -> Vec<DiscountRecord> {
+        lock(&self.shared.function_owners).discounts.clone()
+    }
+
+    /// Every cart transform created, oldest first.
+    pub fn cart_transforms(&self) -> Vec<CartTransformRecord> {
+        lock(&self.shared.function_owners).cart_transforms.clone()
     }
 
     /// Replaces the faults; their request clocks restart at zero.

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use local_store::{Burst, Config, Faults, LocalStore, Plan};
+use local_store::{AppFunction, Burst, Config, Faults, FunctionApi, LocalStore, Plan};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,6 +51,19 @@ struct Args {
     /// Answer the next N GraphQL requests with THROTTLED.
     #[arg(long, default_value_t = 0)]
     throttle_storm: u64,
+    /// A function of the app, HANDLE=discount or HANDLE=cart_transform (repeat for more); the
+    /// default is marginwise's offers=discount and bundles=cart_transform.
+    #[arg(long = "function", value_parser = parse_function)]
+    functions: Vec<(String, FunctionApi)>,
+}
+
+fn parse_function(text: &str) -> Result<(String, FunctionApi), String> {
+    let (handle, api) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}`: expected HANDLE=discount or HANDLE=cart_transform"))?;
+    let api = FunctionApi::parse(api)
+        .ok_or_else(|| format!("`{api}`: expected discount or cart_transform"))?;
+    Ok((handle.to_string(), api))
 }
 
 fn parse_plan(text: &str) -> Result<Plan, String> {
@@ -99,6 +112,14 @@ fn main() -> anyhow::Result<()> {
             slow: args.slow,
             throttle_storm: args.throttle_storm,
             bulk_fail_after: None,
+        },
+        functions: if args.functions.is_empty() {
+            AppFunction::marginwise()
+        } else {
+            (1..)
+                .zip(&args.functions)
+                .map(|(number, (handle, api))| AppFunction::new(handle, *api, number))
+                .collect()
         },
         ..Config::default()
     };

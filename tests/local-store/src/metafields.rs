@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::data::{Kind, StoreData, parse_gid};
+use crate::data::{Kind, parse_gid};
 
 /// Most metafield types accept values up to 64 KB.
 pub const DEFAULT_VALUE_LIMIT: usize = 65_536;
@@ -294,9 +294,11 @@ impl Metafields {
 
     /// `metafieldsSet`: validates every input first and writes nothing unless all pass (the
     /// mutation is atomic). Returns the written records in input order, with what each write did.
+    ///
+    /// `owner_exists` says whether an owner of a given type and GID exists.
     pub fn set(
         &mut self,
-        data: &StoreData,
+        owner_exists: &dyn Fn(Kind, &str) -> bool,
         app_id: u64,
         inputs: &[SetInput],
         now: &str,
@@ -304,7 +306,7 @@ impl Metafields {
         let mut errors = Vec::new();
         let mut resolved = Vec::with_capacity(inputs.len());
         for (index, input) in inputs.iter().enumerate() {
-            match self.validate(data, app_id, index, input) {
+            match self.validate(owner_exists, app_id, index, input) {
                 Ok(one) => resolved.push(one),
                 Err(mut more) => errors.append(&mut more),
             }
@@ -348,7 +350,7 @@ impl Metafields {
     /// Checks one input; returns it with its namespace expanded, its type and its owner's type.
     fn validate<'i>(
         &self,
-        data: &StoreData,
+        owner_exists: &dyn Fn(Kind, &str) -> bool,
         app_id: u64,
         index: usize,
         input: &'i SetInput,
@@ -366,9 +368,12 @@ impl Metafields {
             }
             Some((kind_name, _)) => {
                 let kind = Kind::from_name(kind_name).filter(|kind| kind.has_metafields());
-                match (kind, data.find(&input.owner_id)) {
-                    (Some(kind), Some(_)) => Some(kind),
-                    (Some(_), None) => {
+                match (
+                    kind,
+                    kind.is_some_and(|kind| owner_exists(kind, &input.owner_id)),
+                ) {
+                    (Some(kind), true) => Some(kind),
+                    (Some(_), false) => {
                         errors.push(UserError::at(
                             index,
                             "ownerId",

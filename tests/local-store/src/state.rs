@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::bulk::BulkState;
 use crate::cost::{Bucket, Plan, default_maximum};
 use crate::data::StoreData;
+use crate::functions::{AppFunction, FunctionOwners};
 use crate::metafields::Metafields;
 
 /// How a [`crate::LocalStore`] starts.
@@ -36,6 +37,9 @@ pub struct Config {
     pub max_bulk_operations: usize,
     pub faults: Faults,
     pub bulk_hold: BulkHold,
+    /// The functions of the app the stand-in plays, which discounts and cart transforms name by
+    /// handle (default: marginwise's `offers` and `bundles`).
+    pub functions: Vec<AppFunction>,
 }
 
 impl Default for Config {
@@ -51,6 +55,7 @@ impl Default for Config {
             max_bulk_operations: 5,
             faults: Faults::default(),
             bulk_hold: BulkHold::None,
+            functions: AppFunction::marginwise(),
         }
     }
 }
@@ -126,7 +131,8 @@ pub struct Stats {
     pub graphql_requests: u64,
     /// `metafieldsSet` / `metafieldsDelete` executions (HTTP calls and bulk mutation lines).
     pub write_calls: u64,
-    /// Metafields written (one per input of an accepted `metafieldsSet`).
+    /// Metafields written (one per input of an accepted `metafieldsSet`, or of a discount or cart
+    /// transform mutation's `metafields`).
     pub writes_applied: u64,
     /// Writes that stored the value (and type) the metafield already had.
     pub duplicate_writes: u64,
@@ -215,6 +221,9 @@ pub struct Shared {
     pub base_url: String,
     pub data: Arc<StoreData>,
     pub metafields: Mutex<Metafields>,
+    pub functions: Vec<AppFunction>,
+    /// Discounts and cart transforms. Lock order: this before `metafields`, never the reverse.
+    pub function_owners: Mutex<FunctionOwners>,
     pub bucket: Mutex<Bucket>,
     pub bulk: Mutex<BulkState>,
     pub bulk_hold: Mutex<BulkHold>,
@@ -242,6 +251,8 @@ impl Shared {
             base_url,
             data,
             metafields: Mutex::new(Metafields::new()),
+            functions: config.functions.clone(),
+            function_owners: Mutex::new(FunctionOwners::default()),
             bucket: Mutex::new(Bucket::new(maximum, config.restore_rate, Instant::now())),
             bulk: Mutex::new(BulkState::default()),
             bulk_hold: Mutex::new(config.bulk_hold),

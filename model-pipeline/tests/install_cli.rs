@@ -1,0 +1,345 @@
+//! `marginwise discount` and `marginwise cart-transform` as processes against the local
+//! stand-in: what they create, what a second run changes, and that a bad policy or a holdout
+//! mismatch is refused before any request while a store's refusal fails the run.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use local_store::{AppFunction, Config, FunctionApi, Handle, LocalStore};
+use serde_json::Value;
+
+const SAMPLE_POLICY: &str = include_str!("../sample/policy.json");
+const SAMPLE_BUNDLE_POLICY: &str = include_str!("../sample/bundle-policy.json");
+const SAMPLE_BUNDLES: &str = include_str!("../sample/bundles.json");
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("install-cli")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// An empty store serving marginwise's functions (`offers`, `bundles`).
+fn store() -> Handle {
+    LocalStore::start(Config::default()).unwrap()
+}
+
+fn marginwise(args: &[&str], store: Option<&Handle>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_marginwise"));
+    command.arg("--quiet").args(args);
+    if let Some(store) = store {
+        command.args(["--endpoint", &store.url(), "--token", store.token()]);
+    }
+    command.env("RUST_BACKTRACE", "0").output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn path_arg(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// What `compile-policy` / `compile-bundles` print, as (key, type, value) with `$app`.
+fn compiled(args: &[&str]) -> Vec<(String, String, String)> {
+    let output = marginwise(args, None);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    printed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            assert_eq!(m["namespace"], "$app");
+            (
+                m["key"].as_str().unwrap().to_string(),
+                m["type"].as_str().unwrap().to_string(),
+                m["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The metafields `owner` holds in the app's namespace, as (key, type, value), in `keys` order.
+fn stored(
+    store: &Handle,
+    owner: &str,
+    keys: &[(String, String, String)],
+) -> Vec<(String, String, String)> {
+    let all = store.metafields();
+    let mine: Vec<_> = all
+        .iter()
+        .filter(|m| m.owner_id == owner && m.namespace == store.app_namespace())
+        .collect();
+    assert_eq!(mine.len(), keys.len(), "{mine:?}");
+    keys.iter()
+        .map(|(key, _, _)| {
+            let m = mine.iter().find(|m| &m.key == key).unwrap();
+            (m.key.clone(), m.kind.clone(), m.value.clone())
+        })
+        .collect()
+}
+
+/// The sample policy without its shipping offers (`free_shipping`, `shipping_percent`).
+fn policy_without_shipping() -> String {
+    let mut policy: Value = serde_json::from_str(SAMPLE_POLICY).unwrap();
+    let offers = policy["offers"].as_array_mut().unwrap();
+    let before = offers.len();
+    offers.retain(|offer| {
+        !matches!(
+            offer["reward"]["kind"].as_str(),
+            Some("free_shipping" | "shipping_percent")
+        )
+    });
+    assert_eq!(offers.len(), before - 2);
+    serde_json::to_string_pretty(&policy).unwrap()
+}
+
+/// The discount is created with the sample's classes (its offers have line, slot, order and
+/// shipping rewards) and exactly the metafields `compile-policy` prints; `--update` then sets a
+/// new policy, its classes (no shipping offer left: no SHIPPING) and `combinesWith` on the same
+/// discount, keeping the title.
+#[test]
+fn a_discount_is_created_then_updated_in_place() {
+    let store = store();
+    let dir = scratch("discount");
+    let policy = dir.join("policy.json");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("sample/policy.json"),
+        &policy,
+    )
+    .unwrap();
+    let run = marginwise(&["discount", "--policy", path_arg(&policy)], Some(&store));
+    let stdout = text(&run.stdout);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let discounts = store.discounts();
+    assert_eq!(discounts.len(), 1);
+    let created = &discounts[0];
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines[0], created.id);
+    assert!(
+        lines[1].starts_with(
+            "created automatic discount \"marginwise offers\" running function \"offers\": \
+             classes PRODUCT, ORDER, SHIPPING; combines with no other discounts; starts "
+        ),
+        "{stdout}"
+    );
+    assert_eq!(created.function_handle, "offers");
+    assert_eq!(created.title, "marginwise offers");
+    assert_eq!(created.discount_classes, ["PRODUCT", "ORDER", "SHIPPING"]);
+    assert_eq!(created.combines_with, local_store::CombinesWith::default());
+    let expected = compiled(&["compile-policy", "--policy", path_arg(&policy)]);
+    assert_eq!(stored(&store, &created.id, &expected), expected);
+
+    std::fs::write(&policy, policy_without_shipping()).unwrap();
+    let run = marginwise(
+        &[
+            "discount",
+            "--policy",
+            path_arg(&policy),
+            "--update",
+            &created.id,
+            "--combines-with",
+            "order,product",
+        ],
+        Some(&store),
+    );
+    let stdout = text(&run.stdout);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert!(
+        stdout.starts_with(&format!(
+            "{}\nupdated automatic discount \"marginwise offers\" running function \"offers\": \
+             classes PRODUCT, ORDER; combines with product and order discounts;",
+            created.id
+        )),
+        "{stdout}"
+    );
+    let discounts = store.discounts();
+    assert_eq!(discounts.len(), 1);
+    let updated = &discounts[0];
+    assert_eq!(updated.id, created.id);
+    assert_eq!(updated.title, "marginwise offers");
+    assert_eq!(updated.discount_classes, ["PRODUCT", "ORDER"]);
+    assert_eq!(
+        updated.combines_with,
+        local_store::CombinesWith {
+            product_discounts: true,
+            order_discounts: true,
+            shipping_discounts: false,
+        }
+    );
+    let expected_now = compiled(&["compile-policy", "--policy", path_arg(&policy)]);
+    assert_ne!(expected_now, expected);
+    assert_eq!(stored(&store, &created.id, &expected_now), expected_now);
+}
+
+/// A policy `compile-policy` refuses is refused with the same message, and nothing is sent.
+#[test]
+fn a_bad_policy_is_refused_before_any_request() {
+    let store = store();
+    let dir = scratch("bad-policy");
+    let bad = SAMPLE_POLICY.replacen("\"bps\": 1000", "\"bps\": 100000", 1);
+    assert_ne!(bad, SAMPLE_POLICY);
+    let policy = write(&dir, "policy.json", &bad);
+    let compile = marginwise(&["compile-policy", "--policy", path_arg(&policy)], None);
+    assert!(!compile.status.success());
+    let run = marginwise(&["discount", "--policy", path_arg(&policy)], Some(&store));
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("offers[0].reward.bps"), "{stderr}");
+    assert_eq!(stderr, text(&compile.stderr));
+    assert_eq!(text(&run.stdout), "");
+    assert_eq!(store.stats().graphql_requests, 0);
+    assert!(store.discounts().is_empty());
+}
+
+/// The store's user errors fail the run (exit status 1) and are named by field and message;
+/// nothing is created.
+#[test]
+fn a_user_error_is_an_error_naming_field_and_message() {
+    // A store whose app has no function called `offers` (extensions not deployed).
+    let store = LocalStore::start(Config {
+        functions: vec![AppFunction::new("bundles", FunctionApi::CartTransform, 1)],
+        ..Config::default()
+    })
+    .unwrap();
+    let dir = scratch("user-error");
+    let policy = write(&dir, "policy.json", SAMPLE_POLICY);
+    let run = marginwise(&["discount", "--policy", path_arg(&policy)], Some(&store));
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert_eq!(text(&run.stdout), "");
+    assert_eq!(
+        stderr.trim_end(),
+        "error: discountAutomaticAppCreate: the store refused it: \
+         automaticAppDiscount.functionHandle: Function with handle \"offers\" not found. (INVALID)"
+    );
+    assert_eq!(store.stats().graphql_requests, 1);
+    assert!(store.discounts().is_empty() && store.metafields().is_empty());
+}
+
+/// The first run creates the cart transform with what `compile-bundles` prints; a second run,
+/// refused by the store (one cart transform per function), updates that one's metafields.
+#[test]
+fn cart_transform_is_created_then_a_second_run_updates_it() {
+    let store = store();
+    let dir = scratch("cart-transform");
+    let bundle_policy = write(&dir, "bundle-policy.json", SAMPLE_BUNDLE_POLICY);
+    let bundles = write(&dir, "bundles.json", SAMPLE_BUNDLES);
+    let offers = write(&dir, "policy.json", SAMPLE_POLICY);
+    let args = [
+        "--policy",
+        path_arg(&bundle_policy),
+        "--bundles",
+        path_arg(&bundles),
+        "--offers-policy",
+        path_arg(&offers),
+    ];
+    let run = |store: &Handle| {
+        let mut all = vec!["cart-transform"];
+        all.extend(args);
+        marginwise(&all, Some(store))
+    };
+    let expected_for = || {
+        let mut all = vec!["compile-bundles"];
+        all.extend(args);
+        compiled(&all)
+    };
+
+    let first = run(&store);
+    let stdout = text(&first.stdout);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let transforms = store.cart_transforms();
+    assert_eq!(transforms.len(), 1);
+    let id = transforms[0].id.clone();
+    assert_eq!(transforms[0].function_handle, "bundles");
+    assert!(!transforms[0].block_on_failure);
+    assert!(
+        stdout.starts_with(&format!(
+            "{id}\ncreated the cart transform running function \"bundles\" (blockOnFailure false); \
+             metafields $app.policy ("
+        )),
+        "{stdout}"
+    );
+    let expected = expected_for();
+    assert_eq!(expected.len(), 3);
+    assert_eq!(stored(&store, &id, &expected), expected);
+
+    let changed = SAMPLE_BUNDLE_POLICY.replace("\"default_bps\": 500", "\"default_bps\": 700");
+    assert_ne!(changed, SAMPLE_BUNDLE_POLICY);
+    std::fs::write(&bundle_policy, changed).unwrap();
+    let second = run(&store);
+    let stdout = text(&second.stdout);
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    assert!(
+        stdout.starts_with(&format!(
+            "{id}\nupdated the metafields of the existing cart transform running function \
+             \"bundles\" (blockOnFailure false);"
+        )),
+        "{stdout}"
+    );
+    assert_eq!(store.cart_transforms().len(), 1);
+    let expected_now = expected_for();
+    assert_ne!(expected_now, expected);
+    assert_eq!(stored(&store, &id, &expected_now), expected_now);
+}
+
+/// A bundle policy whose holdout is not the offers policy's is refused as `compile-bundles`
+/// refuses it, before any request.
+#[test]
+fn a_holdout_mismatch_is_refused_before_any_request() {
+    let store = store();
+    let dir = scratch("holdout");
+    let salt = "\"salt\": \"sample-2026\"";
+    assert!(SAMPLE_BUNDLE_POLICY.contains(salt));
+    let bundle_policy = write(
+        &dir,
+        "bundle-policy.json",
+        &SAMPLE_BUNDLE_POLICY.replace(salt, "\"salt\": \"bundles-2026\""),
+    );
+    let bundles = write(&dir, "bundles.json", SAMPLE_BUNDLES);
+    let offers = write(&dir, "policy.json", SAMPLE_POLICY);
+    let run = marginwise(
+        &[
+            "cart-transform",
+            "--policy",
+            path_arg(&bundle_policy),
+            "--bundles",
+            path_arg(&bundles),
+            "--offers-policy",
+            path_arg(&offers),
+        ],
+        Some(&store),
+    );
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert_eq!(text(&run.stdout), "");
+    assert!(
+        stderr.starts_with(&format!(
+            "error: the holdouts differ: the offers policy {} has holdout share_bps 1000, salt \
+             \"sample-2026\", the bundle policy {} has holdout share_bps 1000, salt \
+             \"bundles-2026\"",
+            offers.display(),
+            bundle_policy.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(store.stats().graphql_requests, 0);
+    assert!(store.cart_transforms().is_empty());
+}
