@@ -513,6 +513,7 @@ pub fn evaluate_records(
         let parent = variants.iter().map(|v| v.id).max().unwrap_or(0) + 1;
         results.push(bundle_scenario(
             outcome,
+            &demo_bundle_policy(policy)?,
             customer,
             profile_text,
             parent,
@@ -522,11 +523,29 @@ pub fn evaluate_records(
     Ok(results)
 }
 
+/// The sample bundle policy holding out the shoppers `offers_policy` holds out: the two
+/// Functions must split shoppers alike (`compile-bundles --offers-policy` refuses otherwise), and
+/// the demo runs with whatever offers policy it was given.
+fn demo_bundle_policy(offers_policy: &str) -> anyhow::Result<String> {
+    let mut bundle: serde_json::Value =
+        serde_json::from_str(SAMPLE_BUNDLE_POLICY).context("the sample bundle policy")?;
+    let offers: serde_json::Value = serde_json::from_str(offers_policy).unwrap_or_default();
+    let object = bundle
+        .as_object_mut()
+        .context("the sample bundle policy is not a JSON object")?;
+    match offers.get("holdout") {
+        Some(holdout) => object.insert("holdout".to_string(), holdout.clone()),
+        None => object.remove("holdout"),
+    };
+    Ok(serde_json::to_string(&bundle)?)
+}
+
 /// The bundle scenario: `components` (one unit each) are a defined bundle of `parent`, priced by
 /// their own prices, and the cart holds exactly them. The cart transform reads the metafields
 /// `marginwise compile-bundles` writes (policy, compiled policy, checked list).
 fn bundle_scenario(
     outcome: &Outcome,
+    bundle_policy: &str,
     customer: (u64, i64),
     profile_text: String,
     parent: u64,
@@ -546,8 +565,8 @@ fn bundle_scenario(
             })
             .collect(),
     }];
-    let metafields = cart_transform_metafields(SAMPLE_BUNDLE_POLICY, Some(&bundles))
-        .context("the demo's bundle")?;
+    let metafields =
+        cart_transform_metafields(bundle_policy, Some(&bundles)).context("the demo's bundle")?;
     let value = |key: &str| {
         metafields
             .as_array()
@@ -754,4 +773,34 @@ pub fn table(rows: &[ScenarioResult]) -> String {
         line(row);
     }
     out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::cart_transform::bundle_policy_holdout;
+    use crate::policy::{PolicyHoldout, check_same_holdout, offers_policy_holdout};
+
+    /// Whatever offers policy the demo runs with, its bundle scenario holds out the same shoppers.
+    #[test]
+    fn the_demo_bundle_policy_holds_out_whom_the_offers_policy_holds_out() {
+        let other_salt = SAMPLE_POLICY.replacen("\"sample-2026\"", "\"spring\"", 1);
+        assert_ne!(other_salt, SAMPLE_POLICY);
+        let mut without: serde_json::Value = serde_json::from_str(SAMPLE_POLICY).unwrap();
+        without.as_object_mut().unwrap().remove("holdout");
+        let without = without.to_string();
+        for offers in [SAMPLE_POLICY, other_salt.as_str(), without.as_str()] {
+            let bundle = demo_bundle_policy(offers).unwrap();
+            let side = |holdout| PolicyHoldout {
+                file: String::new(),
+                holdout,
+            };
+            check_same_holdout(
+                side(offers_policy_holdout(offers).unwrap()),
+                side(bundle_policy_holdout(&bundle).unwrap()),
+            )
+            .unwrap();
+        }
+    }
 }
