@@ -110,15 +110,12 @@ pub(crate) fn check(
         }
         _ => {}
     }
-    let (allowed, class) = match reward {
-        Reward::OrderPercent { .. } | Reward::OrderFixed { .. } => (classes.order, "order"),
-        Reward::LinesPercent { .. } | Reward::LinesFixed { .. } | Reward::SlotPercent { .. } => {
-            (classes.product, "product")
-        }
-        Reward::ShippingPercent { .. } | Reward::FreeShipping => (classes.shipping, "shipping"),
-    };
-    if !allowed {
-        return fail(ReasonCode::ClassNotAllowed, Detail::ClassNotAllowed(class));
+    let class = reward.class();
+    if !classes.allows(class) {
+        return fail(
+            ReasonCode::ClassNotAllowed,
+            Detail::ClassNotAllowed(class.name()),
+        );
     }
     Ok(())
 }

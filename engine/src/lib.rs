@@ -58,6 +58,6 @@ pub use decision::{
 pub use detail::Detail;
 pub use policy::{Policy, PolicySource};
 pub use request::{
-    CustomerFacts, DeliveryGroup, DiscountClasses, Line, ProfileInput, Request, Target,
-    VariantInput,
+    CustomerFacts, DeliveryGroup, DiscountClass, DiscountClasses, Line, ProfileInput, Request,
+    Target, VariantInput,
 };

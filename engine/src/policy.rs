@@ -158,6 +158,21 @@ pub enum Reward {
     SlotPercent { bps: Bps, max_slots: u32 },
 }
 
+impl Reward {
+    /// The discount class this reward's discounts belong to: line and slot rewards are product
+    /// discounts, order rewards order discounts, shipping rewards shipping discounts.
+    pub fn class(&self) -> crate::request::DiscountClass {
+        use crate::request::DiscountClass;
+        match self {
+            Reward::LinesPercent { .. }
+            | Reward::LinesFixed { .. }
+            | Reward::SlotPercent { .. } => DiscountClass::Product,
+            Reward::OrderPercent { .. } | Reward::OrderFixed { .. } => DiscountClass::Order,
+            Reward::ShippingPercent { .. } | Reward::FreeShipping => DiscountClass::Shipping,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offer {
     pub id: String,

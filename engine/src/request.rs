@@ -26,6 +26,38 @@ pub struct DiscountClasses {
     pub shipping: bool,
 }
 
+impl DiscountClasses {
+    /// Whether the node allows discounts of `class`.
+    pub fn allows(self, class: DiscountClass) -> bool {
+        match class {
+            DiscountClass::Product => self.product,
+            DiscountClass::Order => self.order,
+            DiscountClass::Shipping => self.shipping,
+        }
+    }
+}
+
+/// One discount class: the kind of discount an offer's reward produces, which the discount node
+/// must allow (the eligibility check) and which `marginwise discount` asks for when it creates the
+/// node ([`crate::policy::Reward::class`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DiscountClass {
+    Product,
+    Order,
+    Shipping,
+}
+
+impl DiscountClass {
+    /// The class as the reasons name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            DiscountClass::Product => "product",
+            DiscountClass::Order => "order",
+            DiscountClass::Shipping => "shipping",
+        }
+    }
+}
+
 /// What the Function could read of the customer's profile metafield.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProfileInput {

@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-use marginwise_engine::policy::{Policy, Reward};
+use marginwise_engine::policy::Policy;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -34,44 +34,9 @@ pub const DEFAULT_DISCOUNT_TITLE: &str = "marginwise offers";
 /// The namespace of every configuration metafield.
 const APP_NAMESPACE: &str = "$app";
 
-/// A discount class: which kind of discount the Function may return on a discount node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum DiscountClass {
-    Product,
-    Order,
-    Shipping,
-}
-
-impl DiscountClass {
-    /// The `DiscountClass` enum value.
-    pub fn name(self) -> &'static str {
-        match self {
-            DiscountClass::Product => "PRODUCT",
-            DiscountClass::Order => "ORDER",
-            DiscountClass::Shipping => "SHIPPING",
-        }
-    }
-
-    /// The class a reward's discounts belong to: line and slot rewards are product discounts,
-    /// order rewards order discounts, shipping rewards shipping discounts (the classes the
-    /// engine's eligibility check asks the discount node for).
-    pub fn of_reward(reward: &Reward) -> DiscountClass {
-        // INVARIANT: exhaustive, so that a new reward kind must be given its class here.
-        match reward {
-            Reward::LinesPercent { .. }
-            | Reward::LinesFixed { .. }
-            | Reward::SlotPercent { .. } => DiscountClass::Product,
-            Reward::OrderPercent { .. } | Reward::OrderFixed { .. } => DiscountClass::Order,
-            Reward::ShippingPercent { .. } | Reward::FreeShipping => DiscountClass::Shipping,
-        }
-    }
-}
-
-impl fmt::Display for DiscountClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+/// The class a reward needs is the engine's ([`marginwise_engine::policy::Reward::class`]), the
+/// same rule its eligibility check applies to the node's classes.
+pub use marginwise_engine::DiscountClass;
 
 /// The classes a policy's offers need, each once, in the order PRODUCT, ORDER, SHIPPING. A class
 /// no offer needs is left out: Shopify would run the function for it (the delivery target for
@@ -80,7 +45,7 @@ pub fn discount_classes(policy: &Policy) -> Vec<DiscountClass> {
     let mut classes: Vec<DiscountClass> = policy
         .offers
         .iter()
-        .map(|offer| DiscountClass::of_reward(&offer.reward))
+        .map(|offer| offer.reward.class())
         .collect();
     classes.sort();
     classes.dedup();
