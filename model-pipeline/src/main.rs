@@ -69,10 +69,14 @@ struct ShopArgs {
     #[arg(long)]
     shop: Option<String>,
     /// Admin API access token; else $SHOPIFY_ACCESS_TOKEN or --credentials (prefer those: a
-    /// flag is visible to other users of the machine). Never printed.
+    /// flag is visible to other users of the machine). Never printed. Without a token anywhere,
+    /// the app's $SHOPIFY_CLIENT_ID and $SHOPIFY_CLIENT_SECRET (or the file's client_id and
+    /// client_secret) are exchanged for one (client credentials grant: a Dev Dashboard app
+    /// installed on a store of its own organization).
     #[arg(long)]
     token: Option<String>,
-    /// JSON file {"shop": "...", "access_token": "..."}.
+    /// JSON file {"shop": "...", "access_token": "..."}, or with "client_id" and
+    /// "client_secret" instead of "access_token".
     #[arg(long)]
     credentials: Option<PathBuf>,
     /// GraphQL endpoint of a local stand-in (loopback only), e.g. from `cargo run -p local-store`.
@@ -90,12 +94,11 @@ impl ShopArgs {
 
     fn resolve(&self) -> anyhow::Result<Credentials> {
         if let Some(endpoint) = &self.endpoint {
-            let token = self
-                .token
-                .clone()
-                .or_else(|| std::env::var(model_pipeline::admin::TOKEN_ENV).ok())
-                .context("--endpoint needs --token or $SHOPIFY_ACCESS_TOKEN")?;
-            return Ok(Credentials::for_local(endpoint, AccessToken::new(token))?);
+            return Ok(Credentials::resolve_local(
+                endpoint,
+                self.token.as_deref(),
+                self.credentials.as_deref(),
+            )?);
         }
         Ok(Credentials::resolve(
             self.shop.as_deref(),
@@ -442,6 +445,7 @@ fn discount(args: DiscountArgs) -> anyhow::Result<()> {
     };
     let options = ClientOptions {
         notify_retries: !args.quiet,
+        scopes_needed: vec!["write_discounts"],
         ..ClientOptions::default()
     };
     let mut client = AdminClient::new(args.shop.resolve()?, options);
@@ -478,6 +482,7 @@ fn cart_transform(
     let metafields = ConfigMetafield::list(&metafields)?;
     let options = ClientOptions {
         notify_retries: !quiet,
+        scopes_needed: vec!["write_cart_transforms"],
         ..ClientOptions::default()
     };
     let mut client = AdminClient::new(shop.resolve()?, options);
@@ -635,6 +640,8 @@ struct ApplyArgs {
 fn apply(args: ApplyArgs) -> anyhow::Result<()> {
     let mut client_options = ClientOptions {
         notify_retries: !args.quiet,
+        // Customer profiles and variant offer data.
+        scopes_needed: vec!["write_customers", "write_products"],
         ..ClientOptions::default()
     };
     if let Some(seed) = args.jitter_seed {
@@ -804,6 +811,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export { out, shop } => {
             let options = ClientOptions {
                 notify_retries: !cli.quiet,
+                scopes_needed: vec!["read_customers", "read_products", "read_orders"],
                 ..ClientOptions::default()
             };
             let mut client = AdminClient::new(shop.resolve()?, options);

@@ -11,7 +11,13 @@
 //! for callers that asked for [`Retry::UnlessAmbiguous`] the error is [`AdminError::Ambiguous`]
 //! and the caller reads back what happened before deciding (see `sync::apply`).
 //!
-//! The access token never appears in `Debug` output, errors or logs.
+//! The token is the one given, or one the client gets itself with the OAuth client credentials
+//! grant: a Dev Dashboard app installed on a store of its own organization exchanges its client
+//! id and secret (`POST https://<shop>.myshopify.com/admin/oauth/access_token`, the endpoint's
+//! own origin and nowhere else) before the first request, and again once when a request is
+//! refused with HTTP 401 (such a token lasts 24 hours; a refused request did not run).
+//!
+//! The access token and the client secret never appear in `Debug` output, errors or logs.
 
 pub mod ops;
 pub mod pacing;
@@ -31,6 +37,10 @@ pub const API_VERSION: &str = "2026-04";
 /// Environment variables read when the flags are absent.
 pub const SHOP_ENV: &str = "SHOPIFY_SHOP";
 pub const TOKEN_ENV: &str = "SHOPIFY_ACCESS_TOKEN";
+pub const CLIENT_ID_ENV: &str = "SHOPIFY_CLIENT_ID";
+pub const CLIENT_SECRET_ENV: &str = "SHOPIFY_CLIENT_SECRET";
+/// The path of the client credentials grant, on the GraphQL endpoint's origin.
+pub const TOKEN_PATH: &str = "/admin/oauth/access_token";
 
 /// An Admin API access token. Its `Debug` and `Display` never show the secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -64,14 +74,92 @@ impl std::fmt::Display for AccessToken {
     }
 }
 
-/// Where to send requests and with which token.
+/// A Dev Dashboard app's client id and secret, exchanged for an access token with the client
+/// credentials grant. Its `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientCredentials {
+    client_id: String,
+    client_secret: String,
+}
+
+impl ClientCredentials {
+    pub fn new(
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> ClientCredentials {
+        ClientCredentials {
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+        }
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    fn is_empty(&self) -> bool {
+        self.client_id.trim().is_empty() || self.client_secret.trim().is_empty()
+    }
+
+    /// `text` (an answer quoted in an error) with every occurrence of the secret taken out.
+    fn redact(&self, text: &str) -> String {
+        if self.client_secret.is_empty() {
+            return text.to_string();
+        }
+        text.replace(&self.client_secret, "<redacted>")
+    }
+}
+
+impl std::fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &format_args!("<redacted>"))
+            .finish()
+    }
+}
+
+/// How requests are authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// A token given by the user (flag, credentials file, environment).
+    Token(AccessToken),
+    /// The app's client id and secret: the client gets its token with the grant.
+    ClientCredentials(ClientCredentials),
+}
+
+impl From<AccessToken> for Auth {
+    fn from(token: AccessToken) -> Auth {
+        Auth::Token(token)
+    }
+}
+
+impl From<ClientCredentials> for Auth {
+    fn from(client: ClientCredentials) -> Auth {
+        Auth::ClientCredentials(client)
+    }
+}
+
+impl Auth {
+    fn check(self) -> Result<Auth, CredentialsError> {
+        match &self {
+            Auth::Token(token) if token.is_empty() => Err(CredentialsError::EmptyToken),
+            Auth::ClientCredentials(client) if client.is_empty() => {
+                Err(CredentialsError::EmptyClientCredentials)
+            }
+            _ => Ok(self),
+        }
+    }
+}
+
+/// Where to send requests and how to authenticate them.
 #[derive(Debug, Clone)]
 pub struct Credentials {
     /// The GraphQL endpoint (`https://<shop>.myshopify.com/admin/api/2026-04/graphql.json`).
     pub endpoint: String,
     /// What the state database is keyed by: the shop domain, or the endpoint of a local store.
     pub shop: String,
-    pub token: AccessToken,
+    pub auth: Auth,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,8 +168,20 @@ pub enum CredentialsError {
         "no shop given: pass --shop <name>.myshopify.com, set {SHOP_ENV}, or use --credentials <file>"
     )]
     MissingShop,
-    #[error("no access token given: pass --token, set {TOKEN_ENV}, or use --credentials <file>")]
+    #[error(
+        "no access token given: pass --token, set {TOKEN_ENV}, or use --credentials <file>; or give \
+         the app's client id and secret ({CLIENT_ID_ENV} and {CLIENT_SECRET_ENV}, or the file's \
+         client_id and client_secret) to get one"
+    )]
     MissingToken,
+    #[error(
+        "a client id is given but no client secret: set {CLIENT_SECRET_ENV} or the credentials file's client_secret"
+    )]
+    MissingClientSecret,
+    #[error(
+        "a client secret is given but no client id: set {CLIENT_ID_ENV} or the credentials file's client_id"
+    )]
+    MissingClientId,
     #[error("credentials file {file}: {message}")]
     File { file: String, message: String },
     #[error(
@@ -94,13 +194,75 @@ pub enum CredentialsError {
     NotLoopback(String),
     #[error("the access token is empty")]
     EmptyToken,
+    #[error("the client id or the client secret is empty")]
+    EmptyClientCredentials,
 }
 
-/// The credentials file: `{"shop": "example.myshopify.com", "access_token": "shpat_..."}`.
+/// The credentials file: `{"shop": "example.myshopify.com", "access_token": "shpat_..."}`, or
+/// `client_id` and `client_secret` instead of `access_token`. Blank values count as absent.
 #[derive(serde::Deserialize)]
 struct CredentialsFile {
     shop: Option<String>,
     access_token: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+impl CredentialsFile {
+    fn read(path: &Path) -> Result<CredentialsFile, CredentialsError> {
+        let error = |message: String| CredentialsError::File {
+            file: path.display().to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+        // The parse error may quote the file, which holds secrets: name the line only.
+        let parsed: CredentialsFile = serde_json::from_str(&text).map_err(|e| {
+            error(format!(
+                "not a JSON object with \"shop\" and \"access_token\" (or \"client_id\" and \
+                 \"client_secret\") (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let blank = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
+        Ok(CredentialsFile {
+            shop: blank(parsed.shop),
+            access_token: blank(parsed.access_token),
+            client_id: blank(parsed.client_id),
+            client_secret: blank(parsed.client_secret),
+        })
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// A token wins wherever it comes from (flag, file, environment); only without one are the
+/// app's client id and secret (file, then environment, each on its own) used to get one.
+fn resolve_auth(
+    token: Option<&str>,
+    file: Option<&CredentialsFile>,
+) -> Result<Auth, CredentialsError> {
+    let token = token
+        .map(str::to_string)
+        .or_else(|| file.and_then(|f| f.access_token.clone()))
+        .or_else(|| env(TOKEN_ENV));
+    if let Some(token) = token {
+        return Ok(Auth::Token(AccessToken::new(token)));
+    }
+    let client_id = file
+        .and_then(|f| f.client_id.clone())
+        .or_else(|| env(CLIENT_ID_ENV));
+    let client_secret = file
+        .and_then(|f| f.client_secret.clone())
+        .or_else(|| env(CLIENT_SECRET_ENV));
+    match (client_id, client_secret) {
+        (Some(id), Some(secret)) => Ok(Auth::ClientCredentials(ClientCredentials::new(id, secret))),
+        (Some(_), None) => Err(CredentialsError::MissingClientSecret),
+        (None, Some(_)) => Err(CredentialsError::MissingClientId),
+        (None, None) => Err(CredentialsError::MissingToken),
+    }
 }
 
 impl Credentials {
@@ -108,7 +270,7 @@ impl Credentials {
     ///
     /// The token goes to Shopify only: the shop is its `<name>.myshopify.com` domain, or just
     /// `<name>` (a custom domain is the storefront, not the Admin API).
-    pub fn for_shop(shop: &str, token: AccessToken) -> Result<Credentials, CredentialsError> {
+    pub fn for_shop(shop: &str, auth: impl Into<Auth>) -> Result<Credentials, CredentialsError> {
         let given = shop.trim().trim_end_matches('/');
         let lower = given.to_ascii_lowercase();
         let name = lower.strip_suffix(".myshopify.com").unwrap_or(&lower);
@@ -122,14 +284,12 @@ impl Credentials {
         if !valid {
             return Err(CredentialsError::BadShop(given.to_string()));
         }
-        if token.is_empty() {
-            return Err(CredentialsError::EmptyToken);
-        }
+        let auth = auth.into().check()?;
         let shop = format!("{name}.myshopify.com");
         Ok(Credentials {
             endpoint: format!("https://{shop}/admin/api/{API_VERSION}/graphql.json"),
             shop: shop.to_string(),
-            token,
+            auth,
         })
     }
 
@@ -138,7 +298,10 @@ impl Credentials {
     ///
     /// The URL is parsed, and its host is what is checked: `http://127.0.0.1:1@example.com/` is
     /// refused (everything before `@` is user information, and the host is `example.com`).
-    pub fn for_local(endpoint: &str, token: AccessToken) -> Result<Credentials, CredentialsError> {
+    pub fn for_local(
+        endpoint: &str,
+        auth: impl Into<Auth>,
+    ) -> Result<Credentials, CredentialsError> {
         let loopback = endpoint
             .parse::<ureq::http::Uri>()
             .ok()
@@ -152,53 +315,48 @@ impl Credentials {
         if !loopback {
             return Err(CredentialsError::NotLoopback(endpoint.to_string()));
         }
-        if token.is_empty() {
-            return Err(CredentialsError::EmptyToken);
-        }
+        let auth = auth.into().check()?;
         Ok(Credentials {
             endpoint: endpoint.to_string(),
             shop: endpoint.to_string(),
-            token,
+            auth,
         })
     }
 
-    /// Flags first, then the credentials file, then the environment.
+    /// Where the client credentials grant goes: [`TOKEN_PATH`] on the endpoint's own scheme,
+    /// host and port (`https://<shop>.myshopify.com`, or a local stand-in's loopback origin).
+    pub fn token_url(&self) -> Option<String> {
+        let uri = self.endpoint.parse::<ureq::http::Uri>().ok()?;
+        let scheme = uri.scheme_str()?;
+        let authority = uri.authority()?;
+        Some(format!("{scheme}://{authority}{TOKEN_PATH}"))
+    }
+
+    /// For a local stand-in's endpoint, the token or client credentials from the flag, the
+    /// file (its `shop` is not used) or the environment, as [`Credentials::resolve`] finds them.
+    pub fn resolve_local(
+        endpoint: &str,
+        token: Option<&str>,
+        file: Option<&Path>,
+    ) -> Result<Credentials, CredentialsError> {
+        let from_file = file.map(CredentialsFile::read).transpose()?;
+        Credentials::for_local(endpoint, resolve_auth(token, from_file.as_ref())?)
+    }
+
+    /// Flags first, then the credentials file, then the environment; a token from any of them
+    /// before the app's client id and secret.
     pub fn resolve(
         shop: Option<&str>,
         token: Option<&str>,
         file: Option<&Path>,
     ) -> Result<Credentials, CredentialsError> {
-        let from_file = match file {
-            None => None,
-            Some(path) => {
-                let error = |message: String| CredentialsError::File {
-                    file: path.display().to_string(),
-                    message,
-                };
-                let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
-                // The parse error may quote the file, which holds the token: name the line only.
-                let parsed: CredentialsFile = serde_json::from_str(&text).map_err(|e| {
-                    error(format!(
-                        "not a JSON object with \"shop\" and \"access_token\" (line {}, column {})",
-                        e.line(),
-                        e.column()
-                    ))
-                })?;
-                Some(parsed)
-            }
-        };
-        let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        let from_file = file.map(CredentialsFile::read).transpose()?;
         let shop = shop
             .map(str::to_string)
             .or_else(|| from_file.as_ref().and_then(|f| f.shop.clone()))
             .or_else(|| env(SHOP_ENV))
             .ok_or(CredentialsError::MissingShop)?;
-        let token = token
-            .map(str::to_string)
-            .or_else(|| from_file.as_ref().and_then(|f| f.access_token.clone()))
-            .or_else(|| env(TOKEN_ENV))
-            .ok_or(CredentialsError::MissingToken)?;
-        Credentials::for_shop(&shop, AccessToken::new(token))
+        Credentials::for_shop(&shop, resolve_auth(token, from_file.as_ref())?)
     }
 }
 
@@ -257,7 +415,23 @@ pub enum AdminError {
         url: String,
         message: String,
     },
+    /// The shop refused the app's client id and secret; `detail` is Shopify's `error` and
+    /// `error_description` (never the secret), `hint` what the status usually means.
+    #[error("{shop} refused the app's client id and secret (HTTP {status}{detail}){hint}")]
+    GrantRefused {
+        shop: String,
+        status: u16,
+        detail: String,
+        hint: &'static str,
+    },
+    #[error("getting an access token from {shop} with the app's client id and secret: {message}")]
+    Grant { shop: String, message: String },
 }
+
+/// What a refused client credentials grant usually means.
+const GRANT_REFUSED_HINT: &str = ": the app may not be installed on that store, or the client id \
+     or secret is wrong (Dev Dashboard, the app's Settings); the client credentials grant works \
+     only for stores owned by the app's own organization";
 
 /// What the client did, for reports and tests.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
@@ -285,6 +459,10 @@ pub struct ClientOptions {
     /// and at once when a wait would end past it, the call gives up ([`AdminError::GaveUp`]),
     /// and each attempt's timeout is cut to what is left. `None`: only the attempt budget bounds it.
     pub deadline: Option<Duration>,
+    /// Scopes the command needs: when a token from the client credentials grant comes with a
+    /// `scope` that lacks one (a `write_` scope also grants its `read_`), a warning names it on
+    /// stderr. Nothing is refused: the requests that need it will be.
+    pub scopes_needed: Vec<&'static str>,
 }
 
 impl Default for ClientOptions {
@@ -295,6 +473,7 @@ impl Default for ClientOptions {
             timeout: Duration::from_secs(60),
             notify_retries: false,
             deadline: None,
+            scopes_needed: Vec::new(),
         }
     }
 }
@@ -312,6 +491,14 @@ enum Failure {
 
 pub struct AdminClient {
     credentials: Credentials,
+    /// The token requests carry: the given one, or the last one the grant returned (`None`
+    /// until the first request when it comes from the grant).
+    token: Option<AccessToken>,
+    /// The `scope` of the last token the grant returned.
+    granted_scope: Option<String>,
+    scopes_needed: Vec<&'static str>,
+    /// Tokens obtained with the client credentials grant.
+    pub token_exchanges: u64,
     agent: ureq::Agent,
     pub pacer: Pacer,
     backoff: Backoff,
@@ -361,8 +548,16 @@ impl AdminClient {
             .http_status_as_error(false)
             .build()
             .into();
+        let token = match &credentials.auth {
+            Auth::Token(token) => Some(token.clone()),
+            Auth::ClientCredentials(_) => None,
+        };
         AdminClient {
             credentials,
+            token,
+            granted_scope: None,
+            scopes_needed: options.scopes_needed,
+            token_exchanges: 0,
             agent,
             pacer: Pacer::new(),
             backoff: options.backoff,
@@ -376,6 +571,11 @@ impl AdminClient {
 
     pub fn credentials(&self) -> &Credentials {
         &self.credentials
+    }
+
+    /// The `scope` of the last token the client credentials grant returned.
+    pub fn granted_scope(&self) -> Option<&str> {
+        self.granted_scope.as_deref()
     }
 
     /// Sends one operation, paced and retried; `operation` names it in errors and in the pacer.
@@ -396,6 +596,12 @@ impl AdminClient {
         // Whether waiting `wait` from now would end past the deadline.
         let past = |wait: Duration| deadline.is_some_and(|end| Instant::now() + wait >= end);
         let mut last = String::new();
+        if self.token.is_none() {
+            self.exchange(deadline)?;
+        }
+        // A token from the grant lasts 24 hours: one refused with 401 is exchanged again, once
+        // per request (a second 401 is not about age).
+        let mut exchanged_again = false;
         loop {
             let delay = self.pacer.delay_for(
                 self.pacer.expected_cost(operation, self.default_cost),
@@ -431,6 +637,17 @@ impl AdminClient {
             };
             let wait;
             (wait, last) = match failure {
+                Failure::Fatal(AdminError::Unauthorized { status: 401, .. })
+                    if !exchanged_again
+                        && matches!(self.credentials.auth, Auth::ClientCredentials(_)) =>
+                {
+                    // INVARIANT: a request refused with 401 did not run, so sending it again
+                    // with a new token cannot apply it twice.
+                    exchanged_again = true;
+                    attempts = attempts.saturating_sub(1);
+                    self.exchange(deadline)?;
+                    continue;
+                }
                 Failure::Fatal(error) => return Err(error),
                 Failure::NotRun(wait, why) => {
                     // A throttled request did not run: always safe to send again. THROTTLED
@@ -491,13 +708,20 @@ impl AdminClient {
         body: &[u8],
         timeout: Duration,
     ) -> Result<serde_json::Value, Failure> {
+        // INVARIANT: `execute` got a token before the first attempt.
+        let Some(token) = &self.token else {
+            return Err(Failure::Fatal(AdminError::Grant {
+                shop: self.credentials.shop.clone(),
+                message: format!("{operation}: no token was obtained before the request"),
+            }));
+        };
         let sent = self
             .agent
             .post(&self.credentials.endpoint)
             .config()
             .timeout_global(Some(timeout))
             .build()
-            .header("X-Shopify-Access-Token", self.credentials.token.expose())
+            .header("X-Shopify-Access-Token", token.expose())
             .header("Content-Type", "application/json")
             .header("Accept", "application/json")
             .send(body);
@@ -595,6 +819,166 @@ impl AdminClient {
             operation,
             messages: "the answer has neither data nor errors".to_string(),
         }))
+    }
+
+    /// Gets a token with the client credentials grant; nothing to do with a given token. The
+    /// exchange changes nothing on the shop, so it is retried like a read (connection errors,
+    /// 5xx, 429), within the attempt budget and the deadline of the request it is for.
+    fn exchange(&mut self, deadline: Option<Instant>) -> Result<(), AdminError> {
+        let Auth::ClientCredentials(client) = &self.credentials.auth else {
+            return Ok(());
+        };
+        let client = client.clone();
+        let shop = self.credentials.shop.clone();
+        let grant_error = |message: String| AdminError::Grant {
+            shop: shop.clone(),
+            message,
+        };
+        let url = self.credentials.token_url().ok_or_else(|| {
+            grant_error(format!(
+                "the endpoint {} has no origin to send it to",
+                redact_query(&self.credentials.endpoint)
+            ))
+        })?;
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let timeout = deadline.map_or(self.timeout, |end| {
+                self.timeout
+                    .min(end.saturating_duration_since(Instant::now()))
+            });
+            let (why, wait) = match self.exchange_once(&url, &client, &shop, timeout) {
+                Ok(granted) => {
+                    self.token_exchanges += 1;
+                    let missing = granted
+                        .scope
+                        .as_deref()
+                        .map(|scope| missing_scopes(scope, &self.scopes_needed))
+                        .unwrap_or_default();
+                    // Said once: a later exchange grants what the first did.
+                    if self.token_exchanges == 1 && !missing.is_empty() {
+                        use std::io::Write;
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "warning: the token {shop} granted lacks {}, which this command needs \
+                             (granted: {}); its requests will be refused until the app's access \
+                             scopes (shopify.app.toml) include it in a released version",
+                            missing.join(", "),
+                            granted.scope.as_deref().unwrap_or_default()
+                        );
+                    }
+                    self.token = Some(AccessToken::new(granted.access_token));
+                    self.granted_scope = granted.scope;
+                    return Ok(());
+                }
+                Err(GrantFailure::Refused(error)) => return Err(error),
+                Err(GrantFailure::Retry(why, wait)) => (why, wait),
+            };
+            let wait = wait.unwrap_or_else(|| self.backoff.delay(attempts));
+            let past = deadline.is_some_and(|end| Instant::now() + wait >= end);
+            if !self.backoff.may_retry(attempts) || past {
+                let reached = if past { " (deadline reached)" } else { "" };
+                return Err(grant_error(format!(
+                    "gave up after {attempts} attempts, last: {why}{reached}"
+                )));
+            }
+            self.back_off(
+                &format!("getting an access token from {shop}"),
+                attempts,
+                &why,
+                wait,
+            );
+        }
+    }
+
+    /// One exchange: form-encoded, as Shopify's guide shows; redirects are not followed, so
+    /// the secret goes to the endpoint's origin only.
+    fn exchange_once(
+        &self,
+        url: &str,
+        client: &ClientCredentials,
+        shop: &str,
+        timeout: Duration,
+    ) -> Result<Granted, GrantFailure> {
+        let sent = self
+            .agent
+            .post(url)
+            .config()
+            .timeout_global(Some(timeout))
+            .max_redirects(0)
+            .build()
+            .header("Accept", "application/json")
+            .send_form([
+                ("grant_type", "client_credentials"),
+                ("client_id", client.client_id.as_str()),
+                ("client_secret", client.client_secret.as_str()),
+            ]);
+        let mut response = match sent {
+            Ok(response) => response,
+            Err(error) => return Err(GrantFailure::Retry(client.redact(&error.to_string()), None)),
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("Retry-After")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64);
+        let text = match response
+            .body_mut()
+            .with_config()
+            .limit(1 << 20)
+            .read_to_string()
+        {
+            Ok(text) => text,
+            Err(error) => {
+                return Err(GrantFailure::Retry(
+                    format!("reading the answer: {}", client.redact(&error.to_string())),
+                    None,
+                ));
+            }
+        };
+        match status {
+            200 => {}
+            429 => {
+                return Err(GrantFailure::Retry(
+                    "HTTP 429".to_string(),
+                    Some(retry_after.unwrap_or(Duration::from_secs(1))),
+                ));
+            }
+            500..=599 => return Err(GrantFailure::Retry(format!("HTTP {status}"), None)),
+            _ => {
+                return Err(GrantFailure::Refused(AdminError::GrantRefused {
+                    shop: shop.to_string(),
+                    status,
+                    detail: grant_error_detail(&text, client),
+                    hint: if matches!(status, 400 | 401 | 403) {
+                        GRANT_REFUSED_HINT
+                    } else {
+                        ""
+                    },
+                }));
+            }
+        }
+        // A parse error may quote the answer, which holds the token: say where only.
+        let granted: Granted = serde_json::from_str(&text).map_err(|e| {
+            GrantFailure::Refused(AdminError::Grant {
+                shop: shop.to_string(),
+                message: format!(
+                    "the answer is not JSON with an access_token (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+            })
+        })?;
+        if granted.access_token.trim().is_empty() {
+            return Err(GrantFailure::Refused(AdminError::Grant {
+                shop: shop.to_string(),
+                message: "the answer's access_token is empty".to_string(),
+            }));
+        }
+        Ok(granted)
     }
 
     /// Waits `wait` before the next attempt at `what`, saying why when asked to
@@ -727,6 +1111,67 @@ impl AdminClient {
     }
 }
 
+/// The answer of the client credentials grant (`expires_in` is not kept: a 401 is what says a
+/// token expired).
+#[derive(serde::Deserialize)]
+struct Granted {
+    access_token: String,
+    scope: Option<String>,
+}
+
+enum GrantFailure {
+    /// Worth another attempt, after the wait when the answer said how long.
+    Retry(String, Option<Duration>),
+    Refused(AdminError),
+}
+
+/// `: <error>: <error_description>` from an OAuth error answer, cleaned for a terminal, cut
+/// short, and without the secret; empty when the answer has neither.
+fn grant_error_detail(text: &str, client: &ClientCredentials) -> String {
+    #[derive(serde::Deserialize)]
+    struct OauthError {
+        error: Option<serde_json::Value>,
+        error_description: Option<serde_json::Value>,
+    }
+    let Ok(answer) = serde_json::from_str::<OauthError>(text) else {
+        return String::new();
+    };
+    let shown = |value: Option<serde_json::Value>| {
+        let text = match value? {
+            serde_json::Value::String(text) => text,
+            other => other.to_string(),
+        };
+        let clean: String = client
+            .redact(&text)
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(200)
+            .collect();
+        Some(clean).filter(|c| !c.trim().is_empty())
+    };
+    [shown(answer.error), shown(answer.error_description)]
+        .into_iter()
+        .flatten()
+        .map(|part| format!(": {part}"))
+        .collect()
+}
+
+/// The scopes of `needed` that `granted` (comma-separated) lacks; a `write_` scope grants its
+/// `read_` scope too, as Shopify's access scopes do.
+fn missing_scopes<'a>(granted: &str, needed: &[&'a str]) -> Vec<&'a str> {
+    let granted: Vec<&str> = granted.split(',').map(str::trim).collect();
+    needed
+        .iter()
+        .copied()
+        .filter(|scope| {
+            let by_write = scope
+                .strip_prefix("read_")
+                .is_some_and(|rest| granted.contains(&format!("write_{rest}").as_str()));
+            !granted.contains(scope) && !by_write
+        })
+        .collect()
+}
+
 /// Signed URLs carry their signature in the query string: errors show the path only.
 fn redact_query(url: &str) -> String {
     match url.split_once('?') {
@@ -760,9 +1205,21 @@ mod tests {
         for text in [
             format!("{credentials:?}"),
             format!("{client:?}"),
-            format!("{}", credentials.token),
+            format!("{}", AccessToken::new("shpat_secret")),
         ] {
             assert!(!text.contains("shpat_secret"), "{text}");
+        }
+        let credentials = Credentials::for_shop(
+            "example",
+            ClientCredentials::new("client-id", "client-secret-value"),
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        let client = AdminClient::new(credentials.clone(), ClientOptions::default());
+        for text in [format!("{credentials:?}"), format!("{client:?}")] {
+            assert!(
+                text.contains("client-id") && !text.contains("client-secret-value"),
+                "{text}"
+            );
         }
         assert_eq!(
             credentials.endpoint,
@@ -861,7 +1318,7 @@ mod tests {
         let resolved = Credentials::resolve(Some("flag-shop.myshopify.com"), None, Some(&file))
             .unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(resolved.shop, "flag-shop.myshopify.com");
-        assert_eq!(resolved.token, AccessToken::new("from-file"));
+        assert_eq!(resolved.auth, Auth::Token(AccessToken::new("from-file")));
         let _ = std::fs::write(&file, "{ not json shpat_leak");
         let error = Credentials::resolve(None, None, Some(&file))
             .err()
@@ -872,6 +1329,75 @@ mod tests {
             "{error}"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_file_token_wins_over_the_file_client_credentials() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let file = dir.path().join("credentials.json");
+        let write =
+            |text: &str| std::fs::write(&file, text).unwrap_or_else(|e| unreachable!("{e}"));
+        write(r#"{"shop": "s", "client_id": "id", "client_secret": "secret"}"#);
+        let resolved =
+            Credentials::resolve(None, None, Some(&file)).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(
+            resolved.auth,
+            Auth::ClientCredentials(ClientCredentials::new("id", "secret"))
+        );
+        write(r#"{"shop": "s", "access_token": "t", "client_id": "id", "client_secret": "x"}"#);
+        let resolved =
+            Credentials::resolve(None, None, Some(&file)).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(resolved.auth, Auth::Token(AccessToken::new("t")));
+        write(r#"{"shop": "s", "access_token": " ", "client_id": "id", "client_secret": "x"}"#);
+        let resolved = Credentials::resolve(None, Some("flag"), Some(&file))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(resolved.auth, Auth::Token(AccessToken::new("flag")));
+        assert!(matches!(
+            Credentials::for_shop("s", ClientCredentials::new("id", " ")),
+            Err(CredentialsError::EmptyClientCredentials)
+        ));
+    }
+
+    #[test]
+    fn the_grant_goes_to_the_endpoints_own_origin() {
+        let shop = Credentials::for_shop("example", AccessToken::new("t"))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(
+            shop.token_url().as_deref(),
+            Some("https://example.myshopify.com/admin/oauth/access_token")
+        );
+        let local = Credentials::for_local(
+            "http://127.0.0.1:8080/admin/api/2026-04/graphql.json",
+            AccessToken::new("t"),
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(
+            local.token_url().as_deref(),
+            Some("http://127.0.0.1:8080/admin/oauth/access_token")
+        );
+    }
+
+    #[test]
+    fn a_write_scope_grants_its_read_scope() {
+        let needed = ["read_customers", "write_products", "read_orders"];
+        assert_eq!(
+            missing_scopes("write_customers, read_products,read_orders", &needed),
+            vec!["write_products"]
+        );
+        assert!(missing_scopes("write_customers,write_products,read_orders", &needed).is_empty());
+    }
+
+    #[test]
+    fn a_refusal_quotes_shopify_but_never_the_secret() {
+        let client = ClientCredentials::new("id", "s3cret");
+        assert_eq!(
+            grant_error_detail(
+                r#"{"error": "invalid_client", "error_description": "bad s3cret\nhere"}"#,
+                &client
+            ),
+            ": invalid_client: bad <redacted> here"
+        );
+        assert_eq!(grant_error_detail("<html>s3cret</html>", &client), "");
     }
 
     #[test]

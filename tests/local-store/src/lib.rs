@@ -5,9 +5,10 @@
 //! compare-and-set), `metafieldsDelete`, reading metafields back through `customer`, `product`,
 //! `productVariant`, `order`, `node` and `nodes`, the root connections `customers`, `products`,
 //! `orders`, bulk queries and bulk mutations with staged uploads and the bulk-operation
-//! lifecycle, the automatic app discounts and cart transforms that run an app's Functions
-//! (created with their configuration metafields, one cart transform per function), and
-//! Shopify's calculated query cost with a leaky bucket per app and shop. It is seeded from the
+//! lifecycle, the client credentials grant that exchanges an app's client id and secret for a
+//! token (`POST /admin/oauth/access_token`), the automatic app discounts and cart transforms
+//! that run an app's Functions (created with their configuration metafields, one cart transform
+//! per function), and Shopify's calculated query cost with a leaky bucket per app and shop. It is seeded from the
 //! bulk-operation JSONL that `marginwise generate` writes, keeps everything in memory, and can
 //! inject faults (5xx bursts, dropped connections before or after a write was applied, slow
 //! answers, THROTTLED storms) while counting every write, so tests can prove that a client
@@ -31,6 +32,7 @@ mod data;
 mod exec;
 mod functions;
 mod metafields;
+mod oauth;
 mod out;
 mod server;
 mod state;
@@ -47,6 +49,7 @@ pub use metafields::{
     DEFAULT_VALUE_LIMIT, JSON_VALUE_LIMIT, MetafieldRecord, SET_BATCH_LIMIT, WriteCount,
     digest as metafield_digest,
 };
+pub use oauth::{AppCredentials, MARGINWISE_SCOPES, TOKEN_PATH};
 pub use server::GRAPHQL_PATH;
 pub use state::{BulkHold, Burst, Config, Faults, Stats};
 
@@ -124,9 +127,16 @@ impl Handle {
         self.addr.port()
     }
 
-    /// The access token requests must send as `X-Shopify-Access-Token`.
+    /// The access token requests must send as `X-Shopify-Access-Token` (tokens issued by the
+    /// client credentials grant are accepted too).
     pub fn token(&self) -> &str {
         &self.shared.token
+    }
+
+    /// Every token the client credentials grant issued so far is refused from now on, as
+    /// Shopify refuses one a day old; a client has to exchange its credentials again.
+    pub fn expire_tokens(&self) {
+        lock(&self.shared.grants).expire_all();
     }
 
     /// The namespace `$app` expands to.

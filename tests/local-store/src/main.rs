@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use local_store::{AppFunction, Burst, Config, Faults, FunctionApi, LocalStore, Plan};
+use local_store::{
+    AppCredentials, AppFunction, Burst, Config, Faults, FunctionApi, LocalStore, Plan,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,6 +57,15 @@ struct Args {
     /// default is marginwise's offers=discount and bundles=cart_transform.
     #[arg(long = "function", value_parser = parse_function)]
     functions: Vec<(String, FunctionApi)>,
+    /// The app's client id for the client credentials grant (POST /admin/oauth/access_token);
+    /// without it and --client-secret, every exchange is refused as for an app not installed.
+    #[arg(long, requires = "client_secret")]
+    client_id: Option<String>,
+    #[arg(long, requires = "client_id")]
+    client_secret: Option<String>,
+    /// The scopes a granted token has (default: those marginwise's shopify.app.toml declares).
+    #[arg(long, requires = "client_id")]
+    granted_scope: Option<String>,
 }
 
 fn parse_function(text: &str) -> Result<(String, FunctionApi), String> {
@@ -120,6 +131,16 @@ fn main() -> anyhow::Result<()> {
                 .zip(&args.functions)
                 .map(|(number, (handle, api))| AppFunction::new(handle, *api, number))
                 .collect()
+        },
+        client_credentials: match (args.client_id, args.client_secret) {
+            (Some(id), Some(secret)) => {
+                let mut app = AppCredentials::new(id, secret);
+                if let Some(scope) = args.granted_scope {
+                    app.scope = scope;
+                }
+                Some(app)
+            }
+            _ => None,
         },
         ..Config::default()
     };

@@ -5,6 +5,7 @@
 //!
 //! Routes:
 //! - `POST /admin/api/2026-04/graphql.json`: the Admin GraphQL subset (token checked).
+//! - `POST /admin/oauth/access_token`: the client credentials grant ([`crate::oauth`]).
 //! - `POST /_staged/` (multipart form) and `PUT /_staged/<key>`: staged upload targets.
 //! - `GET /_bulk/<id>.jsonl`: bulk operation results.
 //! - `POST /_control`, `GET /_control`, `GET /_control/stats`, `GET /_control/writes`,
@@ -23,6 +24,7 @@ use serde_json::{Value, json};
 use crate::bulk;
 use crate::cost::{self, MAX_QUERY_COST, MUTATION_COST, default_maximum};
 use crate::exec::{self, Exec, OpKind};
+use crate::oauth::TOKEN_PATH;
 use crate::out::Out;
 use crate::state::{BulkHold, Faults, Shared, lock, now_rfc3339};
 
@@ -350,6 +352,8 @@ fn route(shared: &Arc<Shared>, request: HttpRequest) -> Reply {
     match (method, path) {
         ("POST", GRAPHQL_PATH) => graphql(shared, &request),
         (_, GRAPHQL_PATH) => Reply::Respond(HttpResponse::text(405, "Method Not Allowed")),
+        ("POST", TOKEN_PATH) => Reply::Respond(access_token(shared, &request)),
+        (_, TOKEN_PATH) => Reply::Respond(HttpResponse::text(405, "Method Not Allowed")),
         ("POST", "/_staged/") => Reply::Respond(upload_form(shared, &request)),
         ("PUT", _) if path.starts_with("/_staged/") => Reply::Respond(upload_put(shared, &request)),
         ("GET", _) if path.starts_with("/_bulk/") => {
@@ -438,8 +442,28 @@ fn graphql_answer(errors: Vec<Out>, data: Option<Out>, extensions: Out) -> HttpR
     HttpResponse::json(200, Out::Obj(fields).to_json())
 }
 
+/// `POST /admin/oauth/access_token`: the client credentials grant.
+fn access_token(shared: &Shared, request: &HttpRequest) -> HttpResponse {
+    let answer = lock(&shared.grants).exchange(
+        request.header("content-type"),
+        &request.body,
+        Instant::now(),
+    );
+    let mut stats = lock(&shared.stats);
+    if answer.issued {
+        stats.tokens_granted += 1;
+    } else {
+        stats.grants_refused += 1;
+    }
+    HttpResponse::json(answer.status, answer.body)
+}
+
 fn graphql(shared: &Arc<Shared>, request: &HttpRequest) -> Reply {
-    if request.header("x-shopify-access-token") != Some(shared.token.as_str()) {
+    let token = request.header("x-shopify-access-token");
+    let authorized = token == Some(shared.token.as_str())
+        || token.is_some_and(|token| lock(&shared.grants).authorize(token, Instant::now()));
+    if !authorized {
+        lock(&shared.stats).unauthorized += 1;
         return Reply::Respond(HttpResponse::json(
             401,
             json!({"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}).to_string(),
@@ -570,6 +594,8 @@ struct ControlBody {
     drain_bucket: Option<bool>,
     reset_stats: Option<bool>,
     bulk_hold: Option<BulkHold>,
+    /// Refuse every token the client credentials grant issued so far.
+    expire_tokens: Option<bool>,
 }
 
 fn control(shared: &Arc<Shared>, body: &[u8]) -> HttpResponse {
@@ -591,6 +617,9 @@ fn control(shared: &Arc<Shared>, body: &[u8]) -> HttpResponse {
         body.reset_stats.unwrap_or(false),
         body.bulk_hold,
     );
+    if body.expire_tokens == Some(true) {
+        lock(&shared.grants).expire_all();
+    }
     let faults = lock(&shared.faults).faults.clone();
     let status = lock(&shared.bucket).status(Instant::now());
     let hold = *lock(&shared.bulk_hold);

@@ -14,6 +14,7 @@ use crate::cost::{Bucket, Plan, default_maximum};
 use crate::data::StoreData;
 use crate::functions::{AppFunction, FunctionOwners};
 use crate::metafields::Metafields;
+use crate::oauth::{AppCredentials, Grants};
 
 /// How a [`crate::LocalStore`] starts.
 #[derive(Debug, Clone)]
@@ -40,6 +41,10 @@ pub struct Config {
     /// The functions of the app the stand-in plays, which discounts and cart transforms name by
     /// handle (default: marginwise's `offers` and `bundles`).
     pub functions: Vec<AppFunction>,
+    /// The app's client id and secret for the client credentials grant
+    /// (`POST /admin/oauth/access_token`); `None` (the default) plays a store the app is not
+    /// installed on: every exchange is refused with HTTP 400.
+    pub client_credentials: Option<AppCredentials>,
 }
 
 impl Default for Config {
@@ -56,6 +61,7 @@ impl Default for Config {
             faults: Faults::default(),
             bulk_hold: BulkHold::None,
             functions: AppFunction::marginwise(),
+            client_credentials: None,
         }
     }
 }
@@ -151,6 +157,12 @@ pub struct Stats {
     pub metafields_stored: u64,
     /// Metafields written more than once since the counters were reset.
     pub metafields_written_more_than_once: u64,
+    /// Access tokens issued by the client credentials grant.
+    pub tokens_granted: u64,
+    /// Client credentials exchanges refused (HTTP 400).
+    pub grants_refused: u64,
+    /// GraphQL requests refused with HTTP 401 (no valid access token).
+    pub unauthorized: u64,
 }
 
 /// Fault bookkeeping: the configured faults and the request clocks they count on.
@@ -216,6 +228,8 @@ impl FaultState {
 /// Everything the server threads share.
 pub struct Shared {
     pub token: String,
+    /// The client credentials grant and the tokens it issued (accepted beside `token`).
+    pub grants: Mutex<Grants>,
     pub app_id: u64,
     pub max_bulk_operations: usize,
     pub base_url: String,
@@ -246,6 +260,7 @@ impl Shared {
         };
         Shared {
             token: config.token.clone(),
+            grants: Mutex::new(Grants::new(config.client_credentials.clone())),
             app_id: config.app_id,
             max_bulk_operations: config.max_bulk_operations,
             base_url,
