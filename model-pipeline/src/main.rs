@@ -284,6 +284,13 @@ enum Command {
         /// File holding the app's client secret (else $SHOPIFY_API_SECRET).
         #[arg(long)]
         secret_file: Option<PathBuf>,
+        /// A bulk export folder `marginwise export --out` wrote (repeatable). customers/redact
+        /// rewrites its customers.jsonl and orders.jsonl without the customer's line, their
+        /// orders and those orders' line items (lines that cannot be read are kept and counted);
+        /// customers/data_request includes those lines; shop/redact removes its files (and the
+        /// folder when left empty). Without it the export folders keep the customer's data.
+        #[arg(long = "export", value_name = "DIR")]
+        export: Vec<PathBuf>,
         #[command(flatten)]
         shop: ShopArgs,
     },
@@ -862,6 +869,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             state,
             data_requests,
             secret_file,
+            export,
             shop,
         } => {
             use model_pipeline::privacy::command::{self, Mode, WebhooksOptions};
@@ -890,6 +898,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 plan,
                 state,
                 data_requests,
+                export_dirs: export,
             })?;
         }
         Command::Measure {

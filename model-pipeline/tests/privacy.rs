@@ -572,6 +572,42 @@ fn the_cli_replays_a_captured_delivery_only_with_its_signature() {
     assert_eq!(shop.state_value(1), None);
 }
 
+/// `--export DIR` on the command line reaches the handler: a replayed redaction rewrites the
+/// export folder it names.
+#[test]
+fn the_cli_replay_rewrites_the_export_folders_it_is_given() {
+    let shop = shop("replay-export");
+    let export = shop.plan.parent().unwrap().join("export");
+    write_export(&export);
+    let payload = shop.plan.parent().unwrap().join("redact.json");
+    std::fs::write(&payload, redact_body(1)).unwrap();
+    let hmac = sign(&secret(), redact_body(1).as_bytes());
+    let done = std::process::Command::new(env!("CARGO_BIN_EXE_marginwise"))
+        .args(["--quiet", "webhooks", "--replay"])
+        .arg(&payload)
+        .args(["--topic", "customers/redact", "--hmac", &hmac, "--plan"])
+        .arg(&shop.plan)
+        .arg("--export")
+        .arg(&export)
+        .args(["--endpoint", &shop.store.url(), "--shop", SHOP])
+        .env("SHOPIFY_ACCESS_TOKEN", shop.store.token())
+        .env("SHOPIFY_API_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    for file in EXPORT_FILES {
+        assert_eq!(
+            std::fs::read_to_string(export.join(file)).unwrap(),
+            export_text(file, false),
+            "{file}"
+        );
+    }
+}
+
 /// `marginwise webhooks` printed with `println!`, which panics ("failed printing to stdout:
 /// Broken pipe") when the reader of its standard output has gone: like every other command, a
 /// closed standard output is a clean stop (status 0, nothing on stderr), in both forms. The
@@ -1142,4 +1178,324 @@ fn an_apply_running_during_a_redaction_writes_nothing_of_the_customer_afterwards
     let report = sync::apply_plan(&mut client, &shop.plan, None, &options).unwrap();
     assert_eq!((report.redacted_not_written, report.written), (2, 0));
     assert_eq!(writes_to(&shop, 10) + writes_to(&shop, 40), 1);
+}
+
+/// An order line of `orders.jsonl` as the bulk export writes it (slashes escaped), of customer
+/// `customer` (a guest order without).
+fn export_order(id: u64, customer: Option<u64>) -> String {
+    let customer = customer.map_or_else(
+        || "null".to_string(),
+        |n| format!(r#"{{"id":"gid:\/\/shopify\/Customer\/{n}"}}"#),
+    );
+    format!(
+        r#"{{"id":"gid:\/\/shopify\/Order\/{id}","createdAt":"2024-01-02T10:00:00Z","processedAt":"2024-01-02T10:00:00Z","cancelledAt":null,"test":false,"currencyCode":"USD","customer":{customer}}}"#
+    )
+}
+
+/// A line item of order `order`, a line of its own pointing at the order through `__parentId`.
+fn export_line_item(id: u64, order: u64) -> String {
+    format!(
+        r#"{{"id":"gid:\/\/shopify\/LineItem\/{id}","quantity":1,"variant":{{"id":"gid:\/\/shopify\/ProductVariant\/11"}},"product":{{"id":"gid:\/\/shopify\/Product\/10"}},"originalUnitPriceSet":{{"shopMoney":{{"amount":"20.00","currencyCode":"USD"}}}},"discountAllocations":[],"__parentId":"gid:\/\/shopify\/Order\/{order}"}}"#
+    )
+}
+
+fn export_customer(n: u64) -> String {
+    format!(
+        r#"{{"id":"gid:\/\/shopify\/Customer\/{n}","createdAt":"2024-01-02T09:00:00Z","numberOfOrders":"2","amountSpent":{{"amount":"40.00","currencyCode":"USD"}},"tags":[],"dataSaleOptOut":false}}"#
+    )
+}
+
+/// The lines of a small export, each with its ending, and whether it is customer 1's as
+/// `redact_body(1)` and `data_request_body(1, _)` see it (order 299938 is named by both).
+/// Around them: customer 12 (whose GID starts with customer 1's), a guest order, a line with a
+/// CRLF ending, a last line without a newline, and two lines that cannot be read, one of them an
+/// order whose line item follows it.
+fn export_lines() -> Vec<(&'static str, String, bool)> {
+    let line = |file, text: String, ending: &str, theirs| (file, text + ending, theirs);
+    vec![
+        line("customers.jsonl", export_customer(2), "\n", false),
+        line("customers.jsonl", export_customer(1), "\n", true),
+        line(
+            "customers.jsonl",
+            r#"{"id":"gid:\/\/shopify\/Customer\/4","createdAt":"#.to_string(),
+            "\n",
+            false,
+        ),
+        line("customers.jsonl", export_customer(12), "\r\n", false),
+        line("customers.jsonl", export_customer(3), "", false),
+        line("orders.jsonl", export_order(100, Some(1)), "\n", true),
+        line("orders.jsonl", export_line_item(1, 100), "\n", true),
+        line("orders.jsonl", export_line_item(2, 100), "\n", true),
+        line("orders.jsonl", export_order(101, Some(2)), "\n", false),
+        line("orders.jsonl", export_line_item(3, 101), "\n", false),
+        line("orders.jsonl", export_order(102, Some(12)), "\n", false),
+        line("orders.jsonl", export_line_item(4, 102), "\n", false),
+        line("orders.jsonl", export_order(103, None), "\n", false),
+        line("orders.jsonl", export_line_item(5, 103), "\n", false),
+        line("orders.jsonl", export_order(104, Some(1)), "\n", true),
+        line("orders.jsonl", export_line_item(6, 104), "\n", true),
+        line("orders.jsonl", export_order(299938, None), "\n", true),
+        line("orders.jsonl", export_line_item(7, 299938), "\n", true),
+        line(
+            "orders.jsonl",
+            export_order(105, Some(1)).replace(r#""gid:\/\/shopify\/Customer\/1""#, "17"),
+            "\n",
+            false,
+        ),
+        line("orders.jsonl", export_line_item(8, 105), "\n", false),
+        line("products.jsonl", r#"{"id":"gid:\/\/shopify\/Product\/10"}"#.to_string(), "\n", false),
+        line(
+            "products.jsonl",
+            r#"{"id":"gid:\/\/shopify\/ProductVariant\/11","price":"20.00","inventoryItem":{"unitCost":{"amount":"8.00","currencyCode":"USD"}},"__parentId":"gid:\/\/shopify\/Product\/10"}"#.to_string(),
+            "\n",
+            false,
+        ),
+    ]
+}
+
+const EXPORT_FILES: [&str; 3] = ["customers.jsonl", "products.jsonl", "orders.jsonl"];
+
+/// The text of `file` in an export of [`export_lines`], with customer 1's lines or without.
+fn export_text(file: &str, with_customer_1: bool) -> String {
+    export_lines()
+        .into_iter()
+        .filter(|(f, _, theirs)| *f == file && (with_customer_1 || !theirs))
+        .map(|(_, text, _)| text)
+        .collect()
+}
+
+/// Writes the export of [`export_lines`] into `dir`, as `export --out dir` leaves it.
+fn write_export(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for file in EXPORT_FILES {
+        std::fs::write(dir.join(file), export_text(file, true)).unwrap();
+    }
+}
+
+fn export_handler(shop: &Shop, exports: &[PathBuf]) -> Handler {
+    let mut config = HandlerConfig::new(secret(), SHOP, &shop.plan);
+    config.export_dirs = exports.to_vec();
+    Handler::new(
+        config,
+        AdminClient::new(shop.credentials(), webhook_client_options()),
+    )
+}
+
+/// What tells a rewritten file from one left alone: the rename of a rewrite gives it another
+/// inode, whatever the clock's resolution.
+#[cfg(unix)]
+fn file_identity(file: &Path) -> (u64, std::time::SystemTime) {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(file).unwrap();
+    (metadata.ino(), metadata.modified().unwrap())
+}
+
+#[cfg(not(unix))]
+fn file_identity(file: &Path) -> (u64, std::time::SystemTime) {
+    (0, std::fs::metadata(file).unwrap().modified().unwrap())
+}
+
+/// `customers/redact` with export folders given: customer 1's record, their orders (and the
+/// order the request names, a guest order now) and those orders' line items leave both folders;
+/// every other line stays byte for byte, in its order, with its line ending; unreadable lines
+/// are kept and counted; the files keep their permissions; nothing is left beside them. Sent
+/// again, it reads the files and rewrites none.
+#[test]
+fn customers_redact_removes_the_customers_lines_from_the_export_folders() {
+    let shop = shop("export-redact");
+    let exports = [
+        shop.plan.parent().unwrap().join("export-jan"),
+        shop.plan.parent().unwrap().join("export-feb"),
+    ];
+    for dir in &exports {
+        write_export(dir);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let orders = exports[0].join("orders.jsonl");
+        std::fs::set_permissions(&orders, std::fs::Permissions::from_mode(0o640)).unwrap();
+    }
+    let mut handler = export_handler(&shop, &exports);
+    let products_before = file_identity(&exports[0].join("products.jsonl"));
+    let outcome = deliver(&mut handler, "customers/redact", &redact_body(1));
+    assert_eq!(outcome.status(), 200, "{outcome}");
+    let Outcome::Redacted(redacted) = &outcome else {
+        panic!("{outcome}");
+    };
+    let removed = redacted.exports;
+    assert_eq!(
+        (
+            removed.files_read,
+            removed.files_rewritten,
+            removed.customer_lines_removed,
+            removed.order_lines_removed,
+            removed.nested_lines_removed,
+            removed.unreadable_lines_kept,
+        ),
+        (4, 4, 2, 6, 8, 4),
+        "{outcome}"
+    );
+    let line = outcome.to_string();
+    assert!(
+        line.contains(
+            "exports: 2 customer lines, 6 orders and 8 nested lines removed (4 of 4 files rewritten); 4 unreadable export lines kept"
+        ),
+        "{line}"
+    );
+    assert!(
+        !line.contains("Customer") && !line.contains("Order/"),
+        "{line}"
+    );
+    for dir in &exports {
+        for file in EXPORT_FILES {
+            let text = std::fs::read(dir.join(file)).unwrap();
+            assert_eq!(
+                String::from_utf8(text).unwrap(),
+                export_text(file, false),
+                "{}",
+                dir.join(file).display()
+            );
+        }
+        let mut left: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["customers.jsonl", "orders.jsonl", "products.jsonl"]);
+    }
+    // products.jsonl names no customer: not even rewritten.
+    assert_eq!(
+        file_identity(&exports[0].join("products.jsonl")),
+        products_before
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(exports[0].join("orders.jsonl"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o640, "{mode:o}");
+    }
+
+    // Sent again: every file read, none rewritten, the unreadable lines still reported.
+    let before: Vec<_> = exports
+        .iter()
+        .flat_map(|dir| EXPORT_FILES.map(|file| file_identity(&dir.join(file))))
+        .collect();
+    let again = deliver(&mut handler, "customers/redact", &redact_body(1));
+    let Outcome::Redacted(redacted) = &again else {
+        panic!("{again}");
+    };
+    assert_eq!(
+        (
+            redacted.exports.files_read,
+            redacted.exports.files_rewritten,
+            redacted.exports.lines_removed(),
+            redacted.exports.unreadable_lines_kept
+        ),
+        (4, 0, 0, 4),
+        "{again}"
+    );
+    let after: Vec<_> = exports
+        .iter()
+        .flat_map(|dir| EXPORT_FILES.map(|file| file_identity(&dir.join(file))))
+        .collect();
+    assert_eq!(before, after);
+    for file in EXPORT_FILES {
+        assert_eq!(
+            std::fs::read_to_string(exports[1].join(file)).unwrap(),
+            export_text(file, false)
+        );
+    }
+}
+
+/// `customers/data_request` includes the customer's lines of every export folder (their record,
+/// their orders and the order the request names, with their line items), and nobody else's;
+/// the export is only read.
+#[test]
+fn a_data_request_includes_the_customers_lines_of_the_export_folders() {
+    let shop = shop("export-data-request");
+    let exports = [shop.plan.parent().unwrap().join("export")];
+    write_export(&exports[0]);
+    let mut handler = export_handler(&shop, &exports);
+    let before = EXPORT_FILES.map(|file| file_identity(&exports[0].join(file)));
+    let outcome = deliver(
+        &mut handler,
+        "customers/data_request",
+        &data_request_body(1, 31),
+    );
+    let Outcome::DataRequestWritten(written) = &outcome else {
+        panic!("{outcome}");
+    };
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&written.file).unwrap()).unwrap();
+    let expected = |file: &str| -> Vec<serde_json::Value> {
+        export_lines()
+            .into_iter()
+            .filter(|(f, _, theirs)| *f == file && *theirs)
+            .map(|(_, text, _)| serde_json::from_str(&text).unwrap())
+            .collect()
+    };
+    let folders = document["bulk_exports"].as_array().unwrap();
+    assert_eq!(folders.len(), 1, "{document:#}");
+    assert_eq!(
+        folders[0]["customers.jsonl"],
+        serde_json::Value::Array(expected("customers.jsonl"))
+    );
+    assert_eq!(
+        folders[0]["orders.jsonl"],
+        serde_json::Value::Array(expected("orders.jsonl"))
+    );
+    assert_eq!(folders[0]["orders.jsonl"].as_array().unwrap().len(), 7);
+    let text = document.to_string();
+    for someone_else in ["Customer/12", "Customer/2\"", "Order/101", "LineItem/5\""] {
+        assert!(!text.contains(someone_else), "{someone_else}");
+    }
+    assert_eq!(
+        EXPORT_FILES.map(|file| file_identity(&exports[0].join(file))),
+        before
+    );
+}
+
+/// `shop/redact` removes the export folders' files (an interrupted export's and redaction's
+/// temporaries too) and each folder left empty; a file the pipeline did not write keeps its
+/// folder.
+#[test]
+fn shop_redact_removes_the_export_folders() {
+    let shop = shop("export-shop-redact");
+    let exports = [
+        shop.plan.parent().unwrap().join("export-jan"),
+        shop.plan.parent().unwrap().join("export-feb"),
+    ];
+    for dir in &exports {
+        write_export(dir);
+    }
+    let leftovers = [
+        exports[0].join("orders.jsonl.part"),
+        exports[0].join(".orders.jsonl.redacting"),
+    ];
+    for file in &leftovers {
+        std::fs::write(file, export_text("orders.jsonl", true)).unwrap();
+    }
+    let notes = exports[1].join("notes.txt");
+    std::fs::write(&notes, "the merchant's").unwrap();
+    let mut handler = export_handler(&shop, &exports);
+    let outcome = deliver(&mut handler, "shop/redact", &shop_redact_body(SHOP));
+    let Outcome::ShopRedacted(removed) = &outcome else {
+        panic!("{outcome}");
+    };
+    for dir in &exports {
+        for file in EXPORT_FILES {
+            let file = dir.join(file);
+            assert!(!file.exists(), "{} is still there", file.display());
+            assert!(removed.files_removed.contains(&file), "{}", file.display());
+        }
+    }
+    for file in &leftovers {
+        assert!(!file.exists(), "{} is still there", file.display());
+    }
+    assert!(!exports[0].exists() && removed.files_removed.contains(&exports[0]));
+    assert!(notes.exists() && !removed.files_removed.contains(&exports[1]));
 }

@@ -35,6 +35,8 @@ pub struct WebhooksOptions {
     pub plan: PathBuf,
     pub state: Option<PathBuf>,
     pub data_requests: Option<PathBuf>,
+    /// Bulk export folders (`marginwise export --out`) that redactions reach too.
+    pub export_dirs: Vec<PathBuf>,
 }
 
 /// The shop deliveries must name: the credentials' shop, or, against a local stand-in, the
@@ -73,15 +75,27 @@ pub fn run(options: WebhooksOptions) -> anyhow::Result<()> {
     if let Some(dir) = options.data_requests {
         config.data_requests_dir = dir;
     }
+    config.export_dirs = options.export_dirs;
     let client = AdminClient::new(options.credentials, webhook_client_options());
     let mut handler = Handler::new(config, client);
     match options.mode {
         Mode::Listen(address) => {
+            let exports: Vec<String> = handler
+                .config()
+                .export_dirs
+                .iter()
+                .map(|dir| dir.display().to_string())
+                .collect();
             let summary = format!(
-                "shop {shop_domain}, state {}, plan {}, data requests {}",
+                "shop {shop_domain}, state {}, plan {}, data requests {}, exports {}",
                 handler.config().state_file.display(),
                 handler.config().plan_dir.display(),
-                handler.config().data_requests_dir.display()
+                handler.config().data_requests_dir.display(),
+                if exports.is_empty() {
+                    "none (pass --export DIR)".to_string()
+                } else {
+                    exports.join(", ")
+                }
             );
             // Never `eprintln!`: it panics when stderr is closed, which would stop the server.
             let log = Box::new(|line: &str| {

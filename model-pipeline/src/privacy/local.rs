@@ -13,7 +13,8 @@
 //! state, so that whoever adds one decides whether it holds data about customers.
 //!
 //! A plan file is rewritten beside itself and renamed over the old one, so a reader (an `apply` run)
-//! sees either the old file or the new one, never half of one.
+//! sees either the old file or the new one, never half of one ([`replace_atomically`], which the
+//! export folders' rewrite in `super::exports` shares).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -264,7 +265,7 @@ fn names_owner(line: &str, owner_id: &str) -> bool {
         .is_some_and(|id| id == owner_id)
 }
 
-fn io(file: &Path) -> impl Fn(std::io::Error) -> PrivacyError + '_ {
+pub(super) fn io(file: &Path) -> impl Fn(std::io::Error) -> PrivacyError + '_ {
     move |source| PrivacyError::Io {
         file: file.display().to_string(),
         source,
@@ -272,7 +273,7 @@ fn io(file: &Path) -> impl Fn(std::io::Error) -> PrivacyError + '_ {
 }
 
 /// `path` opened for reading, or `None` when there is no such file (a plan without deletions).
-fn open_if_present(path: &Path) -> Result<Option<File>, PrivacyError> {
+pub(super) fn open_if_present(path: &Path) -> Result<Option<File>, PrivacyError> {
     match File::open(path) {
         Ok(file) => Ok(Some(file)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -313,35 +314,78 @@ pub fn scrub_plan(plan_dir: &Path, owner_id: &str) -> Result<u64, PrivacyError> 
             continue;
         };
         let temporary = plan_dir.join(redacting_name(name));
-        let mut kept = BufWriter::new(File::create(&temporary).map_err(io(&temporary))?);
         let mut removed_here = 0u64;
-        for line in BufReader::new(file).lines() {
-            let line = line.map_err(io(&path))?;
-            if names_owner(&line, owner_id) {
-                removed_here += 1;
-            } else {
-                writeln!(kept, "{line}").map_err(io(&temporary))?;
+        replace_atomically(&path, &temporary, |kept| {
+            for line in BufReader::new(file).lines() {
+                let line = line.map_err(io(&path))?;
+                if names_owner(&line, owner_id) {
+                    removed_here += 1;
+                } else {
+                    writeln!(kept, "{line}").map_err(io(&temporary))?;
+                }
             }
-        }
-        let kept = kept
-            .into_inner()
-            .map_err(|e| io(&temporary)(e.into_error()))?;
-        if removed_here == 0 {
-            drop(kept);
-            let _ = std::fs::remove_file(&temporary);
-            continue;
-        }
-        // On disk before it replaces the plan: a crash leaves the old file or the new one.
-        kept.sync_all().map_err(io(&temporary))?;
-        std::fs::rename(&temporary, &path).map_err(io(&path))?;
+            Ok(removed_here > 0)
+        })?;
         removed += removed_here;
     }
     Ok(removed)
 }
 
-/// The temporary a plan file is rewritten to while lines are removed from it.
-pub fn redacting_name(plan_file: &str) -> String {
-    format!(".{plan_file}.redacting")
+/// Rewrites `path` through `temporary` (a file beside it): `write` fills the temporary and says
+/// whether what it wrote differs from `path`. Only then is the temporary given `path`'s
+/// permissions, put on disk and renamed over `path`, so a reader sees the old file or the new one,
+/// never half of one, and a crash leaves one of the two; otherwise (and when `write` fails) the
+/// temporary is removed and `path` is left as it was, not even touched. Says whether `path` was
+/// replaced.
+///
+/// The temporary is created readable by its owner only and gets `path`'s permissions once
+/// written, so the copy of a private file is never readable by anyone else meanwhile.
+pub(super) fn replace_atomically(
+    path: &Path,
+    temporary: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> Result<bool, PrivacyError>,
+) -> Result<bool, PrivacyError> {
+    let permissions = std::fs::metadata(path).map_err(io(path))?.permissions();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut kept = BufWriter::new(options.open(temporary).map_err(io(temporary))?);
+    let written = write(&mut kept).and_then(|changed| {
+        let kept = kept
+            .into_inner()
+            .map_err(|e| io(temporary)(e.into_error()))?;
+        if changed {
+            kept.set_permissions(permissions).map_err(io(temporary))?;
+            // On disk before it replaces the file: a crash leaves the old file or the new one.
+            kept.sync_all().map_err(io(temporary))?;
+        }
+        Ok(changed)
+    });
+    match written {
+        Ok(true) => {}
+        Ok(false) | Err(_) => {
+            let _ = std::fs::remove_file(temporary);
+            return written;
+        }
+    }
+    std::fs::rename(temporary, path).map_err(io(path))?;
+    // The rename itself on disk too. Best effort: not every file system lets a folder be synced,
+    // and the new file is complete either way.
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && let Ok(dir) = File::open(dir)
+    {
+        let _ = dir.sync_all();
+    }
+    Ok(true)
+}
+
+/// The temporary a plan or export file is rewritten to while lines are removed from it.
+pub fn redacting_name(file_name: &str) -> String {
+    format!(".{file_name}.redacting")
 }
 
 /// Removes the folder `dir` if it exists and is empty; says whether it did.

@@ -2,8 +2,11 @@
 //! `shop/redact`), declared in `shopify.app.toml` at `/webhooks/compliance`.
 //!
 //! What marginwise holds about a customer is their `$app.profile` metafield in the store, the
-//! rows the write-back state database keeps about it, and their lines in the plan folder
-//! ([`local`]). A delivery is handled in this order:
+//! rows the write-back state database keeps about it, their lines in the plan folder
+//! ([`local`]), and the store's history `score` reads: their record, their orders and those
+//! orders' line items in the bulk export folders `export --out` wrote ([`exports`]), which the
+//! handler knows only when given (`--export DIR`, [`HandlerConfig::export_dirs`]). A delivery is
+//! handled in this order:
 //! 1. the signature is checked against the raw body ([`signature`]); a bad or missing one is
 //!    refused (401) before the body is even parsed, and nothing is done;
 //! 2. the topic decides: an unknown topic is acknowledged (200) and nothing is done;
@@ -16,20 +19,31 @@
 //!
 //! - `customers/redact`: the customer's GID goes on the state database's suppression list first
 //!   (so `apply` writes none of their values from then on; the database is created for it when no
-//!   `apply` has run yet), then the local rows, plan lines and
+//!   `apply` has run yet), then the local rows, plan lines, export lines and
 //!   the customer's data-request files go (the state database is opened with `secure_delete` so
 //!   the rows are overwritten), then
 //!   the metafield through `metafieldsDelete`. Local first, so that a store that keeps failing
-//!   cannot keep the local copies alive; the delete runs on every retry anyway.
+//!   cannot keep the local copies alive; the delete runs on every retry anyway. In each export
+//!   folder, `customers.jsonl` and `orders.jsonl` are rewritten (streamed, through a temporary
+//!   renamed over the file, permissions kept) without the customer's line, every order naming
+//!   them or named by `orders_to_redact`, and every line nested under a removed one; a file
+//!   without any is read once and not rewritten. A line that cannot be read is kept and counted
+//!   in the outcome (whose it is cannot be known), never a reason to fail. The suppression list
+//!   still matters for an export taken before the redaction and kept elsewhere. An orders export
+//!   of gigabytes takes longer than Shopify's 5 seconds to rewrite: the delivery is then answered
+//!   late and sent again, and the retry reads the files once, finds nothing and answers.
 //! - `customers/data_request`: the profile as the store holds it now (read through the same
-//!   `nodes` query the write-back reads with), the state rows and plan lines, written as one JSON
-//!   file under the data-requests folder for the merchant to send on. Nothing is sent to the
-//!   customer by this module.
+//!   `nodes` query the write-back reads with), the state rows, plan lines and the customer's
+//!   lines in each export folder (their record, their orders and the orders named by
+//!   `orders_requested`, with their line items), written as one JSON file under the
+//!   data-requests folder for the merchant to send on. Nothing is sent to the customer by this
+//!   module.
 //! - `shop/redact`: the shop's state database, its plan files, `summary.json`, `report.html`,
-//!   leftover redaction temporaries and its data-request files are deleted (each by name; the
-//!   data-requests folder only when left empty). The store is not asked for anything: Shopify
-//!   sends this 48 hours after the app was uninstalled, when the app's access token no longer
-//!   works.
+//!   leftover redaction temporaries, its data-request files and the export folders' three files
+//!   (with an interrupted export's `.part` files) are deleted (each by name; the data-requests
+//!   folder and an export folder only when left empty). The store is not asked for anything:
+//!   Shopify sends this 48 hours after the app was uninstalled, when the app's access token no
+//!   longer works.
 //!
 //! What it deliberately does not do: it never logs or stores the payload (it carries the
 //! customer's email and phone; a parse error names the JSON path and the expected type, never the
@@ -37,6 +51,7 @@
 //! deliveries (Shopify's retries and the idempotent actions make one unnecessary).
 
 pub mod command;
+pub mod exports;
 pub mod local;
 pub mod server;
 pub mod signature;
@@ -151,8 +166,10 @@ pub struct Redacted {
     pub plan_lines_removed: u64,
     /// The customer's data-request files (of any request) removed from the data-requests folder.
     pub data_request_files_removed: u64,
-    /// Orders named by the request; the pipeline keeps nothing per order outside the export.
+    /// Orders named by the request (their lines in the export folders go with the customer's).
     pub orders_named: usize,
+    /// What went from the export folders given (`--export`).
+    pub exports: exports::ExportsScrubbed,
 }
 
 /// What a `customers/data_request` wrote.
@@ -239,19 +256,42 @@ impl std::fmt::Display for Outcome {
                 "NOT HANDLED: the delivery is for {shop}, this process serves {served}"
             ),
             Outcome::Ignored { topic } => write!(f, "ignored topic `{topic}`"),
-            Outcome::Redacted(r) => write!(
-                f,
-                "redacted a customer: profile metafield {}, {} state rows, {} plan lines and {} data-request files removed ({} orders named, none held)",
-                if r.metafield_deleted {
-                    "deleted"
-                } else {
-                    "already absent"
-                },
-                r.state_rows_removed,
-                r.plan_lines_removed,
-                r.data_request_files_removed,
-                r.orders_named
-            ),
+            Outcome::Redacted(r) => {
+                write!(
+                    f,
+                    "redacted a customer: profile metafield {}, {} state rows, {} plan lines and {} data-request files removed ({} orders named)",
+                    if r.metafield_deleted {
+                        "deleted"
+                    } else {
+                        "already absent"
+                    },
+                    r.state_rows_removed,
+                    r.plan_lines_removed,
+                    r.data_request_files_removed,
+                    r.orders_named
+                )?;
+                let e = &r.exports;
+                if e.files_read == 0 {
+                    return write!(f, "; no export file read");
+                }
+                write!(
+                    f,
+                    "; exports: {} customer lines, {} orders and {} nested lines removed ({} of {} files rewritten)",
+                    e.customer_lines_removed,
+                    e.order_lines_removed,
+                    e.nested_lines_removed,
+                    e.files_rewritten,
+                    e.files_read
+                )?;
+                if e.unreadable_lines_kept > 0 {
+                    write!(
+                        f,
+                        "; {} unreadable export lines kept: whose they are is unknown, check them",
+                        e.unreadable_lines_kept
+                    )?;
+                }
+                Ok(())
+            }
             Outcome::DataRequestWritten(d) => write!(
                 f,
                 "data request {} written to {} ({}); send it to the customer",
@@ -296,6 +336,9 @@ pub struct HandlerConfig {
     pub state_file: PathBuf,
     /// Where data-request files go.
     pub data_requests_dir: PathBuf,
+    /// The bulk export folders (`export --out`) the customer's lines are removed from and read
+    /// for a data request, and whose files `shop/redact` removes. None unless given.
+    pub export_dirs: Vec<PathBuf>,
 }
 
 impl HandlerConfig {
@@ -307,6 +350,7 @@ impl HandlerConfig {
             plan_dir: plan_dir.to_path_buf(),
             state_file: plan_dir.join(crate::sync::state::STATE_FILE),
             data_requests_dir: plan_dir.join(DATA_REQUESTS_DIR),
+            export_dirs: Vec::new(),
         }
     }
 }
@@ -424,7 +468,7 @@ impl Handler {
                     ));
                 };
                 let result = if topic == Topic::CustomersRedact {
-                    self.redact_customer(customer_id, payload.orders_to_redact.len())
+                    self.redact_customer(customer_id, &payload.orders_to_redact)
                         .map(Outcome::Redacted)
                 } else {
                     let request_id = payload
@@ -486,7 +530,7 @@ impl Handler {
     fn redact_customer(
         &mut self,
         customer_id: u64,
-        orders_named: usize,
+        orders_to_redact: &[serde_json::Value],
     ) -> Result<Redacted, PrivacyError> {
         let gid = customer_gid(customer_id);
         let state_file = self.config.state_file.clone();
@@ -498,6 +542,10 @@ impl Handler {
         let state_rows_removed = local::forget_owner(&mut connection, &state_file, &gid)?;
         drop(connection);
         let plan_lines_removed = local::scrub_plan(&self.config.plan_dir, &gid)?;
+        let exports = exports::scrub_exports(
+            &self.config.export_dirs,
+            &exports::Owner::new(customer_id, orders_to_redact),
+        )?;
         let mut data_request_files_removed = 0u64;
         for file in local::customer_data_request_files(
             &self.config.data_requests_dir,
@@ -536,7 +584,8 @@ impl Handler {
             state_rows_removed,
             plan_lines_removed,
             data_request_files_removed,
-            orders_named,
+            orders_named: orders_to_redact.len(),
+            exports,
         })
     }
 
@@ -580,6 +629,10 @@ impl Handler {
             .into_iter()
             .map(|(file, line)| serde_json::json!({ "file": file, "line": line }))
             .collect();
+        let bulk_exports = exports::customer_lines(
+            &self.config.export_dirs,
+            &exports::Owner::new(customer_id, orders_requested),
+        )?;
         let file = self.config.data_requests_dir.join(format!(
             "{}--customer-{customer_id}--request-{}.json",
             self.config.shop_domain,
@@ -604,7 +657,8 @@ impl Handler {
             })),
             "write_back_state": state_rows,
             "plan": plan_lines,
-            "orders_note": "marginwise keeps no per-order data beyond the bulk export it scores from; the scores above are derived from the customer's order history.",
+            "bulk_exports": bulk_exports,
+            "orders_note": "bulk_exports holds, for each store export marginwise scores from, the customer's record (customers.jsonl) and their orders with their line items (orders.jsonl), as the store exported them; the scores above are derived from that order history.",
         });
         let bytes = serde_json::to_vec_pretty(&document).map_err(|e| PrivacyError::Io {
             file: file.display().to_string(),
@@ -644,6 +698,15 @@ impl Handler {
                 .iter()
                 .map(|name| self.config.plan_dir.join(local::redacting_name(name))),
         );
+        // The export folders' files, the temporaries of an interrupted export (`.part`) and of
+        // an interrupted redaction: named one by one too.
+        for dir in &self.config.export_dirs {
+            for name in exports::EXPORT_FILES {
+                candidates.push(dir.join(name));
+                candidates.push(dir.join(format!("{name}.part")));
+                candidates.push(dir.join(local::redacting_name(name)));
+            }
+        }
         let prefix = format!("{}--", self.config.shop_domain);
         match std::fs::read_dir(&self.config.data_requests_dir) {
             Ok(entries) => {
@@ -667,9 +730,12 @@ impl Handler {
                 files_removed.push(file);
             }
         }
-        // The data-requests folder goes too once empty (another shop's files keep it).
-        if local::remove_dir_if_empty(&self.config.data_requests_dir)? {
-            files_removed.push(self.config.data_requests_dir.clone());
+        // The data-requests folder goes too once empty (another shop's files keep it), and so
+        // does an export folder (a file the pipeline did not write keeps it).
+        for dir in std::iter::once(&self.config.data_requests_dir).chain(&self.config.export_dirs) {
+            if local::remove_dir_if_empty(dir)? {
+                files_removed.push(dir.clone());
+            }
         }
         Ok(ShopRedacted { files_removed })
     }
