@@ -546,6 +546,10 @@ impl AdminClient {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(options.timeout))
             .http_status_as_error(false)
+            // The token goes to the endpoint and nowhere else: ureq would follow a redirect with
+            // `X-Shopify-Access-Token` (it strips only standard authorization headers), and the
+            // Admin API has no reason to send one, so a 3xx is an error.
+            .max_redirects(0)
             .build()
             .into();
         let token = match &credentials.auth {
@@ -1005,7 +1009,15 @@ impl AdminClient {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let result = self.agent.get(url).call();
+            // No token goes with a download (the URL is signed), so storage redirects are
+            // followed here, unlike on the Admin API.
+            let result = self
+                .agent
+                .get(url)
+                .config()
+                .max_redirects(10)
+                .build()
+                .call();
             let failure = match result {
                 Ok(response) if response.status().as_u16() == 200 => {
                     let mut reader = response.into_body().into_reader();
