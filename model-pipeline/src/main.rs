@@ -281,7 +281,8 @@ enum Command {
         /// Where data-request files are written (default: <plan>/data-requests).
         #[arg(long)]
         data_requests: Option<PathBuf>,
-        /// File holding the app's client secret (else $SHOPIFY_API_SECRET).
+        /// File holding the app's client secret (else $SHOPIFY_API_SECRET, else
+        /// $SHOPIFY_CLIENT_SECRET: webhooks are signed with the same secret).
         #[arg(long)]
         secret_file: Option<PathBuf>,
         /// A bulk export folder `marginwise export --out` wrote (repeatable). customers/redact

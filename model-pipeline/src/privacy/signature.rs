@@ -30,7 +30,10 @@ impl std::fmt::Debug for AppSecret {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("no app secret: set {SECRET_ENV} or pass --secret-file <file>")]
+    #[error(
+        "no app secret: set {SECRET_ENV} (or {}, the same client secret) or pass --secret-file <file>",
+        crate::admin::CLIENT_SECRET_ENV
+    )]
     Missing,
     #[error("the app secret is empty")]
     Empty,
@@ -52,8 +55,17 @@ impl AppSecret {
         Ok(AppSecret(trimmed.as_bytes().to_vec()))
     }
 
-    /// From `file` when given, else from [`SECRET_ENV`].
+    /// From `file` when given, else from [`SECRET_ENV`], else from the client secret the Admin
+    /// client exchanges for a token (`SHOPIFY_CLIENT_SECRET`): webhooks are signed with the
+    /// app's client secret, so one variable serves both.
     pub fn load(file: Option<&Path>) -> Result<AppSecret, SecretError> {
+        Self::load_with(file, |name| std::env::var(name).ok())
+    }
+
+    fn load_with(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<AppSecret, SecretError> {
         match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| SecretError::File {
@@ -62,9 +74,9 @@ impl AppSecret {
                 })?;
                 AppSecret::new(&text)
             }
-            None => match std::env::var(SECRET_ENV) {
-                Ok(text) => AppSecret::new(&text),
-                Err(_) => Err(SecretError::Missing),
+            None => match env(SECRET_ENV).or_else(|| env(crate::admin::CLIENT_SECRET_ENV)) {
+                Some(text) => AppSecret::new(&text),
+                None => Err(SecretError::Missing),
             },
         }
     }
@@ -115,6 +127,46 @@ mod tests {
 
     fn secret(text: &str) -> AppSecret {
         AppSecret::new(text).unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    #[test]
+    fn the_secret_comes_from_the_api_secret_else_the_client_secret() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| value.to_string())
+            }
+        };
+        let body = b"{}";
+        let signed_with = |secret: &str| {
+            super::sign(
+                &AppSecret::new(secret).unwrap_or_else(|e| unreachable!("{e}")),
+                body,
+            )
+        };
+        let both = AppSecret::load_with(
+            None,
+            env(&[
+                ("SHOPIFY_API_SECRET", "api"),
+                ("SHOPIFY_CLIENT_SECRET", "client"),
+            ]),
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(super::sign(&both, body), signed_with("api"));
+        let client = AppSecret::load_with(None, env(&[("SHOPIFY_CLIENT_SECRET", "client")]))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(super::sign(&client, body), signed_with("client"));
+        let missing = AppSecret::load_with(None, env(&[]))
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            missing
+                .as_deref()
+                .is_some_and(|m| m.contains("SHOPIFY_CLIENT_SECRET")),
+            "{missing:?}"
+        );
     }
 
     #[test]
