@@ -1085,6 +1085,54 @@ fn a_value_in_flight_during_a_redaction_is_deleted_again_after_it_lands() {
     assert_eq!(shop.store.stats().deletes_applied, 0);
 }
 
+/// A redaction recorded while a bulk mutation holding the customer is still running (the run that
+/// started it gave up waiting): the next run waits for the operation, and only then deletes the
+/// value it landed; a run whose wait times out again stops with its journal kept instead of
+/// taking the operation for gone.
+#[test]
+fn a_value_a_running_bulk_operation_lands_after_a_redaction_is_deleted_again() {
+    const CUSTOMERS: u64 = 30;
+    let shop = Arc::new(plan_shop("suppressed-bulk-running", CUSTOMERS));
+    let (mut client, mut options) = apply_client_and_options(&shop);
+    options.bulk_threshold = 1;
+    options.polling.timeout = Duration::from_millis(300);
+    shop.store.set_bulk_hold(local_store::BulkHold::Running);
+    let first = sync::apply_plan(&mut client, &shop.plan, None, &options).unwrap_err();
+    assert!(first.to_string().contains("still running"), "{first}");
+    let outcome = deliver(&mut shop.handler(), "customers/redact", &redact_body(10));
+    assert_eq!(outcome.status(), 200, "{outcome}");
+    // Still running: the run stops and keeps the journal (nothing is taken for gone).
+    let second = sync::apply_plan(&mut client, &shop.plan, None, &options).unwrap_err();
+    assert!(second.to_string().contains("still running"), "{second}");
+    // The operation finishes while the next run waits for it.
+    let store = shop.clone();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(400));
+        store.store.set_bulk_hold(local_store::BulkHold::None);
+    });
+    options.polling.timeout = Duration::from_secs(30);
+    let third = sync::apply_plan(&mut client, &shop.plan, None, &options).unwrap();
+    release.join().unwrap();
+    assert_eq!(
+        writes_to(&shop, 10),
+        1,
+        "the bulk operation landed the value"
+    );
+    assert_eq!(third.redacted_purged, 1, "{third:?}");
+    assert_eq!(shop.stored_profile(10), None);
+    assert_eq!(shop.state_value(10), None);
+    for n in [1, 9, 11, 30] {
+        assert_eq!(
+            shop.stored_profile(n).as_ref(),
+            Some(&shop.profiles[n as usize]),
+            "customer {n}"
+        );
+    }
+    let state = State::open(&shop.state_file(), &shop.credentials().shop).unwrap();
+    assert!(state.purge_pending().unwrap().is_empty());
+    assert!(state.in_flight().unwrap().is_empty());
+}
+
 /// A redaction that arrives before any `apply` (no state database yet) still records the customer:
 /// the state database is created for the suppression list, and the first `apply` of a plan that
 /// holds the customer writes every other profile and not theirs.

@@ -223,27 +223,29 @@ pub fn forget_owner(
         .execute_batch(crate::sync::state::CREATE_PURGE)
         .map_err(&error)?;
     let tx = connection.transaction().map_err(&error)?;
-    // A journaled write's outcome is not known (an `apply` is sending it, or one was interrupted):
-    // it may land after the metafield is deleted here, so the next `apply` deletes it again.
+    // A journaled write's outcome is not known (an `apply` is sending it, a bulk operation is
+    // running, or a run was interrupted): it may land after the metafield is deleted here, so it
+    // goes on the purge list for `apply` to delete again. Its journal row stays, with the value
+    // wiped: `apply` matches a bulk operation's results to its batch's rows by position, and
+    // settles the row (putting what landed on the purge list) only while the row is there.
     tx.execute(
         "INSERT OR IGNORE INTO purge (owner_id, namespace, key)
          SELECT owner_id, namespace, key FROM inflight WHERE owner_id = ?1",
         params![owner_id],
     )
     .map_err(&error)?;
-    let mut removed = 0u64;
+    let mut removed = tx
+        .execute(
+            "UPDATE inflight SET value = '', compare_digest = NULL WHERE owner_id = ?1 AND value != ''",
+            params![owner_id],
+        )
+        .map_err(&error)? as u64;
     for (table, holds) in STATE_TABLES {
-        if holds == Holds::OwnerData {
+        if holds == Holds::OwnerData && table != "inflight" {
             let sql = format!("DELETE FROM {table} WHERE owner_id = ?1");
             removed += tx.execute(&sql, params![owner_id]).map_err(&error)? as u64;
         }
     }
-    // A bulk operation whose journal rows are all gone is forgotten, as `State::settle` does.
-    tx.execute(
-        "DELETE FROM bulk WHERE batch NOT IN (SELECT DISTINCT batch FROM inflight)",
-        [],
-    )
-    .map_err(&error)?;
     tx.commit().map_err(&error)?;
     // Copy the overwritten pages into the database file and empty the write-ahead log, which
     // still holds the pages as they were. Best effort: a reader (an `apply` run) may keep part
@@ -568,7 +570,7 @@ mod tests {
     }
 
     #[test]
-    fn forgetting_an_owner_leaves_the_others_and_drops_orphaned_bulk_records() {
+    fn forgetting_an_owner_wipes_their_journaled_value_and_puts_it_on_the_purge_list() {
         let dir = temp("forget");
         let file = dir.join(STATE_FILE);
         let key = |owner: &str| MetafieldKey {
@@ -606,12 +608,20 @@ mod tests {
         assert_eq!(forget_owner(&mut connection, &file, "c1").ok(), Some(1));
         drop(connection);
         let state = State::open(&file, "s").unwrap_or_else(|e| unreachable!("{e}"));
-        assert!(state.in_flight().is_ok_and(|rows| rows.is_empty()));
+        // The journal row stays, value wiped, so the running bulk operation's results still line
+        // up with its batch; the operation is still waited for, and the metafield is purged after.
+        let journal = state.in_flight().unwrap_or_else(|e| unreachable!("{e}"));
+        let rows: Vec<(MetafieldKey, &str)> = journal
+            .iter()
+            .map(|w| (w.metafield.clone(), w.value.as_str()))
+            .collect();
+        assert_eq!(rows, [(key("c1"), "")]);
         assert!(
             state
                 .pending_bulk_operations()
-                .is_ok_and(|ops| ops.is_empty())
+                .is_ok_and(|ops| ops.len() == 1)
         );
+        assert!(state.purge_pending().is_ok_and(|keys| keys == [key("c1")]));
         assert!(state.is_deleted(&key("c2")).is_ok_and(|d| d));
         assert!(matches!(
             open_state(&file, "other"),

@@ -338,11 +338,10 @@ fn verdict(payload: metafields_set::MetafieldsSetMetafieldsSet, writes: &[InFlig
 
 impl Run<'_> {
     fn recover(&mut self) -> Result<(), SyncError> {
-        // What an interrupted run (or a redaction during one) left on the purge list goes first.
-        self.purge()?;
         let journal = self.state.in_flight()?;
         if journal.is_empty() {
-            return Ok(());
+            // What an interrupted run (or a redaction during one) left on the purge list.
+            return self.purge();
         }
         self.report.recovered = journal.len() as u64;
         for (batch, operation_id) in self.state.pending_bulk_operations()? {
@@ -356,7 +355,9 @@ impl Run<'_> {
                     let landed = self.settle_bulk_result(batch, &finished, &writes)?;
                     self.report.recovered_landed += landed;
                 }
-                // The operation is gone: what landed is found by reading back below.
+                // The operation is gone: what landed is found by reading back below. One still
+                // running is not gone (it may write after the read-back): the error stops the run
+                // with its journal intact.
                 Err(SyncError::Bulk { .. }) => {}
                 Err(other) => return Err(other),
             }
@@ -373,7 +374,8 @@ impl Run<'_> {
             known.push((write.metafield.clone(), stored));
         }
         self.state.settle(&known)?;
-        Ok(())
+        // Only now that no recorded write can still land: what a redaction left on the purge list.
+        self.purge()
     }
 
     /// The plan records that must be written, each against the digest of the known value.

@@ -35,6 +35,11 @@ pub enum SyncError {
     },
     #[error("bulk operation {id}: {message}")]
     Bulk { id: String, message: String },
+    /// Not an outcome: the operation may still write. Run again later to settle it.
+    #[error(
+        "bulk operation {id}: still running after {seconds:.0} s; run again later to pick it up"
+    )]
+    BulkStillRunning { id: String, seconds: f64 },
 }
 
 /// Owners per read-back query: the API takes at most 250 ids, and 250 nodes with one metafield
@@ -159,12 +164,9 @@ pub fn wait_for_bulk(
             }
         }
         if started.elapsed() > polling.timeout {
-            return Err(SyncError::Bulk {
+            return Err(SyncError::BulkStillRunning {
                 id: id.to_string(),
-                message: format!(
-                    "still running after {:.0} s; run again later to pick it up",
-                    polling.timeout.as_secs_f64()
-                ),
+                seconds: polling.timeout.as_secs_f64(),
             });
         }
         std::thread::sleep(interval);
