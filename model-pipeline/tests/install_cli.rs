@@ -343,3 +343,54 @@ fn a_holdout_mismatch_is_refused_before_any_request() {
     assert_eq!(store.stats().graphql_requests, 0);
     assert!(store.cart_transforms().is_empty());
 }
+
+/// An update whose answer is lost (the store applied it, then dropped the connection) is done,
+/// not a failure: the command reads what the cart transform holds instead of sending the write
+/// again, which would meet its own digest and look refused (`STALE_OBJECT`).
+#[test]
+fn a_cart_transform_update_whose_answer_was_lost_is_reported_done() {
+    let store = store();
+    let dir = scratch("cart-transform-lost-answer");
+    let bundle_policy = write(&dir, "bundle-policy.json", SAMPLE_BUNDLE_POLICY);
+    let bundles = write(&dir, "bundles.json", SAMPLE_BUNDLES);
+    let offers = write(&dir, "policy.json", SAMPLE_POLICY);
+    let args = [
+        "--policy",
+        path_arg(&bundle_policy),
+        "--bundles",
+        path_arg(&bundles),
+        "--offers-policy",
+        path_arg(&offers),
+    ];
+    let with = |command: &'static str| {
+        let mut all = vec![command];
+        all.extend(args);
+        all
+    };
+    let first = marginwise(&with("cart-transform"), Some(&store));
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let id = store.cart_transforms()[0].id.clone();
+
+    let changed = SAMPLE_BUNDLE_POLICY.replace("\"default_bps\": 500", "\"default_bps\": 700");
+    std::fs::write(&bundle_policy, changed).unwrap();
+    // Every write from now on is applied and its answer dropped.
+    store.set_faults(local_store::Faults {
+        drop_after: Some(local_store::Burst {
+            every: 1,
+            length: 1,
+            writes_only: true,
+            status: None,
+            delay_ms: None,
+        }),
+        ..local_store::Faults::default()
+    });
+    let second = marginwise(&with("cart-transform"), Some(&store));
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    assert!(
+        text(&second.stdout).contains("updated the metafields of the existing cart transform"),
+        "{}",
+        text(&second.stdout)
+    );
+    let expected = compiled(&with("compile-bundles"));
+    assert_eq!(stored(&store, &id, &expected), expected);
+}

@@ -233,6 +233,11 @@ pub enum InstallError {
     },
     #[error("the configuration metafields are not what compile-policy/compile-bundles print: {0}")]
     Metafields(String),
+    #[error(
+        "metafieldsSet: the answer was lost and the cart transform does not hold the new values, \
+         so nothing changed; run again"
+    )]
+    UpdateLost,
 }
 
 /// A generated enum's GraphQL value (`FUNCTION_NOT_FOUND`, or an unknown one as the store sent
@@ -493,6 +498,81 @@ fn update_cart_transform(
     metafields: &[ConfigMetafield],
     why: &'static str,
 ) -> Result<CartTransform, InstallError> {
+    let existing = find_cart_transform(client, why)?;
+    let inputs = metafields
+        .iter()
+        .map(|m| metafields_set::MetafieldsSetInput {
+            // INVARIANT: every write is compare-and-set; `None` means "must not exist yet".
+            compare_digest: existing
+                .metafields
+                .nodes
+                .iter()
+                .find(|d| d.key == m.key)
+                .map(|d| d.compare_digest.clone()),
+            key: m.key.clone(),
+            namespace: Some(m.namespace.clone()),
+            owner_id: existing.id.clone(),
+            type_: Some(m.kind.clone()),
+            value: m.value.clone(),
+        })
+        .collect();
+    // Not sent again by the client when its answer is lost: a second copy would meet its own
+    // write's digest (`STALE_OBJECT`) and look like a refusal. What the store holds decides.
+    let answer = client.execute::<ops::MetafieldsSet>(
+        "metafieldsSet",
+        metafields_set::Variables { metafields: inputs },
+        Retry::UnlessAmbiguous,
+    );
+    let refused = match answer {
+        Ok(data) => {
+            let Some(payload) = data.metafields_set else {
+                return Err(InstallError::Incomplete {
+                    operation: "metafieldsSet",
+                    what: "a payload",
+                });
+            };
+            if payload.user_errors.is_empty() {
+                return Ok(updated(existing));
+            }
+            Some(FieldErrors(
+                payload
+                    .user_errors
+                    .into_iter()
+                    .map(|e| FieldError {
+                        field: e.field.unwrap_or_default(),
+                        message: e.message,
+                        code: e.code.as_ref().map(enum_text),
+                    })
+                    .collect(),
+            ))
+        }
+        Err(AdminError::Ambiguous { .. }) => None,
+        Err(other) => return Err(other.into()),
+    };
+    // The answer was lost, or the store refused: if it holds exactly these values now, they
+    // landed (this write, or an identical one that raced it), and the update is done.
+    let now = find_cart_transform(client, why)?;
+    let landed = metafields.iter().all(|m| {
+        now.metafields
+            .nodes
+            .iter()
+            .any(|held| held.key == m.key && held.value == m.value)
+    });
+    match (landed, refused) {
+        (true, _) => Ok(updated(now)),
+        (false, Some(errors)) => Err(InstallError::Refused {
+            operation: "metafieldsSet",
+            errors,
+        }),
+        (false, None) => Err(InstallError::UpdateLost),
+    }
+}
+
+/// The cart transform running the bundles Function, with its `$app` metafields.
+fn find_cart_transform(
+    client: &mut AdminClient,
+    why: &'static str,
+) -> Result<cart_transforms::CartTransformsCartTransformsNodes, InstallError> {
     let data = client.execute::<ops::CartTransforms>(
         "cartTransforms",
         cart_transforms::Variables {
@@ -512,66 +592,23 @@ fn update_cart_transform(
             },
         });
     };
-    let Some(existing) = data
-        .cart_transforms
+    data.cart_transforms
         .nodes
         .into_iter()
         .find(|c| c.function_id == function.id)
-    else {
-        return Err(InstallError::CartTransformNotFound {
+        .ok_or_else(|| InstallError::CartTransformNotFound {
             why,
             handle: BUNDLES_FUNCTION.to_string(),
             function_id: function.id.clone(),
-        });
-    };
-    let digests = existing.metafields.nodes;
-    let inputs = metafields
-        .iter()
-        .map(|m| metafields_set::MetafieldsSetInput {
-            // INVARIANT: every write is compare-and-set; `None` means "must not exist yet".
-            compare_digest: digests
-                .iter()
-                .find(|d| d.key == m.key)
-                .map(|d| d.compare_digest.clone()),
-            key: m.key.clone(),
-            namespace: Some(m.namespace.clone()),
-            owner_id: existing.id.clone(),
-            type_: Some(m.kind.clone()),
-            value: m.value.clone(),
         })
-        .collect();
-    let answer = client.execute::<ops::MetafieldsSet>(
-        "metafieldsSet",
-        metafields_set::Variables { metafields: inputs },
-        Retry::Always,
-    )?;
-    let Some(payload) = answer.metafields_set else {
-        return Err(InstallError::Incomplete {
-            operation: "metafieldsSet",
-            what: "a payload",
-        });
-    };
-    if !payload.user_errors.is_empty() {
-        return Err(InstallError::Refused {
-            operation: "metafieldsSet",
-            errors: FieldErrors(
-                payload
-                    .user_errors
-                    .into_iter()
-                    .map(|e| FieldError {
-                        field: e.field.unwrap_or_default(),
-                        message: e.message,
-                        code: e.code.as_ref().map(enum_text),
-                    })
-                    .collect(),
-            ),
-        });
-    }
-    Ok(CartTransform {
+}
+
+fn updated(existing: cart_transforms::CartTransformsCartTransformsNodes) -> CartTransform {
+    CartTransform {
         id: existing.id,
         block_on_failure: existing.block_on_failure,
         installed: Installed::Updated,
-    })
+    }
 }
 
 #[cfg(test)]
