@@ -233,6 +233,11 @@ enum Command {
         /// none; on --update, unchanged unless given).
         #[arg(long, value_enum, value_delimiter = ',')]
         combines_with: Option<Vec<CombineClass>>,
+        /// The cart transform's bundle policy JSON: refused unless its holdout is this policy's,
+        /// or shoppers held out of offers get bundle discounts. Without it the holdouts are not
+        /// compared (said on stderr).
+        #[arg(long)]
+        bundle_policy: Option<PathBuf>,
         #[command(flatten)]
         shop: ShopArgs,
     },
@@ -423,6 +428,7 @@ struct DiscountArgs {
     title: Option<String>,
     update: Option<String>,
     combines_with: Option<Vec<CombineClass>>,
+    bundle_policy: Option<PathBuf>,
     shop: ShopArgs,
     quiet: bool,
 }
@@ -433,6 +439,23 @@ fn discount(args: DiscountArgs) -> anyhow::Result<()> {
     let policy = marginwise_engine::policy::parse(&text)
         .policy
         .with_context(|| format!("reading {}", args.policy.display()))?;
+    match &args.bundle_policy {
+        Some(bundle_policy) => {
+            let bundle_text = std::fs::read_to_string(bundle_policy).with_context(|| {
+                format!("reading the bundle policy {}", bundle_policy.display())
+            })?;
+            check_bundle_holdout(
+                &args.policy,
+                policy.holdout.clone(),
+                bundle_policy,
+                &bundle_text,
+            )?;
+        }
+        None => eprintln!(
+            "note: the policy's holdout was not compared with the cart transform's bundle policy; \
+             pass --bundle-policy FILE to check that both hold out the same shoppers"
+        ),
+    }
     let classes = install::discount_classes(&policy);
     if classes.is_empty() {
         anyhow::bail!(
@@ -949,12 +972,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             title,
             update,
             combines_with,
+            bundle_policy,
             shop,
         } => discount(DiscountArgs {
             policy,
             title,
             update,
             combines_with,
+            bundle_policy,
             shop,
             quiet: cli.quiet,
         })?,

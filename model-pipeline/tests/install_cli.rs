@@ -221,7 +221,17 @@ fn a_user_error_is_an_error_naming_field_and_message() {
     .unwrap();
     let dir = scratch("user-error");
     let policy = write(&dir, "policy.json", SAMPLE_POLICY);
-    let run = marginwise(&["discount", "--policy", path_arg(&policy)], Some(&store));
+    let bundle_policy = write(&dir, "bundle-policy.json", SAMPLE_BUNDLE_POLICY);
+    let run = marginwise(
+        &[
+            "discount",
+            "--policy",
+            path_arg(&policy),
+            "--bundle-policy",
+            path_arg(&bundle_policy),
+        ],
+        Some(&store),
+    );
     let stderr = text(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{stderr}");
     assert_eq!(text(&run.stdout), "");
@@ -232,6 +242,43 @@ fn a_user_error_is_an_error_naming_field_and_message() {
     );
     assert_eq!(store.stats().graphql_requests, 1);
     assert!(store.discounts().is_empty() && store.metafields().is_empty());
+}
+
+/// `discount --bundle-policy` refuses an offers policy that would hold out other shoppers than
+/// the cart transform does, before any request; without the option, stderr says so.
+#[test]
+fn discount_refuses_a_holdout_the_bundle_policy_does_not_share() {
+    let store = store();
+    let dir = scratch("discount-holdout");
+    let policy = write(
+        &dir,
+        "policy.json",
+        &SAMPLE_POLICY.replacen("\"sample-2026\"", "\"spring\"", 1),
+    );
+    let bundle_policy = write(&dir, "bundle-policy.json", SAMPLE_BUNDLE_POLICY);
+    let run = marginwise(
+        &[
+            "discount",
+            "--policy",
+            path_arg(&policy),
+            "--bundle-policy",
+            path_arg(&bundle_policy),
+        ],
+        Some(&store),
+    );
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the holdouts differ"), "{stderr}");
+    assert_eq!(store.stats().graphql_requests, 0);
+    assert!(store.discounts().is_empty());
+
+    let unchecked = marginwise(&["discount", "--policy", path_arg(&policy)], Some(&store));
+    assert!(unchecked.status.success(), "{}", text(&unchecked.stderr));
+    assert!(
+        text(&unchecked.stderr).contains("pass --bundle-policy FILE"),
+        "{}",
+        text(&unchecked.stderr)
+    );
 }
 
 /// The first run creates the cart transform with what `compile-bundles` prints; a second run,

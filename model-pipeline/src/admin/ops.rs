@@ -122,6 +122,15 @@ pub struct CartTransformCreate;
 )]
 pub struct CartTransforms;
 
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "graphql/admin.graphql",
+    query_path = "graphql/operations/discount_metafields.graphql",
+    response_derives = "Debug, Clone",
+    variables_derives = "Debug, Clone"
+)]
+pub struct DiscountMetafields;
+
 /// The document a bulk mutation runs once per line of its variables file.
 pub fn metafields_set_document() -> &'static str {
     metafields_set::QUERY

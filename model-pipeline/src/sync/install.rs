@@ -234,10 +234,12 @@ pub enum InstallError {
     #[error("the configuration metafields are not what compile-policy/compile-bundles print: {0}")]
     Metafields(String),
     #[error(
-        "metafieldsSet: the answer was lost and the cart transform does not hold the new values, \
-         so nothing changed; run again"
+        "metafieldsSet: the answer was lost and the store does not hold the new values, so \
+         nothing changed; run again"
     )]
     UpdateLost,
+    #[error("{id} is not an automatic discount of this store (pass the GID `discount` printed)")]
+    NoDiscount { id: String },
 }
 
 /// A generated enum's GraphQL value (`FUNCTION_NOT_FOUND`, or an unknown one as the store sent
@@ -252,7 +254,7 @@ fn enum_text<T: serde::Serialize + fmt::Debug>(value: &T) -> String {
 /// The `DiscountAutomaticAppInput` of either discount operation (each has its own generated
 /// types with the same fields).
 macro_rules! discount_input {
-    ($module:ident, $settings:expr, $function_handle:expr, $starts_at:expr) => {{
+    ($module:ident, $settings:expr, $function_handle:expr, $starts_at:expr, $with_metafields:expr) => {{
         let settings: &DiscountSettings = $settings;
         $module::DiscountAutomaticAppInput {
             function_handle: $function_handle,
@@ -276,7 +278,7 @@ macro_rules! discount_input {
                     shipping_discounts: Some(combines.shipping),
                 }
             }),
-            metafields: Some(
+            metafields: $with_metafields.then(|| {
                 settings
                     .metafields
                     .iter()
@@ -287,8 +289,8 @@ macro_rules! discount_input {
                         type_: Some(m.kind.clone()),
                         value: Some(m.value.clone()),
                     })
-                    .collect(),
-            ),
+                    .collect()
+            }),
         }
     }};
 }
@@ -360,7 +362,8 @@ pub fn create_discount(
             discount_automatic_app_create,
             &settings,
             Some(OFFERS_FUNCTION.to_string()),
-            Some(settings.starts_at.clone())
+            Some(settings.starts_at.clone()),
+            true
         ),
     };
     let data = match client.execute::<ops::DiscountAutomaticAppCreate>(
@@ -384,21 +387,29 @@ pub fn create_discount(
     )
 }
 
-/// `discountAutomaticAppUpdate` of discount `id`: its metafields and classes, and the title and
-/// `combinesWith` when given. Sending it twice changes nothing more, so it is retried.
+/// Updates discount `id`: its metafields with `metafieldsSet` (compare-and-set against what it
+/// holds: Shopify documents `metafieldsSet` as create-or-update by owner, namespace and key,
+/// while a `MetafieldInput` without an `id` in `discountAutomaticAppUpdate` may be taken for a
+/// new metafield), then its classes, and the title and `combinesWith` when given, with
+/// `discountAutomaticAppUpdate`, which changes nothing more when sent twice, so it is retried.
 pub fn update_discount(
     client: &mut AdminClient,
     id: &str,
     settings: &DiscountSettings,
 ) -> Result<Discount, InstallError> {
     const OPERATION: &str = "discountAutomaticAppUpdate";
+    let held = discount_metafields(client, id)?;
+    set_config_metafields(client, id, &settings.metafields, &held, |client| {
+        discount_metafields(client, id)
+    })?;
     let variables = discount_automatic_app_update::Variables {
         id: id.to_string(),
         automatic_app_discount: discount_input!(
             discount_automatic_app_update,
             settings,
             None,
-            None
+            None,
+            false
         ),
     };
     let data =
@@ -499,25 +510,90 @@ fn update_cart_transform(
     why: &'static str,
 ) -> Result<CartTransform, InstallError> {
     let existing = find_cart_transform(client, why)?;
+    let held = held_of(&existing.metafields.nodes);
+    set_config_metafields(client, &existing.id, metafields, &held, |client| {
+        Ok(held_of(&find_cart_transform(client, why)?.metafields.nodes))
+    })?;
+    Ok(CartTransform {
+        id: existing.id,
+        block_on_failure: existing.block_on_failure,
+        installed: Installed::Updated,
+    })
+}
+
+/// A configuration metafield as the store holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Held {
+    key: String,
+    value: String,
+    digest: String,
+}
+
+fn held_of(
+    nodes: &[cart_transforms::CartTransformsCartTransformsNodesMetafieldsNodes],
+) -> Vec<Held> {
+    nodes
+        .iter()
+        .map(|m| Held {
+            key: m.key.clone(),
+            value: m.value.clone(),
+            digest: m.compare_digest.clone(),
+        })
+        .collect()
+}
+
+/// The `$app` metafields discount `id` holds; an error when it is not an automatic discount.
+fn discount_metafields(client: &mut AdminClient, id: &str) -> Result<Vec<Held>, InstallError> {
+    use crate::admin::ops::discount_metafields::DiscountMetafieldsNodes as N;
+    let data = client.execute::<ops::DiscountMetafields>(
+        "nodes",
+        crate::admin::ops::discount_metafields::Variables {
+            ids: vec![id.to_string()],
+            namespace: APP_NAMESPACE.to_string(),
+        },
+        Retry::Always,
+    )?;
+    match data.nodes.into_iter().flatten().next() {
+        Some(N::DiscountAutomaticNode(node)) => Ok(node
+            .metafields
+            .nodes
+            .into_iter()
+            .map(|m| Held {
+                key: m.key,
+                value: m.value,
+                digest: m.compare_digest,
+            })
+            .collect()),
+        _ => Err(InstallError::NoDiscount { id: id.to_string() }),
+    }
+}
+
+/// Sets `metafields` on `owner_id`, each compare-and-set against `held` (what the owner held when
+/// read), and never sends the write twice: a second copy of a write that landed would meet its
+/// own digest (`STALE_OBJECT`) and look refused. After a lost answer or a refusal, what `read`
+/// finds decides: the new values there mean the update is done.
+fn set_config_metafields(
+    client: &mut AdminClient,
+    owner_id: &str,
+    metafields: &[ConfigMetafield],
+    held: &[Held],
+    read: impl FnOnce(&mut AdminClient) -> Result<Vec<Held>, InstallError>,
+) -> Result<(), InstallError> {
     let inputs = metafields
         .iter()
         .map(|m| metafields_set::MetafieldsSetInput {
             // INVARIANT: every write is compare-and-set; `None` means "must not exist yet".
-            compare_digest: existing
-                .metafields
-                .nodes
+            compare_digest: held
                 .iter()
-                .find(|d| d.key == m.key)
-                .map(|d| d.compare_digest.clone()),
+                .find(|h| h.key == m.key)
+                .map(|h| h.digest.clone()),
             key: m.key.clone(),
             namespace: Some(m.namespace.clone()),
-            owner_id: existing.id.clone(),
+            owner_id: owner_id.to_string(),
             type_: Some(m.kind.clone()),
             value: m.value.clone(),
         })
         .collect();
-    // Not sent again by the client when its answer is lost: a second copy would meet its own
-    // write's digest (`STALE_OBJECT`) and look like a refusal. What the store holds decides.
     let answer = client.execute::<ops::MetafieldsSet>(
         "metafieldsSet",
         metafields_set::Variables { metafields: inputs },
@@ -532,7 +608,7 @@ fn update_cart_transform(
                 });
             };
             if payload.user_errors.is_empty() {
-                return Ok(updated(existing));
+                return Ok(());
             }
             Some(FieldErrors(
                 payload
@@ -549,17 +625,12 @@ fn update_cart_transform(
         Err(AdminError::Ambiguous { .. }) => None,
         Err(other) => return Err(other.into()),
     };
-    // The answer was lost, or the store refused: if it holds exactly these values now, they
-    // landed (this write, or an identical one that raced it), and the update is done.
-    let now = find_cart_transform(client, why)?;
-    let landed = metafields.iter().all(|m| {
-        now.metafields
-            .nodes
-            .iter()
-            .any(|held| held.key == m.key && held.value == m.value)
-    });
+    let now = read(client)?;
+    let landed = metafields
+        .iter()
+        .all(|m| now.iter().any(|h| h.key == m.key && h.value == m.value));
     match (landed, refused) {
-        (true, _) => Ok(updated(now)),
+        (true, _) => Ok(()),
         (false, Some(errors)) => Err(InstallError::Refused {
             operation: "metafieldsSet",
             errors,
@@ -603,19 +674,52 @@ fn find_cart_transform(
         })
 }
 
-fn updated(existing: cart_transforms::CartTransformsCartTransformsNodes) -> CartTransform {
-    CartTransform {
-        id: existing.id,
-        block_on_failure: existing.block_on_failure,
-        installed: Installed::Updated,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::demo::SAMPLE_POLICY;
+
+    /// The update sets the policy through `metafieldsSet` only: `discountAutomaticAppUpdate`
+    /// carries no `metafields`, whose inputs without an `id` Shopify may take for new metafields
+    /// that clash with the ones there. The create carries them.
+    #[test]
+    fn only_the_create_carries_the_metafields() {
+        let settings = DiscountSettings {
+            title: None,
+            classes: vec![DiscountClass::Product],
+            combines_with: None,
+            metafields: vec![ConfigMetafield {
+                namespace: "$app".into(),
+                key: "policy".into(),
+                kind: "json".into(),
+                value: "{}".into(),
+            }],
+            starts_at: "2026-11-21T00:00:00Z".into(),
+        };
+        let update = serde_json::to_value(discount_input!(
+            discount_automatic_app_update,
+            &settings,
+            None,
+            None,
+            false
+        ))
+        .unwrap();
+        assert!(update.get("metafields").is_none(), "{update}");
+        let create = serde_json::to_value(discount_input!(
+            discount_automatic_app_create,
+            &settings,
+            Some(OFFERS_FUNCTION.to_string()),
+            Some(settings.starts_at.clone()),
+            true
+        ))
+        .unwrap();
+        assert_eq!(
+            create.pointer("/metafields/0/key").and_then(Value::as_str),
+            Some("policy"),
+            "{create}"
+        );
+    }
 
     #[test]
     fn every_reward_kind_has_the_class_its_discounts_belong_to() {
