@@ -1133,6 +1133,22 @@ fn a_value_a_running_bulk_operation_lands_after_a_redaction_is_deleted_again() {
     assert!(state.in_flight().unwrap().is_empty());
 }
 
+/// A local step that fails (here an export folder whose `customers.jsonl` cannot be read) does
+/// not keep the store's copy alive: the profile metafield is deleted, and the delivery answers
+/// 5xx so Shopify's retry does the local part again.
+#[test]
+fn a_failing_local_step_still_deletes_the_profile_in_the_store() {
+    let shop = shop("redact-local-failure");
+    let export = shop.plan.parent().unwrap().join("broken-export");
+    std::fs::create_dir_all(export.join("customers.jsonl")).unwrap();
+    let mut handler = export_handler(&shop, std::slice::from_ref(&export));
+    let outcome = deliver(&mut handler, "customers/redact", &redact_body(1));
+    assert_eq!(outcome.status(), 500, "{outcome}");
+    assert_eq!(shop.stored_profile(1), None);
+    assert_eq!(shop.state_value(1), None);
+    assert_eq!(shop.stored_profile(2).as_ref(), Some(&shop.profiles[2]));
+}
+
 /// A redaction that arrives before any `apply` (no state database yet) still records the customer:
 /// the state database is created for the suppression list, and the first `apply` of a plan that
 /// holds the customer writes every other profile and not theirs.

@@ -539,28 +539,55 @@ impl Handler {
         // back is never written. With no state database yet, one is created to hold the list.
         let mut connection = local::open_or_create_state(&state_file, &self.state_shop())?;
         local::suppress_owner(&connection, &state_file, &gid)?;
-        let state_rows_removed = local::forget_owner(&mut connection, &state_file, &gid)?;
-        drop(connection);
-        let plan_lines_removed = local::scrub_plan(&self.config.plan_dir, &gid)?;
-        let exports = exports::scrub_exports(
-            &self.config.export_dirs,
-            &exports::Owner::new(customer_id, orders_to_redact),
-        )?;
-        let mut data_request_files_removed = 0u64;
-        for file in local::customer_data_request_files(
-            &self.config.data_requests_dir,
-            &self.config.shop_domain,
-            customer_id,
-        )? {
-            if local::remove_if_present(&file)? {
-                data_request_files_removed += 1;
+        // The local copies next. A failure here (a full disk, an export folder that cannot be
+        // written) does not stop the store's copy from being deleted below: the delivery then
+        // answers 5xx and Shopify's retry does the local part again.
+        let local = (|| {
+            let state_rows_removed = local::forget_owner(&mut connection, &state_file, &gid)?;
+            let plan_lines_removed = local::scrub_plan(&self.config.plan_dir, &gid)?;
+            let exports = exports::scrub_exports(
+                &self.config.export_dirs,
+                &exports::Owner::new(customer_id, orders_to_redact),
+            )?;
+            let mut data_request_files_removed = 0u64;
+            for file in local::customer_data_request_files(
+                &self.config.data_requests_dir,
+                &self.config.shop_domain,
+                customer_id,
+            )? {
+                if local::remove_if_present(&file)? {
+                    data_request_files_removed += 1;
+                }
             }
-        }
+            Ok::<_, PrivacyError>((
+                state_rows_removed,
+                plan_lines_removed,
+                exports,
+                data_request_files_removed,
+            ))
+        })();
+        drop(connection);
+        let deleted = self.delete_profile(&gid);
+        let (state_rows_removed, plan_lines_removed, exports, data_request_files_removed) = local?;
+        let metafield_deleted = deleted?;
+        Ok(Redacted {
+            customer_gid: gid,
+            metafield_deleted,
+            state_rows_removed,
+            plan_lines_removed,
+            data_request_files_removed,
+            orders_named: orders_to_redact.len(),
+            exports,
+        })
+    }
+
+    /// Deletes the customer's profile metafield in the store; whether there was one.
+    fn delete_profile(&mut self, gid: &str) -> Result<bool, PrivacyError> {
         let data = self.client.execute::<ops::MetafieldsDelete>(
             "metafieldsDelete",
             metafields_delete::Variables {
                 metafields: vec![metafields_delete::MetafieldIdentifierInput {
-                    owner_id: gid.clone(),
+                    owner_id: gid.to_string(),
                     namespace: NAMESPACE.to_string(),
                     key: PROFILE_KEY.to_string(),
                 }],
@@ -575,18 +602,9 @@ impl Handler {
                 message: error.message.clone(),
             }));
         }
-        let metafield_deleted = payload
+        Ok(payload
             .and_then(|p| p.deleted_metafields)
-            .is_some_and(|deleted| deleted.iter().any(Option::is_some));
-        Ok(Redacted {
-            customer_gid: gid,
-            metafield_deleted,
-            state_rows_removed,
-            plan_lines_removed,
-            data_request_files_removed,
-            orders_named: orders_to_redact.len(),
-            exports,
-        })
+            .is_some_and(|deleted| deleted.iter().any(Option::is_some)))
     }
 
     fn read_profile(&mut self, gid: &str) -> Result<Option<String>, PrivacyError> {
