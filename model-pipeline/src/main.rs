@@ -347,12 +347,16 @@ enum CombineClass {
     Nothing,
 }
 
-fn combines_with(classes: &[CombineClass]) -> install::CombinesWith {
-    install::CombinesWith {
+fn combines_with(classes: &[CombineClass]) -> anyhow::Result<install::CombinesWith> {
+    anyhow::ensure!(
+        !(classes.contains(&CombineClass::Nothing) && classes.len() > 1),
+        "--combines-with: `none` cannot be given with a discount class"
+    );
+    Ok(install::CombinesWith {
         product: classes.contains(&CombineClass::Product),
         order: classes.contains(&CombineClass::Order),
         shipping: classes.contains(&CombineClass::Shipping),
-    }
+    })
 }
 
 /// The discount node GID `--update` names: the GID, or its number.
@@ -468,7 +472,11 @@ fn discount(args: DiscountArgs) -> anyhow::Result<()> {
     let settings = DiscountSettings {
         title: args.title,
         classes,
-        combines_with: args.combines_with.as_deref().map(combines_with),
+        combines_with: args
+            .combines_with
+            .as_deref()
+            .map(combines_with)
+            .transpose()?,
         metafields: ConfigMetafield::list(&metafields)?,
         starts_at: jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
             .unwrap_or(jiff::Timestamp::UNIX_EPOCH)

@@ -441,3 +441,28 @@ fn a_cart_transform_update_whose_answer_was_lost_is_reported_done() {
     let expected = compiled(&with("compile-bundles"));
     assert_eq!(stored(&store, &id, &expected), expected);
 }
+
+/// `--combines-with none` with a class is a contradiction, refused before any request.
+#[test]
+fn combines_with_none_and_a_class_is_refused() {
+    let store = store();
+    let dir = scratch("combines-with-none");
+    let policy = write(&dir, "policy.json", SAMPLE_POLICY);
+    let run = marginwise(
+        &[
+            "discount",
+            "--policy",
+            path_arg(&policy),
+            "--combines-with",
+            "none,order",
+        ],
+        Some(&store),
+    );
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("`none` cannot be given with a discount class"),
+        "{stderr}"
+    );
+    assert_eq!(store.stats().graphql_requests, 0);
+}
