@@ -347,6 +347,16 @@ impl State {
 
     /// Takes metafields the store confirmed deleted off the purge list.
     pub fn purged(&mut self, metafields: &[MetafieldKey]) -> Result<(), StateError> {
+        self.delete_rows("purge", metafields, None)
+    }
+
+    /// In one transaction: deletes the rows of `metafields` from `table`, then runs `then`.
+    fn delete_rows(
+        &mut self,
+        table: &str,
+        metafields: &[MetafieldKey],
+        then: Option<&str>,
+    ) -> Result<(), StateError> {
         let file = self.file.display().to_string();
         let error = |source| StateError::Sqlite {
             file: file.clone(),
@@ -355,13 +365,16 @@ impl State {
         let tx = self.connection.transaction().map_err(error)?;
         {
             let mut done = tx
-                .prepare_cached(
-                    "DELETE FROM purge WHERE owner_id = ?1 AND namespace = ?2 AND key = ?3",
-                )
+                .prepare_cached(&format!(
+                    "DELETE FROM {table} WHERE owner_id = ?1 AND namespace = ?2 AND key = ?3"
+                ))
                 .map_err(error)?;
             for m in metafields {
                 done.execute(params![m.owner_id, m.namespace, m.key])
                     .map_err(error)?;
+            }
+            if let Some(sql) = then {
+                tx.execute(sql, []).map_err(error)?;
             }
         }
         tx.commit().map_err(error)
@@ -491,29 +504,11 @@ impl State {
     /// Removes writes the store refused for good (invalid values) from the journal; what the
     /// store holds for them is unchanged.
     pub fn abandon(&mut self, metafields: &[MetafieldKey]) -> Result<(), StateError> {
-        let file = self.file.display().to_string();
-        let error = |source| StateError::Sqlite {
-            file: file.clone(),
-            source,
-        };
-        let tx = self.connection.transaction().map_err(error)?;
-        {
-            let mut done = tx
-                .prepare_cached(
-                    "DELETE FROM inflight WHERE owner_id = ?1 AND namespace = ?2 AND key = ?3",
-                )
-                .map_err(error)?;
-            for m in metafields {
-                done.execute(params![m.owner_id, m.namespace, m.key])
-                    .map_err(error)?;
-            }
-            tx.execute(
-                "DELETE FROM bulk WHERE batch NOT IN (SELECT DISTINCT batch FROM inflight)",
-                [],
-            )
-            .map_err(error)?;
-        }
-        tx.commit().map_err(error)
+        self.delete_rows(
+            "inflight",
+            metafields,
+            Some("DELETE FROM bulk WHERE batch NOT IN (SELECT DISTINCT batch FROM inflight)"),
+        )
     }
 
     /// Records deleted metafields (and forgets their stored values).
