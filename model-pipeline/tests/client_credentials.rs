@@ -301,3 +301,53 @@ fn a_granted_scope_without_what_apply_needs_is_a_warning_not_a_failure() {
         "{warning}"
     );
 }
+
+/// `webhooks` signs with and exchanges the same client secret (nothing but
+/// `SHOPIFY_CLIENT_ID`/`SHOPIFY_CLIENT_SECRET` set), and a granted scope without
+/// `write_customers`, which a redaction's delete needs, is a warning too.
+#[test]
+fn webhooks_use_the_client_secret_and_warn_about_a_missing_scope() {
+    let store = store(Some(AppCredentials {
+        scope: "read_customers,read_products".to_string(),
+        ..AppCredentials::new(CLIENT_ID, CLIENT_SECRET)
+    }));
+    let plan = plan("webhooks-scope");
+    let shop = "marginwise-test.myshopify.com";
+    let body = format!(
+        r#"{{"shop_id":1,"shop_domain":"{shop}","customer":{{"id":1}},"orders_to_redact":[]}}"#
+    );
+    let payload = plan.join("redact.json");
+    std::fs::write(&payload, &body).unwrap();
+    let secret = model_pipeline::privacy::AppSecret::new(CLIENT_SECRET).unwrap();
+    let hmac = model_pipeline::privacy::sign(&secret, body.as_bytes());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_marginwise"));
+    command
+        .args(["--quiet", "webhooks", "--replay"])
+        .arg(&payload)
+        .args(["--topic", "customers/redact", "--hmac", &hmac, "--plan"])
+        .arg(&plan)
+        .args(["--endpoint", &store.url(), "--shop", shop])
+        .env("RUST_BACKTRACE", "0");
+    for name in [
+        "SHOPIFY_SHOP",
+        "SHOPIFY_ACCESS_TOKEN",
+        "SHOPIFY_API_SECRET",
+        "SHOPIFY_CLIENT_ID",
+        "SHOPIFY_CLIENT_SECRET",
+    ] {
+        command.env_remove(name);
+    }
+    for (name, value) in client_env(CLIENT_SECRET) {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    let text = stderr(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.lines()
+            .any(|line| line.starts_with("warning: ") && line.contains("write_customers")),
+        "{text}"
+    );
+    assert!(!text.contains(CLIENT_SECRET), "{text}");
+    assert_eq!(store.stats().tokens_granted, 1);
+}

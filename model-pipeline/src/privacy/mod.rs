@@ -374,6 +374,9 @@ pub fn webhook_client_options() -> ClientOptions {
         ),
         timeout: Duration::from_secs(2),
         deadline: Some(WEBHOOK_ADMIN_DEADLINE),
+        // Deleting and reading customers' profile metafields; a token granted without it gets a
+        // warning on stderr (the deliveries would fail with the store's access error).
+        scopes_needed: vec!["write_customers"],
         ..ClientOptions::default()
     }
 }
