@@ -261,8 +261,8 @@ enum Command {
     },
     /// Handle Shopify's mandatory privacy webhooks (customers/data_request, customers/redact,
     /// shop/redact): serve POST /webhooks/compliance on a loopback address behind a TLS proxy,
-    /// or handle one captured delivery. Signatures are checked with the app secret
-    /// ($SHOPIFY_API_SECRET or --secret-file).
+    /// or handle one captured delivery. Signatures are checked with the app's client secret
+    /// (--secret-file, else $SHOPIFY_API_SECRET, else $SHOPIFY_CLIENT_SECRET).
     Webhooks {
         /// Serve on this loopback address, e.g. 127.0.0.1:8081.
         #[arg(long, required_unless_present = "replay", conflicts_with = "replay")]
