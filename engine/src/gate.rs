@@ -12,7 +12,7 @@ use crate::request::ProfileInput;
 /// Whether the shopper is in the holdout group; records `holdout_in` or `holdout_out`. A policy
 /// without a holdout (or with a zero share) records nothing.
 pub(crate) fn held_out(holdout: Option<&Holdout>, key: &str, reasons: &mut Vec<Reason>) -> bool {
-    let Some(holdout) = holdout.filter(|h| h.share_bps > 0) else {
+    let Some(holdout) = Holdout::applied(holdout) else {
         return false;
     };
     if key.is_empty() {

@@ -129,6 +129,15 @@ pub struct Holdout {
     pub salt: String,
 }
 
+impl Holdout {
+    /// The holdout a policy applies: none when it has none or its share is 0 (a zero share holds
+    /// no one out, whatever its salt). The gate and the pipeline's checks that two policies hold
+    /// out the same shoppers both go by this.
+    pub fn applied(holdout: Option<&Holdout>) -> Option<&Holdout> {
+        holdout.filter(|h| h.share_bps > 0)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CustomerType {
     Any,

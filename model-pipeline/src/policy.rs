@@ -119,10 +119,9 @@ pub struct PolicyHoldout {
 }
 
 impl PolicyHoldout {
-    /// The holdout the Functions apply: none for a share of 0, as `marginwise_engine::gate` does
-    /// (a zero share holds no one out, whatever its salt).
+    /// The holdout the Functions apply ([`Holdout::applied`]).
     fn applied(&self) -> Option<&Holdout> {
-        self.holdout.as_ref().filter(|h| h.share_bps > 0)
+        Holdout::applied(self.holdout.as_ref())
     }
 }
 
