@@ -251,6 +251,23 @@ fn enum_text<T: serde::Serialize + fmt::Debug>(value: &T) -> String {
     }
 }
 
+/// A payload's `userErrors` as [`FieldErrors`] (each operation has its own generated error type,
+/// all with `field`, `message` and `code`).
+macro_rules! field_errors {
+    ($user_errors:expr) => {
+        FieldErrors(
+            $user_errors
+                .into_iter()
+                .map(|e| FieldError {
+                    field: e.field.unwrap_or_default(),
+                    message: e.message,
+                    code: e.code.as_ref().map(enum_text),
+                })
+                .collect(),
+        )
+    };
+}
+
 /// The `DiscountAutomaticAppInput` of either discount operation (each has its own generated
 /// types with the same fields).
 macro_rules! discount_input {
@@ -297,7 +314,7 @@ macro_rules! discount_input {
 
 /// A discount from either operation's answer, or its user errors.
 macro_rules! discount_answer {
-    ($module:ident, $payload:expr, $operation:expr, $payload_type:ident, $discount_type:ident, $error_type:ident) => {{
+    ($module:ident, $payload:expr, $operation:expr, $payload_type:ident, $discount_type:ident) => {{
         let payload: Option<$module::$payload_type> = $payload;
         let Some(payload) = payload else {
             return Err(InstallError::Incomplete {
@@ -308,17 +325,7 @@ macro_rules! discount_answer {
         if !payload.user_errors.is_empty() {
             return Err(InstallError::Refused {
                 operation: $operation,
-                errors: FieldErrors(
-                    payload
-                        .user_errors
-                        .into_iter()
-                        .map(|e: $module::$error_type| FieldError {
-                            field: e.field.unwrap_or_default(),
-                            message: e.message,
-                            code: e.code.as_ref().map(enum_text),
-                        })
-                        .collect(),
-                ),
+                errors: field_errors!(payload.user_errors),
             });
         }
         let Some(discount): Option<$module::$discount_type> = payload.automatic_app_discount else {
@@ -382,8 +389,7 @@ pub fn create_discount(
         data.discount_automatic_app_create,
         OPERATION,
         DiscountAutomaticAppCreateDiscountAutomaticAppCreate,
-        DiscountAutomaticAppCreateDiscountAutomaticAppCreateAutomaticAppDiscount,
-        DiscountAutomaticAppCreateDiscountAutomaticAppCreateUserErrors
+        DiscountAutomaticAppCreateDiscountAutomaticAppCreateAutomaticAppDiscount
     )
 }
 
@@ -419,8 +425,7 @@ pub fn update_discount(
         data.discount_automatic_app_update,
         OPERATION,
         DiscountAutomaticAppUpdateDiscountAutomaticAppUpdate,
-        DiscountAutomaticAppUpdateDiscountAutomaticAppUpdateAutomaticAppDiscount,
-        DiscountAutomaticAppUpdateDiscountAutomaticAppUpdateUserErrors
+        DiscountAutomaticAppUpdateDiscountAutomaticAppUpdateAutomaticAppDiscount
     )
 }
 
@@ -472,17 +477,7 @@ pub fn install_cart_transform(
             } else if !payload.user_errors.is_empty() {
                 return Err(InstallError::Refused {
                     operation: OPERATION,
-                    errors: FieldErrors(
-                        payload
-                            .user_errors
-                            .into_iter()
-                            .map(|e| FieldError {
-                                field: e.field.unwrap_or_default(),
-                                message: e.message,
-                                code: e.code.as_ref().map(enum_text),
-                            })
-                            .collect(),
-                    ),
+                    errors: field_errors!(payload.user_errors),
                 });
             } else {
                 let Some(created) = payload.cart_transform else {
@@ -610,17 +605,7 @@ fn set_config_metafields(
             if payload.user_errors.is_empty() {
                 return Ok(());
             }
-            Some(FieldErrors(
-                payload
-                    .user_errors
-                    .into_iter()
-                    .map(|e| FieldError {
-                        field: e.field.unwrap_or_default(),
-                        message: e.message,
-                        code: e.code.as_ref().map(enum_text),
-                    })
-                    .collect(),
-            ))
+            Some(field_errors!(payload.user_errors))
         }
         Err(AdminError::Ambiguous { .. }) => None,
         Err(other) => return Err(other.into()),
