@@ -1,0 +1,259 @@
+// Policies for the differential test (model-pipeline/tests/settings_policy.rs): valid policies
+// with one to three random edits each, printed one per line as
+//   {"text": <the policy as this page would store it>, "problems": [<this page's problems>]}
+// The Rust test stores each text the way `marginwise compile-policy` does and fails when the
+// engine and this page disagree on whether it can be saved.
+//
+//   node tests/policy-cases.mjs [--count N] [--seed S] SEED_POLICY.json...
+//
+// Deterministic for a given seed. Edits stay away from what this page refuses on purpose and the
+// engine takes: integers between 2^53 and 2^63 (JSON.parse has already changed them) and
+// currency codes that are not ISO 4217 (the pipeline checks those against its own table).
+
+import { readFileSync } from "node:fs";
+import { argv, stdout } from "node:process";
+
+import {
+  BPS_ONE,
+  CUSTOMERS,
+  MAX_MARGIN_BPS,
+  MAX_OFFERS,
+  REWARDS,
+  SEGMENTS,
+  checkPolicy,
+  newOffer,
+  newPolicy,
+  policyText,
+} from "../src/policy.js";
+
+const args = argv.slice(2);
+let count = 2000;
+let seed = 1;
+const seeds = [];
+for (let i = 0; i < args.length; i += 1) {
+  if (args[i] === "--count") count = Number(args[(i += 1)]);
+  else if (args[i] === "--seed") seed = Number(args[(i += 1)]);
+  else seeds.push(JSON.parse(readFileSync(args[i], "utf8")));
+}
+seeds.push(newPolicy("USD"), newPolicy("JPY"), newPolicy("KWD"));
+
+// mulberry32: small, seeded, good enough to pick edits.
+function random(state) {
+  let s = state >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const next = random(seed);
+const pick = (list) => list[Math.floor(next() * list.length)];
+
+function numbers(max) {
+  return [-1, 0, 1, max - 1, max, max + 1, 1.5, 1e19, 1e21, "5", null, true, [], {}, 2 ** 53 - 1];
+}
+
+const TEXTS = [
+  "",
+  "   ",
+  "\u3000",
+  "\u00a0x",
+  "\u200b",
+  "\ufeff",
+  "x".repeat(100),
+  "x".repeat(101),
+  " ".repeat(1) + "x".repeat(100),
+  "\u{1f381}".repeat(100),
+  "\u{1f381}".repeat(101),
+  "line\nbreak",
+  "tab\there",
+  "\u0085x",
+  "\u007f",
+  "x\ud83d",
+  "Free shipping: we missed you",
+  "20 % de réduction",
+];
+const IDS = ["", "a".repeat(64), "a".repeat(65), "a b", "é", "vip:10.a_b-c", "offer-1", 7, null];
+
+function offers(policy) {
+  return Array.isArray(policy.offers) ? policy.offers : [];
+}
+
+function someOffer(policy) {
+  const list = offers(policy).filter((offer) => offer && typeof offer === "object");
+  return list.length > 0 ? pick(list) : null;
+}
+
+function objectOf(offer, key) {
+  if (offer[key] === null || typeof offer[key] !== "object" || Array.isArray(offer[key])) {
+    offer[key] = {};
+  }
+  return offer[key];
+}
+
+const EDITS = [
+  // A number at every place a policy holds one.
+  (p) => {
+    p.guard = p.guard && typeof p.guard === "object" ? p.guard : {};
+    const key = pick(["min_line_margin_bps", "min_order_margin_bps", "assumed_stack_bps"]);
+    p.guard[key] = pick(numbers(key === "assumed_stack_bps" ? BPS_ONE : MAX_MARGIN_BPS));
+  },
+  (p) => {
+    p.holdout = p.holdout && typeof p.holdout === "object" ? p.holdout : {};
+    p.holdout.share_bps = pick(numbers(BPS_ONE));
+  },
+  (p) => {
+    const offer = someOffer(p);
+    if (offer) offer.cap = pick(numbers(1_000_000));
+  },
+  (p) => {
+    const offer = someOffer(p);
+    if (!offer) return;
+    const eligibility = objectOf(offer, "eligibility");
+    const key = pick(["clv_min", "clv_max", "churn_min_bps", "subtotal_min"]);
+    eligibility[key] = pick(numbers(key === "churn_min_bps" ? BPS_ONE : 50_000));
+  },
+  (p) => {
+    const offer = someOffer(p);
+    if (!offer) return;
+    const reward = objectOf(offer, "reward");
+    const key = pick(["bps", "amount", "max_slots"]);
+    reward[key] = pick(numbers(key === "bps" ? BPS_ONE : key === "max_slots" ? 4_294_967_295 : 9000));
+  },
+  // Kinds, with and without the fields they take.
+  (p) => {
+    const offer = someOffer(p);
+    if (!offer) return;
+    const kind = pick([...Object.keys(REWARDS), "Free_shipping", "bogo", 3]);
+    const reward = objectOf(offer, "reward");
+    reward.kind = kind;
+    if (next() < 0.6 && Object.hasOwn(REWARDS, kind)) {
+      offer.reward = { kind };
+      for (const field of REWARDS[kind].fields) {
+        offer.reward[field] = field === "max_slots" ? 2 : field === "bps" ? 1500 : 500;
+      }
+    }
+  },
+  (p) => {
+    const offer = someOffer(p);
+    if (offer) offer.reward = pick([null, "order_percent", [], { bps: 100 }]);
+  },
+  // Ids and messages.
+  (p) => {
+    const offer = someOffer(p);
+    if (!offer) return;
+    const others = offers(p).filter((o) => o && o !== offer && typeof o.id === "string");
+    offer.id = next() < 0.3 && others.length > 0 ? pick(others).id : pick(IDS);
+  },
+  (p) => {
+    const offer = someOffer(p);
+    if (offer) offer.message = pick([...TEXTS, null, 5]);
+  },
+  // Eligibility.
+  (p) => {
+    const offer = someOffer(p);
+    if (!offer) return;
+    const eligibility = objectOf(offer, "eligibility");
+    eligibility.segments = pick([
+      [],
+      [pick(SEGMENTS)],
+      [pick(SEGMENTS), pick(SEGMENTS)],
+      ["vip"],
+      ["New"],
+      [null],
+      "lapsed",
+      null,
+    ]);
+  },
+  (p) => {
+    const offer = someOffer(p);
+    if (offer) objectOf(offer, "eligibility").customer = pick([...CUSTOMERS, "guest", null, 1]);
+  },
+  (p) => {
+    const offer = someOffer(p);
+    if (!offer) return;
+    const eligibility = objectOf(offer, "eligibility");
+    eligibility.clv_min = pick([0, 100, 5000]);
+    eligibility.clv_max = pick([0, 99, 100, 5000]);
+  },
+  (p) => {
+    const offer = someOffer(p);
+    if (offer) offer.eligibility = pick([null, [], "all", {}]);
+  },
+  // Keys nobody reads, at every level.
+  (p) => {
+    const targets = [p];
+    if (p.guard && typeof p.guard === "object") targets.push(p.guard);
+    if (p.holdout && typeof p.holdout === "object") targets.push(p.holdout);
+    const offer = someOffer(p);
+    if (offer) {
+      targets.push(offer);
+      for (const key of ["eligibility", "reward"]) {
+        if (offer[key] && typeof offer[key] === "object" && !Array.isArray(offer[key])) {
+          targets.push(offer[key]);
+        }
+      }
+    }
+    pick(targets)[pick(["note", "min_line_margin", "bps", "amount", "Kind", "offers"])] = pick([1, null]);
+  },
+  // Removing a key, required or not.
+  (p) => {
+    const targets = [p];
+    const offer = someOffer(p);
+    if (offer) targets.push(offer);
+    if (offer?.reward && typeof offer.reward === "object") targets.push(offer.reward);
+    const target = pick(targets);
+    const keys = Object.keys(target);
+    if (keys.length > 0) delete target[pick(keys)];
+  },
+  // Top-level fields.
+  (p) => {
+    p.strategy = pick(["priority", "best_for_shopper", "cheapest", null, 0]);
+  },
+  (p) => {
+    p.guard = p.guard && typeof p.guard === "object" ? p.guard : {};
+    p.guard.unknown_cost = pick(["exclude", "allow", "skip", null]);
+  },
+  (p) => {
+    p.currency = pick(["USD", "EUR", "JPY", "KWD", "usd", "US", "EURO", 840, null]);
+  },
+  (p) => {
+    p.version = pick([1, 2, 0, "1", null, 1.5]);
+  },
+  (p) => {
+    const key = pick(["guard", "holdout", "offers"]);
+    p[key] = pick([null, [], "x", 3, {}]);
+  },
+  (p) => {
+    p.holdout = p.holdout && typeof p.holdout === "object" ? p.holdout : {};
+    p.holdout.salt = pick(["", "2026-q4", "a,b:c", "\u00e9t\u00e9", "tab\there", "x\ud83d", 5, null]);
+  },
+  (p) => {
+    if (Array.isArray(p.offers) && p.offers.length > 0) {
+      p.offers[Math.floor(next() * p.offers.length)] = pick([null, [], "offer", 1]);
+    }
+  },
+  // Sizes: up to and past the most offers, and past the bytes a Function reads.
+  (p) => {
+    if (!Array.isArray(p.offers)) p.offers = [];
+    const target = pick([MAX_OFFERS - 1, MAX_OFFERS, MAX_OFFERS + 1]);
+    while (p.offers.length < target) p.offers.push(newOffer(p.offers));
+  },
+  (p) => {
+    if (!Array.isArray(p.offers)) p.offers = [];
+    const target = pick([20, 24]);
+    while (p.offers.length < target) p.offers.push(newOffer(p.offers));
+    const long = pick(["\u{1f381}".repeat(100), "x".repeat(100), "\u00e9".repeat(100)]);
+    for (const offer of p.offers) if (offer && typeof offer === "object") offer.message = long;
+  },
+];
+
+for (let i = 0; i < count; i += 1) {
+  const policy = structuredClone(seeds[i % seeds.length]);
+  const edits = 1 + Math.floor(next() * 3);
+  for (let e = 0; e < edits; e += 1) pick(EDITS)(policy);
+  const problems = checkPolicy(policy);
+  stdout.write(`${JSON.stringify({ text: policyText(policy), problems })}\n`);
+}

@@ -1,0 +1,127 @@
+//! The settings page in the Shopify admin (`extensions/offers-settings`) checks a policy in
+//! JavaScript before it saves it to the discount. These tests hold that checker to the engine's:
+//! every policy one accepts, the other must accept, so the page neither saves a policy the
+//! discount Function would skip offers of (or ignore), nor refuses one that works.
+//!
+//! They run the page's own module with `node` (Node.js 20 or later, which the machine has; the
+//! page's npm packages are not needed for this module).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use marginwise_engine::Currency;
+use model_pipeline::policy::policy_metafields;
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn node(args: &[&str]) -> String {
+    let page = root().join("extensions/offers-settings");
+    let output = Command::new("node")
+        .args(args)
+        .current_dir(&page)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run `node` (Node.js 20 or later is needed for these tests): {e}")
+        });
+    assert!(
+        output.status.success(),
+        "node {args:?} failed in {}:\n{}",
+        page.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("node printed UTF-8")
+}
+
+/// Thousands of edited policies (numbers at and past every bound, wrong types, unknown keys, ids,
+/// messages with every kind of white space and control character, lone surrogates, too many
+/// offers, too many bytes): the page's verdict and the pipeline's (`policy_metafields`, what
+/// `marginwise compile-policy` and `discount` store) agree on every one.
+#[test]
+fn the_settings_page_accepts_exactly_the_policies_the_pipeline_stores() {
+    let seeds = [
+        "model-pipeline/sample/policy.json",
+        "tests/fixtures/policies/apparel-usd.json",
+        "tests/fixtures/policies/skincare-eur-best-for-shopper.json",
+    ]
+    .map(|path| root().join(path).display().to_string());
+    let mut args = vec![
+        "tests/policy-cases.mjs",
+        "--count",
+        "4000",
+        "--seed",
+        "20261121",
+    ];
+    args.extend(seeds.iter().map(String::as_str));
+    let cases = node(&args);
+
+    let (mut accepted, mut refused) = (0, 0);
+    let mut disagreements = Vec::new();
+    for line in cases.lines() {
+        let case: Value = serde_json::from_str(line).expect("a case is JSON");
+        let text = case["text"].as_str().expect("text");
+        let page_problems = case["problems"].as_array().expect("problems");
+        let pipeline = policy_metafields(text);
+        if page_problems.is_empty() {
+            accepted += 1;
+        } else {
+            refused += 1;
+        }
+        if page_problems.is_empty() != pipeline.is_ok() {
+            disagreements.push(format!(
+                "{text}\n  page: {page_problems:?}\n  pipeline: {}",
+                pipeline
+                    .err()
+                    .map_or("stores it".to_string(), |e| e.to_string())
+            ));
+        }
+    }
+    assert!(
+        disagreements.is_empty(),
+        "{} of {} policies judged differently, e.g.:\n{}",
+        disagreements.len(),
+        accepted + refused,
+        disagreements[..disagreements.len().min(5)].join("\n")
+    );
+    // Both verdicts are common, so agreement is not a matter of one side accepting everything.
+    assert!(
+        accepted > 500 && refused > 500,
+        "accepted {accepted}, refused {refused}"
+    );
+}
+
+/// The page shows amounts in the policy currency's units (12.50, not 1250), so it must read a
+/// currency's decimals as the Functions do, for every three-letter code.
+#[test]
+fn the_settings_page_reads_every_currency_with_the_engines_decimals() {
+    let table = node(&[
+        "--input-type=module",
+        "-e",
+        "import {EXPONENT_EXCEPTIONS} from './src/policy.js'; \
+         console.log(JSON.stringify(EXPONENT_EXCEPTIONS));",
+    ]);
+    let table: BTreeMap<String, u8> = serde_json::from_str(&table).expect("a JSON table");
+    let mut wrong = Vec::new();
+    for a in b'A'..=b'Z' {
+        for b in b'A'..=b'Z' {
+            for c in b'A'..=b'Z' {
+                let code = String::from_utf8(vec![a, b, c]).expect("ASCII");
+                let engine = Currency::from_code(&code).expect("three capitals").exponent;
+                let page = table.get(&code).copied().unwrap_or(2);
+                if engine != page {
+                    wrong.push(format!("{code}: engine {engine}, page {page}"));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "decimals differ: {wrong:?}");
+}
