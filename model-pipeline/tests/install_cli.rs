@@ -466,3 +466,143 @@ fn combines_with_none_and_a_class_is_refused() {
     );
     assert_eq!(store.stats().graphql_requests, 0);
 }
+
+/// Sends one GraphQL document to the stand-in with the app's token, as the settings page in the
+/// admin would change the discount's metafields; panics on user errors.
+fn admin_request(store: &Handle, query: &str, variables: Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
+        .build()
+        .into();
+    let body = serde_json::json!({ "query": query, "variables": variables }).to_string();
+    let mut answer = agent
+        .post(&store.url())
+        .header("Content-Type", "application/json")
+        .header("X-Shopify-Access-Token", store.token())
+        .send(body.as_bytes())
+        .unwrap();
+    let answer: Value = serde_json::from_str(&answer.body_mut().read_to_string().unwrap()).unwrap();
+    let payload = answer["data"].as_object().unwrap().values().next().unwrap();
+    assert_eq!(payload["userErrors"], serde_json::json!([]), "{answer}");
+}
+
+/// What the settings page does on save: the policy JSON (compact, as JSON.stringify writes it)
+/// set, and the compiled form it no longer matches deleted.
+fn save_from_the_admin(store: &Handle, discount: &str, policy: &Value) {
+    admin_request(
+        store,
+        "mutation($m: [MetafieldsSetInput!]!) { metafieldsSet(metafields: $m) { userErrors { field message } } }",
+        serde_json::json!({ "m": [{
+            "ownerId": discount, "namespace": "$app", "key": "policy", "type": "json",
+            "value": policy.to_string(),
+        }]}),
+    );
+    admin_request(
+        store,
+        "mutation($m: [MetafieldIdentifierInput!]!) { metafieldsDelete(metafields: $m) { userErrors { field message } } }",
+        serde_json::json!({ "m": [{ "ownerId": discount, "namespace": "$app", "key": "policy_compiled" }] }),
+    );
+}
+
+/// A policy saved from the admin's settings page (JSON only) gets its compiled form back from
+/// `discount --recompile`, exactly what `compile-policy` prints for that JSON; a policy the engine
+/// would skip offers of is refused with its reasons and nothing is written; a discount without a
+/// policy is named.
+#[test]
+fn recompile_stores_the_compiled_form_of_a_policy_saved_in_the_admin() {
+    let store = store();
+    let dir = scratch("recompile");
+    let policy = write(&dir, "policy.json", SAMPLE_POLICY);
+    let run = marginwise(&["discount", "--policy", path_arg(&policy)], Some(&store));
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let id = store.discounts()[0].id.clone();
+
+    let mut edited: Value = serde_json::from_str(SAMPLE_POLICY).unwrap();
+    edited["offers"][0]["reward"]["bps"] = 1250.into();
+    save_from_the_admin(&store, &id, &edited);
+    let edited_file = write(&dir, "edited.json", &edited.to_string());
+    let expected = compiled(&["compile-policy", "--policy", path_arg(&edited_file)]);
+    // Saved from the admin: the policy alone, the same text `compile-policy` would store.
+    assert_eq!(stored(&store, &id, &expected[..1]), expected[..1]);
+
+    for _ in 0..2 {
+        let run = marginwise(&["discount", "--recompile", &id], Some(&store));
+        let stdout = text(&run.stdout);
+        assert!(run.status.success(), "{}", text(&run.stderr));
+        assert!(
+            stdout.starts_with(&format!(
+                "{id}\nstored the compiled form of the policy discount {id} holds;"
+            )),
+            "{stdout}"
+        );
+        assert_eq!(stored(&store, &id, &expected), expected);
+    }
+
+    let mut bad = edited.clone();
+    bad["offers"][1]["reward"]["bps"] = 20_000.into();
+    save_from_the_admin(&store, &id, &bad);
+    let writes_before = store.stats().graphql_requests;
+    let run = marginwise(&["discount", "--recompile", &id], Some(&store));
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("compiling the policy of discount {id}")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("offers[1].reward.bps: 20000 is above 10000"),
+        "{stderr}"
+    );
+    // One read, no write.
+    assert_eq!(store.stats().graphql_requests, writes_before + 1);
+
+    admin_request(
+        &store,
+        "mutation($m: [MetafieldIdentifierInput!]!) { metafieldsDelete(metafields: $m) { userErrors { field message } } }",
+        serde_json::json!({ "m": [{ "ownerId": id, "namespace": "$app", "key": "policy" }] }),
+    );
+    let run = marginwise(&["discount", "--recompile", &id], Some(&store));
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("holds no $app.policy"), "{stderr}");
+}
+
+/// The policy changed in the admin between `--recompile`'s read and its write: the write is
+/// refused (compare-and-set), and the newer policy stays, never replaced by the older one.
+#[test]
+fn recompile_never_overwrites_a_policy_changed_since_it_was_read() {
+    use model_pipeline::admin::{AccessToken, AdminClient, ClientOptions, Credentials};
+    use model_pipeline::sync::install::{self, ConfigMetafield};
+
+    let store = store();
+    let dir = scratch("recompile-race");
+    let policy = write(&dir, "policy.json", SAMPLE_POLICY);
+    let run = marginwise(&["discount", "--policy", path_arg(&policy)], Some(&store));
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let id = store.discounts()[0].id.clone();
+    let mut client = AdminClient::new(
+        Credentials::for_local(&store.url(), AccessToken::new(store.token())).unwrap(),
+        ClientOptions::default(),
+    );
+    let held = install::held_policy(&mut client, &id).unwrap().unwrap();
+    let metafields = model_pipeline::policy::policy_metafields(&held.json).unwrap();
+
+    let mut newer: Value = serde_json::from_str(SAMPLE_POLICY).unwrap();
+    newer["offers"][0]["reward"]["bps"] = 900.into();
+    save_from_the_admin(&store, &id, &newer);
+
+    let error = install::store_recompiled(
+        &mut client,
+        &id,
+        &held,
+        &ConfigMetafield::list(&metafields).unwrap(),
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("metafieldsSet"), "{error}");
+    let now = store
+        .metafields()
+        .into_iter()
+        .find(|m| m.owner_id == id && m.key == "policy")
+        .unwrap();
+    assert_eq!(now.value, newer.to_string());
+}

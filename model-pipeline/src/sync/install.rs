@@ -15,6 +15,7 @@
 
 use std::fmt;
 
+use marginwise_engine::format;
 use marginwise_engine::policy::Policy;
 use serde::Deserialize;
 use serde_json::Value;
@@ -427,6 +428,41 @@ pub fn update_discount(
         DiscountAutomaticAppUpdateDiscountAutomaticAppUpdate,
         DiscountAutomaticAppUpdateDiscountAutomaticAppUpdateAutomaticAppDiscount
     )
+}
+
+/// The policy a discount holds now, as read for [`store_recompiled`]: its JSON text and what each
+/// of the discount's `$app` metafields held then (their digests make the write compare-and-set).
+#[derive(Debug, Clone)]
+pub struct HeldPolicy {
+    pub json: String,
+    held: Vec<Held>,
+}
+
+/// The `$app.policy` discount `id` holds (written by `discount` or by the settings page in the
+/// admin); `None` when it has none.
+pub fn held_policy(client: &mut AdminClient, id: &str) -> Result<Option<HeldPolicy>, InstallError> {
+    let held = discount_metafields(client, id)?;
+    Ok(held
+        .iter()
+        .find(|h| h.key == format::POLICY_KEY)
+        .map(|policy| HeldPolicy {
+            json: policy.value.clone(),
+            held: held.clone(),
+        }))
+}
+
+/// Stores `metafields` (the policy and its compiled form, made from `policy.json`) on discount
+/// `id`, each compare-and-set against what [`held_policy`] read: a policy changed in the admin
+/// since then is refused (`STALE_OBJECT`), never overwritten with the older one.
+pub fn store_recompiled(
+    client: &mut AdminClient,
+    id: &str,
+    policy: &HeldPolicy,
+    metafields: &[ConfigMetafield],
+) -> Result<(), InstallError> {
+    set_config_metafields(client, id, metafields, &policy.held, |client| {
+        discount_metafields(client, id)
+    })
 }
 
 /// `cartTransformCreate(functionHandle: "bundles", blockOnFailure: false, metafields)`; when the
