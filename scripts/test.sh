@@ -8,7 +8,11 @@
 #   - every crate's tests through `cargo insta test --check --unreferenced=reject`, so a snapshot that
 #     is stale, missing or no longer referenced by any test fails the run,
 #   - the Functions' wasm builds (size budgets) and the wasm runner's budget suite run inside
-#     `cargo test` (see tests/conformance and tests/runner).
+#     `cargo test` (see tests/conformance and tests/runner),
+#   - the admin settings page's own tests (extensions/offers-settings: `npm ci` installs its
+#     pinned packages from package-lock.json, then `npm test`); they need Node.js 20 or later,
+#     which nothing installs, as does the Rust test that holds the page to the engine
+#     (model-pipeline/tests/settings_policy.rs).
 # Set CARGO_TARGET_DIR to keep the build cache outside the clone (but not for `shopify app build`
 # or `deploy`: see README.md).
 set -euo pipefail
@@ -29,6 +33,14 @@ cargo fmt --all -- --check
 
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== settings page (extensions/offers-settings: npm ci, npm test)"
+if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null; then
+    echo "Node.js 20 or later is needed for the settings page's tests (node: $(node --version 2>&1))" >&2
+    exit 1
+fi
+npm ci --prefix extensions/offers-settings --no-audit --no-fund --loglevel=error
+npm test --prefix extensions/offers-settings
 
 echo "== cargo insta test (all tests, snapshots checked)"
 cargo insta test --workspace --check --unreferenced=reject

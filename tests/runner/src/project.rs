@@ -61,6 +61,8 @@ pub struct Extension {
 #[derive(Debug, Clone, Deserialize)]
 pub struct ExtensionTarget {
     pub target: String,
+    /// The Wasm export (Functions only; a UI extension's targets name a module instead).
+    #[serde(default)]
     pub export: String,
     #[serde(default)]
     pub input_query: Option<String>,
@@ -75,6 +77,8 @@ struct ExtensionFile {
 #[derive(Deserialize)]
 struct ExtensionEntry {
     handle: String,
+    #[serde(rename = "type")]
+    kind: String,
     #[serde(default)]
     targeting: Vec<ExtensionTarget>,
     #[serde(default)]
@@ -132,7 +136,7 @@ impl Project {
         }
     }
 
-    /// Every extension declared under `extensions/*/shopify.extension.toml`, sorted by handle.
+    /// Every Function declared under `extensions/*/shopify.extension.toml`, sorted by handle.
     pub fn extensions(&self) -> Result<Vec<Extension>, ProjectError> {
         let extensions_dir = self.root.join("extensions");
         let entries =
@@ -273,9 +277,11 @@ fn read_extension_toml(dir: &Path) -> Result<Vec<Extension>, ProjectError> {
         path: toml_path.clone(),
         message: e.to_string(),
     })?;
+    // Only Functions run here; the settings page (a UI extension) has nothing to build or run.
     Ok(file
         .extensions
         .into_iter()
+        .filter(|entry| entry.kind == "function")
         .map(|entry| Extension {
             handle: entry.handle,
             dir: dir.to_owned(),

@@ -161,7 +161,6 @@ fn extension_handle_folder_and_package_agree() {
         if !dir.join("shopify.extension.toml").exists() {
             continue;
         }
-        seen += 1;
         let folder = dir.file_name().unwrap().to_string_lossy().to_string();
         let ext: toml::Table = fs::read_to_string(dir.join("shopify.extension.toml"))
             .unwrap()
@@ -171,17 +170,21 @@ fn extension_handle_folder_and_package_agree() {
             .as_str()
             .unwrap()
             .to_string();
-        let cargo: toml::Table = fs::read_to_string(dir.join("Cargo.toml"))
-            .unwrap()
-            .parse()
-            .unwrap();
-        let package = cargo["package"]["name"].as_str().unwrap().to_string();
         assert_eq!(
             handle,
             folder,
             "{}: handle differs from folder",
             dir.display()
         );
+        if ext["extensions"].as_array().unwrap()[0]["type"].as_str() != Some("function") {
+            continue;
+        }
+        seen += 1;
+        let cargo: toml::Table = fs::read_to_string(dir.join("Cargo.toml"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        let package = cargo["package"]["name"].as_str().unwrap().to_string();
         assert_eq!(
             package,
             folder,
@@ -199,6 +202,41 @@ fn extension_handle_folder_and_package_agree() {
         );
     }
     assert!(seen > 0, "no extension found under {}", root.display());
+}
+
+/// The discount Function names its settings page, and that page is a UI extension on the
+/// discount details' function-settings target: without the link the admin shows the discount with
+/// nothing to edit its policy with.
+#[test]
+fn the_offers_function_names_its_settings_page() {
+    let root = workspace_root().join("extensions");
+    let read = |folder: &str| -> toml::Table {
+        fs::read_to_string(root.join(folder).join("shopify.extension.toml"))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let offers = read("offers");
+    let page = offers["extensions"][0]["ui"]["handle"].as_str().unwrap();
+    let settings = read(page);
+    let extension = &settings["extensions"][0];
+    assert_eq!(extension["handle"].as_str(), Some(page));
+    assert_eq!(extension["type"].as_str(), Some("ui_extension"));
+    assert_eq!(
+        settings["api_version"].as_str(),
+        offers["api_version"].as_str(),
+        "the page and the Function speak one API version"
+    );
+    let target = &extension["targeting"][0];
+    assert_eq!(
+        target["target"].as_str(),
+        Some("admin.discount-details.function-settings.render")
+    );
+    let module = target["module"].as_str().unwrap();
+    assert!(
+        root.join(page).join(module).exists(),
+        "{page}: module {module} does not exist"
+    );
 }
 
 /// The app configuration deploys as Shopify's CLI reads it today: no field the CLI dropped
