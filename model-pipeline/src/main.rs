@@ -449,23 +449,11 @@ fn discount(args: DiscountArgs) -> anyhow::Result<()> {
     let policy = marginwise_engine::policy::parse(&text)
         .policy
         .with_context(|| format!("reading {}", args.policy.display()))?;
-    match &args.bundle_policy {
-        Some(bundle_policy) => {
-            let bundle_text = std::fs::read_to_string(bundle_policy).with_context(|| {
-                format!("reading the bundle policy {}", bundle_policy.display())
-            })?;
-            check_bundle_holdout(
-                &args.policy,
-                policy.holdout.clone(),
-                bundle_policy,
-                &bundle_text,
-            )?;
-        }
-        None => eprintln!(
-            "note: the policy's holdout was not compared with the cart transform's bundle policy; \
-             pass --bundle-policy FILE to check that both hold out the same shoppers"
-        ),
-    }
+    compare_bundle_holdout(
+        &args.policy,
+        policy.holdout.clone(),
+        args.bundle_policy.as_deref(),
+    )?;
     let classes = install::discount_classes(&policy);
     if classes.is_empty() {
         anyhow::bail!(
@@ -540,23 +528,7 @@ fn recompile_discount(
     let policy = marginwise_engine::policy::parse(&held.json)
         .policy
         .with_context(|| format!("reading {source}"))?;
-    match bundle_policy {
-        Some(bundle_policy) => {
-            let bundle_text = std::fs::read_to_string(bundle_policy).with_context(|| {
-                format!("reading the bundle policy {}", bundle_policy.display())
-            })?;
-            check_bundle_holdout(
-                Path::new(&source),
-                policy.holdout,
-                bundle_policy,
-                &bundle_text,
-            )?;
-        }
-        None => eprintln!(
-            "note: the policy's holdout was not compared with the cart transform's bundle policy; \
-             pass --bundle-policy FILE to check that both hold out the same shoppers"
-        ),
-    }
+    compare_bundle_holdout(Path::new(&source), policy.holdout, bundle_policy)?;
     let metafields = ConfigMetafield::list(&metafields)?;
     install::store_recompiled(&mut client, &id, &held, &metafields)?;
     say!("{id}")?;
@@ -821,6 +793,30 @@ fn apply(args: ApplyArgs) -> anyhow::Result<()> {
 
 /// Refuses a bundle policy (`bundle_policy_text`, read from `bundle_policy`) whose holdout is
 /// not `offers`, the holdout of the discount policy in `offers_policy`.
+/// `discount`'s check of the offers policy's holdout against the cart transform's bundle policy
+/// (`--bundle-policy`), or a note on stderr that it was not made.
+fn compare_bundle_holdout(
+    offers_policy: &Path,
+    offers: Option<marginwise_engine::policy::Holdout>,
+    bundle_policy: Option<&Path>,
+) -> anyhow::Result<()> {
+    match bundle_policy {
+        Some(bundle_policy) => {
+            let bundle_text = std::fs::read_to_string(bundle_policy).with_context(|| {
+                format!("reading the bundle policy {}", bundle_policy.display())
+            })?;
+            check_bundle_holdout(offers_policy, offers, bundle_policy, &bundle_text)
+        }
+        None => {
+            eprintln!(
+                "note: the policy's holdout was not compared with the cart transform's bundle \
+                 policy; pass --bundle-policy FILE to check that both hold out the same shoppers"
+            );
+            Ok(())
+        }
+    }
+}
+
 fn check_bundle_holdout(
     offers_policy: &std::path::Path,
     offers: Option<marginwise_engine::policy::Holdout>,

@@ -38,6 +38,15 @@ export const REWARDS = {
 };
 const REWARD_KEYS = ["kind", "bps", "amount", "max_slots"];
 
+// The keys of each object the engine reads; any other key is refused.
+const KEYS = {
+  policy: ["version", "currency", "strategy", "guard", "holdout", "offers"],
+  guard: ["min_line_margin_bps", "min_order_margin_bps", "assumed_stack_bps", "unknown_cost"],
+  holdout: ["share_bps", "salt"],
+  offer: ["id", "eligibility", "reward", "cap", "message"],
+  eligibility: ["segments", "clv_min", "clv_max", "churn_min_bps", "subtotal_min", "customer"],
+};
+
 // ISO 4217 currencies whose minor unit is not 1/100 (the engine's table, money.rs); every other
 // code has two decimals. The conformance test compares this table with the engine's.
 export const EXPONENT_EXCEPTIONS = {
@@ -140,16 +149,7 @@ function checkGuard(problems, guard) {
   if (!isObject(guard)) {
     return problems.add("guard", `expected an object, found ${typeName(guard)}`);
   }
-  if (
-    !knownKeys(problems, guard, "guard", [
-      "min_line_margin_bps",
-      "min_order_margin_bps",
-      "assumed_stack_bps",
-      "unknown_cost",
-    ])
-  ) {
-    return false;
-  }
+  if (!knownKeys(problems, guard, "guard", KEYS.guard)) return false;
   for (const [key, max] of [
     ["min_line_margin_bps", MAX_MARGIN_BPS],
     ["min_order_margin_bps", MAX_MARGIN_BPS],
@@ -169,7 +169,7 @@ function checkHoldout(problems, holdout) {
   if (!isObject(holdout)) {
     return problems.add("holdout", `expected an object, found ${typeName(holdout)}`);
   }
-  if (!knownKeys(problems, holdout, "holdout", ["share_bps", "salt"])) return false;
+  if (!knownKeys(problems, holdout, "holdout", KEYS.holdout)) return false;
   if (
     present(holdout, "share_bps") &&
     !integerIn(problems, holdout, "share_bps", "holdout.share_bps", 0, BPS_ONE)
@@ -191,8 +191,7 @@ function checkEligibility(problems, eligibility, path) {
   if (!isObject(eligibility)) {
     return problems.add(path, `expected an object, found ${typeName(eligibility)}`);
   }
-  const keys = ["segments", "clv_min", "clv_max", "churn_min_bps", "subtotal_min", "customer"];
-  if (!knownKeys(problems, eligibility, path, keys)) return false;
+  if (!knownKeys(problems, eligibility, path, KEYS.eligibility)) return false;
   if (present(eligibility, "segments")) {
     const segments = eligibility.segments;
     if (!Array.isArray(segments)) {
@@ -285,9 +284,7 @@ function checkOffer(problems, offer, path, ids) {
   if (!isObject(offer)) {
     return problems.add(path, `expected an object, found ${typeName(offer)}`);
   }
-  if (!knownKeys(problems, offer, path, ["id", "eligibility", "reward", "cap", "message"])) {
-    return false;
-  }
+  if (!knownKeys(problems, offer, path, KEYS.offer)) return false;
   if (!present(offer, "id")) return problems.add(`${path}.id`, "missing");
   if (typeof offer.id !== "string") {
     return problems.add(`${path}.id`, `expected a string, found ${typeName(offer.id)}`);
@@ -367,11 +364,7 @@ function checkDocument(problems, policy) {
   if (!integerIn(problems, policy, "version", "version", POLICY_VERSION, POLICY_VERSION)) {
     return false;
   }
-  if (
-    !knownKeys(problems, policy, "", ["version", "currency", "strategy", "guard", "holdout", "offers"])
-  ) {
-    return false;
-  }
+  if (!knownKeys(problems, policy, "", KEYS.policy)) return false;
   if (!present(policy, "currency")) return problems.add("currency", "missing");
   if (typeof policy.currency !== "string") {
     return problems.add("currency", `expected a string, found ${typeName(policy.currency)}`);
@@ -471,31 +464,15 @@ export function withoutUnknownKeys(policy) {
     if (!isObject(object)) return object;
     return Object.fromEntries(Object.entries(object).filter(([key]) => keys.includes(key)));
   };
-  const result = keep(policy, ["version", "currency", "strategy", "guard", "holdout", "offers"]);
+  const result = keep(policy, KEYS.policy);
   if (!isObject(result)) return result;
-  if (isObject(result.guard)) {
-    result.guard = keep(result.guard, [
-      "min_line_margin_bps",
-      "min_order_margin_bps",
-      "assumed_stack_bps",
-      "unknown_cost",
-    ]);
-  }
-  if (isObject(result.holdout)) result.holdout = keep(result.holdout, ["share_bps", "salt"]);
+  if (isObject(result.guard)) result.guard = keep(result.guard, KEYS.guard);
+  if (isObject(result.holdout)) result.holdout = keep(result.holdout, KEYS.holdout);
   if (Array.isArray(result.offers)) {
     result.offers = result.offers.map((offer) => {
-      const kept = keep(offer, ["id", "eligibility", "reward", "cap", "message"]);
+      const kept = keep(offer, KEYS.offer);
       if (!isObject(kept)) return kept;
-      if (isObject(kept.eligibility)) {
-        kept.eligibility = keep(kept.eligibility, [
-          "segments",
-          "clv_min",
-          "clv_max",
-          "churn_min_bps",
-          "subtotal_min",
-          "customer",
-        ]);
-      }
+      if (isObject(kept.eligibility)) kept.eligibility = keep(kept.eligibility, KEYS.eligibility);
       if (isObject(kept.reward)) {
         const fields = Object.hasOwn(REWARDS, kept.reward.kind) ? REWARDS[kept.reward.kind].fields : REWARD_KEYS;
         kept.reward = keep(kept.reward, ["kind", ...fields]);
