@@ -3,7 +3,7 @@
 // policy's integers (basis points, minor units) and what a merchant types.
 //
 // The policy format is defined once, in engine/src/policy.rs. This file is a second reader of it,
-// kept honest by tests/conformance/tests/settings_policy.rs: that test feeds thousands of policies
+// kept honest by model-pipeline/tests/settings_policy.rs: that test feeds thousands of policies
 // made by tests/policy-cases.mjs to this checker and to the engine's own parser, and fails on any
 // policy one accepts and the other refuses. Nothing here depends on the browser or on Preact.
 
@@ -180,9 +180,6 @@ function checkHoldout(problems, holdout) {
     if (typeof holdout.salt !== "string") {
       return problems.add("holdout.salt", `expected a string, found ${typeName(holdout.salt)}`);
     }
-    if (CONTROL.test(holdout.salt)) {
-      return problems.add("holdout.salt", "holds a control character (a line break, a tab, ...)");
-    }
   }
   return true;
 }
@@ -313,9 +310,6 @@ function checkOffer(problems, offer, path, ids) {
   if (chars > MAX_MESSAGE_CHARS) {
     return problems.add(`${path}.message`, `${chars} characters, at most ${MAX_MESSAGE_CHARS}`);
   }
-  if (CONTROL.test(message)) {
-    return problems.add(`${path}.message`, "holds a control character (a line break, a tab, ...)");
-  }
   if (ids.has(offer.id)) return problems.add(`${path}.id`, `duplicate offer id "${offer.id}"`);
   ids.add(offer.id);
   return true;
@@ -328,18 +322,32 @@ function checkOffer(problems, offer, path, ids) {
 // a document as no policy at all.
 export function checkPolicy(policy) {
   const problems = new Problems();
+  if (!wellFormed(policy)) {
+    // The engine reads such a text as no JSON at all, before anything else.
+    problems.add("", "a text holds a lone UTF-16 surrogate");
+    return problems.list;
+  }
   checkDocument(problems, policy);
+  // What the pipeline checks once the engine reads the policy cleanly (so do these, in its order):
+  // no control character in a text the compiled form holds, and a value a Function reads whole.
   if (problems.list.length === 0) {
-    if (!wellFormed(policy)) {
-      problems.add("", "a text holds a lone UTF-16 surrogate");
-    } else {
-      const bytes = new TextEncoder().encode(policyText(policy)).length;
-      if (bytes > MAX_VALUE_BYTES) {
-        problems.add(
-          "",
-          `the policy is ${bytes} bytes; a Function reads at most ${MAX_VALUE_BYTES} (shorten messages or use fewer offers)`,
-        );
+    const texts = [["holdout.salt", policy.holdout?.salt]];
+    for (const [index, offer] of policy.offers.entries()) {
+      texts.push([`offers[${index}].id`, offer.id], [`offers[${index}].message`, offer.message]);
+    }
+    for (const [path, text] of texts) {
+      if (typeof text === "string" && CONTROL.test(text)) {
+        problems.add(path, "holds a control character (a line break, a tab, ...)");
       }
+    }
+  }
+  if (problems.list.length === 0) {
+    const bytes = new TextEncoder().encode(policyText(policy)).length;
+    if (bytes > MAX_VALUE_BYTES) {
+      problems.add(
+        "",
+        `the policy is ${bytes} bytes; a Function reads at most ${MAX_VALUE_BYTES} (shorten messages or use fewer offers)`,
+      );
     }
   }
   return problems.list;
@@ -382,12 +390,12 @@ function checkDocument(problems, policy) {
     return problems.add("offers", `expected an array, found ${typeName(policy.offers)}`);
   }
   if (policy.offers.length > MAX_OFFERS) {
-    return problems.add("offers", `${policy.offers.length} offers, at most ${MAX_OFFERS}`);
+    problems.add("offers", `${policy.offers.length} offers, at most ${MAX_OFFERS}`);
   }
   // Unlike the checkout, which skips a bad offer and applies the rest, saving refuses the policy:
-  // every offer is reported, so the merchant sees them all at once.
+  // every offer it reads is reported, so the merchant sees them all at once.
   const ids = new Set();
-  for (const [index, offer] of policy.offers.entries()) {
+  for (const [index, offer] of policy.offers.slice(0, MAX_OFFERS).entries()) {
     checkOffer(problems, offer, `offers[${index}]`, ids);
   }
   return problems.list.length === 0;
@@ -418,13 +426,92 @@ export function readStored(metafields) {
     (field) => ours(field) && field.key === COMPILED_POLICY_KEY,
   );
   if (!policy || policy.value == null || policy.value === "") {
-    return { policy: null, compiled, error: null };
+    return { policy: null, compiled, error: null, textProblems: [] };
   }
+  const text = String(policy.value);
+  let parsed;
   try {
-    return { policy: JSON.parse(policy.value), compiled, error: null, text: policy.value };
+    parsed = JSON.parse(text);
   } catch (error) {
-    return { policy: null, compiled, error: `not valid JSON (${error.message})`, text: policy.value };
+    return { policy: null, compiled, error: `not valid JSON (${error.message})`, text, textProblems: [] };
   }
+  if (!isObject(parsed)) {
+    return { policy: null, compiled, error: `not a policy (${typeName(parsed)})`, text, textProblems: [] };
+  }
+  return { policy: parsed, compiled, error: null, text, textProblems: storedTextProblems(text) };
+}
+
+// What JSON.parse smooths over in a stored text but the engine refuses: a key given twice (the
+// engine refuses the object; JSON.parse keeps the last copy) and a number written as a fraction
+// or with an exponent (`1000.0`, `1e3`: the engine wants integers as written). Saving rewrites
+// both, so the page names them before the merchant saves. `text` must be valid JSON.
+export function storedTextProblems(text) {
+  const problems = [];
+  const stack = []; // {keys: Set | null, path, index, key}
+  let at = 0;
+  const here = () => {
+    const top = stack[stack.length - 1];
+    if (!top) return "";
+    return top.keys ? join(top.path, top.key) : `${top.path}[${top.index}]`;
+  };
+  while (at < text.length) {
+    const c = text[at];
+    if (c === "{" || c === "[") {
+      stack.push({ keys: c === "{" ? new Set() : null, path: here(), index: 0, key: "" });
+      at += 1;
+    } else if (c === "}" || c === "]") {
+      stack.pop();
+      at += 1;
+    } else if (c === ",") {
+      const top = stack[stack.length - 1];
+      if (top && !top.keys) top.index += 1;
+      at += 1;
+    } else if (c === '"') {
+      let end = at + 1;
+      while (text[end] !== '"') end += text[end] === "\\" ? 2 : 1;
+      const value = JSON.parse(text.slice(at, end + 1));
+      at = end + 1;
+      while (/\s/.test(text[at] ?? "")) at += 1;
+      const top = stack[stack.length - 1];
+      if (text[at] === ":" && top?.keys) {
+        if (top.keys.has(value)) {
+          problems.push({
+            path: join(top.path, value),
+            message: "repeated key (the checkout refuses it; this page keeps the last copy)",
+          });
+        }
+        top.keys.add(value);
+        top.key = value;
+        at += 1;
+      }
+    } else if (c === "-" || (c >= "0" && c <= "9")) {
+      const literal = /^-?\d+(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(at))[0];
+      if (/[.eE]/.test(literal)) {
+        problems.push({
+          path: here(),
+          message: `${literal} is not written as an integer (the checkout refuses it; saving writes ${JSON.stringify(Number(literal))})`,
+        });
+      }
+      at += literal.length;
+    } else {
+      at += 1;
+    }
+  }
+  return problems;
+}
+
+// A holdout as it applies: none when absent or its share is 0 (the engine's `Holdout::applied`).
+export function appliedHoldout(holdout) {
+  if (!isObject(holdout) || !Number.isSafeInteger(holdout.share_bps) || holdout.share_bps <= 0) {
+    return null;
+  }
+  return { share_bps: holdout.share_bps, salt: typeof holdout.salt === "string" ? holdout.salt : "" };
+}
+
+export function sameHoldout(a, b) {
+  const x = appliedHoldout(a);
+  const y = appliedHoldout(b);
+  return x === y || (x !== null && y !== null && x.share_bps === y.share_bps && x.salt === y.salt);
 }
 
 // A new discount's policy: one offer for everyone, a guard that keeps 10 % margin on each line.

@@ -1,6 +1,7 @@
 // Policies for the differential test (model-pipeline/tests/settings_policy.rs): valid policies
 // with one to three random edits each, printed one per line as
-//   {"text": <the policy as this page would store it>, "problems": [<this page's problems>]}
+//   {"text": <the policy as this page would store it, or a hand-written text it would read>,
+//    "problems": [<this page's problems>], "raw": <whether the text is hand-written>}
 // The Rust test stores each text the way `marginwise compile-policy` does and fails when the
 // engine and this page disagree on whether it can be saved.
 //
@@ -24,6 +25,7 @@ import {
   newOffer,
   newPolicy,
   policyText,
+  storedTextProblems,
 } from "../src/policy.js";
 
 const args = argv.slice(2);
@@ -67,6 +69,11 @@ const TEXTS = [
   " ".repeat(1) + "x".repeat(100),
   "\u{1f381}".repeat(100),
   "\u{1f381}".repeat(101),
+  "\u1680",
+  "\u2000\u200a",
+  "\u2028",
+  "\u2029\u202f\u205f",
+  "\u3000x\u205f",
   "line\nbreak",
   "tab\there",
   "\u0085x",
@@ -248,12 +255,42 @@ const EDITS = [
     const long = pick(["\u{1f381}".repeat(100), "x".repeat(100), "\u00e9".repeat(100)]);
     for (const offer of p.offers) if (offer && typeof offer === "object") offer.message = long;
   },
+  // Exactly at, and one byte past, what a Function reads: the salt pads the text.
+  (p) => {
+    p.holdout = p.holdout && typeof p.holdout === "object" ? p.holdout : {};
+    p.holdout.salt = "";
+    const size = new TextEncoder().encode(policyText(p)).length;
+    const target = pick([9_999, 10_000, 10_001]);
+    if (size < target) p.holdout.salt = "s".repeat(target - size);
+  },
+];
+
+// Texts JSON.stringify never writes but a hand-set metafield may hold: a number written as a
+// fraction or with an exponent, a key given twice. JSON.parse reads both without complaint.
+const RAW_EDITS = [
+  (text) =>
+    text.replace(/"(bps|cap|share_bps|min_line_margin_bps|version|amount)":(\d+)(?=[,}])/, (_, key, n) =>
+      `"${key}":${pick([`${n}.0`, `${n}e0`, `${n}E+0`, `${n}.00`])}`,
+    ),
+  (text) =>
+    text.replace(/\{"([a-z_]+)":(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|"[^"\\]*")(?=[,}])/, (_, key, value) =>
+      `{"${key}":${value},"${key}":${pick([value, "0", '"x"'])}`,
+    ),
 ];
 
 for (let i = 0; i < count; i += 1) {
   const policy = structuredClone(seeds[i % seeds.length]);
   const edits = 1 + Math.floor(next() * 3);
   for (let e = 0; e < edits; e += 1) pick(EDITS)(policy);
-  const problems = checkPolicy(policy);
-  stdout.write(`${JSON.stringify({ text: policyText(policy), problems })}\n`);
+  let text = policyText(policy);
+  let problems = checkPolicy(policy);
+  let raw = false;
+  // What the page would show for such a text read from the discount: the policy as JSON.parse
+  // reads it, and what the text itself does that the engine refuses.
+  if (next() < 0.15) {
+    text = pick(RAW_EDITS)(text);
+    problems = [...checkPolicy(JSON.parse(text)), ...storedTextProblems(text)];
+    raw = true;
+  }
+  stdout.write(`${JSON.stringify({ text, problems, raw })}\n`);
 }

@@ -16,6 +16,7 @@ import {
   percentText,
   readStored,
   rewardOfKind,
+  storedTextProblems,
   withoutUnknownKeys,
 } from "../src/policy.js";
 
@@ -77,7 +78,9 @@ test("the stored policy is found under $app or the app's resolved namespace", ()
     policy: null,
     compiled: false,
     error: null,
+    textProblems: [],
   });
+  assert.equal(readStored([{ namespace: "$app", key: "policy", value: "null" }]).error, "not a policy (null)");
   assert.match(readStored([{ namespace: "$app", key: "policy", value: "{" }]).error, /^not valid JSON/);
 });
 
@@ -111,6 +114,16 @@ test("switching a reward's kind keeps the figures both kinds take", () => {
   assert.deepEqual(rewardOfKind({ kind: "order_fixed", amount: 500 }, "free_shipping"), {
     kind: "free_shipping",
   });
+});
+
+test("a stored text's fractions, exponents and repeated keys are named with their places", () => {
+  assert.deepEqual(storedTextProblems(JSON.stringify(newPolicy("USD"))), []);
+  const text =
+    '{"version":1.0,"guard":{"a":1,"a":2},"offers":[{"x":"a\\"b{[1.5","reward":{"bps":1e3}},{"reward":{"bps":-2E+2}}],"s":"1e3"}';
+  assert.deepEqual(
+    storedTextProblems(text).map((problem) => problem.path),
+    ["version", "guard.a", "offers[0].reward.bps", "offers[1].reward.bps"],
+  );
 });
 
 test("unknown keys are removed on request, known ones kept in place", () => {
