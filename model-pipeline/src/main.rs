@@ -366,13 +366,24 @@ fn combines_with(classes: &[CombineClass]) -> anyhow::Result<install::CombinesWi
 }
 
 /// The discount node GID `--update` names: the GID, or its number.
-fn discount_gid(given: &str) -> anyhow::Result<String> {
+fn discount_gid(flag: &str, given: &str) -> anyhow::Result<String> {
     const PREFIX: &str = "gid://shopify/DiscountAutomaticNode/";
-    let number = given.strip_prefix(PREFIX).unwrap_or(given);
+    // The settings page shows the discount as `DiscountAutomaticApp/<n>`, the number the node
+    // carries too.
+    let number = given
+        .strip_prefix(PREFIX)
+        .or_else(|| given.strip_prefix("gid://shopify/DiscountAutomaticApp/"))
+        .unwrap_or(given);
+    if given.starts_with("gid://shopify/DiscountCode") {
+        anyhow::bail!(
+            "{flag} {given:?}: a code discount; marginwise creates and updates automatic \
+             discounts only"
+        );
+    }
     match number.parse::<u64>() {
         Ok(number) => Ok(format!("{PREFIX}{number}")),
         Err(_) => anyhow::bail!(
-            "--update {given:?}: expected the discount's GID as `marginwise discount` printed it \
+            "{flag} {given:?}: expected the discount's GID as `marginwise discount` printed it \
              ({PREFIX}<number>), or the number"
         ),
     }
@@ -462,7 +473,11 @@ fn discount(args: DiscountArgs) -> anyhow::Result<()> {
             args.policy.display()
         );
     }
-    let update = args.update.as_deref().map(discount_gid).transpose()?;
+    let update = args
+        .update
+        .as_deref()
+        .map(|id| discount_gid("--update", id))
+        .transpose()?;
     let settings = DiscountSettings {
         title: args.title,
         classes,
@@ -512,7 +527,7 @@ fn recompile_discount(
     shop: &ShopArgs,
     quiet: bool,
 ) -> anyhow::Result<()> {
-    let id = discount_gid(id)?;
+    let id = discount_gid("--recompile", id)?;
     let options = ClientOptions {
         notify_retries: !quiet,
         scopes_needed: vec!["write_discounts"],

@@ -525,8 +525,11 @@ fn recompile_stores_the_compiled_form_of_a_policy_saved_in_the_admin() {
     // Saved from the admin: the policy alone, the same text `compile-policy` would store.
     assert_eq!(stored(&store, &id, &expected[..1]), expected[..1]);
 
-    for _ in 0..2 {
-        let run = marginwise(&["discount", "--recompile", &id], Some(&store));
+    // The settings page names the discount `DiscountAutomaticApp/<n>`; either form is taken.
+    let number = id.rsplit('/').next().unwrap().to_string();
+    let as_the_page_shows_it = format!("gid://shopify/DiscountAutomaticApp/{number}");
+    for given in [&id, &as_the_page_shows_it] {
+        let run = marginwise(&["discount", "--recompile", given], Some(&store));
         let stdout = text(&run.stdout);
         assert!(run.status.success(), "{}", text(&run.stderr));
         assert!(
@@ -561,10 +564,27 @@ fn recompile_stores_the_compiled_form_of_a_policy_saved_in_the_admin() {
         "mutation($m: [MetafieldIdentifierInput!]!) { metafieldsDelete(metafields: $m) { userErrors { field message } } }",
         serde_json::json!({ "m": [{ "ownerId": id, "namespace": "$app", "key": "policy" }] }),
     );
-    let run = marginwise(&["discount", "--recompile", &id], Some(&store));
+    let run = marginwise(&["discount", "--recompile", &number], Some(&store));
     let stderr = text(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("holds no $app.policy"), "{stderr}");
+
+    let requests = store.stats().graphql_requests;
+    let run = marginwise(
+        &[
+            "discount",
+            "--recompile",
+            "gid://shopify/DiscountCodeNode/5",
+        ],
+        Some(&store),
+    );
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--recompile \"gid://shopify/DiscountCodeNode/5\": a code discount"),
+        "{stderr}"
+    );
+    assert_eq!(store.stats().graphql_requests, requests);
 }
 
 /// The policy changed in the admin between `--recompile`'s read and its write: the write is
