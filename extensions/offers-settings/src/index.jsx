@@ -1,11 +1,12 @@
 // The marginwise offers policy on the discount's page in the Shopify admin
 // (target admin.discount-details.function-settings.render). The merchant edits the offers, the
 // margin guard and the holdout; saving stores the policy in the discount's `$app.policy`
-// metafield, which the discount Function reads at checkout, and sets the discount classes the
-// offers need. What may be saved is decided by ./policy.js, which is held to the engine's parser.
+// metafield, which the discount Function reads at checkout. Changing the offers sets the
+// discount classes they need. What may be saved is decided by ./policy.js, which is held to the
+// engine's parser.
 import "@shopify/ui-extensions/preact";
 import { render } from "preact";
-import { useMemo, useRef, useState } from "preact/hooks";
+import { useEffect, useMemo, useState } from "preact/hooks";
 
 import {
   COMPILED_POLICY_KEY,
@@ -18,6 +19,7 @@ import {
   SEGMENTS,
   STRATEGIES,
   UNKNOWN_COST,
+  appliedHoldout,
   checkPolicy,
   discountClasses,
   isCurrencyCode,
@@ -31,26 +33,48 @@ import {
   policyText,
   readStored,
   rewardOfKind,
+  sameHoldout,
   withoutUnknownKeys,
 } from "./policy.js";
 
 export default async () => {
-  const shopCurrency = await fetchShopCurrency();
-  render(<Settings api={shopify} shopCurrency={shopCurrency} />, document.body);
+  const context = await loadContext(fetch);
+  render(<Settings api={shopify} context={context} />, document.body);
 };
 
-// The shop's currency, for a new policy and to warn when a stored policy names another one.
-async function fetchShopCurrency() {
+const LOOKUP_TIMEOUT_MS = 3000;
+
+// What the page needs besides the discount, from the Admin API (the extension's own access):
+// the shop's currency, for a new policy and to warn when a policy names another one, and the
+// cart transform's bundle policy, whose holdout must be this policy's. `bundle` is null when
+// there is no cart transform with a policy, undefined when the lookup failed.
+export async function loadContext(fetchImpl) {
+  const query =
+    'query { shop { currencyCode } cartTransforms(first: 5) { nodes { metafield(namespace: "$app", key: "policy") { value } } } }';
   try {
-    const response = await fetch("shopify:admin/api/graphql.json", {
+    const lookup = fetchImpl("shopify:admin/api/graphql.json", {
       method: "POST",
-      body: JSON.stringify({ query: "query { shop { currencyCode } }" }),
+      body: JSON.stringify({ query }),
+    }).then((response) => response.json());
+    const timeout = new Promise((_, reject) => {
+      setTimeout(() => reject(new Error("timed out")), LOOKUP_TIMEOUT_MS);
     });
-    const body = await response.json();
+    const body = await Promise.race([lookup, timeout]);
     const code = body?.data?.shop?.currencyCode;
-    return isCurrencyCode(code) ? code : null;
+    const policies = (body?.data?.cartTransforms?.nodes ?? [])
+      .map((node) => node?.metafield?.value)
+      .filter((value) => typeof value === "string");
+    let bundle = null;
+    if (policies.length > 0) {
+      try {
+        bundle = { holdout: JSON.parse(policies[0])?.holdout ?? null };
+      } catch {
+        bundle = undefined;
+      }
+    }
+    return { shopCurrency: isCurrencyCode(code) ? code : null, bundle };
   } catch {
-    return null;
+    return { shopCurrency: null, bundle: undefined };
   }
 }
 
@@ -100,6 +124,10 @@ function get(object, path) {
   return value;
 }
 
+function isObject(value) {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
 // A copy of `object` with `value` at `path` (`undefined` removes the key).
 function set(object, path, value) {
   const copy = structuredClone(object);
@@ -117,32 +145,107 @@ function set(object, path, value) {
   return copy;
 }
 
-export function Settings({ api, shopCurrency }) {
+// Drafts follow their offer when offers move: `to(index)` is the offer's new index, or null
+// when it was removed.
+function remapDrafts(drafts, to) {
+  const moved = {};
+  for (const [key, draft] of Object.entries(drafts)) {
+    const match = /^offers\[(\d+)\](.*)$/.exec(key);
+    if (!match) {
+      moved[key] = draft;
+      continue;
+    }
+    const index = to(Number(match[1]));
+    if (index !== null) moved[`offers[${index}]${match[2]}`] = draft;
+  }
+  return moved;
+}
+
+// The places the form has a field for: a problem anywhere else goes in a banner.
+function formPaths(policy) {
+  const paths = new Set(["currency", "strategy", "holdout.share_bps", "holdout.salt"]);
+  for (const key of ["min_line_margin_bps", "min_order_margin_bps", "assumed_stack_bps", "unknown_cost"]) {
+    paths.add(`guard.${key}`);
+  }
+  const offers = Array.isArray(policy?.offers) ? policy.offers : [];
+  for (const [index, offer] of offers.entries()) {
+    const at = `offers[${index}]`;
+    if (!isObject(offer)) {
+      paths.add(at);
+      continue;
+    }
+    for (const key of ["id", "message", "cap", "reward", "reward.kind"]) paths.add(`${at}.${key}`);
+    for (const field of REWARDS[offer.reward?.kind]?.fields ?? []) paths.add(`${at}.reward.${field}`);
+    for (const key of ["segments", "customer", "subtotal_min", "clv_min", "clv_max", "churn_min_bps"]) {
+      paths.add(`${at}.eligibility.${key}`);
+    }
+    const segments = offer.eligibility?.segments;
+    for (const [k] of (Array.isArray(segments) ? segments : []).entries()) {
+      paths.add(`${at}.eligibility.segments[${k}]`);
+    }
+  }
+  return paths;
+}
+
+function sameClasses(a, b) {
+  return a.length === b.length && a.every((name) => b.includes(name));
+}
+
+// The discount's number, as `marginwise discount --recompile` takes it.
+function discountNumber(id) {
+  return /(\d+)$/.exec(String(id))?.[1] ?? String(id);
+}
+
+export function Settings({ api, context }) {
   const stored = useMemo(() => readStored(api.data.metafields), [api]);
-  const initial = useMemo(
-    () => stored.policy ?? newPolicy(shopCurrency ?? ""),
-    [stored, shopCurrency],
-  );
-  const [policy, setPolicy] = useState(initial);
-  // What the merchant typed where it is not (yet) a value: path text -> {text, error}.
+  // What the discount holds: the form starts from it, Discard goes back to it, and a save
+  // replaces it.
+  const [baseline, setBaseline] = useState(() => ({
+    policy: stored.policy ?? newPolicy(context.shopCurrency ?? ""),
+    compiled: stored.compiled,
+    fromStore: true,
+  }));
+  const [policy, setPolicy] = useState(baseline.policy);
+  // What the merchant typed into number fields, as typed ("12." while typing 12.5): path text ->
+  // {text, error}. A draft with an error keeps the policy's value unchanged and blocks a save.
   const [drafts, setDrafts] = useState({});
   const [saveError, setSaveError] = useState(null);
+  const [classError, setClassError] = useState(null);
   const [saved, setSaved] = useState(false);
-  const dirty = useRef(null);
+  // The discount's classes, which the admin may also change beside this page.
+  const [currentClasses, setCurrentClasses] = useState(
+    () => api.discounts?.discountClasses?.value ?? [],
+  );
+  useEffect(() => api.discounts?.discountClasses?.subscribe?.(setCurrentClasses), [api]);
 
   const problems = checkPolicy(policy);
   const currency = typeof policy?.currency === "string" ? policy.currency : "";
+  const offers = Array.isArray(policy?.offers) ? policy.offers : [];
+  const neededClasses = discountClasses(policy);
 
-  // The admin shows its save bar when a form input changes; buttons that add, move or remove
-  // offers change nothing it watches, so they touch a hidden input.
-  const touch = () => {
-    dirty.current?.dispatchEvent(new Event("input", { bubbles: true }));
-    dirty.current?.dispatchEvent(new Event("change", { bubbles: true }));
+  // The discount runs for the classes it has: an offer whose class it lacks never applies
+  // (`class_not_allowed`). Set whenever the offers change, as `marginwise discount` does.
+  const syncClasses = (next) => {
+    const needed = discountClasses(next);
+    if (
+      needed.length === 0 ||
+      sameClasses(needed, currentClasses) ||
+      !api.discounts?.updateDiscountClasses
+    ) {
+      return;
+    }
+    const result = api.discounts.updateDiscountClasses(needed);
+    if (result?.success === false) {
+      setClassError((result.errors ?? []).map((error) => error.message).join("; ") || "refused");
+    } else {
+      setClassError(null);
+      setCurrentClasses(needed);
+    }
   };
   const update = (next) => {
     setPolicy(next);
     setSaved(false);
-    touch();
+    syncClasses(next);
   };
   const errorAt = (path) => {
     const key = pathText(path);
@@ -150,37 +253,40 @@ export function Settings({ api, shopCurrency }) {
       drafts[key]?.error ?? problems.find((problem) => problem.path === key)?.message ?? undefined
     );
   };
-  // A text field bound to the number at `path`: shown with `show`, read back with `parse`.
-  // An empty optional field removes the key.
+  // A text field bound to the number at `path`: shown with `show`, read back with `parse`. An
+  // empty optional field removes the key. `name` and `defaultValue` let the admin tell a changed
+  // field (its save bar).
   const bind = (path, show, parse, { optional = false } = {}) => {
     const key = pathText(path);
     const value = get(policy, path);
+    const initial = get(baseline.policy, path);
     return {
+      name: key,
       value: drafts[key]?.text ?? (value == null ? "" : show(value)),
+      defaultValue: initial == null ? "" : show(initial),
       error: errorAt(path),
       onInput: (event) => {
         const text = event.currentTarget.value ?? "";
         if (optional && text.trim() === "") {
-          setDrafts(({ [key]: _, ...rest }) => rest);
+          setDrafts((current) => ({ ...current, [key]: { text } }));
           update(set(policy, path, undefined));
           return;
         }
         const parsed = parse(text);
-        if (parsed.error) {
-          setDrafts((current) => ({ ...current, [key]: { text, error: parsed.error } }));
-          return;
-        }
-        setDrafts(({ [key]: _, ...rest }) => rest);
-        update(set(policy, path, parsed.value));
+        setDrafts((current) => ({ ...current, [key]: { text, error: parsed.error } }));
+        if (!parsed.error) update(set(policy, path, parsed.value));
       },
     };
   };
   const bindText = (path) => ({
+    name: pathText(path),
     value: typeof get(policy, path) === "string" ? get(policy, path) : "",
+    defaultValue: typeof get(baseline.policy, path) === "string" ? get(baseline.policy, path) : "",
     error: errorAt(path),
     onInput: (event) => update(set(policy, path, event.currentTarget.value ?? "")),
   });
   const bindChoice = (path, fallback) => ({
+    name: pathText(path),
     value: typeof get(policy, path) === "string" ? get(policy, path) : fallback,
     error: errorAt(path),
     onChange: (event) => update(set(policy, path, event.currentTarget.value)),
@@ -189,27 +295,45 @@ export function Settings({ api, shopCurrency }) {
   const money = (text) => parseMoney(text, currency);
   const showMoney = (minor) => moneyText(minor, currency);
 
-  const offers = Array.isArray(policy?.offers) ? policy.offers : [];
   const moveOffer = (from, to) => {
     const list = [...offers];
     const [offer] = list.splice(from, 1);
     list.splice(to, 0, offer);
-    setDrafts({});
+    setDrafts((current) =>
+      remapDrafts(current, (index) => {
+        if (index === from) return to;
+        if (from < to && index > from && index <= to) return index - 1;
+        if (to < from && index >= to && index < from) return index + 1;
+        return index;
+      }),
+    );
     update({ ...policy, offers: list });
+  };
+  const removeOffer = (removed) => {
+    setDrafts((current) =>
+      remapDrafts(current, (index) =>
+        index === removed ? null : index > removed ? index - 1 : index,
+      ),
+    );
+    update({ ...policy, offers: offers.filter((_, i) => i !== removed) });
+  };
+  const changeKind = (index, reward, kind) => {
+    const prefix = `offers[${index}].reward.`;
+    setDrafts((current) =>
+      Object.fromEntries(Object.entries(current).filter(([key]) => !key.startsWith(prefix))),
+    );
+    update(set(policy, ["offers", index, "reward"], rewardOfKind(reward, kind)));
   };
 
   const save = async () => {
     setSaveError(null);
-    const pending = Object.entries(drafts);
-    if (pending.length > 0) {
-      throw failure(setSaveError, pending.map(([path, draft]) => `${path}: ${draft.error}`));
-    }
+    const typed = Object.entries(drafts).filter(([, draft]) => draft.error);
     const now = checkPolicy(policy);
-    if (now.length > 0) {
-      throw failure(
-        setSaveError,
-        now.map((problem) => `${problem.path || "policy"}: ${problem.message}`),
-      );
+    if (typed.length > 0 || now.length > 0) {
+      throw failure(setSaveError, [
+        ...typed.map(([path, draft]) => `${path}: ${draft.error}`),
+        ...now.map((problem) => `${problem.path || "policy"}: ${problem.message}`),
+      ]);
     }
     const result = await api.applyMetafieldChange({
       type: "updateMetafield",
@@ -223,7 +347,7 @@ export function Settings({ api, shopCurrency }) {
     }
     // A compiled form is only read while it matches the JSON byte for byte; after an edit here it
     // would not, and every checkout would read both. Without it the Function reads the JSON.
-    if (stored.compiled) {
+    if (baseline.compiled) {
       const removed = await api.applyMetafieldChange({
         type: "removeMetafield",
         namespace: NAMESPACE,
@@ -231,37 +355,60 @@ export function Settings({ api, shopCurrency }) {
       });
       if (removed?.type === "error") {
         throw failure(setSaveError, [
-          `the policy was saved, but its old compiled form was not removed (${removed.message}); the discount still decides by the new policy`,
+          `the admin refused to remove the policy's old compiled form ($app.policy_compiled): ${removed.message}`,
         ]);
       }
     }
-    const classes = discountClasses(policy);
-    if (classes.length > 0 && api.discounts?.updateDiscountClasses) {
-      api.discounts.updateDiscountClasses(classes);
-    }
+    setBaseline({ policy, compiled: false, fromStore: false });
+    setDrafts({});
     setSaved(true);
   };
 
-  const leftOver = problems.filter(
-    (problem) => !shownInForm(problem.path, policy),
-  );
+  const paths = formPaths(policy);
+  const leftOver = problems.filter((problem) => !paths.has(problem.path));
+  const cleanable = policyText(withoutUnknownKeys(policy)) !== policyText(policy);
+  const missingClasses = neededClasses.filter((name) => !currentClasses.includes(name));
+  const bundle = context.bundle;
+  const bundleHoldout = bundle ? appliedHoldout(bundle.holdout) : null;
 
   return (
     <s-function-settings
       onSubmit={(event) => event.waitUntil(save())}
       onReset={() => {
-        setPolicy(initial);
+        setPolicy(baseline.policy);
         setDrafts({});
         setSaveError(null);
+        setSaved(false);
+      }}
+      onError={(event) => {
+        setSaved(false);
+        setSaveError([`the admin did not save the discount: ${event.error?.message ?? "unknown error"}`]);
       }}
     >
-      <input ref={dirty} type="hidden" name="marginwise-policy" value={policyText(policy)} />
+      {/* The whole policy as one field, so that adding, moving or removing an offer (no field
+          of its own changes) still shows the admin's save bar. */}
+      <s-box display="none">
+        <s-text-field
+          label="Policy"
+          name="policy"
+          value={policyText(policy)}
+          defaultValue={policyText(baseline.policy)}
+        />
+      </s-box>
       <s-stack gap="base">
-        {stored.error ? (
+        {stored.error && baseline.fromStore ? (
           <s-banner tone="critical" heading="The stored policy cannot be read">
-            <s-paragraph>
-              {stored.error}. Saving replaces it with the policy below.
-            </s-paragraph>
+            <s-paragraph>{stored.error}. Saving replaces it with the policy below.</s-paragraph>
+          </s-banner>
+        ) : null}
+        {stored.textProblems.length > 0 && baseline.fromStore ? (
+          <s-banner tone="warning" heading="The stored policy is written in a way checkouts refuse">
+            {stored.textProblems.map((problem) => (
+              <s-paragraph key={problem.path + problem.message}>
+                {problem.path || "policy"}: {problem.message}
+              </s-paragraph>
+            ))}
+            <s-paragraph>Saving writes it as this page shows it.</s-paragraph>
           </s-banner>
         ) : null}
         {saveError ? (
@@ -274,28 +421,68 @@ export function Settings({ api, shopCurrency }) {
         {saved ? (
           <s-banner tone="success" heading="Policy saved">
             <s-paragraph>
-              Checkouts use it from now on. To have them read its faster compiled form, run
-              `marginwise discount --recompile {api.data.id}`.
+              Checkouts use it from now on. For the faster compiled form, run: marginwise
+              discount --recompile {discountNumber(api.data.id)}
             </s-paragraph>
+          </s-banner>
+        ) : null}
+        {classError ? (
+          <s-banner tone="critical" heading="Discount classes not set">
+            <s-paragraph>
+              The admin refused the classes {neededClasses.join(", ")} ({classError}); offers of
+              a class the discount lacks never apply.
+            </s-paragraph>
+          </s-banner>
+        ) : missingClasses.length > 0 ? (
+          <s-banner tone="warning" heading="Offers this discount cannot give">
+            <s-paragraph>
+              The discount lacks the {missingClasses.join(", ")} class, so those offers never
+              apply.
+            </s-paragraph>
+            <s-button onClick={() => syncClasses(policy)}>Set the classes the offers need</s-button>
           </s-banner>
         ) : null}
         {leftOver.length > 0 ? (
           <s-banner tone="warning" heading="Fields this page does not edit">
             {leftOver.map((problem) => (
-              <s-paragraph key={problem.path}>
+              <s-paragraph key={problem.path + problem.message}>
                 {problem.path || "policy"}: {problem.message}
               </s-paragraph>
             ))}
-            <s-button onClick={() => update(withoutUnknownKeys(policy))}>
-              Remove unknown fields
-            </s-button>
+            {cleanable ? (
+              <s-button onClick={() => update(withoutUnknownKeys(policy))}>
+                Remove unknown fields
+              </s-button>
+            ) : null}
           </s-banner>
         ) : null}
-        {shopCurrency && currency && currency !== shopCurrency ? (
+        {context.shopCurrency && currency && currency !== context.shopCurrency ? (
           <s-banner tone="warning" heading="Another currency">
             <s-paragraph>
-              This policy's amounts are in {currency}; the shop's currency is {shopCurrency}.
-              Amounts are converted at checkout as a price in {currency} would be.
+              This policy's amounts are in {currency}; the shop's currency is{" "}
+              {context.shopCurrency}. Amounts are converted at checkout as a price in {currency}
+              would be.
+            </s-paragraph>
+          </s-banner>
+        ) : null}
+        {bundle && !sameHoldout(policy?.holdout, bundle.holdout) ? (
+          <s-banner tone="warning" heading="The cart transform holds out other shoppers">
+            <s-paragraph>
+              Its bundle policy holds out{" "}
+              {bundleHoldout
+                ? `${percentText(bundleHoldout.share_bps)} % with the salt "${bundleHoldout.salt}"`
+                : "nobody"}
+              . Set the same holdout here (or change the bundle policy with marginwise
+              cart-transform), or shoppers held out of offers still get bundle prices and the
+              holdout no longer measures what offers earn.
+            </s-paragraph>
+          </s-banner>
+        ) : null}
+        {bundle === undefined ? (
+          <s-banner tone="info" heading="Holdout not compared">
+            <s-paragraph>
+              The cart transform's bundle policy could not be read, so this holdout was not
+              compared with it.
             </s-paragraph>
           </s-banner>
         ) : null}
@@ -303,8 +490,12 @@ export function Settings({ api, shopCurrency }) {
         <s-section heading="Offers">
           <s-paragraph>
             Each checkout gets at most one of these offers, and never below the margin guard.
-            Amounts are in {currency || "the policy currency"}.
           </s-paragraph>
+          <s-text-field
+            label="Currency of the amounts"
+            details="Three capital letters (USD). Amounts below are in it; changing it does not convert them."
+            {...bindText(["currency"])}
+          />
           <s-select label="When several offers apply, give" {...bindChoice(["strategy"], "priority")}>
             {STRATEGIES.map((strategy) => (
               <s-option key={strategy} value={strategy}>
@@ -330,11 +521,9 @@ export function Settings({ api, shopCurrency }) {
               showMoney={showMoney}
               errorAt={errorAt}
               update={(path, value) => update(set(policy, ["offers", index, ...path], value))}
+              changeKind={(reward, kind) => changeKind(index, reward, kind)}
               move={(to) => moveOffer(index, to)}
-              remove={() => {
-                setDrafts({});
-                update({ ...policy, offers: offers.filter((_, i) => i !== index) });
-              }}
+              remove={() => removeOffer(index)}
             />
           ))}
           <s-button
@@ -372,7 +561,10 @@ export function Settings({ api, shopCurrency }) {
               optional: true,
             })}
           />
-          <s-select label="Products without a known cost" {...bindChoice(["guard", "unknown_cost"], "exclude")}>
+          <s-select
+            label="Products without a known cost"
+            {...bindChoice(["guard", "unknown_cost"], "exclude")}
+          >
             {UNKNOWN_COST.map((value) => (
               <s-option key={value} value={value}>
                 {LABELS.unknown_cost[value]}
@@ -383,10 +575,10 @@ export function Settings({ api, shopCurrency }) {
 
         <s-section heading="Holdout">
           <s-paragraph>
-            A fixed share of signed-in customers gets no personalized offer, so that `marginwise
-            measure` can compare their margin with everyone else's. Changing the share or the
-            salt moves customers between the groups, and the bundle policy of the cart transform
-            must use the same holdout.
+            A fixed share of signed-in customers gets no personalized offer, so that marginwise
+            measure can compare their margin with everyone else's. Changing the share or the salt
+            moves customers between the groups, and the cart transform's bundle policy must use
+            the same holdout.
           </s-paragraph>
           <s-text-field
             label="Customers held out"
@@ -405,29 +597,6 @@ function failure(setSaveError, lines) {
   return new Error(lines.join("\n"));
 }
 
-// Problems the form shows beside a field; the rest (unknown keys, wrong types) go in a banner.
-function shownInForm(path, policy) {
-  if (path === "") return false;
-  const shown = [
-    /^strategy$/,
-    /^guard\.(min_line_margin_bps|min_order_margin_bps|assumed_stack_bps|unknown_cost)$/,
-    /^holdout\.(share_bps|salt)$/,
-    /^offers\[\d+\]\.(id|cap|message)$/,
-    /^offers\[\d+\]\.reward\.(kind|bps|amount|max_slots)$/,
-    /^offers\[\d+\]\.eligibility\.(clv_min|clv_max|churn_min_bps|subtotal_min|customer)$/,
-  ];
-  if (!shown.some((pattern) => pattern.test(path))) return false;
-  // A field of an object that is not an object is not shown either.
-  const parent = path.replace(/\.[a-z_]+$/, "");
-  return parent === path || typeof get(policy, parsePath(parent)) === "object" || parent === "";
-}
-
-function parsePath(text) {
-  return [...text.matchAll(/([a-z_]+)|\[(\d+)\]/g)].map((match) =>
-    match[2] === undefined ? match[1] : Number(match[2]),
-  );
-}
-
 function Offer({
   offer,
   index,
@@ -441,25 +610,27 @@ function Offer({
   showMoney,
   errorAt,
   update,
+  changeKind,
   move,
   remove,
 }) {
   const at = (...path) => ["offers", index, ...path];
-  if (offer === null || typeof offer !== "object" || Array.isArray(offer)) {
+  if (!isObject(offer)) {
     return (
       <s-box padding="base" borderWidth="base" borderRadius="base">
-        <s-paragraph>Offer {index + 1} is not an offer ({errorAt(at())}).</s-paragraph>
+        <s-paragraph>
+          Offer {index + 1} is not an offer ({errorAt(at())}).
+        </s-paragraph>
         <s-button tone="critical" onClick={remove}>
           Remove
         </s-button>
       </s-box>
     );
   }
-  const reward = offer.reward && typeof offer.reward === "object" ? offer.reward : {};
+  const reward = isObject(offer.reward) ? offer.reward : {};
   const kind = Object.hasOwn(REWARDS, reward.kind) ? reward.kind : "";
   const fields = kind ? REWARDS[kind].fields : [];
-  const eligibility =
-    offer.eligibility && typeof offer.eligibility === "object" ? offer.eligibility : {};
+  const eligibility = isObject(offer.eligibility) ? offer.eligibility : {};
   const segments = Array.isArray(eligibility.segments) ? eligibility.segments : [];
 
   return (
@@ -468,7 +639,11 @@ function Offer({
         <s-heading>
           Offer {index + 1}: {typeof offer.id === "string" ? offer.id : ""}
         </s-heading>
-        <s-text-field label="Offer id" details="Letters, digits and - _ . : (shown in reports)" {...bindText(at("id"))} />
+        <s-text-field
+          label="Offer id"
+          details="Letters, digits and - _ . : (shown in reports)"
+          {...bindText(at("id"))}
+        />
         <s-text-field
           label="Message shown at checkout"
           details="At most 100 characters"
@@ -476,11 +651,10 @@ function Offer({
         />
         <s-select
           label="Reward"
+          name={`offers[${index}].reward.kind`}
           value={kind}
           error={errorAt(at("reward", "kind")) ?? errorAt(at("reward"))}
-          onChange={(event) =>
-            update(["reward"], rewardOfKind(reward, event.currentTarget.value))
-          }
+          onChange={(event) => changeKind(reward, event.currentTarget.value)}
         >
           {Object.keys(REWARDS).map((name) => (
             <s-option key={name} value={name}>
@@ -489,7 +663,11 @@ function Offer({
           ))}
         </s-select>
         {fields.includes("bps") ? (
-          <s-text-field label="Discount" suffix="%" {...bind(at("reward", "bps"), percentText, percent(10_000))} />
+          <s-text-field
+            label="Discount"
+            suffix="%"
+            {...bind(at("reward", "bps"), percentText, percent(10_000))}
+          />
         ) : null}
         {fields.includes("amount") ? (
           <s-text-field
@@ -513,8 +691,12 @@ function Offer({
         <s-choice-list
           label="Customer segments"
           details="None checked: everyone, signed in or not"
+          name={`offers[${index}].eligibility.segments`}
           multiple
-          error={segments.map((_, k) => errorAt(at("eligibility", "segments", k))).find(Boolean)}
+          error={
+            errorAt(at("eligibility", "segments")) ??
+            segments.map((_, k) => errorAt(at("eligibility", "segments", k))).find(Boolean)
+          }
           onChange={(event) => {
             const values = event.currentTarget.values ?? [];
             update(

@@ -24,7 +24,7 @@ before(async () => {
   }
   // Browsers have these handler properties on every element, and Preact names the event it
   // listens for after them (`onSubmit` -> "submit"); happy-dom lacks some.
-  for (const handler of ["onsubmit", "onreset", "oninput", "onchange", "onclick"]) {
+  for (const handler of ["onsubmit", "onreset", "oninput", "onchange", "onclick", "onerror"]) {
     if (!(handler in window.HTMLElement.prototype)) {
       Object.defineProperty(window.HTMLElement.prototype, handler, { value: null, writable: true });
     }
@@ -35,17 +35,29 @@ before(async () => {
 after(() => window.happyDOM.close());
 
 const SAMPLE = readFileSync(join(root, "../../model-pipeline/sample/policy.json"), "utf8");
+const ALL_CLASSES = ["product", "order", "shipping"];
 
-function admin(metafields, refuse) {
+// The admin's `shopify` object as the page uses it; `refuse` makes every metafield change fail,
+// `refuseClasses` every class update.
+function admin(metafields, { classes = ALL_CLASSES, refuse = null, refuseClasses = false } = {}) {
   const calls = { changes: [], classes: [] };
+  const discountClasses = { value: classes, subscribe: () => () => {} };
   const api = {
-    data: { id: "gid://shopify/DiscountAutomaticNode/1", metafields },
+    data: { id: "gid://shopify/DiscountAutomaticApp/77", metafields },
     applyMetafieldChange: async (change) => {
       calls.changes.push(change);
       return refuse ? { type: "error", message: refuse } : { type: "success" };
     },
     discounts: {
-      updateDiscountClasses: (classes) => calls.classes.push(classes),
+      discountClasses,
+      updateDiscountClasses: (next) => {
+        calls.classes.push(next);
+        if (refuseClasses) {
+          return { success: false, errors: [{ type: "error", message: "not allowed", code: "x" }] };
+        }
+        discountClasses.value = next;
+        return { success: true, value: next };
+      },
     },
   };
   return { api, calls };
@@ -53,13 +65,14 @@ function admin(metafields, refuse) {
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
 
-async function open(metafields, shopCurrency = "USD", refuse = null) {
+async function open(metafields, options = {}) {
   const container = document.createElement("div");
   document.body.appendChild(container);
-  const { api, calls } = admin(metafields, refuse);
-  page.mount(api, shopCurrency, container);
+  const { api, calls } = admin(metafields, options);
+  const context = { shopCurrency: "USD", bundle: null, ...options.context };
+  page.mount(api, context, container);
   await settle();
-  return { container, calls };
+  return { container, calls, api };
 }
 
 function field(container, label, nth = 0) {
@@ -74,10 +87,22 @@ function field(container, label, nth = 0) {
   return element;
 }
 
+// The whole text at once (a paste).
 async function type(element, text) {
   element.value = text;
   element.dispatchEvent(new Event("input"));
   await settle();
+}
+
+// Key by key into an emptied field, as a merchant types: each keystroke adds to what the field
+// shows now (the page may have rewritten it) and sends an input event.
+async function keys(element, text) {
+  await type(element, "");
+  for (const key of text) {
+    element.value = `${element.value ?? ""}${key}`;
+    element.dispatchEvent(new Event("input"));
+    await settle();
+  }
 }
 
 async function choose(element, value) {
@@ -119,6 +144,11 @@ async function submit(container) {
   }
 }
 
+async function discard(container) {
+  container.querySelector("s-function-settings").dispatchEvent(new Event("reset"));
+  await settle();
+}
+
 const stored = (value, namespace = "app--123") => [
   { id: "gid://shopify/Metafield/1", namespace, key: "policy", value, type: "json" },
   {
@@ -130,13 +160,21 @@ const stored = (value, namespace = "app--123") => [
   },
 ];
 
+function savedPolicies(calls) {
+  return calls.changes
+    .filter((change) => change.type === "updateMetafield")
+    .map((update) => {
+      assert.equal(update.namespace, "$app");
+      assert.equal(update.key, "policy");
+      assert.equal(update.valueType, "json");
+      return JSON.parse(update.value);
+    });
+}
+
 function savedPolicy(calls) {
-  const update = calls.changes.find((change) => change.type === "updateMetafield");
-  assert.ok(update, "the policy was not saved");
-  assert.equal(update.namespace, "$app");
-  assert.equal(update.key, "policy");
-  assert.equal(update.valueType, "json");
-  return JSON.parse(update.value);
+  const all = savedPolicies(calls);
+  assert.ok(all.length > 0, "the policy was not saved");
+  return all[all.length - 1];
 }
 
 test("shows a stored policy's figures in the merchant's units", async () => {
@@ -148,12 +186,14 @@ test("shows a stored policy's figures in the merchant's units", async () => {
   assert.equal(field(container, "Amount off").value, "5");
   assert.equal(field(container, "Line margin over cost").value, "10");
   assert.equal(field(container, "Customers held out").value, "10");
+  assert.equal(field(container, "Currency of the amounts").value, "USD");
   assert.equal(container.querySelectorAll("s-heading").length, 7);
+  assert.equal(container.querySelectorAll("s-banner").length, 0);
 });
 
 test("an edit is saved as the policy's integers, the stale compiled form removed", async () => {
   const { container, calls } = await open(stored(SAMPLE));
-  await type(field(container, "Discount"), "12.5");
+  await keys(field(container, "Discount"), "12.5");
   await type(field(container, "Most this offer gives on one order"), "");
   assert.equal(await submit(container), null);
   const policy = savedPolicy(calls);
@@ -169,18 +209,34 @@ test("an edit is saved as the policy's integers, the stale compiled form removed
     namespace: "$app",
     key: "policy_compiled",
   });
-  assert.deepEqual(calls.classes, [["product", "order", "shipping"]]);
   assert.match(
     banner(container, "Policy saved").textContent,
-    /marginwise discount --recompile gid:\/\/shopify\/DiscountAutomaticNode\/1/,
+    /marginwise\s+discount --recompile 77/,
   );
+});
+
+test("decimals typed key by key arrive whole", async () => {
+  const { container, calls } = await open(stored(SAMPLE));
+  const margin = field(container, "Line margin over cost");
+  await keys(margin, "12.5");
+  assert.equal(margin.value, "12.5");
+  await keys(field(container, "Discount"), "0.5");
+  await keys(field(container, "Most this offer gives on one order"), "12.50");
+  await keys(field(container, "Amount off"), "7.05");
+  assert.equal(await submit(container), null);
+  const policy = savedPolicy(calls);
+  assert.equal(policy.guard.min_line_margin_bps, 1250);
+  assert.equal(policy.offers[0].reward.bps, 50);
+  assert.equal(policy.offers[0].cap, 1250);
+  assert.equal(policy.offers[4].reward.amount, 705);
 });
 
 test("a figure the policy cannot hold is refused, and nothing is saved", async () => {
   const { container, calls } = await open(stored(SAMPLE));
   const discount = field(container, "Discount");
-  await type(discount, "12.345");
+  await keys(discount, "12.345");
   assert.equal(discount.getAttribute("error"), "at most 2 decimals");
+  assert.equal(discount.value, "12.345");
   const error = await submit(container);
   assert.match(String(error), /offers\[0\]\.reward\.bps: at most 2 decimals/);
   assert.equal(calls.changes.length, 0);
@@ -199,6 +255,7 @@ test("a rule the engine refuses is refused here before it reaches a checkout", a
   await type(field(container, "Offer id", 1), "vip-10");
   const error = await submit(container);
   assert.match(String(error), /offers\[1\]\.id: duplicate offer id "vip-10"/);
+  assert.equal(field(container, "Offer id", 1).getAttribute("error"), 'duplicate offer id "vip-10"');
   await type(field(container, "Offer id", 1), "complete the set");
   assert.match(String(await submit(container)), /offers\[1\]\.id: an offer id is/);
   await type(field(container, "Offer id", 1), "complete-the-set");
@@ -210,7 +267,9 @@ test("a rule the engine refuses is refused here before it reaches a checkout", a
 test("amounts follow the policy currency's decimals", async () => {
   const jpy = JSON.parse(SAMPLE);
   jpy.currency = "JPY";
-  let { container, calls } = await open(stored(JSON.stringify(jpy)), "JPY");
+  let { container, calls } = await open(stored(JSON.stringify(jpy)), {
+    context: { shopCurrency: "JPY" },
+  });
   assert.equal(field(container, "Most this offer gives on one order").value, "5000");
   await type(field(container, "Amount off"), "5.5");
   assert.equal(field(container, "Amount off").getAttribute("error"), "whole numbers only");
@@ -220,15 +279,19 @@ test("amounts follow the policy currency's decimals", async () => {
 
   const kwd = JSON.parse(SAMPLE);
   kwd.currency = "KWD";
-  ({ container, calls } = await open(stored(JSON.stringify(kwd)), "KWD"));
+  ({ container, calls } = await open(stored(JSON.stringify(kwd)), {
+    context: { shopCurrency: "KWD" },
+  }));
   assert.equal(field(container, "Most this offer gives on one order").value, "5");
-  await type(field(container, "Amount off"), "1.234");
+  await keys(field(container, "Amount off"), "1.234");
   assert.equal(await submit(container), null);
   assert.equal(savedPolicy(calls).offers[4].reward.amount, 1234);
 });
 
 test("changing an offer's reward keeps only what the new kind takes", async () => {
   const { container, calls } = await open(stored(SAMPLE));
+  // A bad figure typed for the old kind does not block the new one.
+  await type(field(container, "Discount"), "12.345");
   await choose(field(container, "Reward", 0), "free_shipping");
   await choose(field(container, "Reward", 1), "lines_percent");
   assert.equal(await submit(container), null);
@@ -240,18 +303,55 @@ test("changing an offer's reward keeps only what the new kind takes", async () =
 test("offers are added, moved and removed, and the discount classes follow them", async () => {
   const only = JSON.parse(SAMPLE);
   only.offers = [only.offers[0]];
-  const { container, calls } = await open(stored(JSON.stringify(only)));
+  const { container, calls } = await open(stored(JSON.stringify(only)), { classes: ["order"] });
   await button(container, "Add an offer");
   await choose(field(container, "Reward", 1), "shipping_percent");
+  assert.deepEqual(calls.classes, [["order", "shipping"]]);
+  // A typed figure moves with its offer.
+  await keys(field(container, "Discount", 1), "7.");
   await button(container, "Move up", 1);
+  assert.equal(field(container, "Discount", 0).value, "7.");
+  assert.equal(field(container, "Offer id", 0).value, "offer-2");
   await button(container, "Remove", 1);
+  assert.deepEqual(calls.classes, [["order", "shipping"], ["shipping"]]);
   assert.equal(await submit(container), null);
   const policy = savedPolicy(calls);
   assert.deepEqual(
-    policy.offers.map((offer) => offer.id),
-    ["offer-2"],
+    policy.offers.map((offer) => [offer.id, offer.reward]),
+    [["offer-2", { kind: "shipping_percent", bps: 700 }]],
   );
-  assert.deepEqual(calls.classes, [["shipping"]]);
+});
+
+test("the save bar sees every change, and a save becomes the new starting point", async () => {
+  const { container, calls } = await open(stored(SAMPLE));
+  const whole = () => container.querySelector('s-text-field[name="policy"]');
+  const text = JSON.stringify(JSON.parse(SAMPLE));
+  assert.equal(whole().getAttribute("value"), text);
+  assert.equal(whole().getAttribute("defaultValue") ?? whole().defaultValue, text);
+  assert.equal(field(container, "Discount").getAttribute("name"), "offers[0].reward.bps");
+  await button(container, "Move down", 0);
+  assert.notEqual(whole().getAttribute("value"), text);
+
+  await discard(container);
+  assert.equal(field(container, "Offer id").value, "vip-10");
+  await type(field(container, "Discount"), "11");
+  assert.equal(await submit(container), null);
+  assert.equal(whole().defaultValue ?? whole().getAttribute("defaultValue"), whole().getAttribute("value"));
+  // Discard now goes back to what was saved, and a second save removes nothing again.
+  await type(field(container, "Discount"), "9");
+  await discard(container);
+  assert.equal(field(container, "Discount").value, "11");
+  assert.equal(banner(container, "Policy saved"), null);
+  await type(field(container, "Discount"), "9");
+  assert.equal(await submit(container), null);
+  assert.deepEqual(
+    calls.changes.map((change) => change.type),
+    ["updateMetafield", "removeMetafield", "updateMetafield"],
+  );
+  assert.deepEqual(
+    savedPolicies(calls).map((policy) => policy.offers[0].reward.bps),
+    [1100, 900],
+  );
 });
 
 test("segments are chosen from the five the pipeline writes", async () => {
@@ -265,8 +365,12 @@ test("segments are chosen from the five the pipeline writes", async () => {
 });
 
 test("a discount without a policy starts from one in the shop's currency", async () => {
-  const { container, calls } = await open([], "EUR");
+  const { container, calls } = await open([], { context: { shopCurrency: "EUR" }, classes: [] });
   assert.equal(field(container, "Offer id").value, "offer-1");
+  assert.ok(banner(container, "Offers this discount cannot give"));
+  await button(container, "Set the classes the offers need");
+  assert.deepEqual(calls.classes, [["order"]]);
+  assert.equal(banner(container, "Offers this discount cannot give"), null);
   assert.equal(await submit(container), null);
   const policy = savedPolicy(calls);
   assert.equal(policy.currency, "EUR");
@@ -275,29 +379,119 @@ test("a discount without a policy starts from one in the shop's currency", async
   assert.equal(calls.changes.length, 1);
 });
 
-test("a stored value that is not JSON is reported, and replaced only on save", async () => {
-  const { container, calls } = await open(stored("{\"version\": 1,"));
-  assert.match(banner(container, "The stored policy cannot be read").textContent, /not valid JSON/);
-  assert.equal(calls.changes.length, 0);
+test("without the shop's currency, the merchant names one before saving", async () => {
+  const { container, calls } = await open([], { context: { shopCurrency: null } });
+  const currency = field(container, "Currency of the amounts");
+  assert.equal(currency.getAttribute("error"), 'unknown currency code ""');
+  assert.match(String(await submit(container)), /currency: unknown currency code/);
+  await type(currency, "CHF");
+  assert.equal(await submit(container), null);
+  assert.equal(savedPolicy(calls).currency, "CHF");
+});
+
+test("a stored value that is not a policy is reported, and replaced on save", async () => {
+  for (const value of ['{"version": 1,', "null", "[1]"]) {
+    const { container, calls } = await open(stored(value));
+    assert.match(
+      banner(container, "The stored policy cannot be read").textContent,
+      /not valid JSON|not a policy/,
+    );
+    assert.equal(await submit(container), null);
+    assert.equal(savedPolicy(calls).offers[0].id, "offer-1");
+    assert.equal(banner(container, "The stored policy cannot be read"), null);
+  }
+});
+
+test("a stored text the checkout refuses is named before it is rewritten", async () => {
+  const text = SAMPLE.replace('"bps": 1000', '"bps": 1000.0').replace(
+    '"min_line_margin_bps": 1000,',
+    '"min_line_margin_bps": 1000, "min_line_margin_bps": 0,',
+  );
+  const { container, calls } = await open(stored(text));
+  const warning = banner(container, "The stored policy is written in a way checkouts refuse");
+  assert.match(warning.textContent, /offers\[0\]\.reward\.bps: 1000\.0 is not written as an integer/);
+  assert.match(warning.textContent, /guard\.min_line_margin_bps: repeated key/);
+  // The page reads the last copy, as JSON.parse does, and shows it.
+  assert.equal(field(container, "Line margin over cost").value, "0");
+  assert.equal(await submit(container), null);
+  assert.equal(savedPolicy(calls).offers[0].reward.bps, 1000);
 });
 
 test("fields this page does not edit are shown, and removed only when asked", async () => {
   const typo = JSON.parse(SAMPLE);
-  typo.guard.min_line_margin = 500;
+  typo.offers[1].note = "x";
+  typo.offers[0].reward.amount = 300;
   const { container, calls } = await open(stored(JSON.stringify(typo), "$app"));
-  assert.match(container.textContent, /guard\.min_line_margin: unknown key/);
-  assert.match(String(await submit(container)), /guard\.min_line_margin: unknown key/);
+  const warning = banner(container, "Fields this page does not edit");
+  assert.match(warning.textContent, /offers\[1\]\.note: unknown key/);
+  assert.match(warning.textContent, /offers\[0\]\.reward\.amount: not used by order_percent/);
+  assert.match(String(await submit(container)), /offers\[1\]\.note: unknown key/);
   await button(container, "Remove unknown fields");
+  assert.equal(banner(container, "Fields this page does not edit"), null);
   assert.equal(await submit(container), null);
-  assert.equal(Object.hasOwn(savedPolicy(calls).guard, "min_line_margin"), false);
+  const policy = savedPolicy(calls);
+  assert.equal(Object.hasOwn(policy.offers[1], "note"), false);
+  assert.deepEqual(policy.offers[0].reward, { kind: "order_percent", bps: 1000 });
 });
 
-test("a save the admin refuses is reported as not saved", async () => {
-  const { container, calls } = await open(stored(SAMPLE), "USD", "Access denied for $app");
+test("a holdout the cart transform does not share is named", async () => {
+  const other = { share_bps: 500, salt: "other" };
+  const { container } = await open(stored(SAMPLE), { context: { bundle: { holdout: other } } });
+  const warning = banner(container, "The cart transform holds out other shoppers");
+  assert.match(warning.textContent, /holds out 5 % with the salt "other"/);
+  await type(field(container, "Customers held out"), "5");
+  await type(field(container, "Salt"), "other");
+  assert.equal(banner(container, "The cart transform holds out other shoppers"), null);
+
+  const same = JSON.parse(SAMPLE).holdout;
+  const { container: matching } = await open(stored(SAMPLE), { context: { bundle: { holdout: same } } });
+  assert.equal(banner(matching, "The cart transform holds out other shoppers"), null);
+  const { container: unknown } = await open(stored(SAMPLE), { context: { bundle: undefined } });
+  assert.ok(banner(unknown, "Holdout not compared"));
+});
+
+test("the admin's refusals are reported as not saved", async () => {
+  let { container, calls } = await open(stored(SAMPLE), { refuse: "Access denied for $app" });
   await type(field(container, "Discount"), "11");
   assert.match(String(await submit(container)), /the policy was not saved: Access denied/);
   assert.ok(banner(container, "Not saved"));
-  // The compiled form stays while the policy it was compiled from stays.
   assert.equal(calls.changes.length, 1);
-  assert.deepEqual(calls.classes, []);
+
+  ({ container, calls } = await open(stored(SAMPLE), { classes: ["order"], refuseClasses: true }));
+  await choose(field(container, "Reward", 0), "free_shipping");
+  assert.match(banner(container, "Discount classes not set").textContent, /not allowed/);
+
+  ({ container } = await open(stored(SAMPLE)));
+  const event = new Event("error");
+  event.error = new Error("network down");
+  container.querySelector("s-function-settings").dispatchEvent(event);
+  await settle();
+  assert.match(banner(container, "Not saved").textContent, /network down/);
+});
+
+test("the shop's currency and the bundle policy's holdout come from one Admin API query", async () => {
+  const answer = (data) => async (url, init) => {
+    assert.equal(url, "shopify:admin/api/graphql.json");
+    assert.match(JSON.parse(init.body).query, /shop \{ currencyCode \}/);
+    return { json: async () => ({ data }) };
+  };
+  assert.deepEqual(
+    await page.loadContext(
+      answer({
+        shop: { currencyCode: "EUR" },
+        cartTransforms: { nodes: [{ metafield: null }, { metafield: { value: '{"holdout":{"share_bps":1}}' } }] },
+      }),
+    ),
+    { shopCurrency: "EUR", bundle: { holdout: { share_bps: 1 } } },
+  );
+  assert.deepEqual(
+    await page.loadContext(answer({ shop: { currencyCode: "EUR" }, cartTransforms: { nodes: [] } })),
+    { shopCurrency: "EUR", bundle: null },
+  );
+  assert.deepEqual(
+    await page.loadContext(async () => {
+      throw new Error("offline");
+    }),
+    { shopCurrency: null, bundle: undefined },
+  );
 });

@@ -2,12 +2,10 @@
 // from one bundle so both use the same Preact.
 import { render } from "preact";
 
-import { Settings } from "../../src/index.jsx";
+import { Settings, loadContext } from "../../src/index.jsx";
 
-export function mount(api, shopCurrency, container) {
-  render(<Settings api={api} shopCurrency={shopCurrency} />, container);
-}
+export { loadContext };
 
-export function unmount(container) {
-  render(null, container);
+export function mount(api, context, container) {
+  render(<Settings api={api} context={context} />, container);
 }
