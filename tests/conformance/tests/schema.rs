@@ -16,8 +16,9 @@ use std::collections::HashMap;
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
+use graphql_parser::query::{self, OperationDefinition, Selection, SelectionSet};
 use graphql_parser::schema::{
-    Definition, Directive, Document, InputValue, TypeDefinition, parse_schema,
+    Definition, Directive, Document, InputValue, Type, TypeDefinition, parse_schema,
 };
 
 /// Our subsets (relative to the workspace root) and the published schema (file name in the
@@ -387,6 +388,130 @@ fn the_check_names_every_kind_of_difference() {
             "I: @oneOf differs from the reference",
             "J(s): default Some(\"true\") but the reference has Some(\"false\")",
             "J(r): required by the reference but not declared",
+        ]
+    );
+}
+
+/// The fields (and their arguments) a query selects that `schema` does not have, starting at the
+/// query root type `root`.
+fn unknown_in_query(schema: &Doc<'_>, root: &str, query_text: &str) -> Vec<String> {
+    let types: HashMap<&str, &TypeDefinition<'_, String>> = schema
+        .definitions
+        .iter()
+        .filter_map(|d| match d {
+            Definition::TypeDefinition(t) => Some((type_name(t), t)),
+            _ => None,
+        })
+        .collect();
+    let document = query::parse_query::<String>(query_text)
+        .unwrap_or_else(|e| panic!("not a valid query: {e}\n{query_text}"));
+    let mut errors = Vec::new();
+    for definition in &document.definitions {
+        let selection = match definition {
+            query::Definition::Operation(OperationDefinition::Query(q)) => &q.selection_set,
+            query::Definition::Operation(OperationDefinition::SelectionSet(s)) => s,
+            _ => {
+                errors.push("not a query".to_string());
+                continue;
+            }
+        };
+        walk_selection(&types, root, selection, &mut errors);
+    }
+    errors
+}
+
+fn walk_selection(
+    types: &HashMap<&str, &TypeDefinition<'_, String>>,
+    on: &str,
+    selection: &SelectionSet<'_, String>,
+    errors: &mut Vec<String>,
+) {
+    let fields = match types.get(on) {
+        Some(TypeDefinition::Object(o)) => &o.fields,
+        Some(TypeDefinition::Interface(i)) => &i.fields,
+        _ => {
+            errors.push(format!("{on}: no such object type"));
+            return;
+        }
+    };
+    for item in &selection.items {
+        let Selection::Field(field) = item else {
+            errors.push(format!("{on}: fragments are not checked"));
+            continue;
+        };
+        let Some(declared) = fields.iter().find(|f| f.name == field.name) else {
+            errors.push(format!("{on}.{}: no such field", field.name));
+            continue;
+        };
+        for (argument, _) in &field.arguments {
+            if !declared.arguments.iter().any(|a| &a.name == argument) {
+                errors.push(format!(
+                    "{on}.{}({argument}:): no such argument",
+                    field.name
+                ));
+            }
+        }
+        if !field.selection_set.items.is_empty() {
+            let mut inner = &declared.field_type;
+            let named = loop {
+                match inner {
+                    Type::NamedType(name) => break name,
+                    Type::ListType(t) | Type::NonNullType(t) => inner = t,
+                }
+            };
+            walk_selection(types, named, &field.selection_set, errors);
+        }
+    }
+}
+
+/// The settings page asks the Admin API for fields our Admin subset declares (which the test above
+/// holds to the published schema). Its query is a string in the page's source.
+#[test]
+fn the_settings_page_queries_only_what_the_admin_subset_declares() {
+    let page =
+        std::fs::read_to_string(workspace_root().join("extensions/offers-settings/src/index.jsx"))
+            .unwrap();
+    let start = page.find("const query =").expect("the page's query");
+    let rest = &page[start..];
+    let open = rest.find('\'').expect("a quoted query") + 1;
+    let close = open + rest[open..].find('\'').expect("the query's end");
+    let query_text = &rest[open..close];
+    assert!(query_text.contains("currencyCode"), "{query_text}");
+    let subset =
+        std::fs::read_to_string(workspace_root().join("model-pipeline/graphql/admin.graphql"))
+            .unwrap();
+    let schema = parse_schema::<String>(&subset).unwrap();
+    assert_eq!(
+        unknown_in_query(&schema, "QueryRoot", query_text),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn the_query_check_names_unknown_fields_and_arguments() {
+    let schema = parse_schema::<String>(
+        "type QueryRoot { shop: Shop! } type Shop { name(short: Boolean): String! owner: Person } \
+         type Person { email: String }",
+    )
+    .unwrap();
+    assert_eq!(
+        unknown_in_query(
+            &schema,
+            "QueryRoot",
+            "query { shop { name(short: true) owner { email } } }"
+        ),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        unknown_in_query(
+            &schema,
+            "QueryRoot",
+            "query { shop { name(long: true) owner { phone } } orders { id } }"
+        ),
+        [
+            "Shop.name(long:): no such argument",
+            "Person.phone: no such field",
+            "QueryRoot.orders: no such field",
         ]
     );
 }
