@@ -3,8 +3,9 @@
 //! every policy one accepts, the other must accept, so the page neither saves a policy the
 //! discount Function would skip offers of (or ignore), nor refuses one that works.
 //!
-//! They run the page's own module with `node` (Node.js 20 or later, which the machine has; the
-//! page's npm packages are not needed for this module).
+//! They run the page's own modules with `node` (Node.js 20 or later) and its one npm package for
+//! them (`@pacote/xxhash`, installed by `npm ci --prefix extensions/offers-settings`, which
+//! `scripts/test.sh` runs first).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -35,7 +36,8 @@ fn node(args: &[&str]) -> String {
         });
     assert!(
         output.status.success(),
-        "node {args:?} failed in {}:\n{}",
+        "node {args:?} failed in {} (its packages come from `npm ci --prefix \
+         extensions/offers-settings`, which scripts/test.sh runs):\n{}",
         page.display(),
         String::from_utf8_lossy(&output.stderr)
     );
@@ -66,7 +68,7 @@ fn the_settings_page_accepts_exactly_the_policies_the_pipeline_stores() {
     args.extend(seeds.iter().map(String::as_str));
     let cases = node(&args);
 
-    let (mut accepted, mut refused) = (0, 0);
+    let (mut accepted, mut refused, mut stored_alike) = (0, 0, 0);
     let mut disagreements = Vec::new();
     for line in cases.lines() {
         let case: Value = serde_json::from_str(line).expect("a case is JSON");
@@ -94,6 +96,16 @@ fn the_settings_page_accepts_exactly_the_policies_the_pipeline_stores() {
             }
             Err(_) => !page_problems.is_empty(),
         };
+        // A policy the page saves, it stores as the pipeline does: the same JSON text, and the
+        // same compiled form beside it.
+        if let (Ok(metafields), Some(compiled)) = (&pipeline, case["compiled"].as_str()) {
+            stored_alike += 1;
+            if metafields[0]["value"] != text || metafields[1]["value"] != compiled {
+                disagreements.push(format!(
+                    "{text}\n  page stores: {compiled}\n  pipeline stores: {metafields}"
+                ));
+            }
+        }
         if !same {
             disagreements.push(format!(
                 "{text}\n  page: {page_problems:?}\n  pipeline: {}",
@@ -114,6 +126,10 @@ fn the_settings_page_accepts_exactly_the_policies_the_pipeline_stores() {
     assert!(
         accepted > 500 && refused > 500,
         "accepted {accepted}, refused {refused}"
+    );
+    assert_eq!(
+        stored_alike, accepted,
+        "every accepted policy's compiled form compared"
     );
 }
 

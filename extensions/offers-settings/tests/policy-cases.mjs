@@ -1,7 +1,8 @@
 // Policies for the differential test (model-pipeline/tests/settings_policy.rs): valid policies
 // with one to three random edits each, printed one per line as
 //   {"text": <the policy as this page would store it, or a hand-written text it would read>,
-//    "problems": [<this page's problems>], "raw": <whether the text is hand-written>}
+//    "problems": [<this page's problems>], "raw": <whether the text is hand-written>,
+//    "compiled": <the compiled form the page stores beside it, for a policy it saves>}
 // The Rust test stores each text the way `marginwise compile-policy` does and fails when the
 // engine and this page disagree on whether it can be saved.
 //
@@ -27,6 +28,7 @@ import {
   policyText,
   storedTextProblems,
 } from "../src/policy.js";
+import { compilePolicy } from "../src/compiled.js";
 
 const args = argv.slice(2);
 let count = 2000;
@@ -292,5 +294,7 @@ for (let i = 0; i < count; i += 1) {
     problems = [...checkPolicy(JSON.parse(text)), ...storedTextProblems(text)];
     raw = true;
   }
-  stdout.write(`${JSON.stringify({ text, problems, raw })}\n`);
+  // What the page stores beside a policy it saves.
+  const compiled = problems.length === 0 && !raw ? compilePolicy(policy, text) : null;
+  stdout.write(`${JSON.stringify({ text, problems, raw, compiled })}\n`);
 }
