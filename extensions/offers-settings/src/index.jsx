@@ -1,7 +1,8 @@
 // The marginwise offers policy on the discount's page in the Shopify admin
 // (target admin.discount-details.function-settings.render). The merchant edits the offers, the
 // margin guard and the holdout; saving stores the policy in the discount's `$app.policy`
-// metafield, which the discount Function reads at checkout. Changing the offers sets the
+// metafield, which the discount Function reads at checkout, with its compiled form beside it
+// (./compiled.js, the form checkouts read fastest). Changing the offers sets the
 // discount classes they need. What may be saved is decided by ./policy.js, which is held to the
 // engine's parser.
 import "@shopify/ui-extensions/preact";
@@ -13,6 +14,7 @@ import {
   CUSTOMERS,
   MAX_MARGIN_BPS,
   MAX_OFFERS,
+  MAX_VALUE_BYTES,
   NAMESPACE,
   POLICY_KEY,
   REWARDS,
@@ -36,6 +38,7 @@ import {
   sameHoldout,
   withoutUnknownKeys,
 } from "./policy.js";
+import { compilePolicy } from "./compiled.js";
 
 export default async () => {
   const context = await loadContext(fetch);
@@ -191,11 +194,6 @@ function sameClasses(a, b) {
   return a.length === b.length && a.every((name) => b.includes(name));
 }
 
-// The discount's number, as `marginwise discount --recompile` takes it.
-function discountNumber(id) {
-  return /(\d+)$/.exec(String(id))?.[1] ?? String(id);
-}
-
 export function Settings({ api, context }) {
   const stored = useMemo(() => readStored(api.data.metafields), [api]);
   // What the discount holds: the form starts from it, Discard goes back to it, and a save
@@ -335,31 +333,40 @@ export function Settings({ api, context }) {
         ...now.map((problem) => `${problem.path || "policy"}: ${problem.message}`),
       ]);
     }
+    const text = policyText(policy);
     const result = await api.applyMetafieldChange({
       type: "updateMetafield",
       namespace: NAMESPACE,
       key: POLICY_KEY,
-      value: policyText(policy),
+      value: text,
       valueType: "json",
     });
     if (result?.type === "error") {
       throw failure(setSaveError, [`the policy was not saved: ${result.message}`]);
     }
-    // A compiled form is only read while it matches the JSON byte for byte; after an edit here it
-    // would not, and every checkout would read both. Without it the Function reads the JSON.
-    if (baseline.compiled) {
-      const removed = await api.applyMetafieldChange({
-        type: "removeMetafield",
-        namespace: NAMESPACE,
-        key: COMPILED_POLICY_KEY,
-      });
-      if (removed?.type === "error") {
+    // The compiled form beside it, from exactly this text: checkouts read it instead of parsing
+    // the JSON. One that does not fit in what a Function reads (no policy that fits comes near)
+    // is left out, and an old one removed, since it would no longer match the JSON.
+    const compiled = compilePolicy(policy, text);
+    const fits = new TextEncoder().encode(compiled).length <= MAX_VALUE_BYTES;
+    if (fits || baseline.compiled) {
+      const change = fits
+        ? {
+            type: "updateMetafield",
+            namespace: NAMESPACE,
+            key: COMPILED_POLICY_KEY,
+            value: compiled,
+            valueType: "single_line_text_field",
+          }
+        : { type: "removeMetafield", namespace: NAMESPACE, key: COMPILED_POLICY_KEY };
+      const answer = await api.applyMetafieldChange(change);
+      if (answer?.type === "error") {
         throw failure(setSaveError, [
-          `the admin refused to remove the policy's old compiled form ($app.policy_compiled): ${removed.message}`,
+          `the admin refused the policy's compiled form ($app.policy_compiled): ${answer.message}`,
         ]);
       }
     }
-    setBaseline({ policy, compiled: false, fromStore: false });
+    setBaseline({ policy, compiled: fits, fromStore: false });
     setDrafts({});
     setSaved(true);
   };
@@ -420,10 +427,7 @@ export function Settings({ api, context }) {
         ) : null}
         {saved ? (
           <s-banner tone="success" heading="Policy saved">
-            <s-paragraph>
-              Checkouts use it from now on. For the faster compiled form, run: marginwise
-              discount --recompile {discountNumber(api.data.id)}
-            </s-paragraph>
+            <s-paragraph>Checkouts use it from now on.</s-paragraph>
           </s-banner>
         ) : null}
         {classError ? (

@@ -162,7 +162,7 @@ const stored = (value, namespace = "app--123") => [
 
 function savedPolicies(calls) {
   return calls.changes
-    .filter((change) => change.type === "updateMetafield")
+    .filter((change) => change.type === "updateMetafield" && change.key === "policy")
     .map((update) => {
       assert.equal(update.namespace, "$app");
       assert.equal(update.key, "policy");
@@ -191,7 +191,7 @@ test("shows a stored policy's figures in the merchant's units", async () => {
   assert.equal(container.querySelectorAll("s-banner").length, 0);
 });
 
-test("an edit is saved as the policy's integers, the stale compiled form removed", async () => {
+test("an edit is saved as the policy's integers, with its compiled form", async () => {
   const { container, calls } = await open(stored(SAMPLE));
   await keys(field(container, "Discount"), "12.5");
   await type(field(container, "Most this offer gives on one order"), "");
@@ -204,15 +204,19 @@ test("an edit is saved as the policy's integers, the stale compiled form removed
   before.offers[0].reward.bps = 1250;
   delete before.offers[0].cap;
   assert.equal(JSON.stringify(policy), JSON.stringify(before));
-  assert.deepEqual(calls.changes[1], {
-    type: "removeMetafield",
-    namespace: "$app",
-    key: "policy_compiled",
-  });
-  assert.match(
-    banner(container, "Policy saved").textContent,
-    /marginwise\s+discount --recompile 77/,
+  // The compiled form beside it, fingerprinted with exactly the text stored.
+  const text = calls.changes[0].value;
+  const compiled = calls.changes[1];
+  assert.equal(compiled.type, "updateMetafield");
+  assert.equal(compiled.namespace, "$app");
+  assert.equal(compiled.key, "policy_compiled");
+  assert.equal(compiled.valueType, "single_line_text_field");
+  assert.ok(
+    compiled.value.startsWith(`mwp1,${new TextEncoder().encode(text).length},`),
+    compiled.value,
   );
+  assert.match(compiled.value, /,o,1250,-,30:10% off for our best customers,/);
+  assert.ok(banner(container, "Policy saved"));
 });
 
 test("decimals typed key by key arrive whole", async () => {
@@ -337,7 +341,7 @@ test("the save bar sees every change, and a save becomes the new starting point"
   await type(field(container, "Discount"), "11");
   assert.equal(await submit(container), null);
   assert.equal(whole().defaultValue ?? whole().getAttribute("defaultValue"), whole().getAttribute("value"));
-  // Discard now goes back to what was saved, and a second save removes nothing again.
+  // Discard now goes back to what was saved, and a second save writes both again.
   await type(field(container, "Discount"), "9");
   await discard(container);
   assert.equal(field(container, "Discount").value, "11");
@@ -345,8 +349,8 @@ test("the save bar sees every change, and a save becomes the new starting point"
   await type(field(container, "Discount"), "9");
   assert.equal(await submit(container), null);
   assert.deepEqual(
-    calls.changes.map((change) => change.type),
-    ["updateMetafield", "removeMetafield", "updateMetafield"],
+    calls.changes.map((change) => change.key),
+    ["policy", "policy_compiled", "policy", "policy_compiled"],
   );
   assert.deepEqual(
     savedPolicies(calls).map((policy) => policy.offers[0].reward.bps),
@@ -375,8 +379,10 @@ test("a discount without a policy starts from one in the shop's currency", async
   const policy = savedPolicy(calls);
   assert.equal(policy.currency, "EUR");
   assert.equal(policy.offers.length, 1);
-  // Nothing compiled to remove.
-  assert.equal(calls.changes.length, 1);
+  assert.deepEqual(
+    calls.changes.map((change) => change.key),
+    ["policy", "policy_compiled"],
+  );
 });
 
 test("without the shop's currency, the merchant names one before saving", async () => {
