@@ -2,8 +2,10 @@
 // engine/src/policy/compiled.rs), written beside the JSON so that checkouts read it instead of
 // parsing the JSON: about 22 K instructions instead of about 110 K. The discount Function uses it
 // only when its fingerprint (byte length and xxh64 of the JSON text) matches the JSON it reads,
-// and checks every value again, so a wrong compiled form costs speed, never a wrong decision.
-// model-pipeline/tests/settings_policy.rs compares what this writes with the engine's compiler.
+// and checks every value against the JSON reader's rules; but the fingerprint covers the JSON
+// only, so a compiled form that keeps the rules and says something else is used as written.
+// Nothing but this encoder and the engine's may write it: model-pipeline/tests/settings_policy.rs
+// checks that this one writes, for every policy the page saves, what the engine's compiler writes.
 import { xxh64 } from "@pacote/xxhash";
 
 import { SEGMENTS } from "./policy.js";
@@ -30,14 +32,27 @@ function given(object, key) {
   return value === null ? undefined : value;
 }
 
+// The first three fields of a compiled form made from `text`: the tag, and the byte length and
+// xxh64 of the JSON text.
+export function fingerprint(text) {
+  const bytes = encoder.encode(text);
+  const hash = xxh64(0)
+    .update(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length))
+    .digest("hex");
+  return `${TAG},${bytes.length},${hash},`;
+}
+
+// Whether `compiled` was made from exactly `text` (what the discount Function checks before it
+// uses a compiled form).
+export function compiledFrom(compiled, text) {
+  return typeof compiled === "string" && compiled.startsWith(fingerprint(text));
+}
+
 // The compiled form of `policy`, a policy `checkPolicy` accepts, read from exactly `text` (the
 // JSON stored beside it).
 export function compilePolicy(policy, text) {
-  const bytes = encoder.encode(text);
   const fields = [
-    TAG,
-    String(bytes.length),
-    xxh64(0).update(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)).digest("hex"),
+    fingerprint(text).slice(0, -1),
     policy.currency,
     STRATEGY[given(policy, "strategy") ?? "priority"],
   ];

@@ -7,7 +7,7 @@
 // engine's parser.
 import "@shopify/ui-extensions/preact";
 import { render } from "preact";
-import { useEffect, useMemo, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 
 import {
   COMPILED_POLICY_KEY,
@@ -38,7 +38,7 @@ import {
   sameHoldout,
   withoutUnknownKeys,
 } from "./policy.js";
-import { compilePolicy } from "./compiled.js";
+import { compiledFrom, compilePolicy } from "./compiled.js";
 
 export default async () => {
   const context = await loadContext(fetch);
@@ -164,6 +164,13 @@ function remapDrafts(drafts, to) {
   return moved;
 }
 
+// ["offers", 2, "reward", "bps"] for `offers[2].reward.bps`.
+function parsePath(text) {
+  return [...text.matchAll(/([a-z_]+)|\[(\d+)\]/g)].map((match) =>
+    match[2] === undefined ? match[1] : Number(match[2]),
+  );
+}
+
 // The places the form has a field for: a problem anywhere else goes in a banner.
 function formPaths(policy) {
   const paths = new Set(["currency", "strategy", "holdout.share_bps", "holdout.salt"]);
@@ -190,12 +197,21 @@ function formPaths(policy) {
   return paths;
 }
 
+// The fields that hold amounts in the policy currency: what they mean changes with it.
+const MONEY = /(\.amount|\.cap|\.subtotal_min|\.clv_min|\.clv_max)$/;
+
 function sameClasses(a, b) {
   return a.length === b.length && a.every((name) => b.includes(name));
 }
 
 export function Settings({ api, context }) {
   const stored = useMemo(() => readStored(api.data.metafields), [api]);
+  // Whether what the discount holds needs writing even if the merchant changes nothing: no policy
+  // or one checkouts cannot read, a text they refuse, or no compiled form made from this text
+  // (checkouts then parse the JSON on every run).
+  const compiledFresh = compiledFrom(stored.compiledText, stored.text);
+  const needsWrite =
+    stored.policy === null || stored.textProblems.length > 0 || !compiledFresh;
   // What the discount holds: the form starts from it, Discard goes back to it, and a save
   // replaces it.
   const [baseline, setBaseline] = useState(() => ({
@@ -210,6 +226,8 @@ export function Settings({ api, context }) {
   const [saveError, setSaveError] = useState(null);
   const [classError, setClassError] = useState(null);
   const [saved, setSaved] = useState(false);
+  // The starting point before the last save, until the admin has committed it.
+  const beforeSave = useRef(null);
   // The discount's classes, which the admin may also change beside this page.
   const [currentClasses, setCurrentClasses] = useState(
     () => api.discounts?.discountClasses?.value ?? [],
@@ -220,14 +238,17 @@ export function Settings({ api, context }) {
   const currency = typeof policy?.currency === "string" ? policy.currency : "";
   const offers = Array.isArray(policy?.offers) ? policy.offers : [];
   const neededClasses = discountClasses(policy);
+  const classesCovered = neededClasses.every((name) => currentClasses.includes(name));
 
   // The discount runs for the classes it has: an offer whose class it lacks never applies
-  // (`class_not_allowed`). Set whenever the offers change, as `marginwise discount` does.
-  const syncClasses = (next) => {
+  // (`class_not_allowed`). When an edit changes the classes the offers need, the discount gets
+  // exactly those, as `marginwise discount` sets them; other edits leave the classes alone.
+  const syncClasses = (next, force = false) => {
     const needed = discountClasses(next);
     if (
       needed.length === 0 ||
       sameClasses(needed, currentClasses) ||
+      (!force && sameClasses(needed, discountClasses(policy))) ||
       !api.discounts?.updateDiscountClasses
     ) {
       return;
@@ -282,6 +303,26 @@ export function Settings({ api, context }) {
     defaultValue: typeof get(baseline.policy, path) === "string" ? get(baseline.policy, path) : "",
     error: errorAt(path),
     onInput: (event) => update(set(policy, path, event.currentTarget.value ?? "")),
+  });
+  // The currency: amounts typed but not yet read are read again in the new one's decimals.
+  const bindCurrency = () => ({
+    ...bindText(["currency"]),
+    onInput: (event) => {
+      const next = set(policy, ["currency"], event.currentTarget.value ?? "");
+      let reread = next;
+      const kept = {};
+      for (const [key, draft] of Object.entries(drafts)) {
+        if (!MONEY.test(key) || draft.text.trim() === "") {
+          kept[key] = draft;
+          continue;
+        }
+        const parsed = parseMoney(draft.text, next.currency);
+        kept[key] = { text: draft.text, error: parsed.error };
+        if (!parsed.error) reread = set(reread, parsePath(key), parsed.value);
+      }
+      setDrafts(kept);
+      update(reread);
+    },
   });
   const bindChoice = (path, fallback) => ({
     name: pathText(path),
@@ -366,6 +407,7 @@ export function Settings({ api, context }) {
         ]);
       }
     }
+    beforeSave.current = baseline;
     setBaseline({ policy, compiled: fits, fromStore: false });
     setDrafts({});
     setSaved(true);
@@ -385,11 +427,21 @@ export function Settings({ api, context }) {
         setPolicy(baseline.policy);
         setDrafts({});
         setSaveError(null);
+        setClassError(null);
         setSaved(false);
       }}
       onError={(event) => {
+        // The admin did not commit: the discount still holds what it held before the save.
+        if (beforeSave.current) {
+          setBaseline(beforeSave.current);
+          beforeSave.current = null;
+        }
         setSaved(false);
-        setSaveError([`the admin did not save the discount: ${event.error?.message ?? "unknown error"}`]);
+        const details = (event.error?.errors ?? []).map((error) => error.message);
+        setSaveError([
+          `the admin did not save the discount: ${event.error?.message ?? "unknown error"}`,
+          ...details,
+        ]);
       }}
     >
       {/* The whole policy as one field, so that adding, moving or removing an offer (no field
@@ -399,7 +451,9 @@ export function Settings({ api, context }) {
           label="Policy"
           name="policy"
           value={policyText(policy)}
-          defaultValue={policyText(baseline.policy)}
+          defaultValue={
+            baseline.fromStore && needsWrite ? (stored.text ?? "") : policyText(baseline.policy)
+          }
         />
       </s-box>
       <s-stack gap="base">
@@ -430,7 +484,15 @@ export function Settings({ api, context }) {
             <s-paragraph>Checkouts use it from now on.</s-paragraph>
           </s-banner>
         ) : null}
-        {classError ? (
+        {baseline.fromStore && stored.policy !== null && !compiledFresh ? (
+          <s-banner tone="info" heading="Checkouts parse this policy's JSON">
+            <s-paragraph>
+              It has no compiled form made from its current text, so every checkout parses the
+              JSON (about 0.1 M instructions more). Saving writes one.
+            </s-paragraph>
+          </s-banner>
+        ) : null}
+        {classError && !classesCovered ? (
           <s-banner tone="critical" heading="Discount classes not set">
             <s-paragraph>
               The admin refused the classes {neededClasses.join(", ")} ({classError}); offers of
@@ -443,7 +505,9 @@ export function Settings({ api, context }) {
               The discount lacks the {missingClasses.join(", ")} class, so those offers never
               apply.
             </s-paragraph>
-            <s-button onClick={() => syncClasses(policy)}>Set the classes the offers need</s-button>
+            <s-button onClick={() => syncClasses(policy, true)}>
+              Set the classes the offers need
+            </s-button>
           </s-banner>
         ) : null}
         {leftOver.length > 0 ? (
@@ -498,7 +562,7 @@ export function Settings({ api, context }) {
           <s-text-field
             label="Currency of the amounts"
             details="Three capital letters (USD). Amounts below are in it; changing it does not convert them."
-            {...bindText(["currency"])}
+            {...bindCurrency()}
           />
           <s-select label="When several offers apply, give" {...bindChoice(["strategy"], "priority")}>
             {STRATEGIES.map((strategy) => (

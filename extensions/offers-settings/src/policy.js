@@ -422,23 +422,46 @@ export function readStored(metafields) {
   const ours = (field) =>
     field && (field.namespace === NAMESPACE || /^app--\d+/.test(String(field.namespace)));
   const policy = (metafields ?? []).find((field) => ours(field) && field.key === POLICY_KEY);
-  const compiled = (metafields ?? []).some(
+  const compiledField = (metafields ?? []).find(
     (field) => ours(field) && field.key === COMPILED_POLICY_KEY,
   );
+  const compiled = compiledField !== undefined;
+  const compiledText = compiledField?.value ?? null;
   if (!policy || policy.value == null || policy.value === "") {
-    return { policy: null, compiled, error: null, textProblems: [] };
+    return { policy: null, compiled, compiledText, error: null, textProblems: [] };
   }
   const text = String(policy.value);
   let parsed;
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    return { policy: null, compiled, error: `not valid JSON (${error.message})`, text, textProblems: [] };
+    return {
+      policy: null,
+      compiled,
+      compiledText,
+      error: `not valid JSON (${error.message})`,
+      text,
+      textProblems: [],
+    };
   }
   if (!isObject(parsed)) {
-    return { policy: null, compiled, error: `not a policy (${typeName(parsed)})`, text, textProblems: [] };
+    return {
+      policy: null,
+      compiled,
+      compiledText,
+      error: `not a policy (${typeName(parsed)})`,
+      text,
+      textProblems: [],
+    };
   }
-  return { policy: parsed, compiled, error: null, text, textProblems: storedTextProblems(text) };
+  return {
+    policy: parsed,
+    compiled,
+    compiledText,
+    error: null,
+    text,
+    textProblems: storedTextProblems(text),
+  };
 }
 
 // What JSON.parse smooths over in a stored text but the engine refuses: a key given twice (the

@@ -7,7 +7,11 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
+import { xxh64 } from "@pacote/xxhash";
 import { Window } from "happy-dom";
+
+import { compilePolicy } from "../src/compiled.js";
+import { checkPolicy } from "../src/policy.js";
 
 import { bundle, root } from "./support/build.mjs";
 
@@ -39,14 +43,19 @@ const ALL_CLASSES = ["product", "order", "shipping"];
 
 // The admin's `shopify` object as the page uses it; `refuse` makes every metafield change fail,
 // `refuseClasses` every class update.
-function admin(metafields, { classes = ALL_CLASSES, refuse = null, refuseClasses = false } = {}) {
+function admin(
+  metafields,
+  { classes = ALL_CLASSES, refuse = null, refuseKey = null, refuseClasses = false } = {},
+) {
   const calls = { changes: [], classes: [] };
   const discountClasses = { value: classes, subscribe: () => () => {} };
   const api = {
     data: { id: "gid://shopify/DiscountAutomaticApp/77", metafields },
     applyMetafieldChange: async (change) => {
       calls.changes.push(change);
-      return refuse ? { type: "error", message: refuse } : { type: "success" };
+      return refuse && (refuseKey === null || refuseKey === change.key)
+        ? { type: "error", message: refuse }
+        : { type: "success" };
     },
     discounts: {
       discountClasses,
@@ -149,16 +158,29 @@ async function discard(container) {
   await settle();
 }
 
-const stored = (value, namespace = "app--123") => [
-  { id: "gid://shopify/Metafield/1", namespace, key: "policy", value, type: "json" },
-  {
-    id: "gid://shopify/Metafield/2",
-    namespace,
-    key: "policy_compiled",
-    value: "mwp1,...",
-    type: "single_line_text_field",
-  },
-];
+// A discount's metafields as `marginwise discount` leaves them: the policy and, for a policy it
+// would store, the compiled form made from exactly that text (else a stale one).
+function stored(value, namespace = "app--123") {
+  let compiled = "mwp1,1,0000000000000000,";
+  try {
+    const policy = JSON.parse(value);
+    if (checkPolicy(policy).length === 0) compiled = compilePolicy(policy, value);
+  } catch {
+    // Not a policy: the stale form stays.
+  }
+  return [
+    { id: "gid://shopify/Metafield/1", namespace, key: "policy", value, type: "json" },
+    {
+      id: "gid://shopify/Metafield/2",
+      namespace,
+      key: "policy_compiled",
+      value: compiled,
+      type: "single_line_text_field",
+    },
+  ];
+}
+
+const compact = (text) => JSON.stringify(JSON.parse(text));
 
 function savedPolicies(calls) {
   return calls.changes
@@ -178,7 +200,7 @@ function savedPolicy(calls) {
 }
 
 test("shows a stored policy's figures in the merchant's units", async () => {
-  const { container } = await open(stored(SAMPLE));
+  const { container } = await open(stored(compact(SAMPLE)));
   assert.equal(field(container, "Offer id").value, "vip-10");
   assert.equal(field(container, "Discount").value, "10");
   assert.equal(field(container, "Most this offer gives on one order").value, "50");
@@ -192,7 +214,7 @@ test("shows a stored policy's figures in the merchant's units", async () => {
 });
 
 test("an edit is saved as the policy's integers, with its compiled form", async () => {
-  const { container, calls } = await open(stored(SAMPLE));
+  const { container, calls } = await open(stored(compact(SAMPLE)));
   await keys(field(container, "Discount"), "12.5");
   await type(field(container, "Most this offer gives on one order"), "");
   assert.equal(await submit(container), null);
@@ -211,16 +233,15 @@ test("an edit is saved as the policy's integers, with its compiled form", async 
   assert.equal(compiled.namespace, "$app");
   assert.equal(compiled.key, "policy_compiled");
   assert.equal(compiled.valueType, "single_line_text_field");
-  assert.ok(
-    compiled.value.startsWith(`mwp1,${new TextEncoder().encode(text).length},`),
-    compiled.value,
-  );
+  const bytes = new TextEncoder().encode(text);
+  const hash = xxh64(0).update(bytes.buffer.slice(0, bytes.length)).digest("hex");
+  assert.ok(compiled.value.startsWith(`mwp1,${bytes.length},${hash},USD,p,`), compiled.value);
   assert.match(compiled.value, /,o,1250,-,30:10% off for our best customers,/);
   assert.ok(banner(container, "Policy saved"));
 });
 
 test("decimals typed key by key arrive whole", async () => {
-  const { container, calls } = await open(stored(SAMPLE));
+  const { container, calls } = await open(stored(compact(SAMPLE)));
   const margin = field(container, "Line margin over cost");
   await keys(margin, "12.5");
   assert.equal(margin.value, "12.5");
@@ -236,7 +257,7 @@ test("decimals typed key by key arrive whole", async () => {
 });
 
 test("a figure the policy cannot hold is refused, and nothing is saved", async () => {
-  const { container, calls } = await open(stored(SAMPLE));
+  const { container, calls } = await open(stored(compact(SAMPLE)));
   const discount = field(container, "Discount");
   await keys(discount, "12.345");
   assert.equal(discount.getAttribute("error"), "at most 2 decimals");
@@ -255,7 +276,7 @@ test("a figure the policy cannot hold is refused, and nothing is saved", async (
 });
 
 test("a rule the engine refuses is refused here before it reaches a checkout", async () => {
-  const { container, calls } = await open(stored(SAMPLE));
+  const { container, calls } = await open(stored(compact(SAMPLE)));
   await type(field(container, "Offer id", 1), "vip-10");
   const error = await submit(container);
   assert.match(String(error), /offers\[1\]\.id: duplicate offer id "vip-10"/);
@@ -293,7 +314,7 @@ test("amounts follow the policy currency's decimals", async () => {
 });
 
 test("changing an offer's reward keeps only what the new kind takes", async () => {
-  const { container, calls } = await open(stored(SAMPLE));
+  const { container, calls } = await open(stored(compact(SAMPLE)));
   // A bad figure typed for the old kind does not block the new one.
   await type(field(container, "Discount"), "12.345");
   await choose(field(container, "Reward", 0), "free_shipping");
@@ -327,7 +348,7 @@ test("offers are added, moved and removed, and the discount classes follow them"
 });
 
 test("the save bar sees every change, and a save becomes the new starting point", async () => {
-  const { container, calls } = await open(stored(SAMPLE));
+  const { container, calls } = await open(stored(compact(SAMPLE)));
   const whole = () => container.querySelector('s-text-field[name="policy"]');
   const text = JSON.stringify(JSON.parse(SAMPLE));
   assert.equal(whole().getAttribute("value"), text);
@@ -335,6 +356,7 @@ test("the save bar sees every change, and a save becomes the new starting point"
   assert.equal(field(container, "Discount").getAttribute("name"), "offers[0].reward.bps");
   await button(container, "Move down", 0);
   assert.notEqual(whole().getAttribute("value"), text);
+  assert.equal(whole().getAttribute("defaultValue") ?? whole().defaultValue, text);
 
   await discard(container);
   assert.equal(field(container, "Offer id").value, "vip-10");
@@ -359,7 +381,7 @@ test("the save bar sees every change, and a save becomes the new starting point"
 });
 
 test("segments are chosen from the five the pipeline writes", async () => {
-  const { container, calls } = await open(stored(SAMPLE));
+  const { container, calls } = await open(stored(compact(SAMPLE)));
   const segments = field(container, "Customer segments");
   segments.values = ["lapsed", "at_risk"];
   segments.dispatchEvent(new Event("change"));
@@ -442,7 +464,7 @@ test("fields this page does not edit are shown, and removed only when asked", as
 
 test("a holdout the cart transform does not share is named", async () => {
   const other = { share_bps: 500, salt: "other" };
-  const { container } = await open(stored(SAMPLE), { context: { bundle: { holdout: other } } });
+  const { container } = await open(stored(compact(SAMPLE)), { context: { bundle: { holdout: other } } });
   const warning = banner(container, "The cart transform holds out other shoppers");
   assert.match(warning.textContent, /holds out 5 % with the salt "other"/);
   await type(field(container, "Customers held out"), "5");
@@ -450,29 +472,143 @@ test("a holdout the cart transform does not share is named", async () => {
   assert.equal(banner(container, "The cart transform holds out other shoppers"), null);
 
   const same = JSON.parse(SAMPLE).holdout;
-  const { container: matching } = await open(stored(SAMPLE), { context: { bundle: { holdout: same } } });
+  const { container: matching } = await open(stored(compact(SAMPLE)), { context: { bundle: { holdout: same } } });
   assert.equal(banner(matching, "The cart transform holds out other shoppers"), null);
-  const { container: unknown } = await open(stored(SAMPLE), { context: { bundle: undefined } });
+  const { container: unknown } = await open(stored(compact(SAMPLE)), { context: { bundle: undefined } });
   assert.ok(banner(unknown, "Holdout not compared"));
 });
 
 test("the admin's refusals are reported as not saved", async () => {
-  let { container, calls } = await open(stored(SAMPLE), { refuse: "Access denied for $app" });
+  let { container, calls } = await open(stored(compact(SAMPLE)), { refuse: "Access denied for $app" });
   await type(field(container, "Discount"), "11");
   assert.match(String(await submit(container)), /the policy was not saved: Access denied/);
   assert.ok(banner(container, "Not saved"));
   assert.equal(calls.changes.length, 1);
 
-  ({ container, calls } = await open(stored(SAMPLE), { classes: ["order"], refuseClasses: true }));
+  ({ container, calls } = await open(stored(compact(SAMPLE)), {
+    refuse: "too long",
+    refuseKey: "policy_compiled",
+  }));
+  await type(field(container, "Discount"), "11");
+  assert.match(String(await submit(container)), /refused the policy's compiled form/);
+  assert.equal(banner(container, "Policy saved"), null);
+  await discard(container);
+  assert.equal(banner(container, "Not saved"), null);
+
+  const only = JSON.parse(SAMPLE);
+  only.offers = [only.offers[0]];
+  ({ container, calls } = await open(stored(JSON.stringify(only)), {
+    classes: ["order"],
+    refuseClasses: true,
+  }));
   await choose(field(container, "Reward", 0), "free_shipping");
   assert.match(banner(container, "Discount classes not set").textContent, /not allowed/);
+  await discard(container);
+  assert.equal(banner(container, "Discount classes not set"), null);
+});
 
-  ({ container } = await open(stored(SAMPLE)));
+test("a save the admin does not commit leaves the discount's policy as the starting point", async () => {
+  const { container } = await open(stored(compact(SAMPLE)));
+  const whole = () => container.querySelector('s-text-field[name="policy"]');
+  await type(field(container, "Discount"), "11");
+  assert.equal(await submit(container), null);
+  assert.ok(banner(container, "Policy saved"));
   const event = new Event("error");
-  event.error = new Error("network down");
+  event.error = Object.assign(new Error("network down"), { errors: [{ message: "try again" }] });
   container.querySelector("s-function-settings").dispatchEvent(event);
   await settle();
-  assert.match(banner(container, "Not saved").textContent, /network down/);
+  assert.match(banner(container, "Not saved").textContent, /network down.*try again/s);
+  assert.equal(banner(container, "Policy saved"), null);
+  // Still a change to save, and Discard goes back to what the discount holds.
+  assert.notEqual(whole().getAttribute("value"), whole().getAttribute("defaultValue") ?? whole().defaultValue);
+  await discard(container);
+  assert.equal(field(container, "Discount").value, "10");
+});
+
+test("drafts follow their offers when offers move or go", async () => {
+  const three = JSON.parse(SAMPLE);
+  three.offers = [three.offers[0], three.offers[3], three.offers[5]];
+  const { container, calls } = await open(stored(JSON.stringify(three)));
+  await keys(field(container, "Discount", 0), "1.");
+  await keys(field(container, "Discount", 2), "3.");
+  await button(container, "Remove", 1);
+  assert.deepEqual(
+    [0, 1].map((n) => field(container, "Discount", n).value),
+    ["1.", "3."],
+  );
+  await button(container, "Move down", 0);
+  assert.deepEqual(
+    [0, 1].map((n) => field(container, "Discount", n).value),
+    ["3.", "1."],
+  );
+  await button(container, "Move up", 1);
+  assert.deepEqual(
+    [0, 1].map((n) => field(container, "Offer id", n).value),
+    ["vip-10", "regulars-5"],
+  );
+  assert.deepEqual(
+    [0, 1].map((n) => field(container, "Discount", n).value),
+    ["1.", "3."],
+  );
+  assert.equal(await submit(container), null);
+  assert.deepEqual(
+    savedPolicy(calls).offers.map((offer) => offer.reward.bps),
+    [100, 300],
+  );
+});
+
+test("amounts typed before a currency change are read in the new currency", async () => {
+  const { container, calls } = await open(stored(compact(SAMPLE)));
+  await keys(field(container, "Amount off"), "12.50");
+  await keys(field(container, "Most this offer gives on one order"), "5.5");
+  await type(field(container, "Currency of the amounts"), "KWD");
+  assert.equal(field(container, "Amount off").value, "12.50");
+  assert.equal(await submit(container), null);
+  let policy = savedPolicy(calls);
+  assert.equal(policy.offers[4].reward.amount, 12_500);
+  assert.equal(policy.offers[0].cap, 5_500);
+  await keys(field(container, "Most this offer gives on one order"), "5.5");
+  await type(field(container, "Currency of the amounts"), "JPY");
+  assert.equal(
+    field(container, "Most this offer gives on one order").getAttribute("error"),
+    "whole numbers only",
+  );
+  await type(field(container, "Currency of the amounts"), "USD");
+  assert.equal(field(container, "Most this offer gives on one order").getAttribute("error"), null);
+  assert.equal(await submit(container), null);
+  policy = savedPolicy(calls);
+  assert.equal(policy.offers[0].cap, 550);
+});
+
+test("a policy without an up-to-date compiled form can be saved as it is, to get one", async () => {
+  const text = compact(SAMPLE);
+  const metafields = stored(text);
+  metafields[1].value = "mwp1,1,0000000000000000,";
+  const { container, calls } = await open(metafields);
+  assert.ok(banner(container, "Checkouts parse this policy's JSON"));
+  const whole = container.querySelector('s-text-field[name="policy"]');
+  // The save bar has something to save from the start.
+  assert.equal(whole.getAttribute("value"), text);
+  assert.equal(whole.getAttribute("defaultValue") ?? whole.defaultValue, text);
+  assert.equal(await submit(container), null);
+  assert.equal(calls.changes[1].key, "policy_compiled");
+
+  const { container: fresh } = await open(stored(text));
+  assert.equal(banner(fresh, "Checkouts parse this policy's JSON"), null);
+});
+
+test("a policy with no offers leaves the discount's classes as they are", async () => {
+  const { container, calls } = await open(stored(compact(SAMPLE)));
+  for (let n = 7; n > 1; n -= 1) await button(container, "Remove", n - 1);
+  // The classes followed the offers down to the last one's (an order discount) ...
+  assert.deepEqual(calls.classes.at(-1), ["order"]);
+  const updates = calls.classes.length;
+  await button(container, "Remove", 0);
+  // ... and stay when it goes: a discount needs a class.
+  assert.match(container.textContent, /No offers: this discount gives nothing/);
+  assert.equal(calls.classes.length, updates);
+  assert.equal(await submit(container), null);
+  assert.deepEqual(savedPolicy(calls).offers, []);
 });
 
 test("the shop's currency and the bundle policy's holdout come from one Admin API query", async () => {

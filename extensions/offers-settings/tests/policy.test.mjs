@@ -77,6 +77,7 @@ test("the stored policy is found under $app or the app's resolved namespace", ()
   assert.deepEqual(readStored([{ namespace: "other", key: "policy", value: policy }]), {
     policy: null,
     compiled: false,
+    compiledText: null,
     error: null,
     textProblems: [],
   });
