@@ -280,6 +280,31 @@ const RAW_EDITS = [
     ),
 ];
 
+// Edits every run makes, on the first seed, whatever the random ones pick: edges the random
+// edits reach only by chance.
+const slot = (p) => p.offers.find((offer) => offer?.reward?.kind === "slot_percent");
+const FIXED = [
+  (p) => (slot(p).reward.max_slots = 0),
+  (p) => (slot(p).reward.max_slots = 1),
+  (p) => (slot(p).reward.max_slots = 4_294_967_295),
+  (p) => (slot(p).reward.max_slots = 4_294_967_296),
+  ...["\u00a0", "\u2028", "\u2029", "\u0085", "\ufeff", "a\u2028b", "a\u00a0b", "\u180e"].map(
+    (message) => (p) => (p.offers[0].message = message),
+  ),
+  (p) => (p.guard.min_line_margin_bps = MAX_MARGIN_BPS),
+  (p) => (p.guard.min_line_margin_bps = MAX_MARGIN_BPS + 1),
+  (p) => (p.offers[0].reward.bps = BPS_ONE),
+  (p) => (p.offers[0].reward.bps = BPS_ONE + 1),
+];
+for (const edit of FIXED) {
+  const policy = structuredClone(seeds[0]);
+  edit(policy);
+  const text = policyText(policy);
+  const problems = checkPolicy(policy);
+  const compiled = problems.length === 0 ? compilePolicy(policy, text) : null;
+  stdout.write(`${JSON.stringify({ text, problems, raw: false, compiled })}\n`);
+}
+
 for (let i = 0; i < count; i += 1) {
   const policy = structuredClone(seeds[i % seeds.length]);
   const edits = 1 + Math.floor(next() * 3);
