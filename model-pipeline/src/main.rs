@@ -368,8 +368,8 @@ fn combines_with(classes: &[CombineClass]) -> anyhow::Result<install::CombinesWi
 /// The discount node GID `--update` names: the GID, or its number.
 fn discount_gid(flag: &str, given: &str) -> anyhow::Result<String> {
     const PREFIX: &str = "gid://shopify/DiscountAutomaticNode/";
-    // The settings page shows the discount as `DiscountAutomaticApp/<n>`, the number the node
-    // carries too.
+    // The settings page's API types name the discount `DiscountAutomaticApp/<n>`; taken to be
+    // the number its node carries too (not seen on a real store).
     let number = given
         .strip_prefix(PREFIX)
         .or_else(|| given.strip_prefix("gid://shopify/DiscountAutomaticApp/"))

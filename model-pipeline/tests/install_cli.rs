@@ -525,7 +525,8 @@ fn recompile_stores_the_compiled_form_of_a_policy_saved_in_the_admin() {
     // Saved from the admin: the policy alone, the same text `compile-policy` would store.
     assert_eq!(stored(&store, &id, &expected[..1]), expected[..1]);
 
-    // The settings page names the discount `DiscountAutomaticApp/<n>`; either form is taken.
+    // The settings page's API types name the discount `DiscountAutomaticApp/<n>`; either form is
+    // taken.
     let number = id.rsplit('/').next().unwrap().to_string();
     let as_the_page_shows_it = format!("gid://shopify/DiscountAutomaticApp/{number}");
     for given in [&id, &as_the_page_shows_it] {

@@ -3,7 +3,8 @@
 //! about 110 K).
 //!
 //! The JSON in `$app.policy` stays the policy. Whoever writes it (the `marginwise compile-policy`
-//! command, or an admin page calling [`compile`]) may also write `$app.policy_compiled`; the
+//! command, or the settings page in the admin, whose JavaScript encoder a test holds to
+//! [`compile`]) may also write `$app.policy_compiled`; the
 //! discount Function reads that instead when it was compiled from exactly the JSON beside it (its
 //! byte length and xxh64 are recorded in it). When it is absent the JSON is parsed as always; when
 //! it is stale or unreadable the JSON is parsed too and the decision carries a
