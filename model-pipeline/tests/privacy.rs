@@ -1563,3 +1563,60 @@ fn shop_redact_removes_the_export_folders() {
     assert!(!exports[0].exists() && removed.files_removed.contains(&exports[0]));
     assert!(notes.exists() && !removed.files_removed.contains(&exports[1]));
 }
+
+/// A client that sends its headers and then stalls in a body of more than tiny_http buffers (a
+/// slow-loris, or a proxy that streams) does not hold up the deliveries behind it: the server
+/// gives a body two seconds, and a signed delivery sent meanwhile is answered at once. Bounded:
+/// one stalled client, one delivery, every wait at most ten seconds (`post`'s own timeout).
+#[test]
+fn a_stalled_body_does_not_hold_up_the_next_delivery() {
+    use std::io::Write as _;
+
+    let shop = shop("stalled");
+    let log = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = Arc::clone(&log);
+    let server = WebhookServer::start(
+        "127.0.0.1:0",
+        shop.handler(),
+        Box::new(move |line| sink.lock().unwrap().push(line.to_string())),
+    )
+    .unwrap();
+    let mut stalled = std::net::TcpStream::connect(server.addr()).unwrap();
+    write!(
+        stalled,
+        "POST {} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: 50000\r\n\r\n{{\"shop",
+        model_pipeline::privacy::COMPLIANCE_PATH
+    )
+    .unwrap();
+    stalled.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let body = redact_body(3);
+    let hmac = sign(&secret(), body.as_bytes());
+    let headers = [
+        ("X-Shopify-Topic", "customers/redact"),
+        ("X-Shopify-Shop-Domain", SHOP),
+        ("X-Shopify-Hmac-Sha256", hmac.as_str()),
+    ];
+    let started = std::time::Instant::now();
+    assert_eq!(post(&server.url(), &headers, body.as_bytes()), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the delivery waited {:?} behind a stalled body",
+        started.elapsed()
+    );
+    assert_eq!(shop.stored_profile(3), None);
+
+    // The stalled request is given up on (its reader stays until the client goes, one of
+    // `MAX_BODY_READERS`), and said so.
+    std::thread::sleep(model_pipeline::privacy::server::BODY_DEADLINE);
+    drop(stalled);
+    server.shutdown();
+    let log = log.lock().unwrap();
+    assert!(
+        log.iter()
+            .any(|line| line.ends_with("dropped, body not received within 2 s")),
+        "{log:#?}"
+    );
+}

@@ -6,19 +6,34 @@
 //! done, well within Shopify's 5 seconds (the Admin client is bounded for it).
 //!
 //! It speaks plain HTTP and listens on loopback only: Shopify delivers over HTTPS, so a TLS
-//! proxy (or a tunnel) in front of it forwards to this address. tiny_http sets no read timeout,
-//! so the proxy is also what stops a client that sends its body slowly.
+//! proxy (or a tunnel) in front of it forwards to this address.
+//!
+//! tiny_http sets no read timeout, and it hands a request over once its headers are in, with a
+//! body of more than about a kilobyte still to come. Read on the serving thread, a body that
+//! stalls (a slow client, a proxy that streams) would hold up every delivery behind it. So each
+//! body is read on a thread of its own and given [`BODY_DEADLINE`]; a request whose body is not
+//! in by then is dropped and logged, and at most [`MAX_BODY_READERS`] such reads run at once
+//! (more answer 503 at once, which Shopify retries).
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{
     COMPLIANCE_PATH, Delivery, HMAC_HEADER, Handler, MAX_BODY_BYTES, SHOP_HEADER, TOPIC_HEADER,
     WEBHOOK_ID_HEADER,
 };
+
+/// How long a request's body may take to arrive once its headers are in. Shopify sends a whole
+/// delivery at once and waits 5 seconds for the answer, which comes after the work.
+pub const BODY_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Bodies being read at once; a request beyond them is answered 503 without being read.
+pub const MAX_BODY_READERS: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -90,9 +105,10 @@ impl WebhookServer {
             .name("privacy-webhooks".to_string())
             .spawn(move || {
                 let mut handler = handler;
+                let readers = Arc::new(AtomicUsize::new(0));
                 // `incoming_requests` ends when the server is unblocked (shutdown).
                 for request in serving.incoming_requests() {
-                    answer(request, &mut handler, &log);
+                    answer(request, &mut handler, &log, &readers);
                 }
             })
             .map_err(|e| ServerError::Start {
@@ -164,7 +180,41 @@ fn loggable(value: Option<&str>) -> String {
     }
 }
 
-fn answer(mut request: tiny_http::Request, handler: &mut Handler, log: &Log) {
+/// The request's body, read on its own thread within [`BODY_DEADLINE`]: `None` (the request
+/// dropped, its connection closed) when it did not arrive in time.
+fn read_body(
+    mut request: tiny_http::Request,
+    readers: &Arc<AtomicUsize>,
+) -> Option<(tiny_http::Request, std::io::Result<Vec<u8>>)> {
+    let (sender, receiver) = mpsc::channel();
+    let reading = Arc::clone(readers);
+    reading.fetch_add(1, Ordering::SeqCst);
+    let spawned = std::thread::Builder::new()
+        .name("privacy-webhook-body".to_string())
+        .spawn(move || {
+            let mut body = Vec::new();
+            let read = request
+                .as_reader()
+                .take(MAX_BODY_BYTES as u64 + 1)
+                .read_to_end(&mut body)
+                .map(|_| body);
+            reading.fetch_sub(1, Ordering::SeqCst);
+            // The serving thread may have given up waiting: then the request is dropped here.
+            let _ = sender.send((request, read));
+        });
+    if spawned.is_err() {
+        readers.fetch_sub(1, Ordering::SeqCst);
+        return None;
+    }
+    receiver.recv_timeout(BODY_DEADLINE).ok()
+}
+
+fn answer(
+    request: tiny_http::Request,
+    handler: &mut Handler,
+    log: &Log,
+    readers: &Arc<AtomicUsize>,
+) {
     let started = Instant::now();
     let path = request.url().split('?').next().unwrap_or_default();
     let refusal = if path != COMPLIANCE_PATH {
@@ -176,6 +226,10 @@ fn answer(mut request: tiny_http::Request, handler: &mut Handler, log: &Log) {
     } else {
         None
     };
+    let refusal = refusal.or_else(|| {
+        (readers.load(Ordering::SeqCst) >= MAX_BODY_READERS)
+            .then_some((503, "busy: too many bodies being read"))
+    });
     if let Some((status, text)) = refusal {
         log(&format!(
             "{} {}: {status} {text}",
@@ -185,11 +239,6 @@ fn answer(mut request: tiny_http::Request, handler: &mut Handler, log: &Log) {
         let _ = request.respond(tiny_http::Response::from_string(text).with_status_code(status));
         return;
     }
-    let mut body = Vec::new();
-    let read = request
-        .as_reader()
-        .take(MAX_BODY_BYTES as u64 + 1)
-        .read_to_end(&mut body);
     let (topic, shop, hmac, webhook_id) = (
         header(&request, TOPIC_HEADER),
         header(&request, SHOP_HEADER),
@@ -202,7 +251,18 @@ fn answer(mut request: tiny_http::Request, handler: &mut Handler, log: &Log) {
         loggable(shop.as_deref()),
         loggable(webhook_id.as_deref())
     );
-    let (status, text, line) = match read {
+    let Some((request, read)) = read_body(request, readers) else {
+        log(&format!(
+            "{described}: dropped, body not received within {} s",
+            BODY_DEADLINE.as_secs()
+        ));
+        return;
+    };
+    let body = match &read {
+        Ok(body) => body.as_slice(),
+        Err(_) => &[],
+    };
+    let (status, text, line) = match &read {
         Err(e) => (400, "unreadable body", format!("refused: {e}")),
         Ok(_) if body.len() > MAX_BODY_BYTES => (
             413,
@@ -215,7 +275,7 @@ fn answer(mut request: tiny_http::Request, handler: &mut Handler, log: &Log) {
                 shop_domain: shop.as_deref(),
                 hmac: hmac.as_deref(),
                 webhook_id: webhook_id.as_deref(),
-                body: &body,
+                body,
             });
             (outcome.status(), outcome.answer_text(), outcome.to_string())
         }
