@@ -98,6 +98,66 @@ pub enum ReasonCode {
 }
 
 impl ReasonCode {
+    /// Every code, in declaration order (for tools that read codes back, such as `marginwise
+    /// explain`; a test checks it against [`ReasonCode::code`]).
+    pub const ALL: [ReasonCode; 50] = [
+        ReasonCode::PolicyMissing,
+        ReasonCode::PolicyMalformed,
+        ReasonCode::PolicyUnsupportedVersion,
+        ReasonCode::PolicyCurrencyUnknown,
+        ReasonCode::RateInvalid,
+        ReasonCode::ProfileMalformed,
+        ReasonCode::ProfileMissing,
+        ReasonCode::HoldoutIn,
+        ReasonCode::HoldoutOut,
+        ReasonCode::NoEligibleOffer,
+        ReasonCode::OfferSelected,
+        ReasonCode::RenderedByOtherTarget,
+        ReasonCode::EmptyCart,
+        ReasonCode::OfferMalformed,
+        ReasonCode::SegmentNotEligible,
+        ReasonCode::ClvOutOfRange,
+        ReasonCode::ChurnBelowMinimum,
+        ReasonCode::SubtotalBelowMinimum,
+        ReasonCode::CustomerTypeNotEligible,
+        ReasonCode::ClassNotAllowed,
+        ReasonCode::NoTargetLines,
+        ReasonCode::NoSlotFound,
+        ReasonCode::NoShippingToDiscount,
+        ReasonCode::GuardReduced,
+        ReasonCode::GuardDropped,
+        ReasonCode::CapReduced,
+        ReasonCode::NotSelected,
+        ReasonCode::LineCostUnknown,
+        ReasonCode::LineVariantMalformed,
+        ReasonCode::LineBundleParentExcluded,
+        ReasonCode::Overflow,
+        ReasonCode::ShippingCostMalformed,
+        ReasonCode::BundleDefinitionsMissing,
+        ReasonCode::BundleDefinitionMalformed,
+        ReasonCode::BundleLineMarked,
+        ReasonCode::BundleExpanded,
+        ReasonCode::BundleIncomplete,
+        ReasonCode::BundleMerged,
+        ReasonCode::BundleComponentShared,
+        ReasonCode::BundleCostUnknown,
+        ReasonCode::BundleNotDiscounted,
+        ReasonCode::BundleLineUpdateIgnored,
+        ReasonCode::BundleUnevenQuantities,
+        ReasonCode::BundleOutputLimit,
+        ReasonCode::PolicyCompiledStale,
+        ReasonCode::BundleDefinitionsStale,
+        ReasonCode::OutputLimit,
+        ReasonCode::TooManyOffers,
+        ReasonCode::BundleWorkLimit,
+        ReasonCode::LineMalformed,
+    ];
+
+    /// The code of this text, if it is one.
+    pub fn from_code(text: &str) -> Option<ReasonCode> {
+        ReasonCode::ALL.into_iter().find(|code| code.code() == text)
+    }
+
     /// The stable snake_case code.
     pub fn code(self) -> &'static str {
         match self {
@@ -232,4 +292,26 @@ pub struct Decision {
     pub margin: MarginSummary,
     /// Reasons for the decision, every offer considered and every line that was left out.
     pub reasons: Vec<Reason>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReasonCode;
+
+    /// `ALL` holds every code once: as many entries as `code` has arms (counted in this file's
+    /// source), and every code reads back.
+    #[test]
+    fn all_lists_every_code_once() {
+        let source = include_str!("decision.rs");
+        let before_tests = source.split("#[cfg(test)]").next().unwrap_or_default();
+        assert_eq!(before_tests.matches("=> \"").count(), ReasonCode::ALL.len());
+        let mut codes: Vec<&str> = ReasonCode::ALL.iter().map(|c| c.code()).collect();
+        for code in ReasonCode::ALL {
+            assert_eq!(ReasonCode::from_code(code.code()), Some(code));
+        }
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), ReasonCode::ALL.len());
+        assert_eq!(ReasonCode::from_code("no_such_code"), None);
+    }
 }

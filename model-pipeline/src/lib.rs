@@ -22,6 +22,7 @@ pub mod cart_transform;
 pub mod complements;
 pub mod currency;
 pub mod demo;
+pub mod explain;
 pub mod generate;
 pub mod ingest;
 pub mod measure;

@@ -330,6 +330,13 @@ enum Command {
         #[arg(long)]
         bundle_policy: Option<PathBuf>,
     },
+    /// Say what the Functions' log lines mean: every `mw offer=...` and `mw bundles ...` line in
+    /// the file (or standard input), as `shopify app logs` prints them (plain or --json) or as
+    /// a run-log payload, with each reason code in words and what the merchant can do.
+    Explain {
+        /// The log text; standard input when absent or `-`.
+        file: Option<PathBuf>,
+    },
     /// Generate a store of this many customers and time the pipeline to the plan.
     Bench {
         #[arg(long, default_value_t = 1_000_000)]
@@ -1001,6 +1008,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 data_requests,
                 export_dirs: export,
             })?;
+        }
+        Command::Explain { file } => {
+            use std::io::Read as _;
+            let mut text = String::new();
+            match file.as_deref() {
+                Some(path) if path != Path::new("-") => {
+                    text = std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                }
+                _ => {
+                    std::io::stdin()
+                        .read_to_string(&mut text)
+                        .context("reading the log from standard input")?;
+                }
+            }
+            let lines = model_pipeline::explain::find_log_lines(&text);
+            if lines.is_empty() {
+                anyhow::bail!(
+                    "no marginwise log line (`mw offer=...` or `mw bundles ...`) in the input"
+                );
+            }
+            for line in &lines {
+                say!("{}", model_pipeline::explain::render(line))?;
+            }
         }
         Command::Measure {
             input,
