@@ -308,3 +308,41 @@ fn every_crate_opens_with_a_purpose_paragraph() {
         );
     }
 }
+
+/// The discount's two policy metafields are declared with the types every writer uses (the
+/// pipeline's `policy_metafields`, the settings page's `applyMetafieldChange`) and with merchant
+/// write access, which the settings page writes with.
+#[test]
+fn the_discount_policy_metafields_are_declared_for_the_settings_page() {
+    let root = workspace_root();
+    let app: toml::Table = fs::read_to_string(root.join("shopify.app.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let page = fs::read_to_string(root.join("extensions/offers-settings/src/index.jsx")).unwrap();
+    let pipeline = fs::read_to_string(root.join("model-pipeline/src/policy.rs")).unwrap();
+    for (key, kind, page_key) in [
+        ("policy", "json", "POLICY_KEY"),
+        (
+            "policy_compiled",
+            "single_line_text_field",
+            "COMPILED_POLICY_KEY",
+        ),
+    ] {
+        let definition = &app["discount"]["metafields"]["app"][key];
+        assert_eq!(definition["type"].as_str(), Some(kind), "{key}");
+        assert_eq!(
+            definition["access"]["admin"].as_str(),
+            Some("merchant_read_write"),
+            "{key}"
+        );
+        assert!(
+            page.contains(&format!("key: {page_key},")) && page.contains(&format!("\"{kind}\"")),
+            "the settings page writes {key} as {kind}"
+        );
+        assert!(
+            pipeline.contains(&format!("\"type\": \"{kind}\"")),
+            "the pipeline writes {key} as {kind}"
+        );
+    }
+}
