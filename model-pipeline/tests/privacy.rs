@@ -467,9 +467,8 @@ fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> u16 {
     request.send(body).unwrap().status().as_u16()
 }
 
-#[test]
-fn the_server_answers_401_200_and_5xx_over_loopback() {
-    let shop = shop("server");
+/// The webhook server on a free loopback port for `shop`, with the lines it logs.
+fn serve(shop: &Shop) -> (WebhookServer, Arc<std::sync::Mutex<Vec<String>>>) {
     let log = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let sink = Arc::clone(&log);
     let server = WebhookServer::start(
@@ -478,6 +477,13 @@ fn the_server_answers_401_200_and_5xx_over_loopback() {
         Box::new(move |line| sink.lock().unwrap().push(line.to_string())),
     )
     .unwrap();
+    (server, log)
+}
+
+#[test]
+fn the_server_answers_401_200_and_5xx_over_loopback() {
+    let shop = shop("server");
+    let (server, log) = serve(&shop);
     let url = server.url();
     let body = redact_body(3);
     let hmac = sign(&secret(), body.as_bytes());
@@ -1573,14 +1579,7 @@ fn a_stalled_body_does_not_hold_up_the_next_delivery() {
     use std::io::Write as _;
 
     let shop = shop("stalled");
-    let log = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let sink = Arc::clone(&log);
-    let server = WebhookServer::start(
-        "127.0.0.1:0",
-        shop.handler(),
-        Box::new(move |line| sink.lock().unwrap().push(line.to_string())),
-    )
-    .unwrap();
+    let (server, log) = serve(&shop);
     let mut stalled = std::net::TcpStream::connect(server.addr()).unwrap();
     write!(
         stalled,
