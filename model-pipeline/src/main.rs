@@ -220,14 +220,20 @@ enum Command {
     /// through another app land where the Function never reads them.
     Discount {
         /// The policy JSON (format: engine/src/policy.rs), checked as `compile-policy` checks it.
-        #[arg(long, required_unless_present = "recompile")]
+        #[arg(long, required_unless_present_any = ["recompile", "show"])]
         policy: Option<PathBuf>,
-        /// Compile the policy the discount (gid://shopify/DiscountAutomaticNode/<n>, or <n>) holds
-        /// now, as the settings page in the admin saved it, and store the compiled form beside it
-        /// (compare-and-set: a policy changed meanwhile is refused). The page stores the JSON
-        /// only, which checkouts then parse on every run (about 0.1 M instructions more).
+        /// Compile the policy JSON the discount (gid://shopify/DiscountAutomaticNode/<n>, or <n>)
+        /// holds now and store the compiled form beside it (compare-and-set: a policy changed
+        /// meanwhile is refused), for a policy written without one: checkouts parse such a JSON
+        /// on every run (about 0.1 M instructions more). The settings page writes both.
         #[arg(long, value_name = "GID", conflicts_with_all = ["policy", "title", "update", "combines_with"])]
         recompile: Option<String>,
+        /// Print the policy the discount holds now (as the settings page in the admin saved it),
+        /// laid out, for the commands that read a policy file (`measure --policy`,
+        /// `cart-transform --offers-policy`, `compile-bundles --offers-policy`); whether its
+        /// compiled form is current goes to stderr.
+        #[arg(long, value_name = "GID", conflicts_with_all = ["policy", "title", "update", "combines_with", "recompile", "bundle_policy"])]
+        show: Option<String>,
         /// The discount's title (default "marginwise offers"; on --update, unchanged unless given).
         #[arg(long)]
         title: Option<String>,
@@ -522,6 +528,33 @@ fn discount(args: DiscountArgs) -> anyhow::Result<()> {
         discount.starts_at,
         install::metafields_summary(&settings.metafields)
     )?;
+    Ok(())
+}
+
+/// `marginwise discount --show GID`: the policy the discount holds, laid out, on stdout.
+fn show_discount_policy(id: &str, shop: &ShopArgs, quiet: bool) -> anyhow::Result<()> {
+    let id = discount_gid("--show", id)?;
+    let options = ClientOptions {
+        notify_retries: !quiet,
+        scopes_needed: vec!["write_discounts"],
+        ..ClientOptions::default()
+    };
+    let mut client = AdminClient::new(shop.resolve()?, options);
+    let held = install::held_policy(&mut client, &id)?
+        .with_context(|| format!("discount {id} holds no $app.policy"))?;
+    let laid_out = serde_json::from_str::<serde_json::Value>(&held.json)
+        .ok()
+        .and_then(|value| serde_json::to_string_pretty(&value).ok())
+        .unwrap_or_else(|| held.json.clone());
+    say!("{laid_out}")?;
+    eprintln!(
+        "{}",
+        if held.compiled_is_current() {
+            "note: its compiled form is current (checkouts read it)"
+        } else {
+            "note: it has no current compiled form (checkouts parse the JSON); `marginwise discount --recompile` writes one"
+        }
+    );
     Ok(())
 }
 
@@ -1076,6 +1109,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             say!("{}", serde_json::to_string_pretty(&metafields)?)?;
         }
         Command::Discount {
+            show: Some(id),
+            shop,
+            ..
+        } => show_discount_policy(&id, &shop, cli.quiet)?,
+        Command::Discount {
             recompile: Some(id),
             bundle_policy,
             shop,
@@ -1089,6 +1127,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             bundle_policy,
             shop,
             recompile: None,
+            show: None,
         } => discount(DiscountArgs {
             policy: policy.context("--policy FILE is needed (or --recompile GID)")?,
             title,

@@ -627,3 +627,41 @@ fn recompile_never_overwrites_a_policy_changed_since_it_was_read() {
         .unwrap();
     assert_eq!(now.value, newer.to_string());
 }
+
+/// `discount --show` prints the policy a discount holds now (as the settings page saved it),
+/// laid out, for the commands that read a policy file, and says on stderr whether its compiled
+/// form is current.
+#[test]
+fn show_prints_the_policy_the_discount_holds() {
+    let store = store();
+    let dir = scratch("show");
+    let policy = write(&dir, "policy.json", SAMPLE_POLICY);
+    let run = marginwise(&["discount", "--policy", path_arg(&policy)], Some(&store));
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let id = store.discounts()[0].id.clone();
+
+    let run = marginwise(&["discount", "--show", &id], Some(&store));
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let shown: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(shown, serde_json::from_str::<Value>(SAMPLE_POLICY).unwrap());
+    assert!(text(&run.stdout).contains("\n  \"offers\": ["), "laid out");
+    assert!(text(&run.stderr).contains("its compiled form is current"));
+
+    // Edited in the admin without a compiled form (an older page, a hand edit).
+    let mut edited = shown.clone();
+    edited["holdout"]["salt"] = "admin-2027".into();
+    save_from_the_admin(&store, &id, &edited);
+    let run = marginwise(&["discount", "--show", &id], Some(&store));
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let shown: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(shown["holdout"]["salt"], "admin-2027");
+    assert!(
+        text(&run.stderr).contains("no current compiled form"),
+        "{}",
+        text(&run.stderr)
+    );
+    // What it prints is a policy file the other commands read.
+    let file = write(&dir, "from-store.json", &text(&run.stdout));
+    let compile = marginwise(&["compile-policy", "--policy", path_arg(&file)], None);
+    assert!(compile.status.success(), "{}", text(&compile.stderr));
+}

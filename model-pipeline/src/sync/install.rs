@@ -438,6 +438,19 @@ pub struct HeldPolicy {
     held: Vec<Held>,
 }
 
+impl HeldPolicy {
+    /// Whether the discount's `$app.policy_compiled` was compiled from exactly this JSON (what the
+    /// Function checks before it reads it).
+    pub fn compiled_is_current(&self) -> bool {
+        self.held
+            .iter()
+            .find(|h| h.key == format::COMPILED_POLICY_KEY)
+            .is_some_and(|compiled| {
+                marginwise_engine::policy::compiled::decode(&compiled.value, &self.json).is_ok()
+            })
+    }
+}
+
 /// The `$app.policy` discount `id` holds (written by `discount` or by the settings page in the
 /// admin); `None` when it has none.
 pub fn held_policy(client: &mut AdminClient, id: &str) -> Result<Option<HeldPolicy>, InstallError> {
