@@ -19,6 +19,7 @@ use std::process::Command;
 
 use marginwise_engine::Currency;
 use model_pipeline::policy::{PolicyError, policy_metafields};
+use model_pipeline::sync::install::discount_classes;
 use serde_json::Value;
 
 fn root() -> PathBuf {
@@ -100,6 +101,20 @@ fn the_settings_page_accepts_exactly_the_policies_the_pipeline_stores() {
         // same compiled form beside it.
         if let (Ok(metafields), Some(compiled)) = (&pipeline, case["compiled"].as_str()) {
             stored_alike += 1;
+            // And it sets the discount classes `marginwise discount` would (`Reward::class`).
+            let policy = marginwise_engine::policy::parse(text)
+                .policy
+                .expect("accepted");
+            let classes: Vec<&str> = discount_classes(&policy)
+                .into_iter()
+                .map(|class| class.name())
+                .collect();
+            if case["classes"] != serde_json::json!(classes) {
+                disagreements.push(format!(
+                    "{text}\n  page classes: {}\n  pipeline classes: {classes:?}",
+                    case["classes"]
+                ));
+            }
             if metafields[0]["value"] != text || metafields[1]["value"] != compiled {
                 disagreements.push(format!(
                     "{text}\n  page stores: {compiled}\n  pipeline stores: {metafields}"

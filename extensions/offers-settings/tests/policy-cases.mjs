@@ -2,7 +2,8 @@
 // with one to three random edits each, printed one per line as
 //   {"text": <the policy as this page would store it, or a hand-written text it would read>,
 //    "problems": [<this page's problems>], "raw": <whether the text is hand-written>,
-//    "compiled": <the compiled form the page stores beside it, for a policy it saves>}
+//    "compiled": <the compiled form the page stores beside it, for a policy it saves>,
+//    "classes": <the discount classes the page sets for it>}
 // The Rust test stores each text the way `marginwise compile-policy` does and fails when the
 // engine and this page disagree on whether it can be saved.
 //
@@ -23,6 +24,7 @@ import {
   REWARDS,
   SEGMENTS,
   checkPolicy,
+  discountClasses,
   newOffer,
   newPolicy,
   policyText,
@@ -302,7 +304,8 @@ for (const edit of FIXED) {
   const text = policyText(policy);
   const problems = checkPolicy(policy);
   const compiled = problems.length === 0 ? compilePolicy(policy, text) : null;
-  stdout.write(`${JSON.stringify({ text, problems, raw: false, compiled })}\n`);
+  const classes = discountClasses(policy);
+  stdout.write(`${JSON.stringify({ text, problems, raw: false, compiled, classes })}\n`);
 }
 
 for (let i = 0; i < count; i += 1) {
@@ -321,5 +324,6 @@ for (let i = 0; i < count; i += 1) {
   }
   // What the page stores beside a policy it saves.
   const compiled = problems.length === 0 && !raw ? compilePolicy(policy, text) : null;
-  stdout.write(`${JSON.stringify({ text, problems, raw, compiled })}\n`);
+  const classes = discountClasses(policy);
+  stdout.write(`${JSON.stringify({ text, problems, raw, compiled, classes })}\n`);
 }
