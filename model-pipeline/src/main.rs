@@ -320,8 +320,17 @@ enum Command {
         #[arg(long)]
         input: PathBuf,
         /// The discount policy JSON the program runs with (its `holdout` salt and share).
-        #[arg(long)]
-        policy: PathBuf,
+        #[arg(
+            long,
+            required_unless_present = "discount",
+            conflicts_with = "discount"
+        )]
+        policy: Option<PathBuf>,
+        /// Instead of --policy: the discount (gid://shopify/DiscountAutomaticNode/<n>, or <n>)
+        /// whose stored policy is in force, read from the store (with --shop, a token or
+        /// credentials as for `apply`), so a holdout changed in the admin is the one measured.
+        #[arg(long, value_name = "GID")]
+        discount: Option<String>,
         /// Program start: only orders processed at or after it count (`2026-01-31`, midnight
         /// UTC, or an ISO 8601 timestamp with an offset).
         #[arg(long)]
@@ -335,6 +344,8 @@ enum Command {
         /// the output).
         #[arg(long)]
         bundle_policy: Option<PathBuf>,
+        #[command(flatten)]
+        shop: ShopArgs,
     },
     /// Say what the Functions' log lines mean: every `mw offer=...` and `mw bundles ...` line in
     /// the file (or standard input), as `shopify app logs` prints them (plain or --json) or as
@@ -1069,13 +1080,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Measure {
             input,
             policy,
+            discount,
             since,
             out,
             bundle_policy,
+            shop,
         } => {
             use model_pipeline::measure;
-            let text = std::fs::read_to_string(&policy)
-                .with_context(|| format!("reading the policy {}", policy.display()))?;
+            let (policy, text) = match (policy, discount) {
+                (Some(policy), _) => {
+                    let text = std::fs::read_to_string(&policy)
+                        .with_context(|| format!("reading the policy {}", policy.display()))?;
+                    (policy, text)
+                }
+                (None, Some(id)) => {
+                    let id = discount_gid("--discount", &id)?;
+                    let options = ClientOptions {
+                        notify_retries: !cli.quiet,
+                        scopes_needed: vec!["write_discounts"],
+                        ..ClientOptions::default()
+                    };
+                    let mut client = AdminClient::new(shop.resolve()?, options);
+                    let held = install::held_policy(&mut client, &id)?
+                        .with_context(|| format!("discount {id} holds no $app.policy"))?;
+                    (
+                        PathBuf::from(format!("the policy of discount {id}")),
+                        held.json,
+                    )
+                }
+                (None, None) => anyhow::bail!("--policy FILE or --discount GID is needed"),
+            };
             let holdout =
                 measure::policy_holdout(&text).with_context(|| format!("{}", policy.display()))?;
             // Checked before the export is read: a contaminated holdout is not worth measuring.

@@ -347,3 +347,75 @@ fn measure_says_whether_the_bundle_policy_was_checked() {
             .unwrap();
     assert!(json["bundle_policy"].is_null(), "{json}");
 }
+
+/// `measure --discount GID` measures the holdout of the policy the discount holds (here changed
+/// on the store after the file was written): the same measurement as from a file of that policy,
+/// and another than from the stale file.
+#[test]
+fn measure_reads_the_policy_in_force_from_the_discount() {
+    use local_store::{Config, LocalStore};
+
+    let store = LocalStore::start(Config::default()).unwrap();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("measure_cli")
+        .join("from-discount");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let marginwise = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_marginwise"))
+            .arg("--quiet")
+            .args(args)
+            .args(["--endpoint", &store.url(), "--token", store.token()])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    };
+    let stale = dir.join("stale.json");
+    std::fs::write(&stale, SAMPLE_POLICY).unwrap();
+    marginwise(&["discount", "--policy", stale.to_str().unwrap()]);
+    let id = store.discounts()[0].id.clone();
+    let mut in_force: serde_json::Value = serde_json::from_str(SAMPLE_POLICY).unwrap();
+    in_force["holdout"] = serde_json::json!({ "share_bps": 5000, "salt": "changed-in-admin" });
+    let in_force_file = dir.join("in-force.json");
+    std::fs::write(&in_force_file, in_force.to_string()).unwrap();
+    marginwise(&[
+        "discount",
+        "--update",
+        &id,
+        "--policy",
+        in_force_file.to_str().unwrap(),
+    ]);
+
+    let export = dir.join("export");
+    std::fs::create_dir_all(&export).unwrap();
+    tiny_store(
+        &export,
+        &measure::policy_holdout(&in_force.to_string()).unwrap(),
+    );
+    let run = |source: [&str; 2], out: &str| {
+        let out = dir.join(out);
+        marginwise(&[
+            "measure",
+            "--since",
+            "2025-01-01",
+            "--input",
+            export.to_str().unwrap(),
+            source[0],
+            source[1],
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        std::fs::read_to_string(out.join("measure.json")).unwrap()
+    };
+    let from_discount = run(["--discount", &id], "from-discount");
+    let from_file = run(["--policy", in_force_file.to_str().unwrap()], "from-file");
+    let from_stale = run(["--policy", stale.to_str().unwrap()], "from-stale");
+    assert_eq!(from_discount, from_file);
+    assert!(from_discount.contains("\"salt\": \"changed-in-admin\""), "{from_discount}");
+    assert_ne!(from_discount, from_stale);
+}
