@@ -416,6 +416,9 @@ fn measure_reads_the_policy_in_force_from_the_discount() {
     let from_file = run(["--policy", in_force_file.to_str().unwrap()], "from-file");
     let from_stale = run(["--policy", stale.to_str().unwrap()], "from-stale");
     assert_eq!(from_discount, from_file);
-    assert!(from_discount.contains("\"salt\": \"changed-in-admin\""), "{from_discount}");
+    assert!(
+        from_discount.contains("\"salt\": \"changed-in-admin\""),
+        "{from_discount}"
+    );
     assert_ne!(from_discount, from_stale);
 }
