@@ -264,10 +264,14 @@ enum Command {
         #[arg(long)]
         bundles: PathBuf,
         /// The discount policy JSON: the bundle policy's holdout must be its holdout (as
-        /// `compile-bundles --offers-policy` checks). Without it the holdouts are not compared
-        /// (said on stderr).
-        #[arg(long)]
+        /// `compile-bundles --offers-policy` checks). Without it (or --offers-discount) the
+        /// holdouts are not compared (said on stderr).
+        #[arg(long, conflicts_with = "offers_discount")]
         offers_policy: Option<PathBuf>,
+        /// Instead of --offers-policy: the discount whose stored policy is in force (as the
+        /// settings page in the admin saved it), read from the store.
+        #[arg(long, value_name = "GID")]
+        offers_discount: Option<String>,
         #[command(flatten)]
         shop: ShopArgs,
     },
@@ -425,10 +429,28 @@ fn compile_policy(policy: &Path) -> anyhow::Result<(String, serde_json::Value)> 
 
 /// Reads and checks a bundle policy, bundle definitions and (when given) the offers policy's
 /// holdout as `compile-bundles` does, notes on stderr: the cart transform's `metafields` argument.
+/// The discount (offers) policy a bundle policy's holdout is compared with: where it was read
+/// (for messages) and its text.
+struct OffersPolicy {
+    source: PathBuf,
+    text: String,
+}
+
+impl OffersPolicy {
+    fn read(path: &Path) -> anyhow::Result<OffersPolicy> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the offers policy {}", path.display()))?;
+        Ok(OffersPolicy {
+            source: path.to_path_buf(),
+            text,
+        })
+    }
+}
+
 fn compile_bundles(
     policy: &Path,
     bundles: Option<&Path>,
-    offers_policy: Option<&Path>,
+    offers_policy: Option<&OffersPolicy>,
 ) -> anyhow::Result<serde_json::Value> {
     use model_pipeline::cart_transform::{BundleFile, bundles_note, cart_transform_metafields};
     let text = std::fs::read_to_string(policy)
@@ -448,12 +470,9 @@ fn compile_bundles(
         .context("compiling the cart transform's metafields")?;
     match offers_policy {
         Some(offers_policy) => {
-            let offers = std::fs::read_to_string(offers_policy).with_context(|| {
-                format!("reading the offers policy {}", offers_policy.display())
-            })?;
-            let offers = model_pipeline::policy::offers_policy_holdout(&offers)
-                .with_context(|| format!("reading {}", offers_policy.display()))?;
-            check_bundle_holdout(offers_policy, offers, policy, &text)?;
+            let offers = model_pipeline::policy::offers_policy_holdout(&offers_policy.text)
+                .with_context(|| format!("reading {}", offers_policy.source.display()))?;
+            check_bundle_holdout(&offers_policy.source, offers, policy, &text)?;
         }
         None => eprintln!(
             "note: the bundle policy's holdout was not compared with the offers policy's; \
@@ -610,17 +629,31 @@ fn cart_transform(
     policy: &Path,
     bundles: &Path,
     offers_policy: Option<&Path>,
+    offers_discount: Option<&str>,
     shop: &ShopArgs,
     quiet: bool,
 ) -> anyhow::Result<()> {
-    let metafields = compile_bundles(policy, Some(bundles), offers_policy)?;
-    let metafields = ConfigMetafield::list(&metafields)?;
     let options = ClientOptions {
         notify_retries: !quiet,
         scopes_needed: vec!["write_cart_transforms"],
         ..ClientOptions::default()
     };
     let mut client = AdminClient::new(shop.resolve()?, options);
+    let offers = match (offers_policy, offers_discount) {
+        (Some(path), _) => Some(OffersPolicy::read(path)?),
+        (None, Some(id)) => {
+            let id = discount_gid("--offers-discount", id)?;
+            let held = install::held_policy(&mut client, &id)?
+                .with_context(|| format!("discount {id} holds no $app.policy"))?;
+            Some(OffersPolicy {
+                source: PathBuf::from(format!("the policy of discount {id}")),
+                text: held.json,
+            })
+        }
+        (None, None) => None,
+    };
+    let metafields = compile_bundles(policy, Some(bundles), offers.as_ref())?;
+    let metafields = ConfigMetafield::list(&metafields)?;
     let installed = install::install_cart_transform(&mut client, &metafields)?;
     say!("{}", installed.id)?;
     let done = match installed.installed {
@@ -1138,8 +1171,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             bundles,
             offers_policy,
         } => {
-            let metafields =
-                compile_bundles(&policy, bundles.as_deref(), offers_policy.as_deref())?;
+            let metafields = compile_bundles(
+                &policy,
+                bundles.as_deref(),
+                offers_policy
+                    .as_deref()
+                    .map(OffersPolicy::read)
+                    .transpose()?
+                    .as_ref(),
+            )?;
             say!("{}", serde_json::to_string_pretty(&metafields)?)?;
         }
         Command::Discount {
@@ -1175,11 +1215,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             policy,
             bundles,
             offers_policy,
+            offers_discount,
             shop,
         } => cart_transform(
             &policy,
             &bundles,
             offers_policy.as_deref(),
+            offers_discount.as_deref(),
             &shop,
             cli.quiet,
         )?,

@@ -665,3 +665,52 @@ fn show_prints_the_policy_the_discount_holds() {
     let compile = marginwise(&["compile-policy", "--policy", path_arg(&file)], None);
     assert!(compile.status.success(), "{}", text(&compile.stderr));
 }
+
+/// `cart-transform --offers-discount GID` compares the bundle policy's holdout with the policy the
+/// discount holds now (changed in the admin after the file was written), not with a file.
+#[test]
+fn cart_transform_compares_the_holdout_with_the_discount_in_force() {
+    let store = store();
+    let dir = scratch("offers-discount");
+    let offers = write(&dir, "policy.json", SAMPLE_POLICY);
+    let run = marginwise(&["discount", "--policy", path_arg(&offers)], Some(&store));
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let id = store.discounts()[0].id.clone();
+    let bundle_policy = write(&dir, "bundle-policy.json", SAMPLE_BUNDLE_POLICY);
+    let bundles = write(&dir, "bundles.json", SAMPLE_BUNDLES);
+    let cart_transform = || {
+        marginwise(
+            &[
+                "cart-transform",
+                "--policy",
+                path_arg(&bundle_policy),
+                "--bundles",
+                path_arg(&bundles),
+                "--offers-discount",
+                &id,
+            ],
+            Some(&store),
+        )
+    };
+    let run = cart_transform();
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert!(
+        !text(&run.stderr).contains("not compared"),
+        "{}",
+        text(&run.stderr)
+    );
+
+    let mut changed: Value = serde_json::from_str(SAMPLE_POLICY).unwrap();
+    changed["holdout"]["salt"] = "changed-in-admin".into();
+    save_from_the_admin(&store, &id, &changed);
+    let transforms_before = store.cart_transforms();
+    let run = cart_transform();
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("the policy of discount {id}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("changed-in-admin"), "{stderr}");
+    assert_eq!(store.cart_transforms(), transforms_before);
+}
