@@ -534,12 +534,7 @@ fn discount(args: DiscountArgs) -> anyhow::Result<()> {
             .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
             .to_string(),
     };
-    let options = ClientOptions {
-        notify_retries: !args.quiet,
-        scopes_needed: vec!["write_discounts"],
-        ..ClientOptions::default()
-    };
-    let mut client = AdminClient::new(args.shop.resolve()?, options);
+    let mut client = discounts_client(&args.shop, args.quiet)?;
     let (discount, done) = match &update {
         None => (install::create_discount(&mut client, &settings)?, "created"),
         Some(id) => (
@@ -561,17 +556,37 @@ fn discount(args: DiscountArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `marginwise discount --show GID`: the policy the discount holds, laid out, on stdout.
-fn show_discount_policy(id: &str, shop: &ShopArgs, quiet: bool) -> anyhow::Result<()> {
-    let id = discount_gid("--show", id)?;
+/// An Admin client for the commands that read or write a discount.
+fn discounts_client(shop: &ShopArgs, quiet: bool) -> anyhow::Result<AdminClient> {
     let options = ClientOptions {
         notify_retries: !quiet,
         scopes_needed: vec!["write_discounts"],
         ..ClientOptions::default()
     };
-    let mut client = AdminClient::new(shop.resolve()?, options);
-    let held = install::held_policy(&mut client, &id)?
-        .with_context(|| format!("discount {id} holds no $app.policy"))?;
+    Ok(AdminClient::new(shop.resolve()?, options))
+}
+
+/// The policy the discount `given` (its GID or number, which `flag` named) holds now, with the
+/// discount's GID.
+fn discount_policy(
+    client: &mut AdminClient,
+    flag: &str,
+    given: &str,
+) -> anyhow::Result<(String, install::HeldPolicy)> {
+    let id = discount_gid(flag, given)?;
+    let held = install::held_policy(client, &id)?.with_context(|| {
+        format!(
+            "discount {id} holds no $app.policy: set one in the discount's settings in the admin \
+             or with `marginwise discount --update`"
+        )
+    })?;
+    Ok((id, held))
+}
+
+/// `marginwise discount --show GID`: the policy the discount holds, laid out, on stdout.
+fn show_discount_policy(id: &str, shop: &ShopArgs, quiet: bool) -> anyhow::Result<()> {
+    let mut client = discounts_client(shop, quiet)?;
+    let (_, held) = discount_policy(&mut client, "--show", id)?;
     let laid_out = serde_json::from_str::<serde_json::Value>(&held.json)
         .ok()
         .and_then(|value| serde_json::to_string_pretty(&value).ok())
@@ -597,16 +612,8 @@ fn recompile_discount(
     shop: &ShopArgs,
     quiet: bool,
 ) -> anyhow::Result<()> {
-    let id = discount_gid("--recompile", id)?;
-    let options = ClientOptions {
-        notify_retries: !quiet,
-        scopes_needed: vec!["write_discounts"],
-        ..ClientOptions::default()
-    };
-    let mut client = AdminClient::new(shop.resolve()?, options);
-    let held = install::held_policy(&mut client, &id)?.with_context(|| {
-        format!("discount {id} holds no $app.policy: set one with `marginwise discount --update` or in the admin")
-    })?;
+    let mut client = discounts_client(shop, quiet)?;
+    let (id, held) = discount_policy(&mut client, "--recompile", id)?;
     let source = format!("the policy of discount {id}");
     let metafields = model_pipeline::policy::policy_metafields(&held.json)
         .with_context(|| format!("compiling {source}"))?;
@@ -642,9 +649,7 @@ fn cart_transform(
     let offers = match (offers_policy, offers_discount) {
         (Some(path), _) => Some(OffersPolicy::read(path)?),
         (None, Some(id)) => {
-            let id = discount_gid("--offers-discount", id)?;
-            let held = install::held_policy(&mut client, &id)?
-                .with_context(|| format!("discount {id} holds no $app.policy"))?;
+            let (id, held) = discount_policy(&mut client, "--offers-discount", id)?;
             Some(OffersPolicy {
                 source: PathBuf::from(format!("the policy of discount {id}")),
                 text: held.json,
@@ -1127,15 +1132,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     (policy, text)
                 }
                 (None, Some(id)) => {
-                    let id = discount_gid("--discount", &id)?;
-                    let options = ClientOptions {
-                        notify_retries: !cli.quiet,
-                        scopes_needed: vec!["write_discounts"],
-                        ..ClientOptions::default()
-                    };
-                    let mut client = AdminClient::new(shop.resolve()?, options);
-                    let held = install::held_policy(&mut client, &id)?
-                        .with_context(|| format!("discount {id} holds no $app.policy"))?;
+                    let mut client = discounts_client(&shop, cli.quiet)?;
+                    let (id, held) = discount_policy(&mut client, "--discount", &id)?;
                     (
                         PathBuf::from(format!("the policy of discount {id}")),
                         held.json,
