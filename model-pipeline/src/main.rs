@@ -1092,27 +1092,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })?;
         }
         Command::Explain { file } => {
-            use std::io::Read as _;
-            let mut text = String::new();
+            use std::io::BufRead as _;
+            let mut found = 0;
+            let mut explain = |text: &str| -> anyhow::Result<()> {
+                for line in model_pipeline::explain::find_log_lines(text) {
+                    found += 1;
+                    say!("{}", model_pipeline::explain::render(&line))?;
+                }
+                Ok(())
+            };
             match file.as_deref() {
                 Some(path) if path != Path::new("-") => {
-                    text = std::fs::read_to_string(path)
+                    let text = std::fs::read_to_string(path)
                         .with_context(|| format!("reading {}", path.display()))?;
+                    explain(&text)?;
                 }
+                // Line by line, each explained as it comes: `shopify app logs` keeps streaming.
                 _ => {
-                    std::io::stdin()
-                        .read_to_string(&mut text)
-                        .context("reading the log from standard input")?;
+                    for line in std::io::stdin().lock().lines() {
+                        explain(&line.context("reading the log from standard input")?)?;
+                    }
                 }
             }
-            let lines = model_pipeline::explain::find_log_lines(&text);
-            if lines.is_empty() {
+            if found == 0 {
                 anyhow::bail!(
                     "no marginwise log line (`mw offer=...` or `mw bundles ...`) in the input"
                 );
-            }
-            for line in &lines {
-                say!("{}", model_pipeline::explain::render(line))?;
             }
         }
         Command::Measure {

@@ -91,3 +91,48 @@ fn input_without_a_log_line_is_an_error() {
     assert_eq!(out, "");
     assert!(err.contains("no marginwise log line"), "{err}");
 }
+
+/// `shopify app logs` keeps streaming: each line is explained as it arrives, not at the end of
+/// the input. Bounded: one line, a 10-second wait.
+#[test]
+fn explains_a_stream_line_by_line() {
+    use std::io::{BufRead as _, BufReader};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_marginwise"))
+        .arg("explain")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let output = child.stdout.take().unwrap();
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(output).lines() {
+            let Ok(line) = line else { break };
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    writeln!(
+        input,
+        r#"{{"payload":{{"logs":"mw offer=- holdout_in\n"}}}}"#
+    )
+    .unwrap();
+    input.flush().unwrap();
+    let first = receiver.recv_timeout(Duration::from_secs(10));
+    let second = receiver.recv_timeout(Duration::from_secs(10));
+    drop(input);
+    let status = child.wait().unwrap();
+    assert_eq!(first.as_deref(), Ok("mw offer=- holdout_in"));
+    assert_eq!(
+        second.as_deref(),
+        Ok("  outcome: no personalized offer"),
+        "the line was not explained while the input stayed open"
+    );
+    assert!(status.success());
+}
