@@ -734,12 +734,7 @@ impl AdminClient {
             Err(error) => return Err(classify_transport(error)),
         };
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get("Retry-After")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0);
+        let retry_after = retry_after_seconds(&response);
         let text = match response
             .body_mut()
             .with_config()
@@ -922,13 +917,7 @@ impl AdminClient {
             Err(error) => return Err(GrantFailure::Retry(client.redact(&error.to_string()), None)),
         };
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get("Retry-After")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(Duration::from_secs_f64);
+        let retry_after = retry_after_seconds(&response).map(Duration::from_secs_f64);
         let text = match response
             .body_mut()
             .with_config()
@@ -1190,6 +1179,16 @@ fn redact_query(url: &str) -> String {
         Some((path, _)) => format!("{path}?<redacted>"),
         None => url.to_string(),
     }
+}
+
+/// The seconds a `Retry-After` header asks to wait, when it holds a usable number.
+fn retry_after_seconds(response: &ureq::http::Response<ureq::Body>) -> Option<f64> {
+    response
+        .headers()
+        .get("Retry-After")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
 }
 
 fn classify_transport(error: ureq::Error) -> Failure {
