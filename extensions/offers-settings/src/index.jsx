@@ -12,6 +12,7 @@ import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import {
   COMPILED_POLICY_KEY,
   CUSTOMERS,
+  KEYS,
   MAX_MARGIN_BPS,
   MAX_OFFERS,
   MAX_VALUE_BYTES,
@@ -174,9 +175,7 @@ function parsePath(text) {
 // The places the form has a field for: a problem anywhere else goes in a banner.
 function formPaths(policy) {
   const paths = new Set(["currency", "strategy", "holdout.share_bps", "holdout.salt"]);
-  for (const key of ["min_line_margin_bps", "min_order_margin_bps", "assumed_stack_bps", "unknown_cost"]) {
-    paths.add(`guard.${key}`);
-  }
+  for (const key of KEYS.guard) paths.add(`guard.${key}`);
   const offers = Array.isArray(policy?.offers) ? policy.offers : [];
   for (const [index, offer] of offers.entries()) {
     const at = `offers[${index}]`;
@@ -186,9 +185,7 @@ function formPaths(policy) {
     }
     for (const key of ["id", "message", "cap", "reward", "reward.kind"]) paths.add(`${at}.${key}`);
     for (const field of REWARDS[offer.reward?.kind]?.fields ?? []) paths.add(`${at}.reward.${field}`);
-    for (const key of ["segments", "customer", "subtotal_min", "clv_min", "clv_max", "churn_min_bps"]) {
-      paths.add(`${at}.eligibility.${key}`);
-    }
+    for (const key of KEYS.eligibility) paths.add(`${at}.eligibility.${key}`);
     const segments = offer.eligibility?.segments;
     for (const [k] of (Array.isArray(segments) ? segments : []).entries()) {
       paths.add(`${at}.eligibility.segments[${k}]`);

@@ -39,7 +39,7 @@ export const REWARDS = {
 const REWARD_KEYS = ["kind", "bps", "amount", "max_slots"];
 
 // The keys of each object the engine reads; any other key is refused.
-const KEYS = {
+export const KEYS = {
   policy: ["version", "currency", "strategy", "guard", "holdout", "offers"],
   guard: ["min_line_margin_bps", "min_order_margin_bps", "assumed_stack_bps", "unknown_cost"],
   holdout: ["share_bps", "salt"],
