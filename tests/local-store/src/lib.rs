@@ -139,6 +139,12 @@ impl Handle {
         lock(&self.shared.grants).expire_all();
     }
 
+    /// Whether a refresh would take `refresh_token` now: refresh tokens are revoked once the
+    /// access token their refresh issued is used.
+    pub fn refresh_token_valid(&self, refresh_token: &str) -> bool {
+        lock(&self.shared.grants).refresh_token_valid(refresh_token, std::time::Instant::now())
+    }
+
     /// The namespace `$app` expands to.
     pub fn app_namespace(&self) -> String {
         metafields::expand_namespace("$app", self.shared.app_id)

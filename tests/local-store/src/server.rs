@@ -5,7 +5,8 @@
 //!
 //! Routes:
 //! - `POST /admin/api/2026-04/graphql.json`: the Admin GraphQL subset (token checked).
-//! - `POST /admin/oauth/access_token`: the client credentials grant ([`crate::oauth`]).
+//! - `POST /admin/oauth/access_token`: the grants ([`crate::oauth`]).
+//! - `GET /admin/oauth/authorize`: the merchant's approval, given at once ([`crate::oauth`]).
 //! - `POST /_staged/` (multipart form) and `PUT /_staged/<key>`: staged upload targets.
 //! - `GET /_bulk/<id>.jsonl`: bulk operation results.
 //! - `POST /_control`, `GET /_control`, `GET /_control/stats`, `GET /_control/writes`,
@@ -24,7 +25,7 @@ use serde_json::{Value, json};
 use crate::bulk;
 use crate::cost::{self, MAX_QUERY_COST, MUTATION_COST, default_maximum};
 use crate::exec::{self, Exec, OpKind};
-use crate::oauth::TOKEN_PATH;
+use crate::oauth::{AUTHORIZE_PATH, Approval, TOKEN_PATH};
 use crate::out::Out;
 use crate::state::{BulkHold, Faults, Shared, lock, now_rfc3339};
 
@@ -56,6 +57,8 @@ impl HttpRequest {
 pub struct HttpResponse {
     status: u16,
     content_type: &'static str,
+    /// A redirect's `Location`.
+    location: Option<String>,
     body: Vec<u8>,
 }
 
@@ -64,6 +67,7 @@ impl HttpResponse {
         HttpResponse {
             status,
             content_type: "application/json; charset=utf-8",
+            location: None,
             body: body.into_bytes(),
         }
     }
@@ -72,6 +76,7 @@ impl HttpResponse {
         HttpResponse {
             status,
             content_type: "text/plain; charset=utf-8",
+            location: None,
             body: body.as_bytes().to_vec(),
         }
     }
@@ -318,6 +323,7 @@ fn write_response(stream: &mut TcpStream, response: &HttpResponse, close: bool) 
     let reason = match response.status {
         200 => "OK",
         201 => "Created",
+        302 => "Found",
         204 => "No Content",
         400 => "Bad Request",
         401 => "Unauthorized",
@@ -337,6 +343,9 @@ fn write_response(stream: &mut TcpStream, response: &HttpResponse, close: bool) 
         response.content_type,
         response.body.len()
     );
+    if let Some(location) = &response.location {
+        head.push_str(&format!("Location: {location}\r\n"));
+    }
     if close {
         head.push_str("Connection: close\r\n");
     }
@@ -353,6 +362,7 @@ fn route(shared: &Arc<Shared>, request: HttpRequest) -> Reply {
         ("POST", GRAPHQL_PATH) => graphql(shared, &request),
         (_, GRAPHQL_PATH) => Reply::Respond(HttpResponse::text(405, "Method Not Allowed")),
         ("POST", TOKEN_PATH) => Reply::Respond(access_token(shared, &request)),
+        ("GET", AUTHORIZE_PATH) => Reply::Respond(authorize(shared, &request)),
         (_, TOKEN_PATH) => Reply::Respond(HttpResponse::text(405, "Method Not Allowed")),
         ("POST", "/_staged/") => Reply::Respond(upload_form(shared, &request)),
         ("PUT", _) if path.starts_with("/_staged/") => Reply::Respond(upload_put(shared, &request)),
@@ -362,6 +372,7 @@ fn route(shared: &Arc<Shared>, request: HttpRequest) -> Reply {
                 Some(bytes) => HttpResponse {
                     status: 200,
                     content_type: "application/jsonl",
+                    location: None,
                     body: bytes.as_ref().clone(),
                 },
                 None => HttpResponse::text(404, "Not Found"),
@@ -390,6 +401,7 @@ fn route(shared: &Arc<Shared>, request: HttpRequest) -> Reply {
             Reply::Respond(HttpResponse {
                 status: 200,
                 content_type: "application/jsonl",
+                location: None,
                 body: body.into_bytes(),
             })
         }
@@ -442,7 +454,7 @@ fn graphql_answer(errors: Vec<Out>, data: Option<Out>, extensions: Out) -> HttpR
     HttpResponse::json(200, Out::Obj(fields).to_json())
 }
 
-/// `POST /admin/oauth/access_token`: the client credentials grant.
+/// `POST /admin/oauth/access_token`: the grants.
 fn access_token(shared: &Shared, request: &HttpRequest) -> HttpResponse {
     let answer = lock(&shared.grants).exchange(
         request.header("content-type"),
@@ -455,7 +467,25 @@ fn access_token(shared: &Shared, request: &HttpRequest) -> HttpResponse {
     } else {
         stats.grants_refused += 1;
     }
+    if answer.refreshed {
+        stats.tokens_refreshed += 1;
+    }
     HttpResponse::json(answer.status, answer.body)
+}
+
+/// `GET /admin/oauth/authorize`: the merchant approves at once; the browser is sent to the
+/// app's callback.
+fn authorize(shared: &Shared, request: &HttpRequest) -> HttpResponse {
+    let unix_now = jiff::Timestamp::now().as_second();
+    match lock(&shared.grants).approve(&request.query, Instant::now(), unix_now) {
+        Approval::Redirect(location) => HttpResponse {
+            status: 302,
+            content_type: "text/plain; charset=utf-8",
+            body: format!("Redirecting to {location}").into_bytes(),
+            location: Some(location),
+        },
+        Approval::Refused(message) => HttpResponse::text(400, &message),
+    }
 }
 
 fn graphql(shared: &Arc<Shared>, request: &HttpRequest) -> Reply {
@@ -708,6 +738,7 @@ fn upload_form(shared: &Shared, request: &HttpRequest) -> HttpResponse {
             HttpResponse {
                 status: if status == 201 { 201 } else { 204 },
                 content_type: "application/xml",
+                location: None,
                 body: if status == 201 {
                     body.into_bytes()
                 } else {

@@ -157,9 +157,11 @@ pub struct Stats {
     pub metafields_stored: u64,
     /// Metafields written more than once since the counters were reset.
     pub metafields_written_more_than_once: u64,
-    /// Access tokens issued by the client credentials grant.
+    /// Access tokens issued by a grant (client credentials, code, refresh).
     pub tokens_granted: u64,
-    /// Client credentials exchanges refused (HTTP 400).
+    /// Of those, tokens issued by a refresh.
+    pub tokens_refreshed: u64,
+    /// Grants refused (HTTP 400).
     pub grants_refused: u64,
     /// GraphQL requests refused with HTTP 401 (no valid access token).
     pub unauthorized: u64,
