@@ -18,6 +18,7 @@
 //! encoders, so the writer and the Functions' reader cannot drift apart.
 
 pub mod admin;
+pub mod authorize;
 pub mod cart_transform;
 pub mod complements;
 pub mod currency;

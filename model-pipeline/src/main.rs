@@ -358,6 +358,33 @@ enum Command {
         /// The log text; standard input when absent or `-`.
         file: Option<PathBuf>,
     },
+    /// Authorize marginwise on a store with the OAuth authorization code grant (a store outside
+    /// the app's own organization, where the client credentials grant does not work): prints
+    /// the address where the merchant approves the app, takes Shopify's callback, and writes an
+    /// expiring access token and its refresh token into --credentials FILE. Every command given
+    /// that file then uses the token and renews it (the file is rewritten on each renewal).
+    Auth {
+        /// Shop domain (example.myshopify.com); else the file's "shop" or $SHOPIFY_SHOP.
+        #[arg(long)]
+        shop: Option<String>,
+        /// The credentials file the tokens go into: created when missing (readable by its owner
+        /// only), else its tokens replaced and its other keys kept. The app's client id and
+        /// secret come from its "client_id" and "client_secret", else $SHOPIFY_CLIENT_ID and
+        /// $SHOPIFY_CLIENT_SECRET.
+        #[arg(long)]
+        credentials: PathBuf,
+        /// Where Shopify sends the merchant's browser after the approval: one of the app's
+        /// `[auth] redirect_urls` (shopify.app.toml). On http://127.0.0.1:<port>/... marginwise
+        /// listens itself; on any other address, paste the address the browser was sent to.
+        #[arg(long, default_value = "http://127.0.0.1:3457/auth/callback")]
+        redirect_uri: String,
+        /// Seconds to wait for the approval on a loopback redirect.
+        #[arg(long, default_value_t = 600)]
+        wait: u64,
+        /// GraphQL endpoint of a local stand-in (loopback only), whose grants stand in for the shop's.
+        #[arg(long)]
+        endpoint: Option<String>,
+    },
     /// Generate a store of this many customers and time the pipeline to the plan.
     Bench {
         #[arg(long, default_value_t = 1_000_000)]
@@ -1090,6 +1117,42 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 data_requests,
                 export_dirs: export,
             })?;
+        }
+        Command::Auth {
+            shop,
+            credentials,
+            redirect_uri,
+            wait,
+            endpoint,
+        } => {
+            use model_pipeline::admin::{self, oauth};
+            let shop = admin::resolve_shop(shop.as_deref(), Some(&credentials))?;
+            let client = admin::resolve_app_client(Some(&credentials))?;
+            let grant_to = match &endpoint {
+                Some(endpoint) => Credentials::for_local(endpoint, client.clone())?,
+                None => Credentials::for_shop(&shop, client.clone())?,
+            };
+            let options = ClientOptions {
+                notify_retries: !cli.quiet,
+                scopes_needed: oauth::APP_SCOPES.split(',').collect(),
+                ..ClientOptions::default()
+            };
+            let authorized = model_pipeline::authorize::authorize(
+                model_pipeline::authorize::AuthorizeRequest {
+                    credentials: grant_to,
+                    shop,
+                    client_id: client.client_id().to_string(),
+                    client_secret: client.secret().to_string(),
+                    file: credentials,
+                    redirect_uri,
+                    scopes: oauth::APP_SCOPES.to_string(),
+                    wait: std::time::Duration::from_secs(wait),
+                    client_options: options,
+                },
+                &mut std::io::stdin().lock(),
+                &mut std::io::stderr(),
+            )?;
+            say!("{authorized}")?;
         }
         Command::Explain { file } => {
             use std::io::BufRead as _;

@@ -1,7 +1,9 @@
 //! `marginwise apply` as a process against the local stand-in with the app's client id and
 //! secret instead of an access token: the client credentials grant before the first request,
 //! what a refused exchange says (and never says), which credential wins, a token that expires
-//! mid-run, and the credentials file's `client_id`/`client_secret`.
+//! mid-run, and the credentials file's `client_id`/`client_secret`. Then the authorization code
+//! grant: `marginwise auth` with the stand-in approving for the merchant, its callback checks,
+//! and the expiring tokens it stores, renewed by later commands.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -350,4 +352,389 @@ fn webhooks_use_the_client_secret_and_warn_about_a_missing_scope() {
     );
     assert!(!text.contains(CLIENT_SECRET), "{text}");
     assert_eq!(store.stats().tokens_granted, 1);
+}
+
+// The authorization code grant: `marginwise auth` (a store outside the app's organization).
+
+const SHOP: &str = "local-store.myshopify.com";
+
+/// A credentials file holding the app's client id and secret only, as `auth` starts from.
+fn app_file(dir: &Path) -> PathBuf {
+    let file = dir.join("credentials.json");
+    std::fs::write(
+        &file,
+        format!(r#"{{"client_id": "{CLIENT_ID}", "client_secret": "{CLIENT_SECRET}"}}"#),
+    )
+    .unwrap();
+    file
+}
+
+/// `marginwise auth` against the stand-in, started with its stdin and stderr piped.
+fn start_auth(store: &Handle, file: &Path, shop: &str, redirect: &str) -> std::process::Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_marginwise"));
+    command
+        .args([
+            "--quiet",
+            "auth",
+            "--endpoint",
+            &store.url(),
+            "--shop",
+            shop,
+        ])
+        .arg("--credentials")
+        .arg(file)
+        .args(["--redirect-uri", redirect, "--wait", "30"])
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for name in [
+        "SHOPIFY_SHOP",
+        "SHOPIFY_ACCESS_TOKEN",
+        "SHOPIFY_CLIENT_ID",
+        "SHOPIFY_CLIENT_SECRET",
+    ] {
+        command.env_remove(name);
+    }
+    command.spawn().unwrap()
+}
+
+/// The approval address `auth` printed (read from its stderr, which is then drained on a thread
+/// so the child never blocks on it); the thread returns everything it read.
+fn approval_address(child: &mut std::process::Child) -> (String, std::thread::JoinHandle<String>) {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert_ne!(
+            reader.read_line(&mut line).unwrap(),
+            0,
+            "no address in {seen}"
+        );
+        seen.push_str(&line);
+        if let Some(url) = line.trim().strip_prefix("http")
+            && url.contains("/admin/oauth/authorize?")
+        {
+            let url = format!("http{url}");
+            let rest = std::thread::spawn(move || {
+                let mut rest = String::new();
+                std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+                seen + &rest
+            });
+            return (url, rest);
+        }
+    }
+}
+
+/// What the merchant's browser does on the approval page: the stand-in approves at once and
+/// answers with the redirect to the app's callback, whose address is returned.
+fn approve(url: &str) -> String {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let response = agent.get(url).call().unwrap();
+    assert_eq!(response.status().as_u16(), 302);
+    response.headers()["location"].to_str().unwrap().to_string()
+}
+
+/// Waits (at most a minute) for `auth` to end.
+fn finish(child: std::process::Child, stderr: std::thread::JoinHandle<String>) -> (Output, String) {
+    let started = Instant::now();
+    let mut child = child;
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "marginwise auth still running after a minute"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    (output, stderr.join().unwrap())
+}
+
+fn file_json(file: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn the_merchant_approves_and_every_command_then_uses_and_renews_the_tokens() {
+    let store = store(installed());
+    let again = plan("auth-loopback-again");
+    let plan = plan("auth-loopback");
+    let file = app_file(&plan);
+    let redirect = format!("http://127.0.0.1:{}/auth/callback", free_port());
+    let mut child = start_auth(&store, &file, SHOP, &redirect);
+    let (url, stderr_thread) = approval_address(&mut child);
+    for expected in [
+        &format!("client_id={CLIENT_ID}"),
+        "scope=read_customers%2Cwrite_customers%2C",
+        "&state=",
+    ] {
+        assert!(url.contains(expected), "{expected} in {url}");
+    }
+    let callback = approve(&url);
+    assert!(callback.starts_with(&redirect), "{callback}");
+    // The browser follows the redirect to marginwise's own listener.
+    let page = ureq::get(&callback)
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        page.contains("marginwise has the store's approval"),
+        "{page}"
+    );
+    let (output, text) = finish(child, stderr_thread);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{text}");
+    assert!(stdout.contains(&format!("authorized: {SHOP}")), "{stdout}");
+    let held = file_json(&file);
+    let access = held["access_token"].as_str().unwrap().to_string();
+    let refresh = held["refresh_token"].as_str().unwrap().to_string();
+    for secret in [access.as_str(), refresh.as_str(), CLIENT_SECRET] {
+        assert!(
+            !stdout.contains(secret) && !text.contains(secret),
+            "{secret}: {stdout}{text}"
+        );
+    }
+    // The file kept the client id and secret, and gained the shop and expiries.
+    assert_eq!(held["client_secret"], CLIENT_SECRET);
+    assert_eq!(held["shop"], SHOP);
+    assert!(held["access_token_expires_at"].is_string(), "{held}");
+    assert!(held["refresh_token_expires_at"].is_string(), "{held}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let stats = store.stats();
+    assert_eq!(
+        (stats.tokens_granted, stats.tokens_refreshed),
+        (1, 0),
+        "{stats:?}"
+    );
+
+    // A command given the file uses the token as it is.
+    let with_file = ["--credentials", file.to_str().unwrap()];
+    let output = apply(&store, &plan, &with_file, &[]);
+    assert_applied(&store, &output);
+    let stats = store.stats();
+    assert_eq!(
+        (stats.tokens_granted, stats.unauthorized),
+        (1, 0),
+        "{stats:?}"
+    );
+
+    // An hour later the store refuses it: the next command renews it with the refresh token,
+    // writes both new tokens to the file, and completes.
+    store.expire_tokens();
+    let output = apply(&store, &again, &with_file, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stats = store.stats();
+    assert_eq!(
+        (stats.tokens_refreshed, stats.unauthorized),
+        (1, 1),
+        "{stats:?}"
+    );
+    let renewed = file_json(&file);
+    assert_ne!(renewed["access_token"].as_str(), Some(access.as_str()));
+    let new_refresh = renewed["refresh_token"].as_str().unwrap();
+    assert_ne!(new_refresh, refresh);
+    assert_eq!(renewed["client_secret"], CLIENT_SECRET);
+    // The renewed token was used, so the spent refresh token is gone, and the new one works.
+    assert!(!store.refresh_token_valid(&refresh));
+    assert!(store.refresh_token_valid(new_refresh));
+}
+
+#[test]
+fn a_pasted_callback_is_checked_before_its_code_is_used() {
+    let redirect = "https://hooks.example.com/auth/callback";
+    // (case, shop asked for, what is pasted, what the refusal says; empty: accepted)
+    type Paste = fn(&str) -> String;
+    let cases: [(&str, &str, Paste, &str); 4] = [
+        (
+            "tampered code",
+            SHOP,
+            |c| c.replace("code=", "code=x"),
+            "hmac is not the app's signature",
+        ),
+        (
+            "another run's state",
+            SHOP,
+            |c| {
+                // Re-signed with the right secret, as if from another `auth` run's approval.
+                let (base, query) = c.split_once('?').unwrap();
+                let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+                    .filter(|(k, _)| k != "hmac")
+                    .map(|(k, v)| {
+                        let v = if k == "state" {
+                            "0".repeat(32)
+                        } else {
+                            v.into_owned()
+                        };
+                        (k.into_owned(), v)
+                    })
+                    .collect();
+                let borrowed: Vec<(&str, &str)> = pairs
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                let hmac = model_pipeline::admin::oauth::sign(&borrowed, CLIENT_SECRET);
+                let query = form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(&borrowed)
+                    .append_pair("hmac", &hmac)
+                    .finish();
+                format!("{base}?{query}")
+            },
+            "state is not the one this run sent",
+        ),
+        (
+            "another shop",
+            "other-store.myshopify.com",
+            |c| c.to_string(),
+            "is for local-store.myshopify.com, not other-store.myshopify.com",
+        ),
+        ("good", SHOP, |c| c.to_string(), ""),
+    ];
+    for (case, shop, paste, refusal) in cases {
+        let store = store(installed());
+        let dir = scratch(&format!("auth-paste-{}", case.replace(' ', "-")));
+        let file = app_file(&dir);
+        let before = std::fs::read_to_string(&file).unwrap();
+        let mut child = start_auth(&store, &file, shop, redirect);
+        let (url, stderr_thread) = approval_address(&mut child);
+        let callback = approve(&url);
+        assert!(callback.starts_with(redirect), "{case}: {callback}");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            writeln!(stdin).unwrap();
+            writeln!(stdin, "  {}  ", paste(&callback)).unwrap();
+        }
+        let (output, text) = finish(child, stderr_thread);
+        assert!(text.contains("Paste that whole address"), "{case}: {text}");
+        if refusal.is_empty() {
+            assert!(output.status.success(), "{case}: {text}");
+            assert!(file_json(&file)["refresh_token"].is_string(), "{case}");
+        } else {
+            assert_eq!(output.status.code(), Some(1), "{case}: {text}");
+            assert!(text.contains(refusal), "{case}: `{refusal}` in {text}");
+            assert_eq!(std::fs::read_to_string(&file).unwrap(), before, "{case}");
+            assert_eq!(
+                store.stats().tokens_granted,
+                0,
+                "{case}: the code was never sent"
+            );
+        }
+        assert!(!text.contains(CLIENT_SECRET), "{case}: {text}");
+    }
+}
+
+#[test]
+fn a_refused_refresh_token_says_to_authorize_again_and_never_shows_the_token() {
+    let store = store(installed());
+    let plan = plan("auth-revoked");
+    let file = plan.join("credentials.json");
+    let revoked = "shprt_revoked_4417";
+    std::fs::write(
+        &file,
+        serde_json::json!({
+            "shop": SHOP,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "access_token": "shpat_expired_9921",
+            "access_token_expires_at": "2026-01-01T00:00:00Z",
+            "refresh_token": revoked,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let before = std::fs::read_to_string(&file).unwrap();
+    let output = apply(
+        &store,
+        &plan,
+        &["--credentials", file.to_str().unwrap()],
+        &[],
+    );
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    for expected in [
+        "refused the refresh token (HTTP 400",
+        "invalid_grant",
+        "run `marginwise auth` again",
+    ] {
+        assert!(text.contains(expected), "`{expected}` in {text}");
+    }
+    for secret in [revoked, "shpat_expired_9921", CLIENT_SECRET] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    // The expired token was never sent, and the file is as it was.
+    let stats = store.stats();
+    assert_eq!(
+        (stats.graphql_requests, stats.unauthorized),
+        (0, 0),
+        "{stats:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+}
+
+#[test]
+fn two_commands_sharing_the_file_renew_the_token_once() {
+    let store = store(installed());
+    let first = plan("auth-shared-1");
+    let second = plan("auth-shared-2");
+    let file = app_file(&first);
+    let redirect = format!("http://127.0.0.1:{}/auth/callback", free_port());
+    let mut child = start_auth(&store, &file, SHOP, &redirect);
+    let (url, stderr_thread) = approval_address(&mut child);
+    ureq::get(&approve(&url)).call().unwrap();
+    let (output, text) = finish(child, stderr_thread);
+    assert!(output.status.success(), "{text}");
+    store.expire_tokens();
+    // Both are refused once; one renews under the file's lock, the other then takes the new
+    // token from the file instead of spending the refresh token a second time.
+    let runs: Vec<_> = [&first, &second]
+        .into_iter()
+        .map(|plan| {
+            let (store_url, plan, file) = (store.url(), plan.clone(), file.clone());
+            std::thread::spawn(move || {
+                Command::new(env!("CARGO_BIN_EXE_marginwise"))
+                    .args(["--quiet", "apply", "--plan"])
+                    .arg(&plan)
+                    .args([
+                        "--endpoint",
+                        &store_url,
+                        "--jitter-seed",
+                        "1",
+                        "--credentials",
+                    ])
+                    .arg(&file)
+                    .env_remove("SHOPIFY_CLIENT_ID")
+                    .env_remove("SHOPIFY_CLIENT_SECRET")
+                    .env_remove("SHOPIFY_ACCESS_TOKEN")
+                    .output()
+                    .unwrap()
+            })
+        })
+        .collect();
+    for run in runs {
+        let output = run.join().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    let stats = store.stats();
+    assert_eq!(stats.tokens_refreshed, 1, "{stats:?}");
+    assert_eq!(stats.grants_refused, 0, "{stats:?}");
 }

@@ -1619,3 +1619,31 @@ fn a_stalled_body_does_not_hold_up_the_next_delivery() {
         "{log:#?}"
     );
 }
+
+/// With the proxy's host as `marginwise auth`'s redirect URI, the merchant's browser lands here:
+/// the page says to paste the address, and the code in it is neither shown nor logged.
+#[test]
+fn the_auth_callback_page_says_to_paste_the_address_and_keeps_no_code() {
+    let shop = shop("auth-page");
+    let (server, log) = serve(&shop);
+    let code = "c0de_9f3a71";
+    let url = format!(
+        "http://{}{}?code={code}&shop={SHOP}&state=s&hmac=00",
+        server.addr(),
+        model_pipeline::authorize::CALLBACK_PATH
+    );
+    let page = ureq::get(&url)
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    assert!(page.contains("paste it into the terminal"), "{page}");
+    assert!(!page.contains(code), "{page}");
+    let lines = log.lock().unwrap().clone();
+    assert!(
+        lines.iter().any(|line| line.contains("/auth/callback")),
+        "{lines:?}"
+    );
+    assert!(lines.iter().all(|line| !line.contains(code)), "{lines:?}");
+}

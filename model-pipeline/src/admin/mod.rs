@@ -19,18 +19,21 @@
 //!
 //! The access token and the client secret never appear in `Debug` output, errors or logs.
 
+pub mod oauth;
 pub mod ops;
 pub mod pacing;
 pub mod retry;
+pub mod token_file;
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use graphql_client::GraphQLQuery;
 
 use pacing::{Pacer, QueryCost};
 use retry::Backoff;
+use token_file::StoredTokens;
 
 /// The Admin API version the subset and the operations are written against.
 pub const API_VERSION: &str = "2026-04";
@@ -97,6 +100,11 @@ impl ClientCredentials {
         &self.client_id
     }
 
+    /// The secret itself, for signature checks (`marginwise auth` checks the callback's).
+    pub fn secret(&self) -> &str {
+        &self.client_secret
+    }
+
     fn is_empty(&self) -> bool {
         self.client_id.trim().is_empty() || self.client_secret.trim().is_empty()
     }
@@ -126,7 +134,33 @@ pub enum Auth {
     Token(AccessToken),
     /// The app's client id and secret: the client gets its token with the grant.
     ClientCredentials(ClientCredentials),
+    /// The tokens `marginwise auth` wrote into a credentials file: the access token is renewed
+    /// with the refresh token, and the new ones written back.
+    Refreshing(RefreshingToken),
 }
+
+/// An expiring offline token from the authorization code grant, kept in `file`, with the app's
+/// client id and secret that renew it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshingToken {
+    pub file: PathBuf,
+    pub client: ClientCredentials,
+    pub tokens: StoredTokens,
+}
+
+impl std::fmt::Debug for RefreshingToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshingToken")
+            .field("file", &self.file)
+            .field("client", &self.client)
+            .field("tokens", &self.tokens)
+            .finish()
+    }
+}
+
+/// How long before its expiry an access token is renewed: a request sent with a token about to
+/// expire could be refused halfway through a run.
+const RENEW_MARGIN: jiff::SignedDuration = jiff::SignedDuration::from_secs(120);
 
 impl From<AccessToken> for Auth {
     fn from(token: AccessToken) -> Auth {
@@ -145,6 +179,9 @@ impl Auth {
         match &self {
             Auth::Token(token) if token.is_empty() => Err(CredentialsError::EmptyToken),
             Auth::ClientCredentials(client) if client.is_empty() => {
+                Err(CredentialsError::EmptyClientCredentials)
+            }
+            Auth::Refreshing(held) if held.client.is_empty() => {
                 Err(CredentialsError::EmptyClientCredentials)
             }
             _ => Ok(self),
@@ -196,6 +233,17 @@ pub enum CredentialsError {
     EmptyToken,
     #[error("the client id or the client secret is empty")]
     EmptyClientCredentials,
+    #[error(
+        "credentials file {0} holds a refresh token, and renewing it takes the app's client id and \
+         secret: set {CLIENT_ID_ENV} and {CLIENT_SECRET_ENV}, or the file's client_id and \
+         client_secret"
+    )]
+    RefreshWithoutClient(String),
+    #[error(
+        "no client id and secret given: set {CLIENT_ID_ENV} and {CLIENT_SECRET_ENV} (the app's \
+         Settings in the Dev Dashboard), or the credentials file's client_id and client_secret"
+    )]
+    MissingClient,
 }
 
 /// The credentials file: `{"shop": "example.myshopify.com", "access_token": "shpat_..."}`, or
@@ -206,6 +254,10 @@ struct CredentialsFile {
     access_token: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    refresh_token: Option<String>,
+    /// Where it was read from; the file `marginwise auth` wrote is written back on renewal.
+    #[serde(skip)]
+    path: PathBuf,
 }
 
 impl CredentialsFile {
@@ -230,6 +282,8 @@ impl CredentialsFile {
             access_token: blank(parsed.access_token),
             client_id: blank(parsed.client_id),
             client_secret: blank(parsed.client_secret),
+            refresh_token: blank(parsed.refresh_token),
+            path: path.to_path_buf(),
         })
     }
 }
@@ -239,18 +293,47 @@ fn env(name: &str) -> Option<String> {
 }
 
 /// A token wins wherever it comes from (flag, file, environment); only without one are the
-/// app's client id and secret (file, then environment, each on its own) used to get one.
+/// app's client id and secret (file, then environment, each on its own) used to get one. A
+/// file's token with a refresh token beside it is renewed with them.
 fn resolve_auth(
     token: Option<&str>,
     file: Option<&CredentialsFile>,
 ) -> Result<Auth, CredentialsError> {
-    let token = token
-        .map(str::to_string)
-        .or_else(|| file.and_then(|f| f.access_token.clone()))
+    if let Some(token) = token {
+        return Ok(Auth::Token(AccessToken::new(token)));
+    }
+    if let Some(file) = file.filter(|f| f.access_token.is_some() && f.refresh_token.is_some()) {
+        let client = app_client(Some(file))?.ok_or_else(|| {
+            CredentialsError::RefreshWithoutClient(file.path.display().to_string())
+        })?;
+        let tokens = token_file::read_tokens(&file.path)
+            .map_err(|e| CredentialsError::File {
+                file: e.file,
+                message: e.message,
+            })?
+            .ok_or(CredentialsError::MissingToken)?;
+        return Ok(Auth::Refreshing(RefreshingToken {
+            file: file.path.clone(),
+            client,
+            tokens,
+        }));
+    }
+    let token = file
+        .and_then(|f| f.access_token.clone())
         .or_else(|| env(TOKEN_ENV));
     if let Some(token) = token {
         return Ok(Auth::Token(AccessToken::new(token)));
     }
+    app_client(file)?
+        .map(Auth::ClientCredentials)
+        .ok_or(CredentialsError::MissingToken)
+}
+
+/// The app's client id and secret from the file, else the environment, each on its own; `None`
+/// when neither is given anywhere.
+fn app_client(
+    file: Option<&CredentialsFile>,
+) -> Result<Option<ClientCredentials>, CredentialsError> {
     let client_id = file
         .and_then(|f| f.client_id.clone())
         .or_else(|| env(CLIENT_ID_ENV));
@@ -258,11 +341,58 @@ fn resolve_auth(
         .and_then(|f| f.client_secret.clone())
         .or_else(|| env(CLIENT_SECRET_ENV));
     match (client_id, client_secret) {
-        (Some(id), Some(secret)) => Ok(Auth::ClientCredentials(ClientCredentials::new(id, secret))),
+        (Some(id), Some(secret)) => Ok(Some(ClientCredentials::new(id, secret))),
         (Some(_), None) => Err(CredentialsError::MissingClientSecret),
         (None, Some(_)) => Err(CredentialsError::MissingClientId),
-        (None, None) => Err(CredentialsError::MissingToken),
+        (None, None) => Ok(None),
     }
+}
+
+/// The app's client id and secret for `marginwise auth` (file, then environment), required.
+pub fn resolve_app_client(file: Option<&Path>) -> Result<ClientCredentials, CredentialsError> {
+    // The file `auth` writes may not exist yet.
+    let from_file = match file {
+        Some(path) if path.exists() => Some(CredentialsFile::read(path)?),
+        _ => None,
+    };
+    let client = app_client(from_file.as_ref())?.ok_or(CredentialsError::MissingClient)?;
+    if client.is_empty() {
+        return Err(CredentialsError::EmptyClientCredentials);
+    }
+    Ok(client)
+}
+
+/// The shop's `<name>.myshopify.com` domain, from that domain or just `<name>`.
+pub fn shop_domain(shop: &str) -> Result<String, CredentialsError> {
+    let given = shop.trim().trim_end_matches('/');
+    let lower = given.to_ascii_lowercase();
+    let name = lower.strip_suffix(".myshopify.com").unwrap_or(&lower);
+    let valid = name
+        .bytes()
+        .next()
+        .is_some_and(|first| first.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid {
+        return Err(CredentialsError::BadShop(given.to_string()));
+    }
+    Ok(format!("{name}.myshopify.com"))
+}
+
+/// The shop for `marginwise auth`: the flag, else the file's `shop` (when the file exists),
+/// else the environment.
+pub fn resolve_shop(shop: Option<&str>, file: Option<&Path>) -> Result<String, CredentialsError> {
+    let from_file = match file {
+        Some(path) if path.exists() => CredentialsFile::read(path)?.shop,
+        _ => None,
+    };
+    let shop = shop
+        .map(str::to_string)
+        .or(from_file)
+        .or_else(|| env(SHOP_ENV))
+        .ok_or(CredentialsError::MissingShop)?;
+    shop_domain(&shop)
 }
 
 impl Credentials {
@@ -271,21 +401,8 @@ impl Credentials {
     /// The token goes to Shopify only: the shop is its `<name>.myshopify.com` domain, or just
     /// `<name>` (a custom domain is the storefront, not the Admin API).
     pub fn for_shop(shop: &str, auth: impl Into<Auth>) -> Result<Credentials, CredentialsError> {
-        let given = shop.trim().trim_end_matches('/');
-        let lower = given.to_ascii_lowercase();
-        let name = lower.strip_suffix(".myshopify.com").unwrap_or(&lower);
-        let valid = name
-            .bytes()
-            .next()
-            .is_some_and(|first| first.is_ascii_alphanumeric())
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !valid {
-            return Err(CredentialsError::BadShop(given.to_string()));
-        }
+        let shop = shop_domain(shop)?;
         let auth = auth.into().check()?;
-        let shop = format!("{name}.myshopify.com");
         Ok(Credentials {
             endpoint: format!("https://{shop}/admin/api/{API_VERSION}/graphql.json"),
             shop: shop.to_string(),
@@ -415,23 +532,64 @@ pub enum AdminError {
         url: String,
         message: String,
     },
-    /// The shop refused the app's client id and secret; `detail` is Shopify's `error` and
-    /// `error_description` (never the secret), `hint` what the status usually means.
-    #[error("{shop} refused the app's client id and secret (HTTP {status}{detail}){hint}")]
+    /// The shop refused a grant: `what` was sent (the app's client id and secret, a refresh
+    /// token, an authorization code); `detail` is Shopify's `error` and `error_description`
+    /// (never a secret), `hint` what the status usually means.
+    #[error("{shop} refused {what} (HTTP {status}{detail}){hint}")]
     GrantRefused {
         shop: String,
+        what: &'static str,
         status: u16,
         detail: String,
         hint: &'static str,
     },
-    #[error("getting an access token from {shop} with the app's client id and secret: {message}")]
-    Grant { shop: String, message: String },
+    #[error("getting an access token from {shop} with {what}: {message}")]
+    Grant {
+        shop: String,
+        what: &'static str,
+        message: String,
+    },
+}
+
+/// The three grants the client sends to the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GrantKind {
+    ClientCredentials,
+    RefreshToken,
+    AuthorizationCode,
+}
+
+impl GrantKind {
+    fn what(self) -> &'static str {
+        match self {
+            GrantKind::ClientCredentials => "the app's client id and secret",
+            GrantKind::RefreshToken => "the refresh token",
+            GrantKind::AuthorizationCode => "the authorization code",
+        }
+    }
+
+    /// What a 400, 401 or 403 usually means.
+    fn hint(self) -> &'static str {
+        match self {
+            GrantKind::ClientCredentials => GRANT_REFUSED_HINT,
+            GrantKind::RefreshToken => REFRESH_REFUSED_HINT,
+            GrantKind::AuthorizationCode => CODE_REFUSED_HINT,
+        }
+    }
 }
 
 /// What a refused client credentials grant usually means.
 const GRANT_REFUSED_HINT: &str = ": the app may not be installed on that store, or the client id \
      or secret is wrong (Dev Dashboard, the app's Settings); the client credentials grant works \
      only for stores owned by the app's own organization";
+
+/// What a refused refresh token usually means.
+const REFRESH_REFUSED_HINT: &str = ": the refresh token expired or was revoked (the app was \
+     uninstalled, or its secret rotated): run `marginwise auth` again to get new tokens";
+
+/// What a refused authorization code usually means.
+const CODE_REFUSED_HINT: &str = ": a code works once and for a short time, and only with the \
+     client id and secret of the app that asked for it: run `marginwise auth` again";
 
 /// What the client did, for reports and tests.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
@@ -494,11 +652,16 @@ pub struct AdminClient {
     /// The token requests carry: the given one, or the last one the grant returned (`None`
     /// until the first request when it comes from the grant).
     token: Option<AccessToken>,
+    /// When `token` expires, for a token renewed with a refresh token.
+    token_expires_at: Option<jiff::Timestamp>,
     /// The `scope` of the last token the grant returned.
     granted_scope: Option<String>,
     scopes_needed: Vec<&'static str>,
     /// Tokens obtained with the client credentials grant.
     pub token_exchanges: u64,
+    /// Tokens renewed with a refresh token (by this client; one another process renewed and
+    /// this client took from the file is not counted).
+    pub token_refreshes: u64,
     agent: ureq::Agent,
     pub pacer: Pacer,
     backoff: Backoff,
@@ -552,16 +715,22 @@ impl AdminClient {
             .max_redirects(0)
             .build()
             .into();
-        let token = match &credentials.auth {
-            Auth::Token(token) => Some(token.clone()),
-            Auth::ClientCredentials(_) => None,
+        let (token, token_expires_at) = match &credentials.auth {
+            Auth::Token(token) => (Some(token.clone()), None),
+            Auth::ClientCredentials(_) => (None, None),
+            Auth::Refreshing(held) => (
+                Some(AccessToken::new(held.tokens.access_token.clone())),
+                held.tokens.access_token_expires_at,
+            ),
         };
         AdminClient {
             credentials,
             token,
+            token_expires_at,
             granted_scope: None,
             scopes_needed: options.scopes_needed,
             token_exchanges: 0,
+            token_refreshes: 0,
             agent,
             pacer: Pacer::new(),
             backoff: options.backoff,
@@ -600,11 +769,15 @@ impl AdminClient {
         // Whether waiting `wait` from now would end past the deadline.
         let past = |wait: Duration| deadline.is_some_and(|end| Instant::now() + wait >= end);
         let mut last = String::new();
-        if self.token.is_none() {
-            self.exchange(deadline)?;
+        let expiring = self
+            .token_expires_at
+            .is_some_and(|at| jiff::Timestamp::now() + RENEW_MARGIN >= at);
+        if self.token.is_none() || expiring {
+            self.renew(deadline)?;
         }
-        // A token from the grant lasts 24 hours: one refused with 401 is exchanged again, once
-        // per request (a second 401 is not about age).
+        // A token from a grant expires (24 hours, or one hour when renewed with a refresh
+        // token): one refused with 401 is renewed, once per request (a second 401 is not about
+        // age).
         let mut exchanged_again = false;
         loop {
             let delay = self.pacer.delay_for(
@@ -643,13 +816,16 @@ impl AdminClient {
             (wait, last) = match failure {
                 Failure::Fatal(AdminError::Unauthorized { status: 401, .. })
                     if !exchanged_again
-                        && matches!(self.credentials.auth, Auth::ClientCredentials(_)) =>
+                        && matches!(
+                            self.credentials.auth,
+                            Auth::ClientCredentials(_) | Auth::Refreshing(_)
+                        ) =>
                 {
                     // INVARIANT: a request refused with 401 did not run, so sending it again
                     // with a new token cannot apply it twice.
                     exchanged_again = true;
                     attempts = attempts.saturating_sub(1);
-                    self.exchange(deadline)?;
+                    self.renew(deadline)?;
                     continue;
                 }
                 Failure::Fatal(error) => return Err(error),
@@ -716,6 +892,7 @@ impl AdminClient {
         let Some(token) = &self.token else {
             return Err(Failure::Fatal(AdminError::Grant {
                 shop: self.credentials.shop.clone(),
+                what: GrantKind::ClientCredentials.what(),
                 message: format!("{operation}: no token was obtained before the request"),
             }));
         };
@@ -820,25 +997,208 @@ impl AdminClient {
         }))
     }
 
-    /// Gets a token with the client credentials grant; nothing to do with a given token. The
-    /// exchange changes nothing on the shop, so it is retried like a read (connection errors,
-    /// 5xx, 429), within the attempt budget and the deadline of the request it is for.
+    /// Gets a new token the way the credentials allow: the client credentials grant, or the
+    /// refresh token; nothing to do with a given token.
+    fn renew(&mut self, deadline: Option<Instant>) -> Result<(), AdminError> {
+        match &self.credentials.auth {
+            Auth::Token(_) => Ok(()),
+            Auth::ClientCredentials(_) => self.exchange(deadline),
+            Auth::Refreshing(_) => self.refresh(deadline),
+        }
+    }
+
+    /// The token endpoint on the GraphQL endpoint's own origin.
+    fn grant_url(&self, kind: GrantKind) -> Result<String, AdminError> {
+        self.credentials
+            .token_url()
+            .ok_or_else(|| AdminError::Grant {
+                shop: self.credentials.shop.clone(),
+                what: kind.what(),
+                message: format!(
+                    "the endpoint {} has no origin to send it to",
+                    redact_query(&self.credentials.endpoint)
+                ),
+            })
+    }
+
+    /// Gets a token with the client credentials grant.
     fn exchange(&mut self, deadline: Option<Instant>) -> Result<(), AdminError> {
         let Auth::ClientCredentials(client) = &self.credentials.auth else {
             return Ok(());
         };
         let client = client.clone();
         let shop = self.credentials.shop.clone();
+        let kind = GrantKind::ClientCredentials;
+        let url = self.grant_url(kind)?;
+        let granted = self.grant(
+            &url,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", client.client_id.as_str()),
+                ("client_secret", client.client_secret.as_str()),
+            ],
+            &client,
+            kind,
+            deadline,
+        )?;
+        self.token_exchanges += 1;
+        // Said once: a later exchange grants what the first did.
+        if self.token_exchanges == 1 {
+            self.warn_missing_scopes(&shop, granted.scope.as_deref());
+        }
+        self.token = Some(AccessToken::new(granted.access_token));
+        self.granted_scope = granted.scope;
+        Ok(())
+    }
+
+    /// Warns on stderr when `scope` lacks one this command needs.
+    fn warn_missing_scopes(&self, shop: &str, scope: Option<&str>) {
+        let missing = scope
+            .map(|scope| missing_scopes(scope, &self.scopes_needed))
+            .unwrap_or_default();
+        if !missing.is_empty() {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: the token {shop} granted lacks {}, which this command needs \
+                 (granted: {}); its requests will be refused until the app's access \
+                 scopes (shopify.app.toml) include it in a released version",
+                missing.join(", "),
+                scope.unwrap_or_default()
+            );
+        }
+    }
+
+    /// Renews the access token `marginwise auth` stored, under the file's lock: a token another
+    /// process already renewed is taken from the file; otherwise the refresh token is spent and
+    /// the new tokens are written to the file before the new access token is used (Shopify keeps
+    /// the old refresh token valid until its replacement is used, so a failed write loses
+    /// nothing).
+    fn refresh(&mut self, deadline: Option<Instant>) -> Result<(), AdminError> {
+        let Auth::Refreshing(held) = &self.credentials.auth else {
+            return Ok(());
+        };
+        let held = held.clone();
+        let shop = self.credentials.shop.clone();
+        let kind = GrantKind::RefreshToken;
         let grant_error = |message: String| AdminError::Grant {
             shop: shop.clone(),
+            what: kind.what(),
             message,
         };
-        let url = self.credentials.token_url().ok_or_else(|| {
+        let _lock = token_file::lock(&held.file).map_err(|e| grant_error(e.to_string()))?;
+        let current = token_file::read_tokens(&held.file)
+            .map_err(|e| grant_error(e.to_string()))?
+            .ok_or_else(|| {
+                grant_error(format!(
+                    "{} no longer holds an access token: run `marginwise auth` again",
+                    held.file.display()
+                ))
+            })?;
+        let now = jiff::Timestamp::now();
+        let using = self.token.as_ref().map(AccessToken::expose);
+        if using != Some(current.access_token.as_str())
+            && !current.access_token_expiring(now, RENEW_MARGIN)
+        {
+            self.token = Some(AccessToken::new(current.access_token));
+            self.token_expires_at = current.access_token_expires_at;
+            self.granted_scope = current.scope;
+            return Ok(());
+        }
+        let Some(refresh_token) = current.refresh_token.clone() else {
+            return Err(grant_error(format!(
+                "{} holds no refresh token to renew the access token with: run `marginwise auth` \
+                 again",
+                held.file.display()
+            )));
+        };
+        if let Some(at) = current.refresh_token_expires_at.filter(|at| *at <= now) {
+            return Err(grant_error(format!(
+                "the refresh token in {} expired at {at}: run `marginwise auth` again",
+                held.file.display()
+            )));
+        }
+        let url = self.grant_url(kind)?;
+        let client = held.client.clone();
+        let granted = self.grant(
+            &url,
+            &[
+                ("client_id", client.client_id.as_str()),
+                ("client_secret", client.client_secret.as_str()),
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token.as_str()),
+            ],
+            &client,
+            kind,
+            deadline,
+        )?;
+        // An answer without a new refresh token leaves the old one in force (RFC 6749, 6).
+        let keeps_old = granted.refresh_token.is_none();
+        let mut renewed = granted.into_tokens(jiff::Timestamp::now());
+        if keeps_old {
+            renewed.refresh_token = current.refresh_token;
+            renewed.refresh_token_expires_at = current.refresh_token_expires_at;
+        }
+        token_file::write_tokens(&held.file, None, &renewed).map_err(|e| {
             grant_error(format!(
-                "the endpoint {} has no origin to send it to",
-                redact_query(&self.credentials.endpoint)
+                "the renewed tokens could not be saved, so they are not used ({e}); the refresh \
+                 token in the file stays valid until a renewed token is used"
             ))
         })?;
+        self.token_refreshes += 1;
+        self.token = Some(AccessToken::new(renewed.access_token));
+        self.token_expires_at = renewed.access_token_expires_at;
+        self.granted_scope = renewed.scope;
+        Ok(())
+    }
+
+    /// Exchanges the code of an approved authorization code grant for an expiring offline
+    /// token and its refresh token (`expiring=1`). The credentials must be the app's client id
+    /// and secret. Warns on stderr when the granted scopes lack what the client was built
+    /// needing.
+    pub fn authorize_code(
+        &mut self,
+        code: &str,
+        deadline: Option<Instant>,
+    ) -> Result<StoredTokens, AdminError> {
+        let kind = GrantKind::AuthorizationCode;
+        let Auth::ClientCredentials(client) = &self.credentials.auth else {
+            return Err(AdminError::Grant {
+                shop: self.credentials.shop.clone(),
+                what: kind.what(),
+                message: "exchanging a code takes the app's client id and secret".to_string(),
+            });
+        };
+        let client = client.clone();
+        let url = self.grant_url(kind)?;
+        let granted = self.grant(
+            &url,
+            &[
+                ("client_id", client.client_id.as_str()),
+                ("client_secret", client.client_secret.as_str()),
+                ("code", code),
+                ("expiring", "1"),
+            ],
+            &client,
+            kind,
+            deadline,
+        )?;
+        let shop = self.credentials.shop.clone();
+        self.warn_missing_scopes(&shop, granted.scope.as_deref());
+        Ok(granted.into_tokens(jiff::Timestamp::now()))
+    }
+
+    /// Sends one grant to the token endpoint, retried like a read (connection errors, 5xx,
+    /// 429) within the attempt budget and `deadline`.
+    fn grant(
+        &mut self,
+        url: &str,
+        form: &[(&str, &str)],
+        client: &ClientCredentials,
+        kind: GrantKind,
+        deadline: Option<Instant>,
+    ) -> Result<Granted, AdminError> {
+        let shop = self.credentials.shop.clone();
         let mut attempts = 0u32;
         loop {
             attempts += 1;
@@ -846,30 +1206,8 @@ impl AdminClient {
                 self.timeout
                     .min(end.saturating_duration_since(Instant::now()))
             });
-            let (why, wait) = match self.exchange_once(&url, &client, &shop, timeout) {
-                Ok(granted) => {
-                    self.token_exchanges += 1;
-                    let missing = granted
-                        .scope
-                        .as_deref()
-                        .map(|scope| missing_scopes(scope, &self.scopes_needed))
-                        .unwrap_or_default();
-                    // Said once: a later exchange grants what the first did.
-                    if self.token_exchanges == 1 && !missing.is_empty() {
-                        use std::io::Write;
-                        let _ = writeln!(
-                            std::io::stderr(),
-                            "warning: the token {shop} granted lacks {}, which this command needs \
-                             (granted: {}); its requests will be refused until the app's access \
-                             scopes (shopify.app.toml) include it in a released version",
-                            missing.join(", "),
-                            granted.scope.as_deref().unwrap_or_default()
-                        );
-                    }
-                    self.token = Some(AccessToken::new(granted.access_token));
-                    self.granted_scope = granted.scope;
-                    return Ok(());
-                }
+            let (why, wait) = match self.grant_once(url, form, client, &shop, kind, timeout) {
+                Ok(granted) => return Ok(granted),
                 Err(GrantFailure::Refused(error)) => return Err(error),
                 Err(GrantFailure::Retry(why, wait)) => (why, wait),
             };
@@ -877,9 +1215,11 @@ impl AdminClient {
             let past = deadline.is_some_and(|end| Instant::now() + wait >= end);
             if !self.backoff.may_retry(attempts) || past {
                 let reached = if past { " (deadline reached)" } else { "" };
-                return Err(grant_error(format!(
-                    "gave up after {attempts} attempts, last: {why}{reached}"
-                )));
+                return Err(AdminError::Grant {
+                    shop,
+                    what: kind.what(),
+                    message: format!("gave up after {attempts} attempts, last: {why}{reached}"),
+                });
             }
             self.back_off(
                 &format!("getting an access token from {shop}"),
@@ -890,13 +1230,15 @@ impl AdminClient {
         }
     }
 
-    /// One exchange: form-encoded, as Shopify's guide shows; redirects are not followed, so
+    /// One grant: form-encoded, as Shopify's guide shows; redirects are not followed, so
     /// the secret goes to the endpoint's origin only.
-    fn exchange_once(
+    fn grant_once(
         &self,
         url: &str,
+        form: &[(&str, &str)],
         client: &ClientCredentials,
         shop: &str,
+        kind: GrantKind,
         timeout: Duration,
     ) -> Result<Granted, GrantFailure> {
         let sent = self
@@ -907,11 +1249,7 @@ impl AdminClient {
             .max_redirects(0)
             .build()
             .header("Accept", "application/json")
-            .send_form([
-                ("grant_type", "client_credentials"),
-                ("client_id", client.client_id.as_str()),
-                ("client_secret", client.client_secret.as_str()),
-            ]);
+            .send_form(form.iter().copied());
         let mut response = match sent {
             Ok(response) => response,
             Err(error) => return Err(GrantFailure::Retry(client.redact(&error.to_string()), None)),
@@ -932,6 +1270,13 @@ impl AdminClient {
                 ));
             }
         };
+        let refused = |message: String| {
+            GrantFailure::Refused(AdminError::Grant {
+                shop: shop.to_string(),
+                what: kind.what(),
+                message,
+            })
+        };
         match status {
             200 => {}
             429 => {
@@ -944,10 +1289,11 @@ impl AdminClient {
             _ => {
                 return Err(GrantFailure::Refused(AdminError::GrantRefused {
                     shop: shop.to_string(),
+                    what: kind.what(),
                     status,
                     detail: grant_error_detail(&text, client),
                     hint: if matches!(status, 400 | 401 | 403) {
-                        GRANT_REFUSED_HINT
+                        kind.hint()
                     } else {
                         ""
                     },
@@ -956,20 +1302,14 @@ impl AdminClient {
         }
         // A parse error may quote the answer, which holds the token: say where only.
         let granted: Granted = serde_json::from_str(&text).map_err(|e| {
-            GrantFailure::Refused(AdminError::Grant {
-                shop: shop.to_string(),
-                message: format!(
-                    "the answer is not JSON with an access_token (line {}, column {})",
-                    e.line(),
-                    e.column()
-                ),
-            })
+            refused(format!(
+                "the answer is not JSON with an access_token (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
         })?;
         if granted.access_token.trim().is_empty() {
-            return Err(GrantFailure::Refused(AdminError::Grant {
-                shop: shop.to_string(),
-                message: "the answer's access_token is empty".to_string(),
-            }));
+            return Err(refused("the answer's access_token is empty".to_string()));
         }
         Ok(granted)
     }
@@ -1112,12 +1452,28 @@ impl AdminClient {
     }
 }
 
-/// The answer of the client credentials grant (`expires_in` is not kept: a 401 is what says a
-/// token expired).
+/// The answer of a grant. The client credentials grant's `expires_in` is not used (a 401 is what
+/// says such a token expired); the refresh token's and the code's are kept in the file.
 #[derive(serde::Deserialize)]
 struct Granted {
     access_token: String,
     scope: Option<String>,
+    expires_in: Option<u64>,
+    refresh_token: Option<String>,
+    refresh_token_expires_in: Option<u64>,
+}
+
+impl Granted {
+    fn into_tokens(self, now: jiff::Timestamp) -> StoredTokens {
+        StoredTokens::from_answer(
+            self.access_token,
+            self.expires_in,
+            self.refresh_token,
+            self.refresh_token_expires_in,
+            self.scope,
+            now,
+        )
+    }
 }
 
 enum GrantFailure {

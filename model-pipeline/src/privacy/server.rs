@@ -217,6 +217,20 @@ fn answer(
 ) {
     let started = Instant::now();
     let path = request.url().split('?').next().unwrap_or_default();
+    if path == crate::authorize::CALLBACK_PATH && *request.method() == tiny_http::Method::Get {
+        // `marginwise auth` with this host as its redirect URI: the merchant pastes the address
+        // into the terminal. Nothing of the query (the code) is read, shown or logged here.
+        log(&format!(
+            "GET {path}: the page that says to paste the address"
+        ));
+        let _ = request.respond(crate::authorize::page(
+            200,
+            "Almost done: copy this page's address",
+            "Copy the whole address of this page from the browser's address bar, and paste it \
+             into the terminal where marginwise auth is waiting.",
+        ));
+        return;
+    }
     let refusal = if path != COMPLIANCE_PATH {
         Some((404, "not found"))
     } else if *request.method() != tiny_http::Method::Post {

@@ -346,3 +346,57 @@ fn the_discount_policy_metafields_are_declared_for_the_settings_page() {
         );
     }
 }
+
+/// `marginwise auth` asks for the scopes the app declares (as does the local stand-in's grant),
+/// and every redirect URI it can be given is one the app lists: its default loopback address,
+/// and the webhook proxy's host on the callback path `marginwise webhooks` serves.
+#[test]
+fn the_authorization_code_grant_asks_for_what_the_app_declares() {
+    let root = workspace_root();
+    let app: toml::Table = fs::read_to_string(root.join("shopify.app.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let scopes = app["access_scopes"]["scopes"].as_str().unwrap();
+    for (file, constant) in [
+        ("model-pipeline/src/admin/oauth.rs", "APP_SCOPES"),
+        ("tests/local-store/src/oauth.rs", "MARGINWISE_SCOPES"),
+    ] {
+        let text = fs::read_to_string(root.join(file)).unwrap();
+        assert!(
+            text.contains(&format!("pub const {constant}: &str = \"{scopes}\";")),
+            "{file}: {constant} is not shopify.app.toml's scopes ({scopes})"
+        );
+    }
+    let redirects: Vec<&str> = app["auth"]["redirect_urls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap())
+        .collect();
+    let main = fs::read_to_string(root.join("model-pipeline/src/main.rs")).unwrap();
+    let default = main
+        .split("long, default_value = \"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap())
+        .find(|value| value.ends_with("/auth/callback"))
+        .expect("`auth --redirect-uri` has a default");
+    assert!(
+        redirects.contains(&default),
+        "auth's default --redirect-uri {default} is not in [auth] redirect_urls"
+    );
+    let served = fs::read_to_string(root.join("model-pipeline/src/authorize.rs")).unwrap();
+    let webhooks = app["webhooks"]["subscriptions"][0]["uri"].as_str().unwrap();
+    let host = webhooks.split('/').take(3).collect::<Vec<_>>().join("/");
+    for redirect in &redirects {
+        let path = redirect.split('/').skip(3).collect::<Vec<_>>().join("/");
+        assert!(
+            served.contains(&format!("pub const CALLBACK_PATH: &str = \"/{path}\";")),
+            "{redirect}: not the path marginwise serves"
+        );
+        assert!(
+            redirect.starts_with("http://127.0.0.1:") || redirect.starts_with(&host),
+            "{redirect}: neither loopback nor the webhook proxy's host {host}"
+        );
+    }
+}
