@@ -84,18 +84,11 @@ fn plan(name: &str) -> PathBuf {
     dir
 }
 
-/// `marginwise apply --endpoint <store>` with `args` and `env` added, and none of the
-/// credentials variables inherited from the test's own environment.
-fn apply(store: &Handle, plan: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+/// The `marginwise` binary, with none of the credentials variables inherited from the test's
+/// own environment.
+fn marginwise() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_marginwise"));
-    command
-        .args(["--quiet", "apply", "--plan"])
-        .arg(plan)
-        .args(["--endpoint", &store.url(), "--jitter-seed", "1"])
-        .args(args)
-        .env("RUST_BACKTRACE", "0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    command.env("RUST_BACKTRACE", "0");
     for name in [
         "SHOPIFY_SHOP",
         "SHOPIFY_ACCESS_TOKEN",
@@ -104,6 +97,19 @@ fn apply(store: &Handle, plan: &Path, args: &[&str], env: &[(&str, &str)]) -> Ou
     ] {
         command.env_remove(name);
     }
+    command
+}
+
+/// `marginwise apply --endpoint <store>` with `args` and `env` added.
+fn apply(store: &Handle, plan: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = marginwise();
+    command
+        .args(["--quiet", "apply", "--plan"])
+        .arg(plan)
+        .args(["--endpoint", &store.url(), "--jitter-seed", "1"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (name, value) in env {
         command.env(name, value);
     }
@@ -322,23 +328,14 @@ fn webhooks_use_the_client_secret_and_warn_about_a_missing_scope() {
     std::fs::write(&payload, &body).unwrap();
     let secret = model_pipeline::privacy::AppSecret::new(CLIENT_SECRET).unwrap();
     let hmac = model_pipeline::privacy::sign(&secret, body.as_bytes());
-    let mut command = Command::new(env!("CARGO_BIN_EXE_marginwise"));
+    let mut command = marginwise();
     command
+        .env_remove("SHOPIFY_API_SECRET")
         .args(["--quiet", "webhooks", "--replay"])
         .arg(&payload)
         .args(["--topic", "customers/redact", "--hmac", &hmac, "--plan"])
         .arg(&plan)
-        .args(["--endpoint", &store.url(), "--shop", shop])
-        .env("RUST_BACKTRACE", "0");
-    for name in [
-        "SHOPIFY_SHOP",
-        "SHOPIFY_ACCESS_TOKEN",
-        "SHOPIFY_API_SECRET",
-        "SHOPIFY_CLIENT_ID",
-        "SHOPIFY_CLIENT_SECRET",
-    ] {
-        command.env_remove(name);
-    }
+        .args(["--endpoint", &store.url(), "--shop", shop]);
     for (name, value) in client_env(CLIENT_SECRET) {
         command.env(name, value);
     }
@@ -371,7 +368,7 @@ fn app_file(dir: &Path) -> PathBuf {
 
 /// `marginwise auth` against the stand-in, started with its stdin and stderr piped.
 fn start_auth(store: &Handle, file: &Path, shop: &str, redirect: &str) -> std::process::Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_marginwise"));
+    let mut command = marginwise();
     command
         .args([
             "--quiet",
@@ -384,18 +381,9 @@ fn start_auth(store: &Handle, file: &Path, shop: &str, redirect: &str) -> std::p
         .arg("--credentials")
         .arg(file)
         .args(["--redirect-uri", redirect, "--wait", "30"])
-        .env("RUST_BACKTRACE", "0")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for name in [
-        "SHOPIFY_SHOP",
-        "SHOPIFY_ACCESS_TOKEN",
-        "SHOPIFY_CLIENT_ID",
-        "SHOPIFY_CLIENT_SECRET",
-    ] {
-        command.env_remove(name);
-    }
     command.spawn().unwrap()
 }
 
@@ -711,7 +699,7 @@ fn two_commands_sharing_the_file_renew_the_token_once() {
         .map(|plan| {
             let (store_url, plan, file) = (store.url(), plan.clone(), file.clone());
             std::thread::spawn(move || {
-                Command::new(env!("CARGO_BIN_EXE_marginwise"))
+                marginwise()
                     .args(["--quiet", "apply", "--plan"])
                     .arg(&plan)
                     .args([
@@ -722,9 +710,6 @@ fn two_commands_sharing_the_file_renew_the_token_once() {
                         "--credentials",
                     ])
                     .arg(&file)
-                    .env_remove("SHOPIFY_CLIENT_ID")
-                    .env_remove("SHOPIFY_CLIENT_SECRET")
-                    .env_remove("SHOPIFY_ACCESS_TOKEN")
                     .output()
                     .unwrap()
             })
