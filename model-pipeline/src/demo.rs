@@ -25,7 +25,7 @@ use marginwise_engine::{
 };
 
 use crate::admin::{AccessToken, AdminClient, ClientOptions, Credentials};
-use crate::cart_transform::cart_transform_metafields;
+use crate::cart_transform::{BundleFile, cart_transform_metafields};
 use crate::generate::{self, DEFAULT_OPT_OUT_TAG, GeneratorConfig};
 use crate::ingest::IngestOptions;
 use crate::pipeline::{self, Outcome, RunOptions};
@@ -110,6 +110,8 @@ pub fn run(options: &DemoOptions, progress: Progress) -> anyhow::Result<DemoOutc
     crate::policy::policy_metafields(&policy)
         .with_context(|| format!("the policy {}", policy_name(options)))?;
     // The local stand-in, when used, lives until the scenarios are read back.
+    // The sample store's bundles (a store given by the user has none here).
+    let mut bundles_text = None;
     let (credentials, local, polling) = match &options.store {
         Some(credentials) => (credentials.clone(), None, Polling::default()),
         None => {
@@ -123,13 +125,21 @@ pub fn run(options: &DemoOptions, progress: Progress) -> anyhow::Result<DemoOutc
                 progress,
             )
             .with_context(|| format!("generating the sample store in {}", store.display()))?;
+            let bundles_file = store.join(generate::BUNDLES_FILE);
             say!(
-                "sample store: {} customers, {} products, {} orders in {}",
+                "sample store: {} customers, {} products ({} of them bundles, defined in {}), {} \
+                 orders in {}",
                 generated.customers,
                 generated.products,
+                generated.bundles,
+                bundles_file.display(),
                 generated.orders,
                 store.display()
             )?;
+            bundles_text = Some(
+                std::fs::read_to_string(&bundles_file)
+                    .with_context(|| format!("reading {}", bundles_file.display()))?,
+            );
             let handle = local_store::LocalStore::start(local_store::Config {
                 seed_dir: Some(store.clone()),
                 ..local_store::Config::default()
@@ -170,13 +180,22 @@ pub fn run(options: &DemoOptions, progress: Progress) -> anyhow::Result<DemoOutc
         export_dir.display()
     )?;
 
-    let run_options = RunOptions {
+    // The bundle parents are flagged in their `$app.offer` (`score --bundles`), so that slot
+    // offers stay off them, and the bundle scenario prices the first bundle.
+    let bundles = match &bundles_text {
+        Some(text) => BundleFile::parse(text)
+            .and_then(|file| file.definitions())
+            .context("the sample store's bundles")?,
+        None => Vec::new(),
+    };
+    let mut run_options = RunOptions {
         ingest: IngestOptions {
             opt_out_tag: Some(DEFAULT_OPT_OUT_TAG.to_string()),
             ..IngestOptions::default()
         },
         ..RunOptions::default()
     };
+    run_options.score.bundle_parents = bundles.iter().map(|b| b.parent_variant_id).collect();
     let outcome = pipeline::run(&export_dir, &options.out, &run_options, progress)?;
     crate::stdout::write(format_args!("{}", pipeline::summary_text(&outcome)))?;
 
@@ -197,7 +216,13 @@ pub fn run(options: &DemoOptions, progress: Progress) -> anyhow::Result<DemoOutc
         "read back {} metafields from the store; the scenarios below use those values",
         records.len()
     )?;
-    let scenarios = evaluate_records(&outcome, &records, &policy, "the store's metafields")?;
+    let scenarios = evaluate_records(
+        &outcome,
+        &records,
+        &policy,
+        &bundles,
+        "the store's metafields",
+    )?;
     let table = table(&scenarios);
     say!("\ncheckout scenarios (policy: {}):", policy_name(options))?;
     crate::stdout::write(format_args!("{table}"))?;
@@ -287,15 +312,23 @@ fn holdout_settings(policy: &str) -> (String, i64) {
 pub fn evaluate_scenarios(outcome: &Outcome, policy: &str) -> anyhow::Result<Vec<ScenarioResult>> {
     let plan_path = outcome.out_dir.join(PLAN_FILE);
     let records = plan::read_plan(&plan_path)?;
-    evaluate_records(outcome, &records, policy, &plan_path.display().to_string())
+    evaluate_records(
+        outcome,
+        &records,
+        policy,
+        &[],
+        &plan_path.display().to_string(),
+    )
 }
 
 /// Builds the scenarios from metafield records (`source` names where they came from in errors)
-/// and evaluates each for both Function targets.
+/// and evaluates each for both Function targets; the bundle scenario prices the first of
+/// `bundles` whose components the records hold, else the complementary pair as a bundle.
 pub fn evaluate_records(
     outcome: &Outcome,
     records: &[MetafieldsSetInput],
     policy: &str,
+    bundles: &[BundleDefinition],
     source: &str,
 ) -> anyhow::Result<Vec<ScenarioResult>> {
     let plan_path = source;
@@ -504,20 +537,62 @@ pub fn evaluate_records(
             summarize(scenario.name, segment, cart_lines, delivery, exponent)
         })
         .collect::<Vec<_>>();
-    // The cart transform: the anchor and its complement defined as a bundle, in the cart of a
-    // loyal customer (the bundle parent is the merchant's; the demo store has none, so it gets the
-    // next free variant id).
+    // The cart transform, in the cart of a loyal customer: a defined bundle whose components the
+    // store has, else the anchor and its complement defined as a bundle (of a parent the store
+    // does not have: the next free variant id).
+    let defined = bundles.iter().find_map(|bundle| {
+        let components: Option<Vec<(PlanVariant, i64)>> = bundle
+            .components
+            .iter()
+            .map(|c| {
+                variants
+                    .iter()
+                    .find(|v| v.id == c.variant_id && v.price_minor > 0)
+                    .map(|v| (v.clone(), c.quantity))
+            })
+            .collect();
+        components.map(|components| (bundle.clone(), components))
+    });
+    let (bundle, components, name) = match defined {
+        Some((bundle, components)) => (
+            bundle,
+            components,
+            "loyal customer, a bundle's components in the cart (cart transform)",
+        ),
+        None => {
+            let parent = variants.iter().map(|v| v.id).max().unwrap_or(0) + 1;
+            let components = [anchor, complement];
+            let bundle = BundleDefinition {
+                parent_variant_id: parent,
+                components: components
+                    .iter()
+                    .map(|v| BundleComponent {
+                        variant_id: v.id,
+                        quantity: 1,
+                        weight: v
+                            .price_minor
+                            .clamp(1, marginwise_engine::format::MAX_BUNDLE_WEIGHT),
+                    })
+                    .collect(),
+            };
+            (
+                bundle,
+                components.into_iter().map(|v| (v, 1)).collect(),
+                "loyal customer, anchor + complement as a bundle (cart transform)",
+            )
+        }
+    };
     if let Some((customer, profile_text)) = pick(Segment::LoyalHighValue, true)
         .and_then(|c| profile_text.get(&c.0).map(|text| (c, (*text).to_string())))
     {
-        let parent = variants.iter().map(|v| v.id).max().unwrap_or(0) + 1;
         results.push(bundle_scenario(
             outcome,
             &demo_bundle_policy(policy)?,
             customer,
             profile_text,
-            parent,
-            &[anchor, complement],
+            name,
+            &bundle,
+            &components,
         )?);
     }
     Ok(results)
@@ -540,33 +615,22 @@ fn demo_bundle_policy(offers_policy: &str) -> anyhow::Result<String> {
     Ok(serde_json::to_string(&bundle)?)
 }
 
-/// The bundle scenario: `components` (one unit each) are a defined bundle of `parent`, priced by
-/// their own prices, and the cart holds exactly them. The cart transform reads the metafields
-/// `marginwise compile-bundles` writes (policy, compiled policy, checked list).
+/// The bundle scenario: the cart holds exactly `bundle`'s components (each with its quantity).
+/// The cart transform reads the metafields `marginwise compile-bundles` writes (policy, compiled
+/// policy, checked list).
 fn bundle_scenario(
     outcome: &Outcome,
     bundle_policy: &str,
     customer: (u64, i64),
     profile_text: String,
-    parent: u64,
-    components: &[PlanVariant],
+    name: &str,
+    bundle: &BundleDefinition,
+    components: &[(PlanVariant, i64)],
 ) -> anyhow::Result<ScenarioResult> {
     let exponent = outcome.data.currency.exponent;
-    let bundles = [BundleDefinition {
-        parent_variant_id: parent,
-        components: components
-            .iter()
-            .map(|v| BundleComponent {
-                variant_id: v.id,
-                quantity: 1,
-                weight: v
-                    .price_minor
-                    .clamp(1, marginwise_engine::format::MAX_BUNDLE_WEIGHT),
-            })
-            .collect(),
-    }];
-    let metafields =
-        cart_transform_metafields(bundle_policy, Some(&bundles)).context("the demo's bundle")?;
+    let parent = bundle.parent_variant_id;
+    let metafields = cart_transform_metafields(bundle_policy, Some(std::slice::from_ref(bundle)))
+        .context("the demo's bundle")?;
     let value = |key: &str| {
         metafields
             .as_array()
@@ -592,9 +656,9 @@ fn bundle_scenario(
         lines: components
             .iter()
             .enumerate()
-            .map(|(i, v)| BundleLine {
+            .map(|(i, (v, quantity))| BundleLine {
                 id: format!("gid://shopify/CartLine/{}", i + 1),
-                quantity: 1,
+                quantity: *quantity,
                 unit_price: format_decimal_minor(v.price_minor, exponent),
                 variant_id: Some(format!("gid://shopify/ProductVariant/{}", v.id)),
                 variant: VariantInput::Text(v.value.clone()),
@@ -613,7 +677,9 @@ fn bundle_scenario(
             // (or the sums do not fit).
             let kept = components
                 .iter()
-                .try_fold(0_i64, |sum, v| sum.checked_add(v.data.unit_cost_minor?))
+                .try_fold(0_i64, |sum, (v, quantity)| {
+                    sum.checked_add(v.data.unit_cost_minor?.checked_mul(*quantity)?)
+                })
                 .and_then(|cost| price.checked_sub(merge.discount_minor)?.checked_sub(cost))
                 .filter(|_| price > 0)
                 .map(|kept| format!("{:.1}%", kept as f64 * 100.0 / price as f64));
@@ -631,7 +697,7 @@ fn bundle_scenario(
     // `mw bundles merge=<n> expand=<n> <codes>`
     let reasons = log_codes(&decision.log_line(), 4);
     Ok(ScenarioResult {
-        name: "loyal customer, anchor + complement as a bundle (cart transform)".to_string(),
+        name: name.to_string(),
         segment,
         offer: match decision.merges.first() {
             Some(_) => format!("bundle {parent}"),

@@ -8,7 +8,10 @@
 //! Basket sizes and discount habits differ per customer. A fifth of the catalog has a planted
 //! complementary product that is often bought in the same order, which the complements step must
 //! find. Some variants have no unit cost, some orders are guest orders, cancelled or discounted,
-//! and a few customers opted out of data sale or carry the opt-out tag.
+//! and a few customers opted out of data sale or carry the opt-out tag. The first planted pairs
+//! are also sold as a bundle: a bundle product (never ordered yet) whose variant is the parent of
+//! a definition in `bundles.json` beside the JSONL, the file `score --bundles` and
+//! `compile-bundles` read.
 //!
 //! Everything is drawn from ChaCha8 streams seeded per customer and per order, so the output is
 //! byte-identical for a seed whatever the number of threads; nothing is committed to the repo.
@@ -57,6 +60,11 @@ pub enum GenerateError {
     Parameter(String),
 }
 
+/// The bundle definitions written beside the JSONL (the format of `marginwise compile-bundles`).
+pub const BUNDLES_FILE: &str = "bundles.json";
+/// How many planted pairs are also sold as a bundle.
+const SAMPLE_BUNDLES: usize = 2;
+
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct GeneratorConfig {
@@ -75,6 +83,8 @@ pub struct GeneratedStore {
     pub bytes: u64,
     /// Planted complementary pairs (product gid numbers).
     pub planted_pairs: Vec<(u64, u64)>,
+    /// Bundle products written (their definitions are in [`BUNDLES_FILE`]).
+    pub bundles: u64,
 }
 
 struct Product {
@@ -295,7 +305,12 @@ pub fn generate(
     }
     planned.sort_by_key(|o| (o.time, o.customer, o.sequence));
 
-    write_products(&catalog, &dir.join(PRODUCTS_FILE), &mut store)?;
+    write_products(
+        &catalog,
+        &dir.join(PRODUCTS_FILE),
+        &dir.join(BUNDLES_FILE),
+        &mut store,
+    )?;
     let spent = write_orders(
         &catalog,
         &customers,
@@ -312,33 +327,94 @@ pub fn generate(
 fn write_products(
     catalog: &Catalog,
     path: &Path,
+    bundles_path: &Path,
     store: &mut GeneratedStore,
 ) -> Result<(), GenerateError> {
     let mut out = String::new();
-    for product in &catalog.products {
+    let mut write_product = |out: &mut String, product: &Product| {
         out.push_str("{\"id\":");
-        gid(&mut out, "Product", product.id);
+        gid(out, "Product", product.id);
         out.push_str("}\n");
         for variant in &product.variants {
             out.push_str("{\"id\":");
-            gid(&mut out, "ProductVariant", variant.id);
+            gid(out, "ProductVariant", variant.id);
             let _ = write!(
                 out,
                 ",\"price\":\"{}\",\"inventoryItem\":{{\"unitCost\":",
                 format_decimal_minor(variant.price_minor, 2)
             );
             match variant.unit_cost_minor {
-                Some(cost) => money(&mut out, cost),
+                Some(cost) => money(out, cost),
                 None => out.push_str("null"),
             }
             out.push_str("},\"__parentId\":");
-            gid(&mut out, "Product", product.id);
+            gid(out, "Product", product.id);
             out.push_str("}\n");
             store.variants += 1;
         }
+    };
+    for product in &catalog.products {
+        write_product(&mut out, product);
     }
+    let (bundle_products, definitions) = sample_bundles(catalog);
+    for product in &bundle_products {
+        write_product(&mut out, product);
+    }
+    store.products += bundle_products.len() as u64;
+    store.bundles = bundle_products.len() as u64;
     store.bytes += out.len() as u64;
-    std::fs::write(path, out).map_err(io_error(path))
+    std::fs::write(path, out).map_err(io_error(path))?;
+    let mut text = serde_json::to_string_pretty(&serde_json::json!({ "bundles": definitions }))
+        .map_err(|e| GenerateError::Parameter(e.to_string()))?;
+    text.push('\n');
+    std::fs::write(bundles_path, text).map_err(io_error(bundles_path))
+}
+
+/// The first [`SAMPLE_BUNDLES`] planted pairs as bundles: a product whose one variant (the
+/// parent) is priced at the two first variants' prices together, at their costs together (none
+/// when either is unknown), and the definitions, each component weighted by its price.
+fn sample_bundles(catalog: &Catalog) -> (Vec<Product>, Vec<serde_json::Value>) {
+    let first_variant = catalog
+        .products
+        .iter()
+        .flat_map(|p| p.variants.iter().map(|v| v.id))
+        .max()
+        .unwrap_or(VARIANT_BASE)
+        + 1;
+    let first_product = PRODUCT_BASE + catalog.products.len() as u64;
+    let pairs = catalog.products.iter().filter_map(|anchor| {
+        let partner = catalog.products.get(anchor.partner?)?;
+        Some((anchor.variants.first()?, partner.variants.first()?))
+    });
+    let mut products = Vec::new();
+    let mut definitions = Vec::new();
+    for (offset, (first, second)) in (0..).zip(pairs.take(SAMPLE_BUNDLES)) {
+        let parent = Variant {
+            id: first_variant + offset,
+            price_minor: first.price_minor + second.price_minor,
+            unit_cost_minor: first
+                .unit_cost_minor
+                .zip(second.unit_cost_minor)
+                .map(|(a, b)| a + b),
+        };
+        let component = |v: &Variant| {
+            serde_json::json!({
+                "variant": format!("gid://shopify/ProductVariant/{}", v.id),
+                "quantity": 1,
+                "weight": v.price_minor.clamp(1, marginwise_engine::format::MAX_BUNDLE_WEIGHT),
+            })
+        };
+        definitions.push(serde_json::json!({
+            "parent": format!("gid://shopify/ProductVariant/{}", parent.id),
+            "components": [component(first), component(second)],
+        }));
+        products.push(Product {
+            id: first_product + offset,
+            variants: vec![parent],
+            partner: None,
+        });
+    }
+    (products, definitions)
 }
 
 /// Writes the orders in time order; returns each customer's amount spent.

@@ -16,7 +16,9 @@ use marginwise_engine::format::{PROFILE_KEY, VARIANT_KEY};
 use marginwise_engine::{Profile, ReasonCode, Segment, VariantData};
 use model_pipeline::complements::Ranking;
 use model_pipeline::demo::{self, DemoOptions};
-use model_pipeline::generate::{DEFAULT_OPT_OUT_TAG, GeneratedStore, GeneratorConfig, generate};
+use model_pipeline::generate::{
+    BUNDLES_FILE, DEFAULT_OPT_OUT_TAG, GeneratedStore, GeneratorConfig, generate,
+};
 use model_pipeline::ingest::{CUSTOMERS_FILE, IngestOptions, ORDERS_FILE, PRODUCTS_FILE};
 use model_pipeline::pipeline::{self, Outcome, RunOptions};
 use model_pipeline::plan::{self, DELETIONS_FILE, MetafieldIdentifierInput, PLAN_FILE};
@@ -343,13 +345,25 @@ fn demo_runs_end_to_end_on_a_small_store() {
             .iter()
             .any(|s| !s.delivery.shipping_discounts.is_empty())
     );
-    // The cart transform merges the anchor and its complement for the loyal customer, with a
-    // bundle price the guard allowed, and says so in its reasons.
-    let bundle = by_name["loyal customer, anchor + complement as a bundle (cart transform)"];
+    // The cart transform merges the sample store's first bundle for the loyal customer, into
+    // its parent, with a bundle price the guard allowed, and says so in its reasons.
+    let bundle = by_name["loyal customer, a bundle's components in the cart (cart transform)"];
     let decision = bundle.bundle.as_ref().unwrap();
     assert_eq!(decision.merges.len(), 1, "{}", decision.render_text());
     let merge = &decision.merges[0];
     assert_eq!(merge.lines.len(), 2);
+    let defined: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("sample-store").join(BUNDLES_FILE)).unwrap(),
+    )
+    .unwrap();
+    let parent = defined["bundles"][0]["parent"].as_str().unwrap();
+    assert_eq!(
+        format!(
+            "bundle {}",
+            parent.trim_start_matches("gid://shopify/ProductVariant/")
+        ),
+        bundle.offer
+    );
     assert!(merge.discount_minor > 0 && merge.percent_decrease_bps > 0);
     assert!(bundle.offer.starts_with("bundle "), "{}", outcome.table);
     assert!(
@@ -358,4 +372,59 @@ fn demo_runs_end_to_end_on_a_small_store() {
         bundle.reasons
     );
     assert!(outcome.table.lines().count() == outcome.scenarios.len() + 2);
+}
+
+/// The sample store's bundles are ones `compile-bundles` takes, of products the store sells (the
+/// parent priced at its components together), and scoring with them flags exactly the parents.
+#[test]
+fn the_sample_bundles_are_valid_and_scoring_flags_their_parents() {
+    let dir = scratch("sample-bundles");
+    let store = dir.join("store");
+    let generated = generate(
+        &GeneratorConfig {
+            customers: 800,
+            seed: 3,
+        },
+        &store,
+        Progress::hidden(),
+    )
+    .unwrap();
+    assert_eq!(generated.bundles, 2);
+    let text = std::fs::read_to_string(store.join(BUNDLES_FILE)).unwrap();
+    let parents = model_pipeline::cart_transform::bundle_parents(&text).unwrap();
+    assert_eq!(parents.len(), 2);
+    let products = std::fs::read_to_string(store.join(PRODUCTS_FILE)).unwrap();
+    let price = |id: u64| -> f64 {
+        let gid = format!("gid:\\/\\/shopify\\/ProductVariant\\/{id}\"");
+        let line = products
+            .lines()
+            .find(|line| line.contains(&gid))
+            .unwrap_or_else(|| panic!("variant {id} not in products.jsonl"));
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        value["price"].as_str().unwrap().parse().unwrap()
+    };
+    let file: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for (bundle, parent) in file["bundles"].as_array().unwrap().iter().zip(&parents) {
+        let components: f64 = bundle["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let gid = c["variant"].as_str().unwrap();
+                price(gid.rsplit('/').next().unwrap().parse().unwrap())
+            })
+            .sum();
+        assert!((price(*parent) - components).abs() < 1e-9, "{bundle}");
+    }
+    let mut options = RunOptions::default();
+    options.score.bundle_parents = parents.clone();
+    let outcome = pipeline::run(&store, &dir.join("out"), &options, Progress::hidden()).unwrap();
+    let flagged: Vec<u64> = plan::read_plan(&outcome.out_dir.join(PLAN_FILE))
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.key == VARIANT_KEY)
+        .filter(|r| VariantData::decode(&r.value, 2).unwrap().bundle_parent)
+        .map(|r| r.owner_id.rsplit('/').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(flagged, parents);
 }
