@@ -132,6 +132,12 @@ pub fn authorize(
     let verify = |callback: &str| {
         oauth::verify_callback(callback, &state, &request.shop, &request.client_secret)
     };
+    // Before the merchant approves: the file's lock (held until the tokens are written, so a
+    // command renewing the file's old tokens meanwhile cannot overwrite the new ones), and a
+    // folder that takes the file, so that an approval is never spent on tokens that cannot be
+    // kept.
+    let _lock = token_file::lock(&request.file)?;
+    token_file::check_writable(&request.file)?;
     let code = match loopback(&request.redirect_uri) {
         Some((address, path)) => {
             // Bound before the address is shown, so a busy port is said at once.
@@ -155,7 +161,7 @@ pub fn authorize(
                  address bar) here, then press Enter:",
                 request.shop, request.redirect_uri
             )?;
-            read_pasted(input, &verify)?
+            read_pasted(input, &verify, progress)?
         }
     };
     writeln!(progress, "Approved; exchanging the code for tokens...")?;
@@ -163,7 +169,10 @@ pub fn authorize(
     let tokens = client
         .authorize_code(&code, Some(Instant::now() + Duration::from_secs(120)))
         .context("exchanging the authorization code")?;
-    token_file::write_tokens(&request.file, Some(&request.shop), &tokens)?;
+    token_file::write_tokens(&request.file, Some(&request.shop), &tokens).with_context(|| {
+        "the store approved the app, but its tokens could not be kept: run `marginwise auth` \
+         again once the file can be written"
+    })?;
     Ok(Authorized {
         shop: request.shop,
         file: request.file,
@@ -171,19 +180,40 @@ pub fn authorize(
     })
 }
 
-/// Reads the pasted callback address: the first non-blank line.
+/// How many pasted addresses are checked before giving up.
+const PASTE_ATTEMPTS: u32 = 3;
+
+/// Reads pasted callback addresses (blank lines skipped) until one verifies; one that does not
+/// is said and asked for again, up to [`PASTE_ATTEMPTS`] (a mis-copied address need not cost the
+/// approval), except a refusal by the store, which ends the run.
 fn read_pasted(
     input: &mut dyn BufRead,
     verify: &dyn Fn(&str) -> Result<String, CallbackError>,
+    progress: &mut dyn Write,
 ) -> anyhow::Result<String> {
     let mut line = String::new();
+    let mut attempts = 0;
     loop {
         line.clear();
         if input.read_line(&mut line)? == 0 {
             anyhow::bail!("no callback address was pasted (standard input ended)");
         }
-        if !line.trim().is_empty() {
-            return verify(line.trim()).context("the pasted address");
+        if line.trim().is_empty() {
+            continue;
+        }
+        attempts += 1;
+        match verify(line.trim()) {
+            Ok(code) => return Ok(code),
+            Err(error @ CallbackError::Denied(_)) => {
+                return Err(error).context("the pasted address");
+            }
+            Err(error) if attempts >= PASTE_ATTEMPTS => {
+                return Err(error).context(format!("the pasted address (attempt {attempts})"));
+            }
+            Err(error) => writeln!(
+                progress,
+                "that address was refused ({error}); paste the whole address again:"
+            )?,
         }
     }
 }
@@ -198,9 +228,12 @@ fn listen(
     verify: &dyn Fn(&str) -> Result<String, CallbackError>,
     progress: &mut dyn Write,
 ) -> anyhow::Result<String> {
-    let end = Instant::now() + wait;
+    // `--wait` is bounded by its parser; a larger one would wait for ever.
+    let end = Instant::now().checked_add(wait);
     loop {
-        let left = end.saturating_duration_since(Instant::now());
+        let left = end.map_or(Duration::MAX, |end| {
+            end.saturating_duration_since(Instant::now())
+        });
         if left.is_zero() {
             anyhow::bail!(
                 "no approval came within {} s: run `marginwise auth` again (with --wait SECONDS \

@@ -378,8 +378,8 @@ enum Command {
         /// listens itself; on any other address, paste the address the browser was sent to.
         #[arg(long, default_value = "http://127.0.0.1:3457/auth/callback")]
         redirect_uri: String,
-        /// Seconds to wait for the approval on a loopback redirect.
-        #[arg(long, default_value_t = 600)]
+        /// Seconds to wait for the approval on a loopback redirect (at most a day).
+        #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
         wait: u64,
         /// GraphQL endpoint of a local stand-in (loopback only), whose grants stand in for the shop's.
         #[arg(long)]

@@ -433,10 +433,10 @@ fn finish(child: std::process::Child, stderr: std::thread::JoinHandle<String>) -
     let started = Instant::now();
     let mut child = child;
     while child.try_wait().unwrap().is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "marginwise auth still running after a minute"
-        );
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("marginwise auth still running after a minute");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     let output = child.wait_with_output().unwrap();
@@ -606,11 +606,14 @@ fn a_pasted_callback_is_checked_before_its_code_is_used() {
         let (url, stderr_thread) = approval_address(&mut child);
         let callback = approve(&url);
         assert!(callback.starts_with(redirect), "{case}: {callback}");
+        // Pasted the case's way three times: a refused address is asked for again, up to three.
         {
             use std::io::Write;
             let mut stdin = child.stdin.take().unwrap();
             writeln!(stdin).unwrap();
-            writeln!(stdin, "  {}  ", paste(&callback)).unwrap();
+            for _ in 0..3 {
+                writeln!(stdin, "  {}  ", paste(&callback)).unwrap();
+            }
         }
         let (output, text) = finish(child, stderr_thread);
         assert!(text.contains("Paste that whole address"), "{case}: {text}");
@@ -618,6 +621,12 @@ fn a_pasted_callback_is_checked_before_its_code_is_used() {
             assert!(output.status.success(), "{case}: {text}");
             assert!(file_json(&file)["refresh_token"].is_string(), "{case}");
         } else {
+            assert_eq!(
+                text.matches("paste the whole address again").count(),
+                2,
+                "{case}: {text}"
+            );
+            assert!(text.contains("(attempt 3)"), "{case}: {text}");
             assert_eq!(output.status.code(), Some(1), "{case}: {text}");
             assert!(text.contains(refusal), "{case}: `{refusal}` in {text}");
             assert_eq!(std::fs::read_to_string(&file).unwrap(), before, "{case}");
@@ -629,6 +638,33 @@ fn a_pasted_callback_is_checked_before_its_code_is_used() {
         }
         assert!(!text.contains(CLIENT_SECRET), "{case}: {text}");
     }
+}
+
+/// A mis-copied address costs nothing: the right one pasted next is taken.
+#[test]
+fn a_refused_paste_is_asked_for_again() {
+    let store = store(installed());
+    let dir = scratch("auth-paste-again");
+    let file = app_file(&dir);
+    let mut child = start_auth(
+        &store,
+        &file,
+        SHOP,
+        "https://hooks.example.com/auth/callback",
+    );
+    let (url, stderr_thread) = approval_address(&mut child);
+    let callback = approve(&url);
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        let cut = &callback[..callback.len() - 4];
+        writeln!(stdin, "{cut}").unwrap();
+        writeln!(stdin, "{callback}").unwrap();
+    }
+    let (output, text) = finish(child, stderr_thread);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("that address was refused"), "{text}");
+    assert_eq!(store.stats().tokens_granted, 1);
 }
 
 #[test]
@@ -722,4 +758,50 @@ fn two_commands_sharing_the_file_renew_the_token_once() {
     let stats = store.stats();
     assert_eq!(stats.tokens_refreshed, 1, "{stats:?}");
     assert_eq!(stats.grants_refused, 0, "{stats:?}");
+}
+
+/// A command whose token another command already renewed takes the renewed one from the file
+/// when its own is refused, instead of spending the refresh token again (here the other command
+/// renews while this one holds the old token, so the path is taken every time).
+#[test]
+fn a_client_takes_the_token_another_command_renewed() {
+    use model_pipeline::admin::{AdminClient, ClientOptions, Credentials, Retry, ops};
+    let store = store(installed());
+    let plan = plan("auth-adopt");
+    let file = app_file(&plan);
+    let redirect = format!("http://127.0.0.1:{}/auth/callback", free_port());
+    let mut child = start_auth(&store, &file, SHOP, &redirect);
+    let (url, stderr_thread) = approval_address(&mut child);
+    ureq::get(&approve(&url)).call().unwrap();
+    let (output, text) = finish(child, stderr_thread);
+    assert!(output.status.success(), "{text}");
+    // This client holds the first token ...
+    let credentials = Credentials::resolve_local(&store.url(), None, Some(&file)).unwrap();
+    let mut client = AdminClient::new(credentials, ClientOptions::default());
+    // ... which expires, and another command renews it into the file.
+    store.expire_tokens();
+    let output = apply(
+        &store,
+        &plan,
+        &["--credentials", file.to_str().unwrap()],
+        &[],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(store.stats().tokens_refreshed, 1);
+    let variables = ops::read_metafields::Variables {
+        ids: vec![customer_gid(1)],
+        namespace: NAMESPACE.to_string(),
+        customer_key: PROFILE_KEY.to_string(),
+        variant_key: PROFILE_KEY.to_string(),
+    };
+    client
+        .execute::<ops::ReadMetafields>("nodes", variables, Retry::Always)
+        .unwrap();
+    assert_eq!(client.token_refreshes, 0);
+    let stats = store.stats();
+    assert_eq!(
+        (stats.tokens_refreshed, stats.grants_refused),
+        (1, 0),
+        "{stats:?}"
+    );
 }

@@ -302,6 +302,13 @@ fn resolve_auth(
     if let Some(token) = token {
         return Ok(Auth::Token(AccessToken::new(token)));
     }
+    if let Some(file) = file.filter(|f| f.access_token.is_none() && f.refresh_token.is_some()) {
+        return Err(CredentialsError::File {
+            file: file.path.display().to_string(),
+            message: "it holds a refresh_token but no access_token: run `marginwise auth` again"
+                .to_string(),
+        });
+    }
     if let Some(file) = file.filter(|f| f.access_token.is_some() && f.refresh_token.is_some()) {
         let client = app_client(Some(file))?.ok_or_else(|| {
             CredentialsError::RefreshWithoutClient(file.path.display().to_string())
@@ -473,7 +480,23 @@ impl Credentials {
             .or_else(|| from_file.as_ref().and_then(|f| f.shop.clone()))
             .or_else(|| env(SHOP_ENV))
             .ok_or(CredentialsError::MissingShop)?;
-        Credentials::for_shop(&shop, resolve_auth(token, from_file.as_ref())?)
+        let credentials = Credentials::for_shop(&shop, resolve_auth(token, from_file.as_ref())?)?;
+        // A refresh token goes to the shop that issued it and nowhere else.
+        if let (Auth::Refreshing(held), Some(issued_by)) = (
+            &credentials.auth,
+            from_file.as_ref().and_then(|f| f.shop.as_deref()),
+        ) && shop_domain(issued_by)? != credentials.shop
+        {
+            return Err(CredentialsError::File {
+                file: held.file.display().to_string(),
+                message: format!(
+                    "its tokens are {issued_by}'s, not {}'s: give that shop, or run `marginwise \
+                     auth` for this one with another file",
+                    credentials.shop
+                ),
+            });
+        }
+        Ok(credentials)
     }
 }
 
@@ -1132,10 +1155,10 @@ impl AdminClient {
             kind,
             deadline,
         )?;
-        // An answer without a new refresh token leaves the old one in force (RFC 6749, 6).
-        let keeps_old = granted.refresh_token.is_none();
+        // An answer without a new refresh token (or a blank one) leaves the old one in force
+        // (RFC 6749, 6).
         let mut renewed = granted.into_tokens(jiff::Timestamp::now());
-        if keeps_old {
+        if renewed.refresh_token.is_none() {
             renewed.refresh_token = current.refresh_token;
             renewed.refresh_token_expires_at = current.refresh_token_expires_at;
         }
@@ -1241,6 +1264,12 @@ impl AdminClient {
         kind: GrantKind,
         timeout: Duration,
     ) -> Result<Granted, GrantFailure> {
+        // Everything sent that is secret, kept out of what an error quotes.
+        let secrets: Vec<&str> = form
+            .iter()
+            .filter(|(name, _)| ["client_secret", "code", "refresh_token"].contains(name))
+            .map(|(_, value)| *value)
+            .collect();
         let sent = self
             .agent
             .post(url)
@@ -1285,13 +1314,20 @@ impl AdminClient {
                     Some(retry_after.unwrap_or(Duration::from_secs(1))),
                 ));
             }
+            500..=599 if kind == GrantKind::AuthorizationCode => {
+                // A code works once: after an answer that does not say whether it was spent,
+                // sending it again would only be refused.
+                return Err(refused(format!(
+                    "HTTP {status}; the code may have been spent: run `marginwise auth` again"
+                )));
+            }
             500..=599 => return Err(GrantFailure::Retry(format!("HTTP {status}"), None)),
             _ => {
                 return Err(GrantFailure::Refused(AdminError::GrantRefused {
                     shop: shop.to_string(),
                     what: kind.what(),
                     status,
-                    detail: grant_error_detail(&text, client),
+                    detail: grant_error_detail(&text, &secrets),
                     hint: if matches!(status, 400 | 401 | 403) {
                         kind.hint()
                     } else {
@@ -1483,8 +1519,9 @@ enum GrantFailure {
 }
 
 /// `: <error>: <error_description>` from an OAuth error answer, cleaned for a terminal, cut
-/// short, and without the secret; empty when the answer has neither.
-fn grant_error_detail(text: &str, client: &ClientCredentials) -> String {
+/// short, and without any secret that was sent (`secrets`: the client secret, a code, a refresh
+/// token); empty when the answer has neither.
+fn grant_error_detail(text: &str, secrets: &[&str]) -> String {
     #[derive(serde::Deserialize)]
     struct OauthError {
         error: Option<serde_json::Value>,
@@ -1498,8 +1535,11 @@ fn grant_error_detail(text: &str, client: &ClientCredentials) -> String {
             serde_json::Value::String(text) => text,
             other => other.to_string(),
         };
-        let clean: String = client
-            .redact(&text)
+        let redacted = secrets
+            .iter()
+            .filter(|secret| !secret.is_empty())
+            .fold(text, |text, secret| text.replace(secret, "<redacted>"));
+        let clean: String = redacted
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
             .take(200)
@@ -1754,17 +1794,63 @@ mod tests {
         assert!(missing_scopes("write_customers,write_products,read_orders", &needed).is_empty());
     }
 
+    /// A file `marginwise auth` wrote is renewed with its own shop's endpoint only, and a file
+    /// with a refresh token but no access token is named, not taken for client credentials.
+    #[test]
+    fn a_refreshing_file_is_its_own_shops() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let file = dir.path().join("c.json");
+        let write = |json: serde_json::Value| {
+            std::fs::write(&file, json.to_string()).unwrap_or_else(|e| unreachable!("{e}"));
+        };
+        let tokens = serde_json::json!({
+            "shop": "first.myshopify.com", "client_id": "id", "client_secret": "s3cret",
+            "access_token": "shpat_a", "refresh_token": "shprt_a",
+        });
+        write(tokens.clone());
+        let held =
+            Credentials::resolve(None, None, Some(&file)).unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(matches!(held.auth, Auth::Refreshing(_)), "{held:?}");
+        assert_eq!(held.shop, "first.myshopify.com");
+        let error = Credentials::resolve(Some("second"), None, Some(&file))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.contains("its tokens are first.myshopify.com's, not second.myshopify.com's"),
+            "{error}"
+        );
+        // A given token is the user's choice, whatever the file's shop.
+        assert!(Credentials::resolve(Some("second"), Some("shpat_given"), Some(&file)).is_ok());
+        let mut without_access = tokens;
+        if let Some(object) = without_access.as_object_mut() {
+            object.remove("access_token");
+        }
+        write(without_access);
+        let error = Credentials::resolve(None, None, Some(&file))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.contains("a refresh_token but no access_token: run `marginwise auth` again"),
+            "{error}"
+        );
+    }
+
     #[test]
     fn a_refusal_quotes_shopify_but_never_the_secret() {
         let client = ClientCredentials::new("id", "s3cret");
         assert_eq!(
             grant_error_detail(
-                r#"{"error": "invalid_client", "error_description": "bad s3cret\nhere"}"#,
-                &client
+                r#"{"error": "invalid_grant", "error_description": "bad s3cret\nhere, c0de"}"#,
+                &[client.secret(), "c0de"]
             ),
-            ": invalid_client: bad <redacted> here"
+            ": invalid_grant: bad <redacted> here, <redacted>"
         );
-        assert_eq!(grant_error_detail("<html>s3cret</html>", &client), "");
+        assert_eq!(
+            grant_error_detail("<html>s3cret</html>", &[client.secret()]),
+            ""
+        );
     }
 
     #[test]

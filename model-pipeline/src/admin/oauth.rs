@@ -97,7 +97,12 @@ pub fn verify_callback(
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_str())
     };
+    // An error answer is unsigned: it is taken only with this run's state (which a page that
+    // merely knows the listener's address cannot know), so that nothing else can end the wait.
     if let Some(error) = get("error") {
+        if get("state") != Some(expected_state) {
+            return Err(CallbackError::WrongState);
+        }
         let description = get("error_description").unwrap_or_default();
         let shown: String = format!("{error} {description}")
             .trim()
@@ -282,12 +287,25 @@ mod tests {
             CallbackError::Missing("code"),
         );
         expect(
-            "https://app.example/cb?error=access_denied&error_description=The+merchant+said+no",
+            "https://app.example/cb?error=access_denied&error_description=The+merchant+said+no&state=s1",
             "s1",
             "example.myshopify.com",
             SECRET,
             CallbackError::Denied("access_denied The merchant said no".into()),
         );
+        // Without this run's state, an error answer is someone else's.
+        for forged in [
+            "https://app.example/cb?error=access_denied&error_description=run+this",
+            "https://app.example/cb?error=access_denied&state=s2",
+        ] {
+            expect(
+                forged,
+                "s1",
+                "example.myshopify.com",
+                SECRET,
+                CallbackError::WrongState,
+            );
+        }
     }
 
     #[test]

@@ -10,8 +10,9 @@
 //! ```
 //!
 //! Keys this module does not write (the client id and secret, anything a user added) are kept as
-//! they were. Writes go to a temporary file beside it, made readable by its owner only, then
-//! renamed over it, so a crash leaves the old tokens or the new ones, never half a file.
+//! they were. Writes go to a new temporary file beside it (created exclusively under a random
+//! name, readable by its owner only), renamed over it, so a crash leaves the old tokens or the
+//! new ones, never half a file, and the file is always owner-only.
 //! Processes sharing a file (`webhooks` and a scheduled `apply`, say) take `<file>.lock` around
 //! a refresh and read the file again under it: a token another process got is taken as it is,
 //! instead of spending the refresh token twice.
@@ -197,34 +198,45 @@ pub fn write_tokens(
     replace(path, text.as_bytes())
 }
 
-/// Writes `bytes` to a private temporary file beside `path`, then renames it over `path`.
+/// Writes `bytes` to a new temporary file beside `path` (created exclusively, under a random
+/// name, readable by its owner only), then renames it over `path` and syncs the folder. A
+/// symbolic link at `path` is replaced by the file, not followed.
 fn replace(path: &Path, bytes: &[u8]) -> Result<(), TokenFileError> {
-    let directory = match path.parent() {
+    let directory = folder_of(path);
+    let written = (|| -> std::io::Result<()> {
+        let mut file = tempfile::Builder::new()
+            .prefix(".marginwise-credentials.")
+            .suffix(".tmp")
+            .tempfile_in(&directory)?;
+        file.write_all(bytes)?;
+        file.as_file().sync_all()?;
+        file.persist(path).map_err(|e| e.error)?;
+        // The rename itself is durable once the folder is synced (not possible everywhere).
+        if let Ok(folder) = File::open(&directory) {
+            let _ = folder.sync_all();
+        }
+        Ok(())
+    })();
+    written.map_err(|e| error(path, format!("writing it: {e}")))
+}
+
+/// The folder a file is in (`.` for a bare name).
+fn folder_of(path: &Path) -> PathBuf {
+    match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "credentials".to_string());
-    let temporary = directory.join(format!(".{name}.{}.tmp", std::process::id()));
-    let written = (|| -> std::io::Result<()> {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, path)
-    })();
-    written.map_err(|e| {
-        let _ = std::fs::remove_file(&temporary);
-        error(path, format!("writing it: {e}"))
-    })
+    }
+}
+
+/// Whether the file's folder takes a new file (`marginwise auth` asks before the merchant
+/// approves, so that an approval is never spent on tokens that cannot be kept).
+pub fn check_writable(path: &Path) -> Result<(), TokenFileError> {
+    tempfile::Builder::new()
+        .prefix(".marginwise-credentials.")
+        .suffix(".tmp")
+        .tempfile_in(folder_of(path))
+        .map(drop)
+        .map_err(|e| error(path, format!("its folder does not take a new file: {e}")))
 }
 
 /// An exclusive lock on `<file>.lock`, held until dropped (the lock file itself stays: removing
