@@ -294,8 +294,8 @@ enum Command {
         hmac: Option<String>,
         /// The folder `score` wrote and `apply` applied (its lines about a redacted customer are
         /// removed).
-        #[arg(long)]
-        plan: PathBuf,
+        #[arg(long, required_unless_present = "shops")]
+        plan: Option<PathBuf>,
         /// The state database (default: <plan>/sync-state.sqlite).
         #[arg(long)]
         state: Option<PathBuf>,
@@ -313,6 +313,13 @@ enum Command {
         /// folder when left empty). Without it the export folders keep the customer's data.
         #[arg(long = "export", value_name = "DIR")]
         export: Vec<PathBuf>,
+        /// Serve several shops (Shopify sends every shop's deliveries to the app's one address):
+        /// a JSON file {"shops": [{"credentials": FILE, "plan": DIR, "export": [DIR], "state":
+        /// FILE, "data_requests": DIR}, ...]}, each entry one shop (named by its credentials
+        /// file's "shop", or "shop"), relative paths from the file's folder. Instead of
+        /// --plan/--state/--data-requests/--export and the shop flags.
+        #[arg(long, conflicts_with_all = ["plan", "state", "data_requests", "export", "shop", "token", "credentials", "endpoint"])]
+        shops: Option<PathBuf>,
         #[command(flatten)]
         shop: ShopArgs,
     },
@@ -1087,9 +1094,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data_requests,
             secret_file,
             export,
+            shops,
             shop,
         } => {
             use model_pipeline::privacy::command::{self, Mode, WebhooksOptions};
+            use model_pipeline::privacy::shops::{self as served, ServedShop};
             let mode = match (listen, replay, topic, hmac) {
                 (_, Some(payload), Some(topic), Some(hmac)) => Mode::Replay {
                     payload,
@@ -1100,22 +1109,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 (Some(address), ..) => Mode::Listen(address),
                 _ => anyhow::bail!("pass --listen ADDRESS, or --replay FILE --topic T --hmac H"),
             };
+            let shops = match (shops, plan) {
+                (Some(file), _) => served::load(&file)?,
+                (None, Some(plan)) => vec![ServedShop {
+                    credentials: shop.resolve()?,
+                    // Beside a local --endpoint, --shop (or $SHOPIFY_SHOP) names the shop served.
+                    shop_domain: match shop.endpoint {
+                        Some(_) => shop
+                            .shop
+                            .clone()
+                            .or_else(|| std::env::var(model_pipeline::admin::SHOP_ENV).ok()),
+                        None => None,
+                    },
+                    plan,
+                    state,
+                    data_requests,
+                    export_dirs: export,
+                }],
+                (None, None) => anyhow::bail!("pass --plan DIR, or --shops FILE"),
+            };
             command::run(WebhooksOptions {
                 mode,
-                credentials: shop.resolve()?,
-                // Beside a local --endpoint, --shop (or $SHOPIFY_SHOP) names the shop served.
-                shop_domain: match shop.endpoint {
-                    Some(_) => shop
-                        .shop
-                        .clone()
-                        .or_else(|| std::env::var(model_pipeline::admin::SHOP_ENV).ok()),
-                    None => None,
-                },
                 secret_file,
-                plan,
-                state,
-                data_requests,
-                export_dirs: export,
+                shops,
             })?;
         }
         Command::Auth {

@@ -1647,3 +1647,122 @@ fn the_auth_callback_page_says_to_paste_the_address_and_keeps_no_code() {
     );
     assert!(lines.iter().all(|line| !line.contains(code)), "{lines:?}");
 }
+
+/// Shopify sends every shop's deliveries to the app's one address: one server serves several
+/// shops, each delivery reaching only the shop it names.
+#[test]
+fn one_process_serves_several_shops_each_delivery_reaching_its_own() {
+    use model_pipeline::privacy::Router;
+    let (first, second) = (shop("multi-a"), shop("multi-b"));
+    let (a, b) = ("a-shop.myshopify.com", "b-shop.myshopify.com");
+    let handler = |shop: &Shop, domain: &str| {
+        Handler::new(
+            HandlerConfig::new(secret(), domain, &shop.plan),
+            AdminClient::new(shop.credentials(), webhook_client_options()),
+        )
+    };
+    assert!(Router::new(vec![handler(&first, a), handler(&second, a)]).is_err());
+    let mut router = Router::new(vec![handler(&first, a), handler(&second, b)]).unwrap();
+    let deliver = |router: &mut Router, header: Option<&str>, body: &str, hmac: Option<&str>| {
+        let signed = sign(&secret(), body.as_bytes());
+        router.handle(&Delivery {
+            topic: Some("customers/redact"),
+            shop_domain: header,
+            hmac: Some(hmac.unwrap_or(&signed)),
+            webhook_id: None,
+            body: body.as_bytes(),
+        })
+    };
+    let redact = |shop: &str, n: u64| redact_body(n).replace(SHOP, shop);
+
+    // Unsigned: refused before any shop is looked at.
+    let outcome = deliver(&mut router, Some(b), &redact(b, 2), Some("AAAA"));
+    assert_eq!(outcome.status(), 401, "{outcome}");
+    // Customer 2 of the second shop only; then customer 3 of the first, named by its payload
+    // alone (no header, as a replayed delivery).
+    let outcome = deliver(&mut router, Some(b), &redact(b, 2), None);
+    assert_eq!(outcome.status(), 200, "{outcome}");
+    assert_eq!(second.stored_profile(2), None);
+    assert!(first.stored_profile(2).is_some());
+    let outcome = deliver(&mut router, None, &redact(a, 3), None);
+    assert_eq!(outcome.status(), 200, "{outcome}");
+    assert_eq!(first.stored_profile(3), None);
+    assert!(second.stored_profile(3).is_some());
+    // A shop not served, and a header and payload that disagree, change nothing.
+    let outcome = deliver(
+        &mut router,
+        Some("c-shop.myshopify.com"),
+        &redact("c-shop.myshopify.com", 1),
+        None,
+    );
+    assert_eq!(outcome.status(), 422, "{outcome}");
+    assert!(
+        outcome
+            .to_string()
+            .contains("a-shop.myshopify.com, b-shop.myshopify.com"),
+        "{outcome}"
+    );
+    let outcome = deliver(&mut router, Some(a), &redact(b, 1), None);
+    assert_eq!(outcome.status(), 400, "{outcome}");
+    assert!(first.stored_profile(1).is_some() && second.stored_profile(1).is_some());
+}
+
+/// `webhooks --shops FILE`: the shops' credentials files and plan folders from one file.
+#[test]
+fn the_cli_serves_the_shops_of_a_shops_file() {
+    let (first, second) = (shop("shops-file-a"), shop("shops-file-b"));
+    let dir = first.plan.parent().unwrap().join("shops-file");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut entries = Vec::new();
+    for (name, shop) in [("a", &first), ("b", &second)] {
+        std::fs::write(
+            dir.join(format!("{name}.json")),
+            format!(r#"{{"access_token": "{}"}}"#, shop.store.token()),
+        )
+        .unwrap();
+        entries.push(serde_json::json!({
+            "shop": format!("{name}-shop.myshopify.com"),
+            "endpoint": shop.store.url(),
+            "credentials": format!("{name}.json"),
+            "plan": shop.plan,
+        }));
+    }
+    let shops = dir.join("shops.json");
+    std::fs::write(&shops, serde_json::json!({ "shops": entries }).to_string()).unwrap();
+    let body = redact_body(2).replace(SHOP, "b-shop.myshopify.com");
+    let payload = dir.join("redact.json");
+    std::fs::write(&payload, &body).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_marginwise"))
+        .args(["--quiet", "webhooks", "--replay"])
+        .arg(&payload)
+        .args(["--topic", "customers/redact", "--hmac"])
+        .arg(sign(&secret(), body.as_bytes()))
+        .arg("--shops")
+        .arg(&shops)
+        .env_remove("SHOPIFY_ACCESS_TOKEN")
+        .env("SHOPIFY_API_SECRET", SECRET)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{text}");
+    assert_eq!(second.stored_profile(2), None);
+    assert!(first.stored_profile(2).is_some());
+    // A token in the environment would be one shop's: refused with --shops.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_marginwise"))
+        .args(["--quiet", "webhooks", "--listen", "127.0.0.1:0", "--shops"])
+        .arg(&shops)
+        .env("SHOPIFY_ACCESS_TOKEN", "shpat_one_shops")
+        .env("SHOPIFY_API_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("a token is one shop's"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use super::server::WebhookServer;
-use super::{AppSecret, Delivery, Handler, HandlerConfig, Outcome, webhook_client_options};
+use super::shops::ServedShop;
+use super::{AppSecret, Delivery, Handler, HandlerConfig, Outcome, Router, webhook_client_options};
 use crate::admin::{AccessToken, AdminClient, Credentials};
 use crate::say;
 
@@ -27,16 +28,9 @@ pub enum Mode {
 #[derive(Debug, Clone)]
 pub struct WebhooksOptions {
     pub mode: Mode,
-    pub credentials: Credentials,
-    /// The shop's myshopify domain when the credentials are a local stand-in's (whose key is
-    /// its endpoint, not a shop).
-    pub shop_domain: Option<String>,
     pub secret_file: Option<PathBuf>,
-    pub plan: PathBuf,
-    pub state: Option<PathBuf>,
-    pub data_requests: Option<PathBuf>,
-    /// Bulk export folders (`marginwise export --out`) that redactions reach too.
-    pub export_dirs: Vec<PathBuf>,
+    /// The shops served: the one the flags name, or those of `--shops FILE`.
+    pub shops: Vec<ServedShop>,
 }
 
 /// The shop deliveries must name: the credentials' shop, or, against a local stand-in, the
@@ -64,44 +58,65 @@ pub fn served_shop_domain(
     }
 }
 
+/// One shop's handler.
+fn handler(secret: &AppSecret, shop: ServedShop) -> anyhow::Result<Handler> {
+    let shop_domain = served_shop_domain(&shop.credentials, shop.shop_domain.as_deref())?;
+    let mut config = HandlerConfig::new(secret.clone(), &shop_domain, &shop.plan);
+    if let Some(state) = shop.state {
+        config.state_file = state;
+    }
+    if let Some(dir) = shop.data_requests {
+        config.data_requests_dir = dir;
+    }
+    config.export_dirs = shop.export_dirs;
+    let client = AdminClient::new(shop.credentials, webhook_client_options());
+    Ok(Handler::new(config, client))
+}
+
+/// What a handler serves, for the line said at start.
+fn served(handler: &Handler) -> String {
+    let config = handler.config();
+    let exports: Vec<String> = config
+        .export_dirs
+        .iter()
+        .map(|dir| dir.display().to_string())
+        .collect();
+    format!(
+        "shop {}, state {}, plan {}, data requests {}, exports {}",
+        config.shop_domain,
+        config.state_file.display(),
+        config.plan_dir.display(),
+        config.data_requests_dir.display(),
+        if exports.is_empty() {
+            "none (pass --export DIR)".to_string()
+        } else {
+            exports.join(", ")
+        }
+    )
+}
+
 /// Runs the command; a replayed delivery that is not answered 2xx is an error.
 pub fn run(options: WebhooksOptions) -> anyhow::Result<()> {
     let secret = AppSecret::load(options.secret_file.as_deref())?;
-    let shop_domain = served_shop_domain(&options.credentials, options.shop_domain.as_deref())?;
-    let mut config = HandlerConfig::new(secret, &shop_domain, &options.plan);
-    if let Some(state) = options.state {
-        config.state_file = state;
-    }
-    if let Some(dir) = options.data_requests {
-        config.data_requests_dir = dir;
-    }
-    config.export_dirs = options.export_dirs;
-    let client = AdminClient::new(options.credentials, webhook_client_options());
-    let mut handler = Handler::new(config, client);
+    let handlers = options
+        .shops
+        .into_iter()
+        .map(|shop| handler(&secret, shop))
+        .collect::<anyhow::Result<Vec<Handler>>>()?;
+    let mut router = Router::new(handlers).map_err(|e| anyhow::anyhow!("the shops served: {e}"))?;
     match options.mode {
         Mode::Listen(address) => {
-            let exports: Vec<String> = handler
-                .config()
-                .export_dirs
+            let summary = router
+                .handlers()
                 .iter()
-                .map(|dir| dir.display().to_string())
-                .collect();
-            let summary = format!(
-                "shop {shop_domain}, state {}, plan {}, data requests {}, exports {}",
-                handler.config().state_file.display(),
-                handler.config().plan_dir.display(),
-                handler.config().data_requests_dir.display(),
-                if exports.is_empty() {
-                    "none (pass --export DIR)".to_string()
-                } else {
-                    exports.join(", ")
-                }
-            );
+                .map(served)
+                .collect::<Vec<_>>()
+                .join("; ");
             // Never `eprintln!`: it panics when stderr is closed, which would stop the server.
             let log = Box::new(|line: &str| {
                 let _ = writeln!(std::io::stderr(), "{line}");
             });
-            let server = WebhookServer::start(&address, handler, log)?;
+            let server = WebhookServer::start(&address, router, log)?;
             say!(
                 "serving the privacy webhooks at {} ({summary}); stop with Ctrl-C",
                 server.url()
@@ -123,7 +138,7 @@ pub fn run(options: WebhooksOptions) -> anyhow::Result<()> {
                 payload.display(),
                 super::MAX_BODY_BYTES
             );
-            let outcome = handler.handle(&Delivery {
+            let outcome = router.handle(&Delivery {
                 topic: Some(&topic),
                 shop_domain: shop_domain.as_deref(),
                 hmac: Some(&hmac),

@@ -54,6 +54,7 @@ pub mod command;
 pub mod exports;
 pub mod local;
 pub mod server;
+pub mod shops;
 pub mod signature;
 
 use std::path::{Path, PathBuf};
@@ -430,6 +431,89 @@ impl Id {
             Id::Text(text) => text.trim().parse().ok(),
         }
         .filter(|n| *n > 0)
+    }
+}
+
+/// The handlers of every shop a process serves (one, or those of `--shops FILE`), each delivery
+/// given to the one of the shop it names.
+#[derive(Debug)]
+pub struct Router {
+    handlers: Vec<Handler>,
+}
+
+impl From<Handler> for Router {
+    fn from(handler: Handler) -> Router {
+        Router {
+            handlers: vec![handler],
+        }
+    }
+}
+
+impl Router {
+    /// Handlers of distinct shops, at least one.
+    pub fn new(handlers: Vec<Handler>) -> Result<Router, String> {
+        if handlers.is_empty() {
+            return Err("no shop to serve".to_string());
+        }
+        for (index, handler) in handlers.iter().enumerate() {
+            let shop = &handler.config.shop_domain;
+            if handlers
+                .iter()
+                .skip(index + 1)
+                .any(|other| other.config.shop_domain == *shop)
+            {
+                return Err(format!("{shop} is served twice"));
+            }
+        }
+        Ok(Router { handlers })
+    }
+
+    pub fn handlers(&self) -> &[Handler] {
+        &self.handlers
+    }
+
+    /// Handles one delivery: with one shop served, exactly as its handler does; with several,
+    /// the signature is checked first (every shop's deliveries are signed with the app's one
+    /// secret), then the delivery goes to the handler of the shop its header (else its
+    /// payload's `shop_domain`) names, which checks both again.
+    pub fn handle(&mut self, delivery: &Delivery<'_>) -> Outcome {
+        let [first, rest @ ..] = self.handlers.as_mut_slice() else {
+            return Outcome::Malformed("no shop is served".to_string());
+        };
+        if rest.is_empty() {
+            return first.handle(delivery);
+        }
+        if let Err(why) = verify(&first.config.secret, delivery.body, delivery.hmac) {
+            return Outcome::Unauthorized(why);
+        }
+        let named = match delivery.shop_domain {
+            Some(shop) => Some(shop.to_string()),
+            None => parse::<ShopPayload>(delivery.body)
+                .ok()
+                .and_then(|p| p.shop_domain),
+        };
+        let Some(named) = named.map(|s| s.trim().to_ascii_lowercase()) else {
+            return Outcome::Malformed(format!(
+                "neither a {SHOP_HEADER} header nor a shop_domain in the payload"
+            ));
+        };
+        let served: Vec<&str> = self
+            .handlers
+            .iter()
+            .map(|h| h.config.shop_domain.as_str())
+            .collect();
+        let served = served.join(", ").chars().take(1_000).collect();
+        match self
+            .handlers
+            .iter_mut()
+            .find(|h| h.config.shop_domain == named)
+        {
+            Some(handler) => handler.handle(delivery),
+            None => Outcome::OtherShop {
+                shop: named.chars().take(255).collect(),
+                served,
+            },
+        }
     }
 }
 

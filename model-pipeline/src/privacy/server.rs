@@ -24,7 +24,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{
-    COMPLIANCE_PATH, Delivery, HMAC_HEADER, Handler, MAX_BODY_BYTES, SHOP_HEADER, TOPIC_HEADER,
+    COMPLIANCE_PATH, Delivery, HMAC_HEADER, MAX_BODY_BYTES, Router, SHOP_HEADER, TOPIC_HEADER,
     WEBHOOK_ID_HEADER,
 };
 
@@ -73,8 +73,13 @@ impl std::fmt::Debug for WebhookServer {
 
 impl WebhookServer {
     /// Binds `listen` (loopback addresses only; port 0 picks a free port) and serves deliveries
-    /// to `handler` on a thread of its own.
-    pub fn start(listen: &str, handler: Handler, log: Log) -> Result<WebhookServer, ServerError> {
+    /// to `router` (one shop's [`super::Handler`], or several) on a thread of its own.
+    pub fn start(
+        listen: &str,
+        router: impl Into<Router>,
+        log: Log,
+    ) -> Result<WebhookServer, ServerError> {
+        let router = router.into();
         let addresses: Vec<SocketAddr> = listen
             .to_socket_addrs()
             .map_err(|source| ServerError::Bind {
@@ -104,11 +109,11 @@ impl WebhookServer {
         let thread = std::thread::Builder::new()
             .name("privacy-webhooks".to_string())
             .spawn(move || {
-                let mut handler = handler;
+                let mut router = router;
                 let readers = Arc::new(AtomicUsize::new(0));
                 // `incoming_requests` ends when the server is unblocked (shutdown).
                 for request in serving.incoming_requests() {
-                    answer(request, &mut handler, &log, &readers);
+                    answer(request, &mut router, &log, &readers);
                 }
             })
             .map_err(|e| ServerError::Start {
@@ -209,12 +214,7 @@ fn read_body(
     receiver.recv_timeout(BODY_DEADLINE).ok()
 }
 
-fn answer(
-    request: tiny_http::Request,
-    handler: &mut Handler,
-    log: &Log,
-    readers: &Arc<AtomicUsize>,
-) {
+fn answer(request: tiny_http::Request, router: &mut Router, log: &Log, readers: &Arc<AtomicUsize>) {
     let started = Instant::now();
     let path = request.url().split('?').next().unwrap_or_default();
     if path == crate::authorize::CALLBACK_PATH && *request.method() == tiny_http::Method::Get {
@@ -284,7 +284,7 @@ fn answer(
             format!("refused: body over {MAX_BODY_BYTES} bytes"),
         ),
         Ok(_) => {
-            let outcome = handler.handle(&Delivery {
+            let outcome = router.handle(&Delivery {
                 topic: topic.as_deref(),
                 shop_domain: shop.as_deref(),
                 hmac: hmac.as_deref(),

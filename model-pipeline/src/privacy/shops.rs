@@ -1,0 +1,202 @@
+//! `marginwise webhooks --shops FILE`: one process serving the privacy webhooks of several
+//! shops. Shopify sends every shop's compliance deliveries to the app's one address, so an app
+//! on more than one store (`marginwise auth` for each) needs one server that knows them all.
+//!
+//! ```json
+//! {"shops": [
+//!   {"credentials": "a/credentials.json", "plan": "a/plan", "export": ["a/export"]},
+//!   {"credentials": "b/credentials.json", "plan": "b/plan", "state": "b/state.sqlite"}
+//! ]}
+//! ```
+//!
+//! Each entry is one shop: its credentials file (the one `marginwise auth` wrote, whose `shop`
+//! names it; or `shop` beside it), its plan folder, and optionally its state database,
+//! data-request folder and export folders, as the single-shop flags take them. Relative paths
+//! are read from the file's folder. A shop listed twice, two shops sharing a plan folder, state
+//! database, data-request folder or export folder, and a `SHOPIFY_ACCESS_TOKEN` in the
+//! environment (a token is one shop's) are refused.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::admin::{Credentials, TOKEN_ENV};
+
+/// The file.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShopsFile {
+    shops: Vec<ShopEntry>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShopEntry {
+    /// The shop's myshopify domain; else the credentials file's `shop`.
+    shop: Option<String>,
+    credentials: Option<PathBuf>,
+    /// A local stand-in's GraphQL endpoint (tests), with `shop` naming the shop served.
+    endpoint: Option<String>,
+    plan: PathBuf,
+    state: Option<PathBuf>,
+    data_requests: Option<PathBuf>,
+    #[serde(default)]
+    export: Vec<PathBuf>,
+}
+
+/// One shop to serve, with what its handler needs.
+#[derive(Debug, Clone)]
+pub struct ServedShop {
+    pub credentials: Credentials,
+    /// The shop's domain beside a local stand-in's endpoint.
+    pub shop_domain: Option<String>,
+    pub plan: PathBuf,
+    pub state: Option<PathBuf>,
+    pub data_requests: Option<PathBuf>,
+    pub export_dirs: Vec<PathBuf>,
+}
+
+/// Reads the shops file; every problem names the file and the entry.
+pub fn load(path: &Path) -> anyhow::Result<Vec<ServedShop>> {
+    anyhow::ensure!(
+        std::env::var_os(TOKEN_ENV).is_none(),
+        "{TOKEN_ENV} is set: a token is one shop's, so with --shops each shop's token comes from \
+         its own credentials file; unset it"
+    );
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file: ShopsFile = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{}: not a {{\"shops\": [...]}} file as `marginwise webhooks --help` shows",
+            path.display()
+        )
+    })?;
+    anyhow::ensure!(!file.shops.is_empty(), "{}: no shops", path.display());
+    let base = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let resolve = |p: &Path| {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        }
+    };
+    let mut served = Vec::with_capacity(file.shops.len());
+    for (index, entry) in file.shops.into_iter().enumerate() {
+        let place = format!("{} shops[{index}]", path.display());
+        let credentials_file = entry.credentials.as_deref().map(resolve);
+        let credentials = match &entry.endpoint {
+            Some(endpoint) => {
+                anyhow::ensure!(
+                    entry.shop.is_some(),
+                    "{place}: an endpoint needs \"shop\", the shop served"
+                );
+                Credentials::resolve_local(endpoint, None, credentials_file.as_deref())
+            }
+            None => {
+                anyhow::ensure!(
+                    credentials_file.is_some(),
+                    "{place}: no \"credentials\" (the file `marginwise auth` wrote for the shop)"
+                );
+                Credentials::resolve(entry.shop.as_deref(), None, credentials_file.as_deref())
+            }
+        }
+        .with_context(|| place.clone())?;
+        served.push(ServedShop {
+            credentials,
+            shop_domain: entry.endpoint.as_ref().and(entry.shop),
+            plan: resolve(&entry.plan),
+            state: entry.state.as_deref().map(resolve),
+            data_requests: entry.data_requests.as_deref().map(resolve),
+            export_dirs: entry.export.iter().map(|p| resolve(p)).collect(),
+        });
+    }
+    refuse_shared_folders(path, &served)?;
+    Ok(served)
+}
+
+/// Two shops sharing a folder or database would redact each other's data.
+fn refuse_shared_folders(path: &Path, served: &[ServedShop]) -> anyhow::Result<()> {
+    let mut seen: Vec<(PathBuf, usize)> = Vec::new();
+    for (index, shop) in served.iter().enumerate() {
+        let mut places: Vec<PathBuf> = vec![shop.plan.clone()];
+        places.extend(shop.state.clone());
+        places.extend(shop.data_requests.clone());
+        places.extend(shop.export_dirs.iter().cloned());
+        for place in places {
+            // The same folder written two ways (`a/plan` and `./a/plan/`) is still the same.
+            let key: PathBuf = place.components().collect();
+            if let Some((_, other)) = seen.iter().find(|(p, i)| *p == key && *i != index) {
+                anyhow::bail!(
+                    "{}: shops[{other}] and shops[{index}] both use {}; each shop needs its own",
+                    path.display(),
+                    place.display()
+                );
+            }
+            seen.push((key, index));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn entries_resolve_against_the_files_folder_and_shared_folders_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let credentials = |name: &str, shop: &str| {
+            let file = dir.path().join(name);
+            std::fs::write(
+                &file,
+                format!(r#"{{"shop": "{shop}", "access_token": "shpat_{name}"}}"#),
+            )
+            .unwrap();
+        };
+        credentials("a.json", "a.myshopify.com");
+        credentials("b.json", "b.myshopify.com");
+        let shops = dir.path().join("shops.json");
+        std::fs::write(
+            &shops,
+            r#"{"shops": [
+                {"credentials": "a.json", "plan": "a/plan", "export": ["a/export"]},
+                {"credentials": "b.json", "plan": "b/plan"}
+            ]}"#,
+        )
+        .unwrap();
+        let served = load(&shops).unwrap();
+        assert_eq!(served[0].credentials.shop, "a.myshopify.com");
+        assert_eq!(served[1].credentials.shop, "b.myshopify.com");
+        assert_eq!(served[0].plan, dir.path().join("a/plan"));
+        assert_eq!(served[0].export_dirs, vec![dir.path().join("a/export")]);
+
+        for (text, says) in [
+            (
+                r#"{"shops": [{"credentials": "a.json", "plan": "p"}, {"credentials": "b.json", "plan": "./p/"}]}"#,
+                "shops[0] and shops[1] both use",
+            ),
+            (
+                r#"{"shops": [{"credentials": "a.json", "plan": "a", "export": ["x"]}, {"credentials": "b.json", "plan": "b", "export": ["x"]}]}"#,
+                "both use",
+            ),
+            (
+                r#"{"shops": [{"plan": "p"}]}"#,
+                "shops[0]: no \"credentials\"",
+            ),
+            (
+                r#"{"shops": [{"credentials": "missing.json", "plan": "p"}]}"#,
+                "shops[0]",
+            ),
+            (r#"{"shops": []}"#, "no shops"),
+            (r#"{"shop": []}"#, "not a {\"shops\": [...]} file"),
+        ] {
+            std::fs::write(&shops, text).unwrap();
+            let error = format!("{:#}", load(&shops).unwrap_err());
+            assert!(error.contains(says), "{text}: {error}");
+        }
+    }
+}
