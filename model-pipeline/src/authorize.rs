@@ -86,6 +86,78 @@ impl std::fmt::Display for Authorized {
     }
 }
 
+/// What `marginwise auth --check` found (no secrets).
+#[derive(Debug)]
+pub struct Checked {
+    pub shop: String,
+    /// Where the tokens came from, when from a file `marginwise auth` wrote.
+    pub file: Option<PathBuf>,
+    /// Whether the check renewed the access token.
+    pub renewed: bool,
+    /// The tokens the file holds after the check.
+    pub tokens: Option<StoredTokens>,
+}
+
+impl std::fmt::Display for Checked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let renewed = if self.renewed {
+            " (renewed with the refresh token)"
+        } else {
+            ""
+        };
+        writeln!(f, "the token works for {}{renewed}", self.shop)?;
+        let Some(tokens) = &self.tokens else {
+            return writeln!(f, "  (a token that is not renewed by marginwise)");
+        };
+        if let Some(file) = &self.file {
+            writeln!(f, "  tokens in {}", file.display())?;
+        }
+        if let Some(at) = tokens.access_token_expires_at {
+            writeln!(f, "  access token expires at {at}")?;
+        }
+        match tokens.refresh_token_expires_at {
+            Some(at) => writeln!(
+                f,
+                "  refresh token expires at {at}: run `marginwise auth` again before then"
+            ),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Sends one read with `credentials` (renewing a stored token when it is due, as every command
+/// does) and says what the file now holds.
+pub fn check(credentials: Credentials, options: ClientOptions) -> anyhow::Result<Checked> {
+    use crate::admin::{Auth, Retry, ops};
+    let file = match &credentials.auth {
+        Auth::Refreshing(held) => Some(held.file.clone()),
+        _ => None,
+    };
+    let shop = credentials.shop.clone();
+    let mut client = AdminClient::new(credentials, options);
+    // The cheapest read there is: no nodes asked for.
+    let variables = ops::read_metafields::Variables {
+        ids: Vec::new(),
+        namespace: "$app".to_string(),
+        customer_key: "profile".to_string(),
+        variant_key: "offer".to_string(),
+    };
+    client
+        .execute::<ops::ReadMetafields>("nodes", variables, Retry::Always)
+        .with_context(|| format!("checking the token with {shop}"))?;
+    let tokens = file
+        .as_deref()
+        .map(token_file::read_tokens)
+        .transpose()?
+        .flatten();
+    Ok(Checked {
+        shop,
+        file,
+        renewed: client.token_refreshes > 0,
+        tokens,
+    })
+}
+
 /// The loopback address and path a redirect URI names, when marginwise can listen there itself.
 fn loopback(redirect_uri: &str) -> Option<(String, String)> {
     let uri = redirect_uri.parse::<ureq::http::Uri>().ok()?;

@@ -391,6 +391,11 @@ enum Command {
         /// GraphQL endpoint of a local stand-in (loopback only), whose grants stand in for the shop's.
         #[arg(long)]
         endpoint: Option<String>,
+        /// Do not ask for a new approval: check that the tokens in --credentials FILE still
+        /// work (one read, renewing the access token when it is due) and print when they
+        /// expire. For a scheduled job's first step, or after an error about the token.
+        #[arg(long, conflicts_with_all = ["redirect_uri", "wait"])]
+        check: bool,
     },
     /// Generate a store of this many customers and time the pipeline to the plan.
     Bench {
@@ -1140,8 +1145,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             redirect_uri,
             wait,
             endpoint,
+            check,
         } => {
             use model_pipeline::admin::{self, oauth};
+            if check {
+                let given = match &endpoint {
+                    Some(endpoint) => {
+                        Credentials::resolve_local(endpoint, None, Some(&credentials))?
+                    }
+                    None => Credentials::resolve(shop.as_deref(), None, Some(&credentials))?,
+                };
+                let options = ClientOptions {
+                    notify_retries: !cli.quiet,
+                    ..ClientOptions::default()
+                };
+                let status = model_pipeline::authorize::check(given, options)?;
+                say!("{status}")?;
+                return Ok(());
+            }
             let shop = admin::resolve_shop(shop.as_deref(), Some(&credentials))?;
             let client = admin::resolve_app_client(Some(&credentials))?;
             let grant_to = match &endpoint {

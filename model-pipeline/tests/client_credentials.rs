@@ -545,6 +545,30 @@ fn the_merchant_approves_and_every_command_then_uses_and_renews_the_tokens() {
     // The renewed token was used, so the spent refresh token is gone, and the new one works.
     assert!(!store.refresh_token_valid(&refresh));
     assert!(store.refresh_token_valid(new_refresh));
+
+    // `auth --check` says the tokens work, renewing them when they are due.
+    let check = || {
+        marginwise()
+            .args(["--quiet", "auth", "--check", "--endpoint", &store.url()])
+            .arg("--credentials")
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let output = check();
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        said.starts_with(&format!("the token works for {}\n", store.url())),
+        "{said}"
+    );
+    assert!(said.contains("refresh token expires at "), "{said}");
+    store.expire_tokens();
+    let output = check();
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(said.contains("(renewed with the refresh token)"), "{said}");
+    assert_eq!(store.stats().tokens_refreshed, 2);
 }
 
 #[test]
