@@ -547,7 +547,8 @@ pub fn evaluate_records(
             .map(|c| {
                 variants
                     .iter()
-                    .find(|v| v.id == c.variant_id && v.price_minor > 0)
+                    .filter(known)
+                    .find(|v| v.id == c.variant_id)
                     .map(|v| (v.clone(), c.quantity))
             })
             .collect();

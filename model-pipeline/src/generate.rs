@@ -370,9 +370,9 @@ fn write_products(
     std::fs::write(bundles_path, text).map_err(io_error(bundles_path))
 }
 
-/// The first [`SAMPLE_BUNDLES`] planted pairs as bundles: a product whose one variant (the
-/// parent) is priced at the two first variants' prices together, at their costs together (none
-/// when either is unknown), and the definitions, each component weighted by its price.
+/// The first [`SAMPLE_BUNDLES`] planted pairs whose first variants have a known cost, as
+/// bundles: a product whose one variant (the parent) is priced at the two variants' prices
+/// together, at their costs together, and the definitions, each component weighted by its price.
 fn sample_bundles(catalog: &Catalog) -> (Vec<Product>, Vec<serde_json::Value>) {
     let first_variant = catalog
         .products
@@ -382,9 +382,13 @@ fn sample_bundles(catalog: &Catalog) -> (Vec<Product>, Vec<serde_json::Value>) {
         .unwrap_or(VARIANT_BASE)
         + 1;
     let first_product = PRODUCT_BASE + catalog.products.len() as u64;
+    // Pairs whose two variants have a known cost: a bundle the guard can price (one of unknown
+    // cost is never discounted, which is not what a sample should show).
     let pairs = catalog.products.iter().filter_map(|anchor| {
         let partner = catalog.products.get(anchor.partner?)?;
-        Some((anchor.variants.first()?, partner.variants.first()?))
+        let (first, second) = (anchor.variants.first()?, partner.variants.first()?);
+        (first.unit_cost_minor.is_some() && second.unit_cost_minor.is_some())
+            .then_some((first, second))
     });
     let mut products = Vec::new();
     let mut definitions = Vec::new();

@@ -315,9 +315,10 @@ enum Command {
         export: Vec<PathBuf>,
         /// Serve several shops (Shopify sends every shop's deliveries to the app's one address):
         /// a JSON file {"shops": [{"credentials": FILE, "plan": DIR, "export": [DIR], "state":
-        /// FILE, "data_requests": DIR}, ...]}, each entry one shop (named by its credentials
-        /// file's "shop", or "shop"), relative paths from the file's folder. Instead of
-        /// --plan/--state/--data-requests/--export and the shop flags.
+        /// FILE, "data_requests": DIR}, ...]}, each entry one shop (named by "shop" or by its
+        /// credentials file's "shop", which must agree; never by $SHOPIFY_SHOP), relative paths
+        /// from the file's folder. Instead of --plan/--state/--data-requests/--export and the
+        /// shop flags.
         #[arg(long, conflicts_with_all = ["plan", "state", "data_requests", "export", "shop", "token", "credentials", "endpoint"])]
         shops: Option<PathBuf>,
         #[command(flatten)]

@@ -416,6 +416,43 @@ fn the_sample_bundles_are_valid_and_scoring_flags_their_parents() {
             .sum();
         assert!((price(*parent) - components).abs() < 1e-9, "{bundle}");
     }
+    // Every component has a known cost, whatever the seed: a bundle the guard can price.
+    for seed in 1..=30 {
+        let store = dir.join(format!("seed-{seed}"));
+        generate(
+            &GeneratorConfig {
+                customers: 300,
+                seed,
+            },
+            &store,
+            Progress::hidden(),
+        )
+        .unwrap();
+        let products = std::fs::read_to_string(store.join(PRODUCTS_FILE)).unwrap();
+        let file: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(store.join(BUNDLES_FILE)).unwrap())
+                .unwrap();
+        for component in file["bundles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|b| b["components"].as_array().unwrap())
+        {
+            let id = component["variant"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap();
+            let gid = format!("ProductVariant\\/{id}\"");
+            let line = products.lines().find(|l| l.contains(&gid)).unwrap();
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert!(
+                value["inventoryItem"]["unitCost"].is_object(),
+                "seed {seed}: {line}"
+            );
+        }
+    }
     let mut options = RunOptions::default();
     options.score.bundle_parents = parents.clone();
     let outcome = pipeline::run(&store, &dir.join("out"), &options, Progress::hidden()).unwrap();

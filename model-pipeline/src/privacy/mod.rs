@@ -10,8 +10,10 @@
 //! 1. the signature is checked against the raw body ([`signature`]); a bad or missing one is
 //!    refused (401) before the body is even parsed, and nothing is done;
 //! 2. the topic decides: an unknown topic is acknowledged (200) and nothing is done;
-//! 3. the shop named by the delivery must be the shop this process serves (one process serves one
-//!    shop: one set of credentials, one state database);
+//! 3. the shop named by the delivery must be the shop this handler serves (one handler serves one
+//!    shop: one set of credentials, one state database; a process serving several shops,
+//!    `--shops FILE` ([`shops`]), gives each delivery to the handler of the shop it names,
+//!    [`Router`]);
 //! 4. the work is done, then the answer is 200. Anything that failed answers 5xx so that Shopify
 //!    sends the delivery again (it retries 8 times over 4 hours), which is safe because every
 //!    action is idempotent: deleting what is gone, forgetting rows that are not there and
@@ -485,6 +487,16 @@ impl Router {
         }
         if let Err(why) = verify(&first.config.secret, delivery.body, delivery.hmac) {
             return Outcome::Unauthorized(why);
+        }
+        // As one handler does: a topic not acted on is acknowledged, whatever shop it names.
+        match delivery.topic.map(|name| (name, Topic::parse(name))) {
+            Some((name, None)) => {
+                return Outcome::Ignored {
+                    topic: name.chars().take(100).collect(),
+                };
+            }
+            None => return Outcome::Malformed(format!("no {TOPIC_HEADER} header")),
+            Some((_, Some(_))) => {}
         }
         let named = match delivery.shop_domain {
             Some(shop) => Some(shop.to_string()),

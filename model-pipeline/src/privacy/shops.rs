@@ -10,17 +10,19 @@
 //! ```
 //!
 //! Each entry is one shop: its credentials file (the one `marginwise auth` wrote, whose `shop`
-//! names it; or `shop` beside it), its plan folder, and optionally its state database,
-//! data-request folder and export folders, as the single-shop flags take them. Relative paths
-//! are read from the file's folder. A shop listed twice, two shops sharing a plan folder, state
-//! database, data-request folder or export folder, and a `SHOPIFY_ACCESS_TOKEN` in the
-//! environment (a token is one shop's) are refused.
+//! names it; or `shop` beside it, which must then agree), its plan folder, and optionally its
+//! state database, data-request folder and export folders, as the single-shop flags take them.
+//! Relative paths are read from the file's folder. The shop is never taken from the environment
+//! (`SHOPIFY_SHOP` would name every entry without one). A shop listed twice, two shops sharing a
+//! plan folder, state database, data-request folder or export folder (compared as absolute
+//! paths with `.` and `..` resolved, and through symbolic links where they exist), and a
+//! `SHOPIFY_ACCESS_TOKEN` in the environment (a token is one shop's) are refused.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::admin::{Credentials, TOKEN_ENV};
+use crate::admin::{Credentials, TOKEN_ENV, shop_domain};
 
 /// The file.
 #[derive(Debug, serde::Deserialize)]
@@ -76,6 +78,8 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<ServedShop>> {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    let base =
+        std::path::absolute(&base).with_context(|| format!("the folder of {}", path.display()))?;
     let resolve = |p: &Path| {
         if p.is_absolute() {
             p.to_path_buf()
@@ -84,15 +88,37 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<ServedShop>> {
         }
     };
     let mut served = Vec::with_capacity(file.shops.len());
+    let mut domains: Vec<String> = Vec::with_capacity(file.shops.len());
     for (index, entry) in file.shops.into_iter().enumerate() {
         let place = format!("{} shops[{index}]", path.display());
         let credentials_file = entry.credentials.as_deref().map(resolve);
+        // The shop: the entry's and the file's, which must agree; never the environment's.
+        let from_file = match &credentials_file {
+            Some(file) => file_shop(file).with_context(|| place.clone())?,
+            None => None,
+        };
+        let shop = match (&entry.shop, &from_file) {
+            (Some(given), Some(held)) => {
+                let (given_domain, held_domain) = (shop_domain(given)?, shop_domain(held)?);
+                anyhow::ensure!(
+                    given_domain == held_domain,
+                    "{place}: \"shop\" is {given_domain}, but its credentials file is \
+                     {held_domain}'s"
+                );
+                given_domain
+            }
+            (Some(given), None) => shop_domain(given).with_context(|| place.clone())?,
+            (None, Some(held)) => shop_domain(held).with_context(|| place.clone())?,
+            (None, None) => anyhow::bail!(
+                "{place}: no shop: give \"shop\", or a credentials file that names it"
+            ),
+        };
+        if let Some(other) = domains.iter().position(|d| *d == shop) {
+            anyhow::bail!("{place}: {shop} is shops[{other}] too");
+        }
+        domains.push(shop.clone());
         let credentials = match &entry.endpoint {
             Some(endpoint) => {
-                anyhow::ensure!(
-                    entry.shop.is_some(),
-                    "{place}: an endpoint needs \"shop\", the shop served"
-                );
                 Credentials::resolve_local(endpoint, None, credentials_file.as_deref())
             }
             None => {
@@ -100,13 +126,13 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<ServedShop>> {
                     credentials_file.is_some(),
                     "{place}: no \"credentials\" (the file `marginwise auth` wrote for the shop)"
                 );
-                Credentials::resolve(entry.shop.as_deref(), None, credentials_file.as_deref())
+                Credentials::resolve(Some(&shop), None, credentials_file.as_deref())
             }
         }
         .with_context(|| place.clone())?;
         served.push(ServedShop {
             credentials,
-            shop_domain: entry.endpoint.as_ref().and(entry.shop),
+            shop_domain: entry.endpoint.as_ref().map(|_| shop.clone()),
             plan: resolve(&entry.plan),
             state: entry.state.as_deref().map(resolve),
             data_requests: entry.data_requests.as_deref().map(resolve),
@@ -117,17 +143,75 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<ServedShop>> {
     Ok(served)
 }
 
-/// Two shops sharing a folder or database would redact each other's data.
+/// The `shop` a credentials file names, if any.
+fn file_shop(file: &Path) -> anyhow::Result<Option<String>> {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        shop: Option<String>,
+    }
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    // A parse error may quote the file, which holds secrets: say where only.
+    let named: Named = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not a credentials file (line {}, column {})",
+            file.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    Ok(named.shop.filter(|s| !s.trim().is_empty()))
+}
+
+/// `place` made comparable: `.` and `..` resolved, and through symbolic links as far as it
+/// exists (`a/plan`, `./a/plan/`, `x/../a/plan` and a link to it are one folder).
+fn comparable(place: &Path) -> PathBuf {
+    let mut lexical = PathBuf::new();
+    for part in place.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                lexical.pop();
+            }
+            other => lexical.push(other),
+        }
+    }
+    // The longest existing ancestor through its links, the rest as written.
+    let mut existing = lexical.clone();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match existing.file_name() {
+            Some(name) => rest.push(name.to_os_string()),
+            None => return lexical,
+        }
+        if !existing.pop() {
+            return lexical;
+        }
+    }
+    let mut resolved = std::fs::canonicalize(&existing).unwrap_or(existing);
+    resolved.extend(rest.iter().rev());
+    resolved
+}
+
+/// Two shops sharing a folder or database would redact each other's data. The defaults count:
+/// a shop's plan folder holds its state database and data requests unless it names others.
 fn refuse_shared_folders(path: &Path, served: &[ServedShop]) -> anyhow::Result<()> {
     let mut seen: Vec<(PathBuf, usize)> = Vec::new();
     for (index, shop) in served.iter().enumerate() {
         let mut places: Vec<PathBuf> = vec![shop.plan.clone()];
-        places.extend(shop.state.clone());
-        places.extend(shop.data_requests.clone());
+        places.push(
+            shop.state
+                .clone()
+                .unwrap_or_else(|| shop.plan.join(crate::sync::state::STATE_FILE)),
+        );
+        places.push(
+            shop.data_requests
+                .clone()
+                .unwrap_or_else(|| shop.plan.join(super::DATA_REQUESTS_DIR)),
+        );
         places.extend(shop.export_dirs.iter().cloned());
         for place in places {
-            // The same folder written two ways (`a/plan` and `./a/plan/`) is still the same.
-            let key: PathBuf = place.components().collect();
+            let key = comparable(&place);
             if let Some((_, other)) = seen.iter().find(|(p, i)| *p == key && *i != index) {
                 anyhow::bail!(
                     "{}: shops[{other}] and shops[{index}] both use {}; each shop needs its own",
@@ -183,9 +267,30 @@ mod tests {
                 r#"{"shops": [{"credentials": "a.json", "plan": "a", "export": ["x"]}, {"credentials": "b.json", "plan": "b", "export": ["x"]}]}"#,
                 "both use",
             ),
+            (r#"{"shops": [{"plan": "p"}]}"#, "shops[0]: no shop"),
             (
-                r#"{"shops": [{"plan": "p"}]}"#,
+                r#"{"shops": [{"shop": "c", "plan": "p"}]}"#,
                 "shops[0]: no \"credentials\"",
+            ),
+            (
+                r#"{"shops": [{"credentials": "a.json", "plan": "a"}, {"credentials": "b.json", "plan": "x/../a"}]}"#,
+                "both use",
+            ),
+            (
+                r#"{"shops": [{"credentials": "a.json", "plan": "a", "state": "s.sqlite"}, {"credentials": "b.json", "plan": "b", "state": "./s.sqlite"}]}"#,
+                "both use",
+            ),
+            (
+                r#"{"shops": [{"credentials": "a.json", "plan": "a"}, {"credentials": "b.json", "plan": "b", "state": "a/sync-state.sqlite"}]}"#,
+                "both use",
+            ),
+            (
+                r#"{"shops": [{"credentials": "a.json", "shop": "b", "plan": "a"}]}"#,
+                "\"shop\" is b.myshopify.com, but its credentials file is a.myshopify.com's",
+            ),
+            (
+                r#"{"shops": [{"credentials": "a.json", "plan": "a"}, {"credentials": "a.json", "plan": "b"}]}"#,
+                "shops[1]: a.myshopify.com is shops[0] too",
             ),
             (
                 r#"{"shops": [{"credentials": "missing.json", "plan": "p"}]}"#,
