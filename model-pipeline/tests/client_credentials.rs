@@ -829,3 +829,29 @@ fn a_client_takes_the_token_another_command_renewed() {
         "{stats:?}"
     );
 }
+
+/// A busy loopback port is said at once, before any approval address is shown (an approval
+/// whose callback nobody hears would be wasted).
+#[test]
+fn a_busy_callback_port_is_refused_before_the_approval() {
+    let store = store(installed());
+    let dir = scratch("auth-busy");
+    let file = app_file(&dir);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let child = start_auth(
+        &store,
+        &file,
+        SHOP,
+        &format!("http://127.0.0.1:{port}/auth/callback"),
+    );
+    let output = child.wait_with_output().unwrap();
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!("listening on 127.0.0.1:{port} for the callback")),
+        "{text}"
+    );
+    assert!(!text.contains("/admin/oauth/authorize"), "{text}");
+    drop(taken);
+}
