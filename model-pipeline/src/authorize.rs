@@ -96,6 +96,8 @@ pub struct Checked {
     pub renewed: bool,
     /// The tokens the file holds after the check.
     pub tokens: Option<StoredTokens>,
+    /// How the token is got, when not from such a file.
+    pub source: &'static str,
 }
 
 impl std::fmt::Display for Checked {
@@ -107,7 +109,7 @@ impl std::fmt::Display for Checked {
         };
         writeln!(f, "the token works for {}{renewed}", self.shop)?;
         let Some(tokens) = &self.tokens else {
-            return writeln!(f, "  (a token that is not renewed by marginwise)");
+            return writeln!(f, "  ({})", self.source);
         };
         if let Some(file) = &self.file {
             writeln!(f, "  tokens in {}", file.display())?;
@@ -129,9 +131,13 @@ impl std::fmt::Display for Checked {
 /// does) and says what the file now holds.
 pub fn check(credentials: Credentials, options: ClientOptions) -> anyhow::Result<Checked> {
     use crate::admin::{Auth, Retry, ops};
-    let file = match &credentials.auth {
-        Auth::Refreshing(held) => Some(held.file.clone()),
-        _ => None,
+    let (file, source) = match &credentials.auth {
+        Auth::Refreshing(held) => (Some(held.file.clone()), "a token `marginwise auth` stored"),
+        Auth::ClientCredentials(_) => (
+            None,
+            "a token from the client credentials grant, got again when it expires",
+        ),
+        Auth::Token(_) => (None, "a token given as it is: marginwise does not renew it"),
     };
     let shop = credentials.shop.clone();
     let mut client = AdminClient::new(credentials, options);
@@ -155,6 +161,7 @@ pub fn check(credentials: Credentials, options: ClientOptions) -> anyhow::Result
         file,
         renewed: client.token_refreshes > 0,
         tokens,
+        source,
     })
 }
 

@@ -855,3 +855,29 @@ fn a_busy_callback_port_is_refused_before_the_approval() {
     assert!(!text.contains("/admin/oauth/authorize"), "{text}");
     drop(taken);
 }
+
+/// `auth --check` says how each kind of credentials gets its token.
+#[test]
+fn auth_check_says_how_the_token_is_got() {
+    let store = store(installed());
+    let dir = scratch("auth-check-kinds");
+    let file = app_file(&dir);
+    let check = |env: &[(&str, &str)]| {
+        let mut command = marginwise();
+        command
+            .args(["--quiet", "auth", "--check", "--endpoint", &store.url()])
+            .arg("--credentials")
+            .arg(&file);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let said = check(&[]);
+    assert!(said.contains("from the client credentials grant"), "{said}");
+    std::fs::write(&file, format!(r#"{{"access_token": "{}"}}"#, store.token())).unwrap();
+    let said = check(&[]);
+    assert!(said.contains("a token given as it is"), "{said}");
+}
