@@ -25,6 +25,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use local_store::{AppCredentials, Config, Handle, LocalStore, StoreData};
 use marginwise_engine::format::{NAMESPACE, PROFILE_KEY};
+use model_pipeline::generate::BUNDLES_FILE;
 use model_pipeline::ingest::{CUSTOMERS_FILE, ORDERS_FILE};
 use model_pipeline::plan::{DELETIONS_FILE, MetafieldsSetInput, PLAN_FILE};
 use serde_json::Value;
@@ -260,12 +261,32 @@ fn the_readme_deploy_steps_run_end_to_end_with_only_the_client_id_and_secret() {
             "--out",
             path_arg(&plan),
             "--bundles",
-            path_arg(&sample("bundles.json")),
+            path_arg(&seed.join(BUNDLES_FILE)),
         ],
         false,
     );
     run.ok(&["apply", "--plan", path_arg(&plan)], true);
     let records = plan_records(&plan);
+    // The store's bundle parents (the generated store sells two) carry the bundle flag, so the
+    // discount's slot offers stay off them.
+    let parents = model_pipeline::cart_transform::bundle_parents(
+        &std::fs::read_to_string(seed.join(BUNDLES_FILE)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(parents.len(), 2);
+    for parent in &parents {
+        let owner = format!("gid://shopify/ProductVariant/{parent}");
+        let (_, value) = run
+            .stored(&owner)
+            .remove(marginwise_engine::format::VARIANT_KEY)
+            .unwrap_or_else(|| panic!("no $app.offer on the bundle parent {owner}"));
+        assert!(
+            marginwise_engine::VariantData::decode(&value, 2)
+                .unwrap()
+                .bundle_parent,
+            "{owner}: {value}"
+        );
+    }
     let profiles: Vec<&MetafieldsSetInput> = records
         .iter()
         .filter(|r| r.namespace == NAMESPACE && r.key == PROFILE_KEY)
@@ -297,7 +318,7 @@ fn the_readme_deploy_steps_run_end_to_end_with_only_the_client_id_and_secret() {
     // README step 5: the discount carries exactly the policy `compile-policy` prints.
     let policy = sample("policy.json");
     let bundle_policy = sample("bundle-policy.json");
-    let bundles = sample("bundles.json");
+    let bundles = seed.join(BUNDLES_FILE);
     let compiled_policy =
         printed_metafields(&run.ok(&["compile-policy", "--policy", path_arg(&policy)], false));
     let stdout = run.ok(
