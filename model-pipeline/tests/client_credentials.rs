@@ -881,3 +881,89 @@ fn auth_check_says_how_the_token_is_got() {
     let said = check(&[]);
     assert!(said.contains("a token given as it is"), "{said}");
 }
+
+/// The app on two stores: one of its organization (client id and secret), one outside it,
+/// where the client credentials grant is refused and `marginwise auth` gets the tokens; then one
+/// `webhooks --shops` process takes each store's redaction to that store only.
+#[test]
+fn two_stores_one_by_auth_share_one_webhooks_process() {
+    let own = store(installed());
+    let other = store(Some(AppCredentials {
+        same_organization: false,
+        shop: "other-store.myshopify.com".to_string(),
+        ..AppCredentials::new(CLIENT_ID, CLIENT_SECRET)
+    }));
+    let (own_plan, other_plan) = (plan("two-stores-own"), plan("two-stores-other"));
+
+    // Outside the organization the client credentials grant is refused, naming why.
+    let output = apply(&other, &other_plan, &[], &client_env(CLIENT_SECRET));
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("only for stores owned by the app's own organization"),
+        "{text}"
+    );
+    // `auth` gets that store's tokens; apply then works with the file.
+    let other_file = app_file(&other_plan);
+    let redirect = format!("http://127.0.0.1:{}/auth/callback", free_port());
+    let mut child = start_auth(&other, &other_file, "other-store", &redirect);
+    let (url, stderr_thread) = approval_address(&mut child);
+    ureq::get(&approve(&url)).call().unwrap();
+    let (output, text) = finish(child, stderr_thread);
+    assert!(output.status.success(), "{text}");
+    let with_file = ["--credentials", other_file.to_str().unwrap()];
+    assert!(apply(&other, &other_plan, &with_file, &[]).status.success());
+    let own_file = app_file(&own_plan);
+    assert!(
+        apply(
+            &own,
+            &own_plan,
+            &["--credentials", own_file.to_str().unwrap()],
+            &[]
+        )
+        .status
+        .success()
+    );
+
+    // One webhooks process for both, each delivery to its own store.
+    let dir = scratch("two-stores-webhooks");
+    let shops = dir.join("shops.json");
+    std::fs::write(
+        &shops,
+        serde_json::json!({"shops": [
+            {"shop": "own-store", "endpoint": own.url(), "credentials": own_file, "plan": own_plan},
+            {"endpoint": other.url(), "credentials": other_file, "plan": other_plan},
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let secret = model_pipeline::privacy::AppSecret::new(CLIENT_SECRET).unwrap();
+    let redact = |shop: &str, customer: u64| {
+        let body = format!(
+            r#"{{"shop_id":1,"shop_domain":"{shop}","customer":{{"id":{customer}}},"orders_to_redact":[]}}"#
+        );
+        let payload = dir.join(format!("{shop}-{customer}.json"));
+        std::fs::write(&payload, &body).unwrap();
+        let output = marginwise()
+            .args(["--quiet", "webhooks", "--replay"])
+            .arg(&payload)
+            .args(["--topic", "customers/redact", "--hmac"])
+            .arg(model_pipeline::privacy::sign(&secret, body.as_bytes()))
+            .arg("--shops")
+            .arg(&shops)
+            .env("SHOPIFY_CLIENT_SECRET", CLIENT_SECRET)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+    };
+    let profile = |store: &Handle, customer: u64| {
+        store
+            .metafields()
+            .into_iter()
+            .any(|m| m.owner_id == customer_gid(customer) && m.key == PROFILE_KEY)
+    };
+    redact("other-store.myshopify.com", 5);
+    assert!(!profile(&other, 5) && profile(&own, 5));
+    redact("own-store.myshopify.com", 6);
+    assert!(!profile(&own, 6) && profile(&other, 6));
+}

@@ -52,6 +52,9 @@ pub struct AppCredentials {
     pub expiring_expires_in: u64,
     /// A refresh token's `refresh_token_expires_in`.
     pub refresh_expires_in: u64,
+    /// Whether the store is in the app's own organization, where the client credentials grant
+    /// works (default); `false` plays any other store: only the authorization code grant.
+    pub same_organization: bool,
 }
 
 impl AppCredentials {
@@ -66,6 +69,7 @@ impl AppCredentials {
             shop: "local-store.myshopify.com".to_string(),
             expiring_expires_in: 3600,
             refresh_expires_in: 7_776_000,
+            same_organization: true,
         }
     }
 }
@@ -271,6 +275,10 @@ impl Grants {
         self.issued.retain(|issued| issued.expires_at > now);
         self.refresh_tokens.retain(|r| r.expires_at > now);
         match kind {
+            Kind::ClientCredentials if !app.same_organization => refused(
+                "invalid_client",
+                "The client credentials grant is only for stores of the app's organization.",
+            ),
             Kind::ClientCredentials => {
                 let token = self.issue(app.expires_in, app.requests_per_token, None, now);
                 granted(
