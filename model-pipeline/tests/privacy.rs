@@ -1778,3 +1778,99 @@ fn the_cli_serves_the_shops_of_a_shops_file() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Shops do not wait for each other: while one shop's Admin API keeps a delivery busy (throttled
+/// until the webhook deadline), another shop's delivery is answered at once.
+#[test]
+fn a_slow_shop_does_not_hold_up_another_shops_delivery() {
+    use model_pipeline::privacy::Router;
+    let (url, throttling) = throttling_store("1");
+    let fast = shop("not-held-up");
+    let dir = fast.plan.parent().unwrap().join("slow-shop-plan");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (slow_shop, fast_shop) = ("slow-shop.myshopify.com", "fast-shop.myshopify.com");
+    let slow = Handler::new(
+        HandlerConfig::new(secret(), slow_shop, &dir),
+        AdminClient::new(
+            Credentials::for_local(&url, AccessToken::new("t")).unwrap(),
+            webhook_client_options(),
+        ),
+    );
+    let quick = Handler::new(
+        HandlerConfig::new(secret(), fast_shop, &fast.plan),
+        AdminClient::new(fast.credentials(), webhook_client_options()),
+    );
+    let server = WebhookServer::start(
+        "127.0.0.1:0",
+        Router::new(vec![slow, quick]).unwrap(),
+        Box::new(|_| {}),
+    )
+    .unwrap();
+    let send = |shop: &'static str| {
+        let url = server.url();
+        std::thread::spawn(move || {
+            let body = redact_body(2).replace(SHOP, shop);
+            let hmac = sign(&secret(), body.as_bytes());
+            let headers = [
+                ("X-Shopify-Topic", "customers/redact"),
+                ("X-Shopify-Shop-Domain", shop),
+                ("X-Shopify-Hmac-Sha256", hmac.as_str()),
+            ];
+            let started = std::time::Instant::now();
+            let status = post(&url, &headers, body.as_bytes());
+            (status, started.elapsed())
+        })
+    };
+    let slow_delivery = send(slow_shop);
+    std::thread::sleep(Duration::from_millis(200));
+    let (status, took) = send(fast_shop).join().unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        took < Duration::from_millis(1_500),
+        "the fast shop waited {took:?} behind the slow one"
+    );
+    assert_eq!(fast.stored_profile(2), None);
+    let (status, took) = slow_delivery.join().unwrap();
+    assert_eq!(status, 503, "the slow shop's store never answered");
+    assert!(took > Duration::from_secs(2), "{took:?}");
+    server.shutdown();
+    let _ = throttling.join();
+}
+
+/// A shop's worker that panics stops the server with an error, as the serving thread would,
+/// instead of leaving that shop's deliveries unanswered.
+#[test]
+fn a_panicking_shop_worker_is_an_error() {
+    let shop = shop("worker-panic");
+    let server = WebhookServer::start(
+        "127.0.0.1:0",
+        shop.handler(),
+        Box::new(|line| {
+            if line.contains(": 200 ") {
+                panic!("the log failed");
+            }
+        }),
+    )
+    .unwrap();
+    let url = server.url();
+    let body = redact_body(2);
+    let hmac = sign(&secret(), body.as_bytes());
+    let headers = [
+        ("X-Shopify-Topic", "customers/redact"),
+        ("X-Shopify-Shop-Domain", SHOP),
+        ("X-Shopify-Hmac-Sha256", hmac.as_str()),
+    ];
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    for _ in 0..2 {
+        let mut request = agent.post(&url);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let _ = request.send(body.as_bytes());
+    }
+    assert!(server.wait().is_err());
+}

@@ -479,23 +479,60 @@ impl Router {
     /// secret), then the delivery goes to the handler of the shop its header (else its
     /// payload's `shop_domain`) names, which checks both again.
     pub fn handle(&mut self, delivery: &Delivery<'_>) -> Outcome {
-        let [first, rest @ ..] = self.handlers.as_mut_slice() else {
-            return Outcome::Malformed("no shop is served".to_string());
-        };
-        if rest.is_empty() {
-            return first.handle(delivery);
+        match self.routes().route(delivery) {
+            Ok(index) => match self.handlers.get_mut(index) {
+                Some(handler) => handler.handle(delivery),
+                None => Outcome::Malformed("no shop is served".to_string()),
+            },
+            Err(outcome) => outcome,
         }
-        if let Err(why) = verify(&first.config.secret, delivery.body, delivery.hmac) {
-            return Outcome::Unauthorized(why);
+    }
+
+    /// What routing needs, apart from the handlers.
+    pub fn routes(&self) -> Routes {
+        Routes {
+            secret: self.handlers.first().map(|h| h.config.secret.clone()),
+            shops: self
+                .handlers
+                .iter()
+                .map(|h| h.config.shop_domain.clone())
+                .collect(),
+        }
+    }
+
+    /// The routes and the handlers, for a server that gives each handler a thread of its own.
+    pub fn into_parts(self) -> (Routes, Vec<Handler>) {
+        (self.routes(), self.handlers)
+    }
+}
+
+/// Which handler of a [`Router`] a delivery goes to.
+#[derive(Clone)]
+pub struct Routes {
+    secret: Option<AppSecret>,
+    /// The shop of each handler, in order.
+    shops: Vec<String>,
+}
+
+impl Routes {
+    /// The index of the handler a delivery goes to, or the answer when none takes it (a bad
+    /// signature, a topic not acted on, a shop not served). With one shop, always its handler,
+    /// which does every check itself.
+    pub fn route(&self, delivery: &Delivery<'_>) -> Result<usize, Outcome> {
+        let (Some(secret), [_, _, ..]) = (&self.secret, self.shops.as_slice()) else {
+            return Ok(0);
+        };
+        if let Err(why) = verify(secret, delivery.body, delivery.hmac) {
+            return Err(Outcome::Unauthorized(why));
         }
         // As one handler does: a topic not acted on is acknowledged, whatever shop it names.
         match delivery.topic.map(|name| (name, Topic::parse(name))) {
             Some((name, None)) => {
-                return Outcome::Ignored {
+                return Err(Outcome::Ignored {
                     topic: name.chars().take(100).collect(),
-                };
+                });
             }
-            None => return Outcome::Malformed(format!("no {TOPIC_HEADER} header")),
+            None => return Err(Outcome::Malformed(format!("no {TOPIC_HEADER} header"))),
             Some((_, Some(_))) => {}
         }
         let named = match delivery.shop_domain {
@@ -505,27 +542,22 @@ impl Router {
                 .and_then(|p| p.shop_domain),
         };
         let Some(named) = named.map(|s| s.trim().to_ascii_lowercase()) else {
-            return Outcome::Malformed(format!(
+            return Err(Outcome::Malformed(format!(
                 "neither a {SHOP_HEADER} header nor a shop_domain in the payload"
-            ));
+            )));
         };
-        let served: Vec<&str> = self
-            .handlers
+        self.shops
             .iter()
-            .map(|h| h.config.shop_domain.as_str())
-            .collect();
-        let served = served.join(", ").chars().take(1_000).collect();
-        match self
-            .handlers
-            .iter_mut()
-            .find(|h| h.config.shop_domain == named)
-        {
-            Some(handler) => handler.handle(delivery),
-            None => Outcome::OtherShop {
+            .position(|shop| *shop == named)
+            .ok_or_else(|| Outcome::OtherShop {
                 shop: named.chars().take(255).collect(),
-                served,
-            },
-        }
+                served: self.shops.join(", ").chars().take(1_000).collect(),
+            })
+    }
+
+    /// The shop of handler `index`.
+    pub fn shop(&self, index: usize) -> &str {
+        self.shops.get(index).map_or("-", String::as_str)
     }
 }
 

@@ -1,9 +1,13 @@
 //! The HTTP edge of the privacy webhooks: `POST /webhooks/compliance` on a loopback address.
 //!
-//! `tiny_http` reads requests on its own threads; this server answers them one at a time on a
-//! single thread, which is what the handler needs (one Admin client, one state database) and
-//! what the load is (a few privacy requests a month). Each delivery is answered after its work is
-//! done, well within Shopify's 5 seconds (the Admin client is bounded for it).
+//! `tiny_http` reads requests on its own threads; this server takes them one at a time on a
+//! serving thread, which checks what needs no shop's data (the path, the body's arrival and
+//! size, and with several shops the signature, the topic and the shop named), then hands each
+//! delivery to its shop's worker thread. A worker owns its shop's handler (one Admin client, one
+//! state database) and answers that shop's deliveries one at a time, after the work is done, well
+//! within Shopify's 5 seconds (the Admin client is bounded for it); shops do not wait for each
+//! other. At most [`QUEUED_PER_SHOP`] deliveries wait for a shop's worker; more are answered
+//! 503, which Shopify retries.
 //!
 //! It speaks plain HTTP and listens on loopback only: Shopify delivers over HTTPS, so a TLS
 //! proxy (or a tunnel) in front of it forwards to this address.
@@ -35,6 +39,9 @@ pub const BODY_DEADLINE: Duration = Duration::from_secs(2);
 /// Bodies being read at once; a request beyond them is answered 503 without being read.
 pub const MAX_BODY_READERS: usize = 8;
 
+/// Deliveries waiting for one shop's worker; one beyond them is answered 503.
+pub const QUEUED_PER_SHOP: usize = 8;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error(
@@ -53,14 +60,55 @@ pub enum ServerError {
     Panicked(String),
 }
 
-/// Where each request's log line goes.
-pub type Log = Box<dyn Fn(&str) + Send>;
+/// Where each request's log line goes (from the serving thread and every shop's worker).
+pub type Log = Box<dyn Fn(&str) + Send + Sync>;
+
+/// A delivery handed to a shop's worker.
+struct Job {
+    request: tiny_http::Request,
+    body: Vec<u8>,
+    topic: Option<String>,
+    shop: Option<String>,
+    hmac: Option<String>,
+    webhook_id: Option<String>,
+    described: String,
+    started: Instant,
+}
+
+/// Runs one shop's deliveries, one at a time, until the server stops.
+fn worker(mut handler: super::Handler, jobs: mpsc::Receiver<Job>, log: Arc<Log>) {
+    for job in jobs {
+        let outcome = handler.handle(&Delivery {
+            topic: job.topic.as_deref(),
+            shop_domain: job.shop.as_deref(),
+            hmac: job.hmac.as_deref(),
+            webhook_id: job.webhook_id.as_deref(),
+            body: &job.body,
+        });
+        let status = outcome.status();
+        log(&format!(
+            "{}: {status} {outcome} ({} ms)",
+            job.described,
+            job.started.elapsed().as_millis()
+        ));
+        let _ = job.request.respond(
+            tiny_http::Response::from_string(outcome.answer_text()).with_status_code(status),
+        );
+    }
+}
+
+/// The shops' workers, as the serving thread sees them.
+struct Workers {
+    routes: super::Routes,
+    queues: Vec<mpsc::SyncSender<Job>>,
+    threads: Vec<JoinHandle<()>>,
+}
 
 /// A running server; stopped by [`WebhookServer::shutdown`] or when dropped.
 pub struct WebhookServer {
     server: Arc<tiny_http::Server>,
     addr: SocketAddr,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<JoinHandle<Result<(), String>>>,
 }
 
 impl std::fmt::Debug for WebhookServer {
@@ -79,7 +127,28 @@ impl WebhookServer {
         router: impl Into<Router>,
         log: Log,
     ) -> Result<WebhookServer, ServerError> {
-        let router = router.into();
+        let (routes, handlers) = router.into().into_parts();
+        let log = Arc::new(log);
+        let mut queues = Vec::with_capacity(handlers.len());
+        let mut threads = Vec::with_capacity(handlers.len());
+        for (index, handler) in handlers.into_iter().enumerate() {
+            let (queue, jobs) = mpsc::sync_channel(QUEUED_PER_SHOP);
+            let log = Arc::clone(&log);
+            let thread = std::thread::Builder::new()
+                .name(format!("privacy-webhooks-{}", routes.shop(index)))
+                .spawn(move || worker(handler, jobs, log))
+                .map_err(|e| ServerError::Start {
+                    address: listen.to_string(),
+                    message: e.to_string(),
+                })?;
+            queues.push(queue);
+            threads.push(thread);
+        }
+        let workers = Workers {
+            routes,
+            queues,
+            threads,
+        };
         let addresses: Vec<SocketAddr> = listen
             .to_socket_addrs()
             .map_err(|source| ServerError::Bind {
@@ -109,12 +178,28 @@ impl WebhookServer {
         let thread = std::thread::Builder::new()
             .name("privacy-webhooks".to_string())
             .spawn(move || {
-                let mut router = router;
                 let readers = Arc::new(AtomicUsize::new(0));
                 // `incoming_requests` ends when the server is unblocked (shutdown).
+                let mut served = Ok(());
                 for request in serving.incoming_requests() {
-                    answer(request, &mut router, &log, &readers);
+                    served = answer(request, &workers, &log, &readers);
+                    if served.is_err() {
+                        break;
+                    }
                 }
+                // The deliveries under way finish before the server is said to have stopped.
+                let Workers {
+                    queues, threads, ..
+                } = workers;
+                drop(queues);
+                for thread in threads {
+                    // A worker that panicked: the server stops with an error, as when the
+                    // serving thread panics.
+                    if thread.join().is_err() && served.is_ok() {
+                        served = Err("a shop's worker thread panicked".to_string());
+                    }
+                }
+                served
             })
             .map_err(|e| ServerError::Start {
                 address: listen.to_string(),
@@ -140,7 +225,7 @@ impl WebhookServer {
     /// serves nothing any more, and the process must not look as if it stopped cleanly).
     pub fn wait(mut self) -> Result<(), ServerError> {
         match self.thread.take().map(JoinHandle::join) {
-            Some(Err(_)) => Err(ServerError::Panicked(self.addr.to_string())),
+            Some(Err(_) | Ok(Err(_))) => Err(ServerError::Panicked(self.addr.to_string())),
             _ => Ok(()),
         }
     }
@@ -214,7 +299,14 @@ fn read_body(
     receiver.recv_timeout(BODY_DEADLINE).ok()
 }
 
-fn answer(request: tiny_http::Request, router: &mut Router, log: &Log, readers: &Arc<AtomicUsize>) {
+/// Answers one request, or hands it to its shop's worker; an error when that worker is gone (it
+/// panicked), which stops the server.
+fn answer(
+    request: tiny_http::Request,
+    workers: &Workers,
+    log: &Log,
+    readers: &Arc<AtomicUsize>,
+) -> Result<(), String> {
     let started = Instant::now();
     let path = request.url().split('?').next().unwrap_or_default();
     if path == crate::authorize::CALLBACK_PATH && *request.method() == tiny_http::Method::Get {
@@ -229,7 +321,7 @@ fn answer(request: tiny_http::Request, router: &mut Router, log: &Log, readers: 
             "Copy the whole address of this page from the browser's address bar, and paste it \
              into the terminal where marginwise auth is waiting.",
         ));
-        return;
+        return Ok(());
     }
     let refusal = if path != COMPLIANCE_PATH {
         Some((404, "not found"))
@@ -251,7 +343,7 @@ fn answer(request: tiny_http::Request, router: &mut Router, log: &Log, readers: 
             loggable(Some(request.url()))
         ));
         let _ = request.respond(tiny_http::Response::from_string(text).with_status_code(status));
-        return;
+        return Ok(());
     }
     let (topic, shop, hmac, webhook_id) = (
         header(&request, TOPIC_HEADER),
@@ -270,7 +362,7 @@ fn answer(request: tiny_http::Request, router: &mut Router, log: &Log, readers: 
             "{described}: dropped, body not received within {} s",
             BODY_DEADLINE.as_secs()
         ));
-        return;
+        return Ok(());
     };
     let body = match &read {
         Ok(body) => body.as_slice(),
@@ -284,14 +376,50 @@ fn answer(request: tiny_http::Request, router: &mut Router, log: &Log, readers: 
             format!("refused: body over {MAX_BODY_BYTES} bytes"),
         ),
         Ok(_) => {
-            let outcome = router.handle(&Delivery {
+            let delivery = Delivery {
                 topic: topic.as_deref(),
                 shop_domain: shop.as_deref(),
                 hmac: hmac.as_deref(),
                 webhook_id: webhook_id.as_deref(),
                 body,
-            });
-            (outcome.status(), outcome.answer_text(), outcome.to_string())
+            };
+            match workers.routes.route(&delivery) {
+                Err(outcome) => (outcome.status(), outcome.answer_text(), outcome.to_string()),
+                Ok(index) => {
+                    let served = workers.routes.shop(index).to_string();
+                    let job = Job {
+                        body: body.to_vec(),
+                        request,
+                        topic,
+                        shop,
+                        hmac,
+                        webhook_id,
+                        described,
+                        started,
+                    };
+                    let Some(queue) = workers.queues.get(index) else {
+                        unreachable!("a route names one of the shops' workers");
+                    };
+                    match queue.try_send(job) {
+                        Ok(()) => {}
+                        Err(mpsc::TrySendError::Full(job)) => {
+                            log(&format!(
+                                "{}: 503 busy: {QUEUED_PER_SHOP} deliveries for {served} waiting",
+                                job.described
+                            ));
+                            let _ = job.request.respond(
+                                tiny_http::Response::from_string("busy").with_status_code(503),
+                            );
+                        }
+                        // The worker is gone: it panicked. Stop serving, so that `wait` says so
+                        // instead of the shop's deliveries going unanswered.
+                        Err(mpsc::TrySendError::Disconnected(_)) => {
+                            return Err(format!("the worker of {served} stopped: it panicked"));
+                        }
+                    }
+                    return Ok(());
+                }
+            }
         }
     };
     log(&format!(
@@ -299,4 +427,5 @@ fn answer(request: tiny_http::Request, router: &mut Router, log: &Log, readers: 
         started.elapsed().as_millis()
     ));
     let _ = request.respond(tiny_http::Response::from_string(text).with_status_code(status));
+    Ok(())
 }
