@@ -22,7 +22,7 @@
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -56,8 +56,8 @@ pub enum ServerError {
     },
     #[error("--listen {address}: {message}")]
     Start { address: String, message: String },
-    #[error("the server at {0} stopped: its thread panicked")]
-    Panicked(String),
+    #[error("the server at {address} stopped: {reason}")]
+    Panicked { address: String, reason: String },
 }
 
 /// Where each request's log line goes (from the serving thread and every shop's worker).
@@ -75,9 +75,36 @@ struct Job {
     started: Instant,
 }
 
-/// Runs one shop's deliveries, one at a time, until the server stops.
-fn worker(mut handler: super::Handler, jobs: mpsc::Receiver<Job>, log: Arc<Log>) {
+/// Unblocks the server when the worker holding it panics, so that the serving loop ends and
+/// `wait` says so at once, instead of that shop's deliveries going unanswered until its next one.
+struct StopOnPanic(Arc<tiny_http::Server>);
+
+impl Drop for StopOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.unblock();
+        }
+    }
+}
+
+/// Runs one shop's deliveries, one at a time, until the server stops; once it is stopping, the
+/// deliveries still waiting are answered 503 (Shopify sends them again) instead of handled.
+fn worker(
+    mut handler: super::Handler,
+    jobs: mpsc::Receiver<Job>,
+    log: Arc<Log>,
+    server: Arc<tiny_http::Server>,
+    stopping: Arc<AtomicBool>,
+) {
+    let _stop_on_panic = StopOnPanic(server);
     for job in jobs {
+        if stopping.load(Ordering::SeqCst) {
+            log(&format!("{}: 503 the server is stopping", job.described));
+            let _ = job
+                .request
+                .respond(tiny_http::Response::from_string("stopping").with_status_code(503));
+            continue;
+        }
         let outcome = handler.handle(&Delivery {
             topic: job.topic.as_deref(),
             shop_domain: job.shop.as_deref(),
@@ -127,28 +154,6 @@ impl WebhookServer {
         router: impl Into<Router>,
         log: Log,
     ) -> Result<WebhookServer, ServerError> {
-        let (routes, handlers) = router.into().into_parts();
-        let log = Arc::new(log);
-        let mut queues = Vec::with_capacity(handlers.len());
-        let mut threads = Vec::with_capacity(handlers.len());
-        for (index, handler) in handlers.into_iter().enumerate() {
-            let (queue, jobs) = mpsc::sync_channel(QUEUED_PER_SHOP);
-            let log = Arc::clone(&log);
-            let thread = std::thread::Builder::new()
-                .name(format!("privacy-webhooks-{}", routes.shop(index)))
-                .spawn(move || worker(handler, jobs, log))
-                .map_err(|e| ServerError::Start {
-                    address: listen.to_string(),
-                    message: e.to_string(),
-                })?;
-            queues.push(queue);
-            threads.push(thread);
-        }
-        let workers = Workers {
-            routes,
-            queues,
-            threads,
-        };
         let addresses: Vec<SocketAddr> = listen
             .to_socket_addrs()
             .map_err(|source| ServerError::Bind {
@@ -174,6 +179,31 @@ impl WebhookServer {
                 message: e.to_string(),
             })?;
         let server = Arc::new(server);
+        // The workers start once the address is bound: a refused address leaves none behind.
+        let (routes, handlers) = router.into().into_parts();
+        let log = Arc::new(log);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let mut queues = Vec::with_capacity(handlers.len());
+        let mut threads = Vec::with_capacity(handlers.len());
+        for (index, handler) in handlers.into_iter().enumerate() {
+            let (queue, jobs) = mpsc::sync_channel(QUEUED_PER_SHOP);
+            let (log, server, stopping) =
+                (Arc::clone(&log), Arc::clone(&server), Arc::clone(&stopping));
+            let thread = std::thread::Builder::new()
+                .name(format!("privacy-webhooks-{}", routes.shop(index)))
+                .spawn(move || worker(handler, jobs, log, server, stopping))
+                .map_err(|e| ServerError::Start {
+                    address: listen.to_string(),
+                    message: e.to_string(),
+                })?;
+            queues.push(queue);
+            threads.push(thread);
+        }
+        let workers = Workers {
+            routes,
+            queues,
+            threads,
+        };
         let serving = Arc::clone(&server);
         let thread = std::thread::Builder::new()
             .name("privacy-webhooks".to_string())
@@ -187,7 +217,9 @@ impl WebhookServer {
                         break;
                     }
                 }
-                // The deliveries under way finish before the server is said to have stopped.
+                // The deliveries under way finish before the server is said to have stopped;
+                // those still waiting are answered 503.
+                stopping.store(true, Ordering::SeqCst);
                 let Workers {
                     queues, threads, ..
                 } = workers;
@@ -221,16 +253,23 @@ impl WebhookServer {
         format!("http://{}{COMPLIANCE_PATH}", self.addr)
     }
 
-    /// Serves until the process is stopped; an error when the serving thread panicked (it
-    /// serves nothing any more, and the process must not look as if it stopped cleanly).
+    /// Serves until the process is stopped; an error when the serving thread or a shop's worker
+    /// panicked (it serves nothing any more, and the process must not look as if it stopped
+    /// cleanly).
     pub fn wait(mut self) -> Result<(), ServerError> {
-        match self.thread.take().map(JoinHandle::join) {
-            Some(Err(_) | Ok(Err(_))) => Err(ServerError::Panicked(self.addr.to_string())),
-            _ => Ok(()),
-        }
+        let reason = match self.thread.take().map(JoinHandle::join) {
+            Some(Err(_)) => "its thread panicked".to_string(),
+            Some(Ok(Err(reason))) => reason,
+            _ => return Ok(()),
+        };
+        Err(ServerError::Panicked {
+            address: self.addr.to_string(),
+            reason,
+        })
     }
 
-    /// Stops accepting requests, lets the one being handled finish, and returns.
+    /// Stops accepting requests, lets the deliveries being handled finish (one per shop at
+    /// most), answers those still waiting 503, and returns.
     pub fn shutdown(mut self) {
         self.stop();
     }
@@ -413,7 +452,14 @@ fn answer(
                         }
                         // The worker is gone: it panicked. Stop serving, so that `wait` says so
                         // instead of the shop's deliveries going unanswered.
-                        Err(mpsc::TrySendError::Disconnected(_)) => {
+                        Err(mpsc::TrySendError::Disconnected(job)) => {
+                            log(&format!(
+                                "{}: 503 the worker of {served} stopped: it panicked",
+                                job.described
+                            ));
+                            let _ = job.request.respond(
+                                tiny_http::Response::from_string("stopped").with_status_code(503),
+                            );
                             return Err(format!("the worker of {served} stopped: it panicked"));
                         }
                     }
