@@ -447,6 +447,16 @@ fn file_json(file: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
 }
 
+/// `marginwise auth` on a loopback redirect, the merchant approving at once: it must succeed.
+fn authorize_on_loopback(store: &Handle, file: &Path, shop: &str) {
+    let redirect = format!("http://127.0.0.1:{}/auth/callback", free_port());
+    let mut child = start_auth(store, file, shop, &redirect);
+    let (url, stderr_thread) = approval_address(&mut child);
+    ureq::get(&approve(&url)).call().unwrap();
+    let (output, text) = finish(child, stderr_thread);
+    assert!(output.status.success(), "{text}");
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -745,12 +755,7 @@ fn two_commands_sharing_the_file_renew_the_token_once() {
     let first = plan("auth-shared-1");
     let second = plan("auth-shared-2");
     let file = app_file(&first);
-    let redirect = format!("http://127.0.0.1:{}/auth/callback", free_port());
-    let mut child = start_auth(&store, &file, SHOP, &redirect);
-    let (url, stderr_thread) = approval_address(&mut child);
-    ureq::get(&approve(&url)).call().unwrap();
-    let (output, text) = finish(child, stderr_thread);
-    assert!(output.status.success(), "{text}");
+    authorize_on_loopback(&store, &file, SHOP);
     store.expire_tokens();
     // Both are refused once; one renews under the file's lock, the other then takes the new
     // token from the file instead of spending the refresh token a second time.
@@ -793,12 +798,7 @@ fn a_client_takes_the_token_another_command_renewed() {
     let store = store(installed());
     let plan = plan("auth-adopt");
     let file = app_file(&plan);
-    let redirect = format!("http://127.0.0.1:{}/auth/callback", free_port());
-    let mut child = start_auth(&store, &file, SHOP, &redirect);
-    let (url, stderr_thread) = approval_address(&mut child);
-    ureq::get(&approve(&url)).call().unwrap();
-    let (output, text) = finish(child, stderr_thread);
-    assert!(output.status.success(), "{text}");
+    authorize_on_loopback(&store, &file, SHOP);
     // This client holds the first token ...
     let credentials = Credentials::resolve_local(&store.url(), None, Some(&file)).unwrap();
     let mut client = AdminClient::new(credentials, ClientOptions::default());
@@ -905,12 +905,7 @@ fn two_stores_one_by_auth_share_one_webhooks_process() {
     );
     // `auth` gets that store's tokens; apply then works with the file.
     let other_file = app_file(&other_plan);
-    let redirect = format!("http://127.0.0.1:{}/auth/callback", free_port());
-    let mut child = start_auth(&other, &other_file, "other-store", &redirect);
-    let (url, stderr_thread) = approval_address(&mut child);
-    ureq::get(&approve(&url)).call().unwrap();
-    let (output, text) = finish(child, stderr_thread);
-    assert!(output.status.success(), "{text}");
+    authorize_on_loopback(&other, &other_file, "other-store");
     let with_file = ["--credentials", other_file.to_str().unwrap()];
     assert!(apply(&other, &other_plan, &with_file, &[]).status.success());
     let own_file = app_file(&own_plan);

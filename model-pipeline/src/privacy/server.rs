@@ -75,6 +75,16 @@ struct Job {
     started: Instant,
 }
 
+impl Job {
+    /// Answers 503 without handling the delivery (Shopify sends it again), and logs why.
+    fn refuse(self, log: &Log, why: &str) {
+        log(&format!("{}: 503 {why}", self.described));
+        let _ = self
+            .request
+            .respond(tiny_http::Response::from_string(why).with_status_code(503));
+    }
+}
+
 /// Unblocks the server when the worker holding it panics, so that the serving loop ends and
 /// `wait` says so at once, instead of that shop's deliveries going unanswered until its next one.
 struct StopOnPanic(Arc<tiny_http::Server>);
@@ -99,10 +109,7 @@ fn worker(
     let _stop_on_panic = StopOnPanic(server);
     for job in jobs {
         if stopping.load(Ordering::SeqCst) {
-            log(&format!("{}: 503 the server is stopping", job.described));
-            let _ = job
-                .request
-                .respond(tiny_http::Response::from_string("stopping").with_status_code(503));
+            job.refuse(&log, "the server is stopping");
             continue;
         }
         let outcome = handler.handle(&Delivery {
@@ -437,30 +444,22 @@ fn answer(
                         started,
                     };
                     let Some(queue) = workers.queues.get(index) else {
-                        unreachable!("a route names one of the shops' workers");
+                        // A route names one of the workers; were it not so, say it and stop.
+                        job.refuse(log, "no worker for this shop");
+                        return Err(format!("no worker for {served}"));
                     };
                     match queue.try_send(job) {
                         Ok(()) => {}
-                        Err(mpsc::TrySendError::Full(job)) => {
-                            log(&format!(
-                                "{}: 503 busy: {QUEUED_PER_SHOP} deliveries for {served} waiting",
-                                job.described
-                            ));
-                            let _ = job.request.respond(
-                                tiny_http::Response::from_string("busy").with_status_code(503),
-                            );
-                        }
+                        Err(mpsc::TrySendError::Full(job)) => job.refuse(
+                            log,
+                            &format!("busy: {QUEUED_PER_SHOP} deliveries for {served} waiting"),
+                        ),
                         // The worker is gone: it panicked. Stop serving, so that `wait` says so
                         // instead of the shop's deliveries going unanswered.
                         Err(mpsc::TrySendError::Disconnected(job)) => {
-                            log(&format!(
-                                "{}: 503 the worker of {served} stopped: it panicked",
-                                job.described
-                            ));
-                            let _ = job.request.respond(
-                                tiny_http::Response::from_string("stopped").with_status_code(503),
-                            );
-                            return Err(format!("the worker of {served} stopped: it panicked"));
+                            let why = format!("the worker of {served} stopped: it panicked");
+                            job.refuse(log, &why);
+                            return Err(why);
                         }
                     }
                     return Ok(());
