@@ -142,11 +142,12 @@ pub fn check(credentials: Credentials, options: ClientOptions) -> anyhow::Result
     let shop = credentials.shop.clone();
     let mut client = AdminClient::new(credentials, options);
     // The cheapest read there is: no nodes asked for.
+    use marginwise_engine::format::{NAMESPACE, PROFILE_KEY, VARIANT_KEY};
     let variables = ops::read_metafields::Variables {
         ids: Vec::new(),
-        namespace: "$app".to_string(),
-        customer_key: "profile".to_string(),
-        variant_key: "offer".to_string(),
+        namespace: NAMESPACE.to_string(),
+        customer_key: PROFILE_KEY.to_string(),
+        variant_key: VARIANT_KEY.to_string(),
     };
     client
         .execute::<ops::ReadMetafields>("nodes", variables, Retry::Always)
@@ -370,11 +371,12 @@ pub(crate) fn page(
         escape(title),
         escape(text)
     );
-    let content_type = tiny_http::Header::from_bytes("Content-Type", "text/html; charset=utf-8")
-        .unwrap_or_else(|()| unreachable!("a valid header"));
-    tiny_http::Response::from_string(body)
-        .with_status_code(status)
-        .with_header(content_type)
+    let response = tiny_http::Response::from_string(body).with_status_code(status);
+    // A constant, valid header: the error arm cannot be taken.
+    match tiny_http::Header::from_bytes("Content-Type", "text/html; charset=utf-8") {
+        Ok(content_type) => response.with_header(content_type),
+        Err(()) => response,
+    }
 }
 
 #[cfg(test)]

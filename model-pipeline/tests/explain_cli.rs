@@ -7,14 +7,19 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-fn marginwise(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_marginwise"))
+/// `marginwise <args>` started with its three streams piped.
+fn spawn(args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_marginwise"))
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+fn marginwise(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    let mut child = spawn(args);
     {
         let mut input = child.stdin.take().unwrap();
         input
@@ -100,13 +105,7 @@ fn explains_a_stream_line_by_line() {
     use std::sync::mpsc;
     use std::time::Duration;
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_marginwise"))
-        .arg("explain")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(&["explain"]);
     let mut input = child.stdin.take().unwrap();
     let output = child.stdout.take().unwrap();
     let (sender, receiver) = mpsc::channel();

@@ -387,11 +387,16 @@ pub fn shop_domain(shop: &str) -> Result<String, CredentialsError> {
     Ok(format!("{name}.myshopify.com"))
 }
 
+/// The `shop` a credentials file names, if any.
+pub fn file_shop(path: &Path) -> Result<Option<String>, CredentialsError> {
+    Ok(CredentialsFile::read(path)?.shop)
+}
+
 /// The shop for `marginwise auth`: the flag, else the file's `shop` (when the file exists),
 /// else the environment.
 pub fn resolve_shop(shop: Option<&str>, file: Option<&Path>) -> Result<String, CredentialsError> {
     let from_file = match file {
-        Some(path) if path.exists() => CredentialsFile::read(path)?.shop,
+        Some(path) if path.exists() => file_shop(path)?,
         _ => None,
     };
     let shop = shop

@@ -7,8 +7,7 @@
 //! callback's parameters other than `hmac` (and the legacy `signature`), sorted by name, each
 //! `name=value` form-encoded and joined with `&`; sent as lowercase hex.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use crate::privacy::AppSecret;
 
 /// Where Shopify shows the merchant the approval page, on the shop's origin.
 pub const AUTHORIZE_PATH: &str = "/admin/oauth/authorize";
@@ -118,12 +117,12 @@ pub fn verify_callback(
     let code = get("code").ok_or(CallbackError::Missing("code"))?;
     // The signature first: a forged callback learns nothing from which check failed.
     let signed = signed_message(&pairs);
+    // The app's client secret signs callbacks as it signs webhooks.
     let given = hex::decode(hmac).map_err(|_| CallbackError::BadSignature)?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(client_secret.as_bytes())
-        .map_err(|_| CallbackError::BadSignature)?;
-    mac.update(signed.as_bytes());
-    mac.verify_slice(&given)
-        .map_err(|_| CallbackError::BadSignature)?;
+    let secret = AppSecret::new(client_secret).map_err(|_| CallbackError::BadSignature)?;
+    if !secret.signs(signed.as_bytes(), &given) {
+        return Err(CallbackError::BadSignature);
+    }
     if state != expected_state {
         return Err(CallbackError::WrongState);
     }
@@ -147,18 +146,17 @@ fn signed_message(sorted: &[(String, String)]) -> String {
     message.finish()
 }
 
-/// The signature Shopify puts on a callback with these parameters (the local stand-in signs
-/// its redirects with it; tests forge and tamper with it).
+/// The signature Shopify puts on a callback with these parameters (tests forge and tamper with
+/// it; the local stand-in signs its redirects with code of its own); empty for a blank secret.
 pub fn sign(parameters: &[(&str, &str)], client_secret: &str) -> String {
     let mut sorted: Vec<(String, String)> = parameters
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     sorted.sort();
-    let mut mac = Hmac::<Sha256>::new_from_slice(client_secret.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-    mac.update(signed_message(&sorted).as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    AppSecret::new(client_secret)
+        .map(|secret| hex::encode(secret.tag(signed_message(&sorted).as_bytes())))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::admin::{Credentials, TOKEN_ENV, shop_domain};
+use crate::admin::{Credentials, TOKEN_ENV, file_shop, shop_domain};
 
 /// The file.
 #[derive(Debug, serde::Deserialize)]
@@ -141,26 +141,6 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<ServedShop>> {
     }
     refuse_shared_folders(path, &served)?;
     Ok(served)
-}
-
-/// The `shop` a credentials file names, if any.
-fn file_shop(file: &Path) -> anyhow::Result<Option<String>> {
-    #[derive(serde::Deserialize)]
-    struct Named {
-        shop: Option<String>,
-    }
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    // A parse error may quote the file, which holds secrets: say where only.
-    let named: Named = serde_json::from_str(&text).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: not a credentials file (line {}, column {})",
-            file.display(),
-            e.line(),
-            e.column()
-        )
-    })?;
-    Ok(named.shop.filter(|s| !s.trim().is_empty()))
 }
 
 /// `place` made comparable: `.` and `..` resolved, and through symbolic links as far as it
