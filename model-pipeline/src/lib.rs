@@ -33,6 +33,7 @@ pub mod plan;
 pub mod policy;
 pub mod privacy;
 pub mod progress;
+pub mod refresh;
 pub mod report;
 pub mod score;
 pub mod segments;

@@ -173,6 +173,32 @@ enum Command {
         #[arg(long, hide = true)]
         poll_ms: Option<u64>,
     },
+    /// The job to run on a schedule: export the store, keep redacted customers out of the new
+    /// export, score it and write what changed, all in one folder (`export/`, `plan/` with the
+    /// write-back state, `last-refresh.json` saying how the run went). A run started while
+    /// another holds the folder's `refresh.lock` stops at once and touches nothing.
+    Refresh {
+        /// The refresh folder (created when missing); point `marginwise webhooks` at its
+        /// `plan/` and `export/`.
+        #[arg(long)]
+        dir: PathBuf,
+        #[command(flatten)]
+        shop: ShopArgs,
+        #[command(flatten)]
+        args: ScoreArgs,
+        /// Do not write the HTML report.
+        #[arg(long)]
+        no_report: bool,
+        /// Changed values at or above this count go through a bulk mutation.
+        #[arg(long, default_value_t = 10_000)]
+        bulk_threshold: usize,
+        /// Write every textual change (no tolerance for re-estimated scores).
+        #[arg(long)]
+        exact: bool,
+        /// Bulk-operation status polling interval in milliseconds (tests).
+        #[arg(long, hide = true)]
+        poll_ms: Option<u64>,
+    },
     /// The README's main job: sample store -> local store -> export -> plan + report -> apply ->
     /// read back -> checkout scenarios. With --shop/--credentials/--endpoint, the same against
     /// that store (its data is exported and the plan is written to it).
@@ -1085,6 +1111,58 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             poll_ms,
             quiet: cli.quiet,
         })?,
+        Command::Refresh {
+            dir,
+            shop,
+            args,
+            no_report,
+            bulk_threshold,
+            exact,
+            poll_ms,
+        } => {
+            let mut run = score_options(&args)?;
+            run.skip_report = no_report;
+            let mut apply = ApplyOptions::new(&dir, sync::apply::COMPARE_EXPONENT);
+            apply.bulk_threshold = bulk_threshold;
+            if exact {
+                apply.tolerance = sync::diff::Tolerance::EXACT;
+            }
+            let mut polling = Polling::default();
+            if let Some(ms) = poll_ms {
+                polling.first = std::time::Duration::from_millis(ms);
+                polling.max = std::time::Duration::from_millis(ms);
+            }
+            apply.polling = polling;
+            let options = ClientOptions {
+                notify_retries: !cli.quiet,
+                scopes_needed: vec![
+                    "read_customers",
+                    "read_products",
+                    "read_orders",
+                    "write_customers",
+                    "write_products",
+                ],
+                ..ClientOptions::default()
+            };
+            let mut client = AdminClient::new(shop.resolve()?, options);
+            let record = model_pipeline::refresh::refresh(
+                &mut client,
+                &model_pipeline::refresh::RefreshOptions {
+                    dir: dir.clone(),
+                    run,
+                    apply,
+                    polling,
+                    after_score: None,
+                },
+                progress,
+            )?;
+            say!(
+                "refreshed {} in {}: record in {}",
+                record.shop,
+                dir.display(),
+                dir.join(model_pipeline::refresh::RECORD_FILE).display()
+            )?;
+        }
         Command::Bench {
             customers,
             seed,

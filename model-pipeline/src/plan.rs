@@ -159,44 +159,81 @@ pub fn check_record(record: &MetafieldsSetInput, shop_exponent: u8) -> Result<()
 /// Writes the plan and the deletions into `dir`.
 pub fn write_plan(scored: &Scored, shop: Currency, dir: &Path) -> Result<PlanCounts, PlanError> {
     let mut counts = PlanCounts::default();
-    let path = dir.join(PLAN_FILE);
-    let error = |source| PlanError::Write {
-        file: path.display().to_string(),
-        source,
-    };
-    let mut out = BufWriter::with_capacity(1 << 20, File::create(&path).map_err(error)?);
-    for customer in &scored.customers {
-        let record = profile_record(customer.customer_id, &customer.profile);
-        serde_json::to_writer(&mut out, &record).map_err(|e| error(e.into()))?;
-        out.write_all(b"\n").map_err(error)?;
-        counts.profiles += 1;
-    }
-    for (variant_id, data) in &scored.variants {
-        let record = variant_record(*variant_id, data, shop);
-        serde_json::to_writer(&mut out, &record).map_err(|e| error(e.into()))?;
-        out.write_all(b"\n").map_err(error)?;
-        counts.variants += 1;
-    }
-    out.flush().map_err(error)?;
-
-    let path = dir.join(DELETIONS_FILE);
-    let error = |source| PlanError::Write {
-        file: path.display().to_string(),
-        source,
-    };
-    let mut out = BufWriter::new(File::create(&path).map_err(error)?);
-    for id in &scored.opted_out {
-        let record = MetafieldIdentifierInput {
-            owner_id: customer_gid(*id),
-            namespace: NAMESPACE.to_string(),
-            key: PROFILE_KEY.to_string(),
-        };
-        serde_json::to_writer(&mut out, &record).map_err(|e| error(e.into()))?;
-        out.write_all(b"\n").map_err(error)?;
-        counts.deletions += 1;
-    }
-    out.flush().map_err(error)?;
+    // Both files are written under temporary names and renamed over the old ones only once both
+    // are whole: an interrupted run leaves the last plan as it was, and a redaction that rewrites
+    // the plan meanwhile (the privacy webhook renames its copy over the file) cannot have this
+    // run's lines written into a file no longer in the folder.
+    let profiles = write_records(dir, PLAN_FILE, |out| {
+        for customer in &scored.customers {
+            serde_json::to_writer(
+                &mut *out,
+                &profile_record(customer.customer_id, &customer.profile),
+            )?;
+            out.write_all(b"\n")?;
+            counts.profiles += 1;
+        }
+        for (variant_id, data) in &scored.variants {
+            serde_json::to_writer(&mut *out, &variant_record(*variant_id, data, shop))?;
+            out.write_all(b"\n")?;
+            counts.variants += 1;
+        }
+        Ok(())
+    })?;
+    let deletions = write_records(dir, DELETIONS_FILE, |out| {
+        for id in &scored.opted_out {
+            let record = MetafieldIdentifierInput {
+                owner_id: customer_gid(*id),
+                namespace: NAMESPACE.to_string(),
+                key: PROFILE_KEY.to_string(),
+            };
+            serde_json::to_writer(&mut *out, &record)?;
+            out.write_all(b"\n")?;
+            counts.deletions += 1;
+        }
+        Ok(())
+    })?;
+    persist(profiles, dir, PLAN_FILE)?;
+    persist(deletions, dir, DELETIONS_FILE)?;
     Ok(counts)
+}
+
+/// `name`'s records written by `write` into a temporary file in `dir` (readable by its owner
+/// only: the plan holds every customer's profile), flushed and synced, not yet renamed.
+fn write_records(
+    dir: &Path,
+    name: &str,
+    write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+) -> Result<tempfile::TempPath, PlanError> {
+    let path = dir.join(name);
+    let error = |source| PlanError::Write {
+        file: path.display().to_string(),
+        source,
+    };
+    let temporary = tempfile::Builder::new()
+        .prefix(&temporary_prefix(name))
+        .suffix(TEMPORARY_SUFFIX)
+        .tempfile_in(dir)
+        .map_err(error)?;
+    let (file, temporary) = temporary.into_parts();
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    write(&mut out).map_err(error)?;
+    let file = out.into_inner().map_err(|e| error(e.into_error()))?;
+    file.sync_all().map_err(error)?;
+    Ok(temporary)
+}
+
+/// How the temporary of a plan file `name` begins and ends (`shop/redact` removes any left).
+pub fn temporary_prefix(name: &str) -> String {
+    format!(".{name}.")
+}
+pub const TEMPORARY_SUFFIX: &str = ".tmp";
+
+fn persist(temporary: tempfile::TempPath, dir: &Path, name: &str) -> Result<(), PlanError> {
+    let path = dir.join(name);
+    temporary.persist(&path).map_err(|e| PlanError::Write {
+        file: path.display().to_string(),
+        source: e.error,
+    })
 }
 
 /// Reads a plan file back (the demo and the round-trip test).

@@ -363,17 +363,23 @@ fn shop_redact_removes_the_shops_state_and_files_and_refuses_another_shop() {
     let requests = shop.store.stats().graphql_requests;
     // What `score` writes beside the plan, a redaction's leftover temporary, and a file the
     // pipeline does not write (kept).
+    // What `score` writes beside the plan, a redaction's leftover temporaries, a killed
+    // `score`'s plan temporaries, and files the pipeline does not write (kept).
     let written_by_pipeline = [
         shop.plan.join("summary.json"),
         shop.plan.join("report.html"),
         shop.plan.join(format!(".{PLAN_FILE}.redacting")),
         shop.plan.join(format!(".{DELETIONS_FILE}.redacting")),
+        shop.plan.join(format!(".{PLAN_FILE}.Xy12Ab.tmp")),
+        shop.plan.join(format!(".{DELETIONS_FILE}.7kQ0zz.tmp")),
     ];
     for file in &written_by_pipeline {
         std::fs::write(file, "x").unwrap();
     }
     let unknown = shop.plan.join("notes.txt");
     std::fs::write(&unknown, "the merchant's").unwrap();
+    let unknown_temporary = shop.plan.join(format!(".{PLAN_FILE}.notes"));
+    std::fs::write(&unknown_temporary, "the merchant's").unwrap();
 
     // Signed, but for a shop this process does not serve: nothing is removed.
     let other = "someone-else.myshopify.com";
@@ -414,7 +420,7 @@ fn shop_redact_removes_the_shops_state_and_files_and_refuses_another_shop() {
         "the empty data-requests folder is still there"
     );
     assert!(
-        unknown.exists(),
+        unknown.exists() && unknown_temporary.exists(),
         "a file the pipeline does not write was removed"
     );
     // Files are counted in the log line, customer ids are not named.
@@ -1542,9 +1548,14 @@ fn shop_redact_removes_the_export_folders() {
     for dir in &exports {
         write_export(dir);
     }
+    // An interrupted `marginwise refresh` leaves its new export in the folder's `.next`.
+    let staging = exports[0].join(model_pipeline::refresh::NEXT_EXPORT_DIR);
+    std::fs::create_dir_all(&staging).unwrap();
     let leftovers = [
         exports[0].join("orders.jsonl.part"),
         exports[0].join(".orders.jsonl.redacting"),
+        staging.join("customers.jsonl"),
+        staging.join("orders.jsonl.part"),
     ];
     for file in &leftovers {
         std::fs::write(file, export_text("orders.jsonl", true)).unwrap();
@@ -1566,6 +1577,7 @@ fn shop_redact_removes_the_export_folders() {
     for file in &leftovers {
         assert!(!file.exists(), "{} is still there", file.display());
     }
+    assert!(!staging.exists() && removed.files_removed.contains(&staging));
     assert!(!exports[0].exists() && removed.files_removed.contains(&exports[0]));
     assert!(notes.exists() && !removed.files_removed.contains(&exports[1]));
 }

@@ -26,9 +26,10 @@
 //! of the customer's lines only, never the whole file's.
 //!
 //! What it deliberately does not do: it does not touch `products.jsonl`, nor a `.part` file an
-//! `export` is writing at that moment (an export that completes after a redaction brings the
-//! customer back; `shop/redact` removes `.part` files), and it keeps no record of whose lines
-//! went.
+//! `export` is writing at that moment (a plain `export` that completes after a redaction brings
+//! the customer back; `marginwise refresh` takes every customer on the suppression list out of
+//! each new export before it replaces the last one, and again after scoring; `shop/redact`
+//! removes `.part` files), and it keeps no record of whose lines went.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -45,11 +46,12 @@ pub const CUSTOMER_FILES: [&str; 2] = [CUSTOMERS_FILE, ORDERS_FILE];
 /// Every file `export` writes into a folder (what `shop/redact` removes).
 pub const EXPORT_FILES: [&str; 3] = [CUSTOMERS_FILE, PRODUCTS_FILE, ORDERS_FILE];
 
-/// Whose lines are looked for: a customer, and the orders Shopify named as theirs.
+/// Whose lines are looked for: a customer (or several: `marginwise refresh` keeps every redacted
+/// customer out of a new export at once), and the orders Shopify named as theirs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
-    /// The customer's numeric id (the number in `gid://shopify/Customer/<id>`).
-    pub customer_id: u64,
+    /// The customers' numeric ids (the number in `gid://shopify/Customer/<id>`).
+    pub customer_ids: HashSet<u64>,
     /// Orders named by the request, by numeric id.
     pub order_ids: HashSet<u64>,
 }
@@ -68,8 +70,16 @@ impl Owner {
             .filter(|n| *n > 0)
             .collect();
         Owner {
-            customer_id,
+            customer_ids: HashSet::from([customer_id]),
             order_ids,
+        }
+    }
+
+    /// Every one of `customer_ids`, with no orders named.
+    pub fn customers(customer_ids: impl IntoIterator<Item = u64>) -> Owner {
+        Owner {
+            customer_ids: customer_ids.into_iter().collect(),
+            order_ids: HashSet::new(),
         }
     }
 }
@@ -349,8 +359,9 @@ impl<'a> Matcher<'a> {
             }
         };
         let is_customer = |text: &str| {
-            parse_gid(text)
-                .is_some_and(|g| g.kind == GidKind::Customer && g.number == self.owner.customer_id)
+            parse_gid(text).is_some_and(|g| {
+                g.kind == GidKind::Customer && self.owner.customer_ids.contains(&g.number)
+            })
         };
         let names_customer = customer.as_deref().is_some_and(is_customer);
         // A `customer.id` that is not a customer's GID may be this customer's.
@@ -386,7 +397,7 @@ mod tests {
 
     fn owner(customer_id: u64, orders: &[u64]) -> Owner {
         Owner {
-            customer_id,
+            customer_ids: HashSet::from([customer_id]),
             order_ids: orders.iter().copied().collect(),
         }
     }

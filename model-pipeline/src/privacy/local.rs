@@ -385,6 +385,33 @@ pub(super) fn replace_atomically(
     Ok(true)
 }
 
+/// The temporaries `plan::write_plan` left in `plan_dir` when it was killed before renaming
+/// them (`.<plan file>.<random>.tmp`).
+pub fn plan_temporaries(plan_dir: &Path) -> Result<Vec<PathBuf>, PrivacyError> {
+    let entries = match std::fs::read_dir(plan_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(PrivacyError::Io {
+                file: plan_dir.display().to_string(),
+                source,
+            });
+        }
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let ours = PLAN_FILES
+            .iter()
+            .any(|plan| name.starts_with(&crate::plan::temporary_prefix(plan)));
+        if ours && name.ends_with(crate::plan::TEMPORARY_SUFFIX) {
+            found.push(entry.path());
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
 /// The temporary a plan or export file is rewritten to while lines are removed from it.
 pub fn redacting_name(file_name: &str) -> String {
     format!(".{file_name}.redacting")

@@ -41,9 +41,11 @@
 //!   data-requests folder for the merchant to send on. Nothing is sent to the customer by this
 //!   module.
 //! - `shop/redact`: the shop's state database, its plan files, `summary.json`, `report.html`,
-//!   leftover redaction temporaries, its data-request files and the export folders' three files
-//!   (with an interrupted export's `.part` files) are deleted (each by name; the data-requests
-//!   folder and an export folder only when left empty). The store is not asked for anything:
+//!   leftover redaction temporaries, the plan temporaries of a `score` killed while writing,
+//!   its data-request files and the export folders' three files (with an interrupted export's
+//!   `.part` files, and the new export an interrupted `marginwise refresh` left in a folder's
+//!   `.next`) are deleted (each by name or by the pattern of the names the pipeline gives them;
+//!   the data-requests folder and an export folder only when left empty). The store is not asked for anything:
 //!   Shopify sends this 48 hours after the app was uninstalled, when the app's access token no
 //!   longer works.
 //!
@@ -847,9 +849,19 @@ impl Handler {
                 .iter()
                 .map(|name| self.config.plan_dir.join(local::redacting_name(name))),
         );
+        // The temporaries of a `score` that was killed while writing the plan (it writes each
+        // plan file under a unique name beginning with its own, then renames it).
+        candidates.extend(local::plan_temporaries(&self.config.plan_dir)?);
         // The export folders' files, the temporaries of an interrupted export (`.part`) and of
-        // an interrupted redaction: named one by one too.
-        for dir in &self.config.export_dirs {
+        // an interrupted redaction, and the new export an interrupted `marginwise refresh` left
+        // in the folder's `.next`: named one by one too.
+        let staging: Vec<PathBuf> = self
+            .config
+            .export_dirs
+            .iter()
+            .map(|dir| dir.join(crate::refresh::NEXT_EXPORT_DIR))
+            .collect();
+        for dir in self.config.export_dirs.iter().chain(&staging) {
             for name in exports::EXPORT_FILES {
                 candidates.push(dir.join(name));
                 candidates.push(dir.join(format!("{name}.part")));
@@ -881,7 +893,10 @@ impl Handler {
         }
         // The data-requests folder goes too once empty (another shop's files keep it), and so
         // does an export folder (a file the pipeline did not write keeps it).
-        for dir in std::iter::once(&self.config.data_requests_dir).chain(&self.config.export_dirs) {
+        for dir in std::iter::once(&self.config.data_requests_dir)
+            .chain(&staging)
+            .chain(&self.config.export_dirs)
+        {
             if local::remove_dir_if_empty(dir)? {
                 files_removed.push(dir.clone());
             }

@@ -315,6 +315,30 @@ impl State {
             .map_err(|e| self.error(e))
     }
 
+    /// The customers on the suppression list, by numeric id (`gid://shopify/Customer/<id>`), in
+    /// order. The list holds only customer GIDs (the privacy webhook writes them); anything else
+    /// on it names no customer and is left out.
+    pub fn redacted_customers(&self) -> Result<Vec<u64>, StateError> {
+        use crate::ingest::records::{GidKind, parse_gid};
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT owner_id FROM redacted")
+            .map_err(|e| self.error(e))?;
+        let owners = statement
+            .query_map([], |row| row.get::<_, String>(0))
+            .and_then(Iterator::collect::<Result<Vec<String>, _>>)
+            .map_err(|e| self.error(e))?;
+        let mut ids: Vec<u64> = owners
+            .iter()
+            .filter_map(|owner| parse_gid(owner))
+            .filter(|gid| gid.kind == GidKind::Customer)
+            .map(|gid| gid.number)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+
     /// Puts `owner_id` on the suppression list (what the privacy webhook does, through its own
     /// connection; here for tests and tools).
     pub fn record_redacted(&mut self, owner_id: &str) -> Result<(), StateError> {

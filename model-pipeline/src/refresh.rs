@@ -1,0 +1,504 @@
+//! `marginwise refresh`: the job a store runs on a schedule. It exports the store's history,
+//! scores it and writes what changed, in one folder of its own, and leaves a record of how it
+//! went for whoever watches the schedule.
+//!
+//! The folder holds:
+//! - `export/`: the last complete export (`customers.jsonl`, `products.jsonl`, `orders.jsonl`),
+//!   and while a run exports, the new one in `export/.next/`;
+//! - `plan/`: the plan `score` wrote from it, its summary and report, and the write-back state
+//!   database (`sync-state.sqlite`, with the privacy webhook's suppression list);
+//! - `refresh.lock`: held by the run under way, so that a run started while another is still
+//!   going (a slow export, a schedule that fires twice) stops at once and touches nothing;
+//! - `last-refresh.json`: what the last run did, or the stage it failed at and why, and when a
+//!   run last succeeded.
+//!
+//! `marginwise webhooks --plan DIR/plan --export DIR/export` (or a shops file entry naming them)
+//! keeps the folder within reach of the privacy webhooks.
+//!
+//! A run, in order:
+//! 1. takes the lock, and opens the state database, which refuses a folder of another shop
+//!    before anything is asked of the store;
+//! 2. exports into `export/.next/` (left over by an interrupted run, it is removed first), so a
+//!    failed or interrupted export leaves the last complete one as it was (`shop/redact` removes
+//!    that folder's files too);
+//! 3. removes every customer on the suppression list from the new export (their record, their
+//!    orders, and those orders' line items): a customer redacted since the last run may still be
+//!    in what the store answers, and the app must not keep their data again. Only then do the
+//!    new files replace the old ones, one rename each;
+//! 4. scores `export/` into `plan/` (the plan files are replaced whole, see [`plan::write_plan`]);
+//! 5. takes the suppression list again and removes the customers added to it meanwhile from the
+//!    export and the plan: a redaction handled while the run was going may have scrubbed files
+//!    this run then replaced. (`apply` leaves their values out anyway, batch by batch.);
+//! 6. applies the plan: only what changed, resuming writes an interrupted run left in flight.
+//!
+//! Running it often enough also keeps an expiring token alive: every run renews the access
+//! token, and with it the refresh token, when they are due (see `admin`).
+//!
+//! [`plan::write_plan`]: crate::plan::write_plan
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::admin::AdminClient;
+use crate::pipeline::{self, RunOptions};
+use crate::plan::{PlanCounts, customer_gid};
+use crate::privacy::exports::{self, EXPORT_FILES, Owner};
+use crate::privacy::local;
+use crate::progress::Progress;
+use crate::say;
+use crate::sync::apply::{ApplyOptions, ApplyReport, BatchHook};
+use crate::sync::export::ExportedFile;
+use crate::sync::state::{STATE_FILE, State};
+use crate::sync::{self, Polling};
+
+/// The folders and files of a refresh folder.
+pub const EXPORT_DIR: &str = "export";
+/// Inside the export folder: where a run writes the new export until it is complete.
+pub const NEXT_EXPORT_DIR: &str = ".next";
+pub const PLAN_DIR: &str = "plan";
+pub const LOCK_FILE: &str = "refresh.lock";
+pub const RECORD_FILE: &str = "last-refresh.json";
+
+/// What a run does, beyond the store it talks to.
+#[derive(Debug, Clone)]
+pub struct RefreshOptions {
+    /// The refresh folder.
+    pub dir: PathBuf,
+    /// How the export is scored (bundle parents, opt-out tag, ...).
+    pub run: RunOptions,
+    /// How the plan is written (its `work_dir` is set to the plan folder).
+    pub apply: ApplyOptions,
+    /// How bulk queries are polled.
+    pub polling: Polling,
+    /// Called once the plan is written, before the suppression list is taken again (tests use it
+    /// to record a redaction that lands while the plan is being written).
+    pub after_score: Option<BatchHook>,
+}
+
+impl RefreshOptions {
+    pub fn export_dir(&self) -> PathBuf {
+        self.dir.join(EXPORT_DIR)
+    }
+
+    pub fn plan_dir(&self) -> PathBuf {
+        self.dir.join(PLAN_DIR)
+    }
+
+    pub fn state_file(&self) -> PathBuf {
+        self.plan_dir().join(STATE_FILE)
+    }
+}
+
+/// One stage's wall time.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StageTime {
+    pub stage: String,
+    pub seconds: f64,
+}
+
+/// Customers kept out of this run's export and plan because they are on the suppression list.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
+pub struct RedactionsKept {
+    /// Customers on the list when the new export was checked.
+    pub customers: u64,
+    /// Lines of the new export removed for them (their records, orders and line items).
+    pub export_lines_removed: u64,
+    /// Customers added to the list while the run was going, removed again afterwards.
+    pub late_customers: u64,
+    /// Lines removed for those from the export and the plan.
+    pub late_lines_removed: u64,
+}
+
+/// What a run did: written to `last-refresh.json` whether it succeeded or not.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RefreshRecord {
+    pub shop: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub ok: bool,
+    /// The stage that failed, and the error.
+    pub failed_stage: Option<String>,
+    pub error: Option<String>,
+    /// When a run last succeeded (this one, or the one before a failure).
+    pub last_success_at: Option<String>,
+    pub stages: Vec<StageTime>,
+    pub exported: Vec<ExportedSummary>,
+    pub redactions: RedactionsKept,
+    pub plan: Option<PlanSummary>,
+    pub applied: Option<AppliedSummary>,
+}
+
+/// One exported file.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ExportedSummary {
+    pub file: String,
+    pub objects: String,
+    pub bytes: u64,
+}
+
+/// The plan's record counts.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct PlanSummary {
+    pub profiles: u64,
+    pub variants: u64,
+    pub deletions: u64,
+}
+
+/// What the write-back did.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct AppliedSummary {
+    pub planned: u64,
+    pub unchanged: u64,
+    pub written: u64,
+    pub rejected: u64,
+    pub redacted_not_written: u64,
+    pub deletions_sent: u64,
+    pub recovered: u64,
+}
+
+impl From<&ApplyReport> for AppliedSummary {
+    fn from(report: &ApplyReport) -> AppliedSummary {
+        AppliedSummary {
+            planned: report.planned,
+            unchanged: report.unchanged,
+            written: report.written,
+            rejected: report.rejected,
+            redacted_not_written: report.redacted_not_written,
+            deletions_sent: report.deletions_sent,
+            recovered: report.recovered,
+        }
+    }
+}
+
+impl From<PlanCounts> for PlanSummary {
+    fn from(counts: PlanCounts) -> PlanSummary {
+        PlanSummary {
+            profiles: counts.profiles,
+            variants: counts.variants,
+            deletions: counts.deletions,
+        }
+    }
+}
+
+/// Runs one refresh of the store `client` talks to. The record is written to
+/// `last-refresh.json` before this returns, also when a stage failed (the error is returned
+/// too); a run that found the lock held writes nothing.
+pub fn refresh(
+    client: &mut AdminClient,
+    options: &RefreshOptions,
+    progress: Progress,
+) -> anyhow::Result<RefreshRecord> {
+    let dir = &options.dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let _lock = RunLock::take(dir)?;
+    let record_path = dir.join(RECORD_FILE);
+    let last_success_at = match read_record(&record_path) {
+        Ok(previous) => previous.and_then(|p| p.last_success_at),
+        Err(error) => {
+            eprintln!("note: {error:#}; it is written anew at the end of this run");
+            None
+        }
+    };
+    let mut run = Run {
+        client,
+        options,
+        progress,
+        record: RefreshRecord {
+            shop: String::new(),
+            started_at: now(),
+            finished_at: None,
+            ok: false,
+            failed_stage: None,
+            error: None,
+            last_success_at,
+            stages: Vec::new(),
+            exported: Vec::new(),
+            redactions: RedactionsKept::default(),
+            plan: None,
+            applied: None,
+        },
+    };
+    run.record.shop = run.client.credentials().shop.clone();
+    let result = run.stages();
+    let mut record = run.record;
+    record.finished_at = Some(now());
+    match &result {
+        Ok(()) => {
+            record.ok = true;
+            record.last_success_at = Some(record.started_at.clone());
+        }
+        Err(error) => record.error = Some(format!("{error:#}")),
+    }
+    let written = write_record(&record_path, &record);
+    match (result, written) {
+        (Ok(()), Ok(())) => Ok(record),
+        (Ok(()), Err(error)) => Err(error),
+        (Err(error), Ok(())) => Err(error),
+        (Err(error), Err(record_error)) => Err(error.context(format!(
+            "(and the record was not written: {record_error:#})"
+        ))),
+    }
+}
+
+struct Run<'a> {
+    client: &'a mut AdminClient,
+    options: &'a RefreshOptions,
+    progress: Progress,
+    record: RefreshRecord,
+}
+
+impl Run<'_> {
+    fn stages(&mut self) -> anyhow::Result<()> {
+        let options = self.options;
+        let plan_dir = options.plan_dir();
+        let export_dir = options.export_dir();
+        let next_dir = export_dir.join(NEXT_EXPORT_DIR);
+
+        let suppressed = self.stage("state", |run| {
+            std::fs::create_dir_all(&plan_dir)
+                .with_context(|| format!("creating {}", plan_dir.display()))?;
+            run.suppressed()
+        })?;
+
+        self.stage("export", |run| {
+            remove_dir_if_present(&next_dir)?;
+            let files = sync::export::export(run.client, &next_dir, options.polling)
+                .with_context(|| format!("exporting the store into {}", next_dir.display()))?;
+            run.record.exported = files.iter().map(summary).collect();
+            for file in &files {
+                say!(
+                    "exported {}: {} objects, {} bytes (bulk operation {})",
+                    file.file,
+                    file.objects,
+                    file.bytes,
+                    file.operation_id
+                )?;
+            }
+            Ok(())
+        })?;
+
+        let suppressed = self.stage("redactions", |run| {
+            // Taken again now: a redaction handled during the export is on the list, and its
+            // customer may be in what the store answered.
+            let now_suppressed = run.suppressed()?;
+            let scrubbed = scrub(&next_dir, &now_suppressed)?;
+            run.record.redactions.customers = now_suppressed.len() as u64;
+            run.record.redactions.export_lines_removed = scrubbed;
+            if scrubbed > 0 {
+                say!(
+                    "kept {} lines of customers redacted earlier out of the new export",
+                    scrubbed
+                )?;
+            }
+            replace_export(&next_dir, &export_dir)?;
+            Ok(now_suppressed
+                .union(&suppressed)
+                .copied()
+                .collect::<BTreeSet<u64>>())
+        })?;
+
+        self.stage("score", |run| {
+            let outcome = pipeline::run(&export_dir, &plan_dir, &options.run, run.progress)
+                .with_context(|| format!("scoring {}", export_dir.display()))?;
+            run.record.plan = Some(outcome.plan.into());
+            crate::stdout::write(format_args!("{}", pipeline::summary_text(&outcome)))?;
+            if let Some(hook) = &options.after_score {
+                (hook.0)(0);
+            }
+            Ok(())
+        })?;
+
+        self.stage("late redactions", |run| {
+            let late: BTreeSet<u64> = run.suppressed()?.difference(&suppressed).copied().collect();
+            if late.is_empty() {
+                return Ok(());
+            }
+            let mut removed = scrub(&export_dir, &late)?;
+            for &customer in &late {
+                removed += local::scrub_plan(&plan_dir, &customer_gid(customer))?;
+            }
+            run.record.redactions.late_customers = late.len() as u64;
+            run.record.redactions.late_lines_removed = removed;
+            say!(
+                "{} customers were redacted while this run went on: {} of their lines removed \
+                 from the export and the plan",
+                late.len(),
+                removed
+            )?;
+            Ok(())
+        })?;
+
+        self.stage("apply", |run| {
+            let mut apply_options = options.apply.clone();
+            apply_options.work_dir = plan_dir.clone();
+            let report = sync::apply_plan(
+                run.client,
+                &plan_dir,
+                Some(&options.state_file()),
+                &apply_options,
+            )
+            .with_context(|| format!("applying the plan in {}", plan_dir.display()))?;
+            run.record.applied = Some(AppliedSummary::from(&report));
+            crate::stdout::write(format_args!("{}", sync::report_text(&report)))?;
+            if report.rejected > 0 {
+                anyhow::bail!(
+                    "the store refused {} of the plan's values (listed above; the rest of the \
+                     plan was applied)",
+                    report.rejected
+                );
+            }
+            Ok(())
+        })
+    }
+
+    /// Runs one stage, timing it; a failure names the stage in the record.
+    fn stage<T>(
+        &mut self,
+        name: &'static str,
+        work: impl FnOnce(&mut Self) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let started = std::time::Instant::now();
+        let result = work(self);
+        self.record.stages.push(StageTime {
+            stage: name.to_string(),
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        if result.is_err() {
+            self.record.failed_stage = Some(name.to_string());
+        }
+        result.with_context(|| format!("refresh stage `{name}`"))
+    }
+
+    /// The customers on the suppression list now (opening the state database checks that it
+    /// is this shop's).
+    fn suppressed(&self) -> anyhow::Result<BTreeSet<u64>> {
+        let state = State::open(&self.options.state_file(), &self.record.shop)?;
+        Ok(state.redacted_customers()?.into_iter().collect())
+    }
+}
+
+fn summary(file: &ExportedFile) -> ExportedSummary {
+    ExportedSummary {
+        file: file.file.clone(),
+        objects: file.objects.clone(),
+        bytes: file.bytes,
+    }
+}
+
+/// Removes the lines of `customers` from the export in `dir`; the lines removed.
+fn scrub(dir: &Path, customers: &BTreeSet<u64>) -> anyhow::Result<u64> {
+    if customers.is_empty() {
+        return Ok(0);
+    }
+    let scrubbed = exports::scrub_exports(
+        &[dir.to_path_buf()],
+        &Owner::customers(customers.iter().copied()),
+    )?;
+    Ok(scrubbed.lines_removed())
+}
+
+/// Moves the three files of a complete export in `next` over those in `current` (its parent),
+/// then removes `next`.
+fn replace_export(next: &Path, current: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(current).with_context(|| format!("creating {}", current.display()))?;
+    for name in EXPORT_FILES {
+        let from = next.join(name);
+        let to = current.join(name);
+        std::fs::rename(&from, &to)
+            .with_context(|| format!("moving {} to {}", from.display(), to.display()))?;
+    }
+    remove_dir_if_present(next)
+}
+
+fn remove_dir_if_present(dir: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error).with_context(|| format!("removing {}", dir.display())),
+    }
+}
+
+fn now() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .map_or_else(|_| jiff::Timestamp::now().to_string(), |t| t.to_string())
+}
+
+/// The record of the last run, if there is one.
+pub fn read_record(path: &Path) -> anyhow::Result<Option<RefreshRecord>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .with_context(|| format!("{} is not a refresh record", path.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn write_record(path: &Path, record: &RefreshRecord) -> anyhow::Result<()> {
+    let mut text = serde_json::to_string_pretty(record).context("rendering the refresh record")?;
+    text.push('\n');
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut file = tempfile::Builder::new()
+        .prefix(".last-refresh.")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.as_file().sync_all())
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.persist(path)
+        .map(drop)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// The lock a run holds on `refresh.lock` (released when dropped, also when the process dies).
+/// The file says which process holds it, for the message another run prints.
+struct RunLock {
+    _file: File,
+}
+
+impl RunLock {
+    fn take(dir: &Path) -> anyhow::Result<RunLock> {
+        let path = dir.join(LOCK_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("opening the lock {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                anyhow::bail!(
+                    "another `marginwise refresh` is running in {} ({}): it holds {}; this run \
+                     did nothing",
+                    dir.display(),
+                    if holder.is_empty() {
+                        "it has not said which process it is yet"
+                    } else {
+                        holder
+                    },
+                    path.display()
+                );
+            }
+            Err(std::fs::TryLockError::Error(error)) => {
+                return Err(error).with_context(|| format!("taking the lock {}", path.display()));
+            }
+        }
+        let holder = format!("process {} since {}", std::process::id(), now());
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| file.write_all(holder.as_bytes()))
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(RunLock { _file: file })
+    }
+}

@@ -1,0 +1,422 @@
+//! `marginwise refresh`, the scheduled job, against the local stand-in: a first run and a run
+//! with nothing new, the lock a second run finds, redacted customers kept out of later exports
+//! (also one redacted while the plan is written), a failed export that keeps the last one, and
+//! a folder of another shop. Bounded: a generated store of 300 customers, servers on 127.0.0.1.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
+
+use local_store::{Config, Faults, Handle, LocalStore};
+use marginwise_engine::format::PROFILE_KEY;
+use model_pipeline::admin::{AccessToken, AdminClient, ClientOptions, Credentials};
+use model_pipeline::generate::{self, GeneratorConfig};
+use model_pipeline::plan::{PLAN_FILE, customer_gid};
+use model_pipeline::privacy::{
+    AppSecret, Delivery, Handler, HandlerConfig, Outcome, sign, webhook_client_options,
+};
+use model_pipeline::progress::Progress;
+use model_pipeline::refresh::{
+    self, EXPORT_DIR, LOCK_FILE, NEXT_EXPORT_DIR, PLAN_DIR, RECORD_FILE, RefreshOptions,
+    RefreshRecord,
+};
+use model_pipeline::sync::Polling;
+use model_pipeline::sync::apply::{ApplyOptions, BatchHook, COMPARE_EXPONENT};
+use model_pipeline::sync::state::{STATE_FILE, State};
+
+const CUSTOMERS: u32 = 300;
+const SHOP: &str = "marginwise-test.myshopify.com";
+const SECRET: &str = "test-app-secret";
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("refresh")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A local stand-in seeded with a generated store, and the refresh folder beside it.
+fn store(name: &str) -> (Handle, PathBuf) {
+    let dir = scratch(name);
+    let seed = dir.join("seed");
+    generate::generate(
+        &GeneratorConfig {
+            customers: CUSTOMERS,
+            seed: 11,
+        },
+        &seed,
+        Progress::new(true),
+    )
+    .unwrap();
+    let store = LocalStore::start(Config {
+        seed_dir: Some(seed),
+        ..Config::default()
+    })
+    .unwrap();
+    (store, dir.join("refresh"))
+}
+
+fn run(store: &Handle, dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_marginwise"))
+        .args([
+            "--quiet",
+            "refresh",
+            "--no-report",
+            "--poll-ms",
+            "5",
+            "--dir",
+        ])
+        .arg(dir)
+        .args(["--endpoint", &store.url(), "--token", store.token()])
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap()
+}
+
+fn succeeded(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn failed(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(!output.status.success(), "{stderr}");
+    stderr
+}
+
+fn record(dir: &Path) -> RefreshRecord {
+    refresh::read_record(&dir.join(RECORD_FILE))
+        .unwrap()
+        .expect("a refresh record")
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether any line of the export or the plan names customer `n`: their record, an order of
+/// theirs, or their profile.
+fn mentions(dir: &Path, n: u64) -> Vec<String> {
+    let gid = customer_gid(n);
+    let escaped = gid.replace('/', "\\/");
+    let mut found = Vec::new();
+    for path in [
+        dir.join(EXPORT_DIR).join("customers.jsonl"),
+        dir.join(EXPORT_DIR).join("orders.jsonl"),
+        dir.join(PLAN_DIR).join(PLAN_FILE),
+    ] {
+        for line in lines(&path) {
+            let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+            let named = [&value["id"], &value["ownerId"], &value["customer"]["id"]]
+                .iter()
+                .any(|v| v.as_str().is_some_and(|s| s == gid || s == escaped));
+            if named {
+                found.push(format!("{}: {line}", path.display()));
+            }
+        }
+    }
+    found
+}
+
+fn stored_profile(store: &Handle, n: u64) -> Option<String> {
+    store
+        .metafields()
+        .into_iter()
+        .find(|m| m.owner_id == customer_gid(n) && m.key == PROFILE_KEY)
+        .map(|m| m.value)
+}
+
+/// A customer with a profile in the plan, and orders in the export.
+fn customer_with_orders(dir: &Path) -> u64 {
+    let orders = lines(&dir.join(EXPORT_DIR).join("orders.jsonl"));
+    let plan = std::fs::read_to_string(dir.join(PLAN_DIR).join(PLAN_FILE)).unwrap();
+    for line in orders {
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if let Some(gid) = value["customer"]["id"].as_str() {
+            let gid = gid.replace("\\/", "/");
+            let n: u64 = gid.rsplit('/').next().unwrap().parse().unwrap();
+            if plan.contains(&format!("\"{}\"", customer_gid(n))) {
+                return n;
+            }
+        }
+    }
+    panic!("no customer with orders and a profile");
+}
+
+fn credentials(store: &Handle) -> Credentials {
+    Credentials::for_local(&store.url(), AccessToken::new(store.token())).unwrap()
+}
+
+/// Delivers a signed `customers/redact` of customer `n` to a handler serving the refresh folder,
+/// as `marginwise webhooks --plan DIR/plan --export DIR/export` would.
+fn redact(store: &Handle, dir: &Path, n: u64) {
+    let mut config = HandlerConfig::new(AppSecret::new(SECRET).unwrap(), SHOP, &dir.join(PLAN_DIR));
+    config.export_dirs = vec![dir.join(EXPORT_DIR)];
+    let mut handler = Handler::new(
+        config,
+        AdminClient::new(credentials(store), webhook_client_options()),
+    );
+    let body = format!(
+        r#"{{"shop_id":954889,"shop_domain":"{SHOP}","customer":{{"id":{n}}},"orders_to_redact":[]}}"#
+    );
+    let hmac = sign(&AppSecret::new(SECRET).unwrap(), body.as_bytes());
+    let outcome = handler.handle(&Delivery {
+        topic: Some("customers/redact"),
+        shop_domain: Some(SHOP),
+        hmac: Some(&hmac),
+        webhook_id: Some("1"),
+        body: body.as_bytes(),
+    });
+    assert!(matches!(outcome, Outcome::Redacted(_)), "{outcome:?}");
+}
+
+#[test]
+fn a_first_run_writes_every_value_and_a_second_only_what_changed() {
+    let (store, dir) = store("twice");
+    let stdout = succeeded(&run(&store, &dir));
+    assert!(stdout.contains("exported customers.jsonl"), "{stdout}");
+    let first = record(&dir);
+    assert!(first.ok && first.failed_stage.is_none() && first.error.is_none());
+    assert_eq!(first.last_success_at.as_ref(), Some(&first.started_at));
+    let stages: Vec<&str> = first.stages.iter().map(|s| s.stage.as_str()).collect();
+    assert_eq!(
+        stages,
+        [
+            "state",
+            "export",
+            "redactions",
+            "score",
+            "late redactions",
+            "apply"
+        ]
+    );
+    for file in ["customers.jsonl", "products.jsonl", "orders.jsonl"] {
+        assert!(
+            !lines(&dir.join(EXPORT_DIR).join(file)).is_empty(),
+            "{file}"
+        );
+    }
+    assert!(!dir.join(EXPORT_DIR).join(NEXT_EXPORT_DIR).exists());
+    assert!(dir.join(PLAN_DIR).join(STATE_FILE).exists());
+    let plan = first.plan.unwrap();
+    let planned = plan.profiles + plan.variants;
+    assert_eq!(
+        lines(&dir.join(PLAN_DIR).join(PLAN_FILE)).len() as u64,
+        planned
+    );
+    let applied = first.applied.unwrap();
+    assert_eq!((applied.planned, applied.written), (planned, planned));
+    assert_eq!(store.stats().metafields_stored, planned);
+
+    // The plan is replaced whole (a new file renamed over the old), never rewritten in place: a
+    // redaction that renames its scrubbed copy over it meanwhile cannot lose this run's plan.
+    let plan_file = dir.join(PLAN_DIR).join(PLAN_FILE);
+    let first_plan = std::fs::metadata(&plan_file).unwrap();
+    assert_eq!(first_plan.permissions().mode() & 0o777, 0o600, "owner only");
+
+    store.reset_stats();
+    succeeded(&run(&store, &dir));
+    assert_ne!(
+        std::fs::metadata(&plan_file).unwrap().ino(),
+        first_plan.ino()
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.join(PLAN_DIR))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let second = record(&dir);
+    let applied = second.applied.unwrap();
+    assert_eq!((applied.written, applied.unchanged), (0, planned));
+    assert_eq!(store.stats().writes_applied, 0);
+    assert_eq!(store.stats().bulk_operations, 3, "the three exports");
+    assert_eq!(second.last_success_at.as_ref(), Some(&second.started_at));
+}
+
+#[test]
+fn a_run_started_while_another_holds_the_lock_does_nothing() {
+    let (store, dir) = store("locked");
+    std::fs::create_dir_all(&dir).unwrap();
+    let lock = std::fs::File::create(dir.join(LOCK_FILE)).unwrap();
+    lock.lock().unwrap();
+    std::fs::write(
+        dir.join(LOCK_FILE),
+        "process 4242 since 2026-11-22T03:00:00Z",
+    )
+    .unwrap();
+    let stderr = failed(&run(&store, &dir));
+    assert!(
+        stderr.contains("another `marginwise refresh` is running in")
+            && stderr.contains("process 4242 since 2026-11-22T03:00:00Z")
+            && stderr.contains("this run did nothing"),
+        "{stderr}"
+    );
+    assert_eq!(store.stats().graphql_requests, 0);
+    assert!(!dir.join(RECORD_FILE).exists());
+    assert!(!dir.join(EXPORT_DIR).exists());
+
+    drop(lock);
+    succeeded(&run(&store, &dir));
+    assert!(record(&dir).ok);
+}
+
+#[test]
+fn a_customer_redacted_since_the_last_run_stays_out_of_the_new_export_plan_and_store() {
+    let (store, dir) = store("redacted");
+    succeeded(&run(&store, &dir));
+    let customer = customer_with_orders(&dir);
+    assert!(stored_profile(&store, customer).is_some());
+    redact(&store, &dir, customer);
+    assert!(mentions(&dir, customer).is_empty());
+    assert_eq!(stored_profile(&store, customer), None);
+
+    // The stand-in still holds the customer and their orders, as a store may: the new export
+    // brings them back, and the run takes them out before anything reads it.
+    let stdout = succeeded(&run(&store, &dir));
+    assert_eq!(mentions(&dir, customer), Vec::<String>::new());
+    assert_eq!(stored_profile(&store, customer), None);
+    let kept = record(&dir).redactions;
+    assert_eq!(kept.customers, 1);
+    // Their record, at least one order, and its line items.
+    assert!(kept.export_lines_removed >= 3, "{kept:?}");
+    assert!(
+        stdout.contains("of customers redacted earlier out of the new export"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_customer_redacted_while_the_plan_is_written_is_taken_out_afterwards() {
+    let (store, dir) = store("late");
+    succeeded(&run(&store, &dir));
+    let customer = customer_with_orders(&dir);
+    store.reset_stats();
+    // The redaction lands as the plan is written: the customer is on the suppression list, and
+    // the files this run just put in place still hold them (the webhook's own scrub ran on the
+    // files this run replaced).
+    let state_file = dir.join(PLAN_DIR).join(STATE_FILE);
+    let shop = credentials(&store).shop;
+    let hook = BatchHook(Arc::new(move |_| {
+        State::open(&state_file, &shop)
+            .unwrap()
+            .record_redacted(&customer_gid(customer))
+            .unwrap();
+    }));
+    let polling = Polling {
+        first: Duration::from_millis(5),
+        max: Duration::from_millis(5),
+        ..Polling::default()
+    };
+    let mut apply = ApplyOptions::new(&dir, COMPARE_EXPONENT);
+    apply.polling = polling;
+    let options = RefreshOptions {
+        dir: dir.clone(),
+        run: model_pipeline::pipeline::RunOptions {
+            skip_report: true,
+            ..Default::default()
+        },
+        apply,
+        polling,
+        after_score: Some(hook),
+    };
+    let mut client = AdminClient::new(credentials(&store), ClientOptions::default());
+    let record = refresh::refresh(&mut client, &options, Progress::new(true)).unwrap();
+    assert_eq!(mentions(&dir, customer), Vec::<String>::new());
+    assert_eq!(record.redactions.customers, 0);
+    assert_eq!(record.redactions.late_customers, 1);
+    // Their record, their orders with line items, and their profile in the plan.
+    assert!(
+        record.redactions.late_lines_removed >= 4,
+        "{:?}",
+        record.redactions
+    );
+    // Their profile was in the store from the first run and is unchanged: nothing was sent.
+    let writes = store.write_counts();
+    assert!(
+        writes.iter().all(|w| w.owner_id != customer_gid(customer)),
+        "{writes:?}"
+    );
+}
+
+#[test]
+fn a_failed_export_keeps_the_last_complete_one_and_the_record_says_where() {
+    let (store, dir) = store("failed-export");
+    succeeded(&run(&store, &dir));
+    let first = record(&dir);
+    // Each file's bytes and modification time: a file put in place again with the same bytes
+    // (the store has not changed) would still be a file of the failed run.
+    let export = |file: &str| {
+        let path = dir.join(EXPORT_DIR).join(file);
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+        (std::fs::read(&path).unwrap(), modified)
+    };
+    let before: Vec<_> = ["customers.jsonl", "products.jsonl", "orders.jsonl"]
+        .iter()
+        .map(|f| export(f))
+        .collect();
+
+    // The customers (300 objects) and products (127) exports complete, the orders export fails.
+    store.set_faults(Faults {
+        bulk_fail_after: Some(400),
+        ..Faults::default()
+    });
+    let stderr = failed(&run(&store, &dir));
+    assert!(stderr.contains("refresh stage `export`"), "{stderr}");
+    let after: Vec<_> = ["customers.jsonl", "products.jsonl", "orders.jsonl"]
+        .iter()
+        .map(|f| export(f))
+        .collect();
+    assert!(before == after, "the last complete export changed");
+    let failed_record = record(&dir);
+    assert!(!failed_record.ok);
+    assert_eq!(failed_record.failed_stage.as_deref(), Some("export"));
+    assert!(
+        failed_record
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("export")
+    );
+    assert_eq!(failed_record.last_success_at, first.last_success_at);
+    assert!(failed_record.applied.is_none());
+
+    store.set_faults(Faults::default());
+    succeeded(&run(&store, &dir));
+    assert!(record(&dir).ok);
+    assert!(!dir.join(EXPORT_DIR).join(NEXT_EXPORT_DIR).exists());
+}
+
+#[test]
+fn a_folder_of_another_shop_is_refused_before_the_store_is_asked_anything() {
+    let (store, dir) = store("other-shop");
+    std::fs::create_dir_all(dir.join(PLAN_DIR)).unwrap();
+    drop(State::open(&dir.join(PLAN_DIR).join(STATE_FILE), "other.myshopify.com").unwrap());
+    let stderr = failed(&run(&store, &dir));
+    assert!(
+        stderr.contains("refresh stage `state`")
+            && stderr.contains("belongs to shop other.myshopify.com"),
+        "{stderr}"
+    );
+    assert_eq!(store.stats().graphql_requests, 0);
+    assert_eq!(record(&dir).failed_stage.as_deref(), Some("state"));
+}
