@@ -180,8 +180,13 @@ enum Command {
     Refresh {
         /// The refresh folder (created when missing); point `marginwise webhooks` at its
         /// `plan/` and `export/`.
-        #[arg(long)]
-        dir: PathBuf,
+        #[arg(long, required_unless_present = "shops")]
+        dir: Option<PathBuf>,
+        /// Refresh every shop of a shops file (the one `marginwise webhooks --shops` reads) that
+        /// names a "refresh" folder, one after another, with its own credentials and "bundles";
+        /// a shop that fails does not stop the others, and the run fails when any did.
+        #[arg(long, conflicts_with_all = ["dir", "shop", "token", "credentials", "endpoint", "bundles"])]
+        shops: Option<PathBuf>,
         #[command(flatten)]
         shop: ShopArgs,
         #[command(flatten)]
@@ -343,8 +348,9 @@ enum Command {
         /// a JSON file {"shops": [{"credentials": FILE, "plan": DIR, "export": [DIR], "state":
         /// FILE, "data_requests": DIR}, ...]}, each entry one shop (named by "shop" or by its
         /// credentials file's "shop", which must agree; never by $SHOPIFY_SHOP), relative paths
-        /// from the file's folder. Instead of --plan/--state/--data-requests/--export and the
-        /// shop flags.
+        /// from the file's folder; "refresh": DIR (a `marginwise refresh` folder) instead of
+        /// "plan" serves its plan/ and export/. Instead of --plan/--state/--data-requests/--export
+        /// and the shop flags.
         #[arg(long, conflicts_with_all = ["plan", "state", "data_requests", "export", "shop", "token", "credentials", "endpoint"])]
         shops: Option<PathBuf>,
         #[command(flatten)]
@@ -961,6 +967,124 @@ fn apply(args: ApplyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+struct RefreshArgs {
+    dir: Option<PathBuf>,
+    shops: Option<PathBuf>,
+    shop: ShopArgs,
+    args: ScoreArgs,
+    no_report: bool,
+    bulk_threshold: usize,
+    exact: bool,
+    poll_ms: Option<u64>,
+    quiet: bool,
+    progress: Progress,
+}
+
+/// `marginwise refresh`: one folder, or every shop of a shops file that names one.
+fn refresh(args: RefreshArgs) -> anyhow::Result<()> {
+    use model_pipeline::refresh::{self, RECORD_FILE, RefreshOptions};
+    let mut polling = Polling::default();
+    if let Some(ms) = args.poll_ms {
+        polling.first = std::time::Duration::from_millis(ms);
+        polling.max = std::time::Duration::from_millis(ms);
+    }
+    let client_options = ClientOptions {
+        notify_retries: !args.quiet,
+        scopes_needed: vec![
+            "read_customers",
+            "read_products",
+            "read_orders",
+            "write_customers",
+            "write_products",
+        ],
+        ..ClientOptions::default()
+    };
+    let build = |dir: &Path, score: &ScoreArgs| -> anyhow::Result<RefreshOptions> {
+        let mut run = score_options(score)?;
+        run.skip_report = args.no_report;
+        let mut apply = ApplyOptions::new(dir, sync::apply::COMPARE_EXPONENT);
+        apply.bulk_threshold = args.bulk_threshold;
+        if args.exact {
+            apply.tolerance = sync::diff::Tolerance::EXACT;
+        }
+        apply.polling = polling;
+        Ok(RefreshOptions {
+            dir: dir.to_path_buf(),
+            run,
+            apply,
+            polling,
+            after_score: None,
+        })
+    };
+    let Some(file) = &args.shops else {
+        let dir = args
+            .dir
+            .as_deref()
+            .context("pass --dir DIR (the refresh folder), or --shops FILE")?;
+        let options = build(dir, &args.args)?;
+        let mut client = AdminClient::new(args.shop.resolve()?, client_options);
+        let record = refresh::refresh(&mut client, &options, args.progress)?;
+        say!(
+            "refreshed {} in {}: record in {}",
+            record.shop,
+            dir.display(),
+            dir.join(RECORD_FILE).display()
+        )?;
+        return Ok(());
+    };
+    let shops = model_pipeline::privacy::shops::load(file)?;
+    let mut failed = Vec::new();
+    let mut refreshed = 0_usize;
+    for (index, served) in shops.into_iter().enumerate() {
+        let name = served
+            .shop_domain
+            .clone()
+            .unwrap_or_else(|| served.credentials.shop.clone());
+        let Some(dir) = &served.refresh else {
+            eprintln!(
+                "note: {} shops[{index}] ({name}) names no \"refresh\" folder: not refreshed",
+                file.display()
+            );
+            continue;
+        };
+        say!("== {name}: refreshing {}", dir.display())?;
+        let mut score = args.args.clone();
+        score.bundles = served.bundles.clone();
+        let outcome = build(dir, &score).and_then(|options| {
+            let mut client = AdminClient::new(served.credentials.clone(), client_options.clone());
+            refresh::refresh(&mut client, &options, args.progress)
+        });
+        match outcome {
+            Ok(_) => {
+                refreshed += 1;
+                say!(
+                    "== {name}: refreshed; record in {}",
+                    dir.join(RECORD_FILE).display()
+                )?;
+            }
+            Err(error) => {
+                eprintln!("error: {name}: {error:#}");
+                failed.push(name);
+            }
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "{} of {} shops failed to refresh ({}): each one's last-refresh.json says where; the \
+             others were refreshed",
+            failed.len(),
+            failed.len() + refreshed,
+            failed.join(", ")
+        );
+    }
+    anyhow::ensure!(
+        refreshed > 0,
+        "{}: no shop names a \"refresh\" folder, so nothing was refreshed",
+        file.display()
+    );
+    Ok(())
+}
+
 /// Refuses a bundle policy (`bundle_policy_text`, read from `bundle_policy`) whose holdout is
 /// not `offers`, the holdout of the discount policy in `offers_policy`.
 /// `discount`'s check of the offers policy's holdout against the cart transform's bundle policy
@@ -1113,56 +1237,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         })?,
         Command::Refresh {
             dir,
+            shops,
             shop,
             args,
             no_report,
             bulk_threshold,
             exact,
             poll_ms,
-        } => {
-            let mut run = score_options(&args)?;
-            run.skip_report = no_report;
-            let mut apply = ApplyOptions::new(&dir, sync::apply::COMPARE_EXPONENT);
-            apply.bulk_threshold = bulk_threshold;
-            if exact {
-                apply.tolerance = sync::diff::Tolerance::EXACT;
-            }
-            let mut polling = Polling::default();
-            if let Some(ms) = poll_ms {
-                polling.first = std::time::Duration::from_millis(ms);
-                polling.max = std::time::Duration::from_millis(ms);
-            }
-            apply.polling = polling;
-            let options = ClientOptions {
-                notify_retries: !cli.quiet,
-                scopes_needed: vec![
-                    "read_customers",
-                    "read_products",
-                    "read_orders",
-                    "write_customers",
-                    "write_products",
-                ],
-                ..ClientOptions::default()
-            };
-            let mut client = AdminClient::new(shop.resolve()?, options);
-            let record = model_pipeline::refresh::refresh(
-                &mut client,
-                &model_pipeline::refresh::RefreshOptions {
-                    dir: dir.clone(),
-                    run,
-                    apply,
-                    polling,
-                    after_score: None,
-                },
-                progress,
-            )?;
-            say!(
-                "refreshed {} in {}: record in {}",
-                record.shop,
-                dir.display(),
-                dir.join(model_pipeline::refresh::RECORD_FILE).display()
-            )?;
-        }
+        } => refresh(RefreshArgs {
+            dir,
+            shops,
+            shop,
+            args,
+            no_report,
+            bulk_threshold,
+            exact,
+            poll_ms,
+            quiet: cli.quiet,
+            progress,
+        })?,
         Command::Bench {
             customers,
             seed,
@@ -1209,6 +1302,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     state,
                     data_requests,
                     export_dirs: export,
+                    refresh: None,
+                    bundles: None,
                 }],
                 (None, None) => anyhow::bail!("pass --plan DIR, or --shops FILE"),
             };

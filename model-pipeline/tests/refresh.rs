@@ -420,3 +420,73 @@ fn a_folder_of_another_shop_is_refused_before_the_store_is_asked_anything() {
     assert_eq!(store.stats().graphql_requests, 0);
     assert_eq!(record(&dir).failed_stage.as_deref(), Some("state"));
 }
+
+/// One shops file serves the schedule and the webhooks: every shop naming a refresh folder is
+/// refreshed with its own credentials and bundles, a shop that fails (listed first) does not stop
+/// the next, and one without a refresh folder is named and left alone.
+#[test]
+fn a_shops_file_refreshes_each_shop_and_one_failing_does_not_stop_the_others() {
+    let (a, dir_a) = store("shops-a");
+    let (b, dir_b) = store("shops-b");
+    b.set_faults(Faults {
+        bulk_fail_after: Some(400),
+        ..Faults::default()
+    });
+    let root = scratch("shops");
+    for (name, store) in [("a", &a), ("b", &b), ("c", &a)] {
+        std::fs::write(
+            root.join(format!("{name}.json")),
+            format!(
+                r#"{{"shop": "{name}.myshopify.com", "access_token": "{}"}}"#,
+                store.token()
+            ),
+        )
+        .unwrap();
+    }
+    let bundles = dir_a
+        .parent()
+        .unwrap()
+        .join("seed")
+        .join(generate::BUNDLES_FILE);
+    let shops = serde_json::json!({"shops": [
+        {"credentials": "b.json", "endpoint": b.url(), "refresh": dir_b},
+        {"credentials": "a.json", "endpoint": a.url(), "refresh": dir_a, "bundles": bundles},
+        {"credentials": "c.json", "endpoint": a.url(), "plan": "c/plan"},
+    ]});
+    let file = root.join("shops.json");
+    std::fs::write(&file, shops.to_string()).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_marginwise"))
+        .args([
+            "--quiet",
+            "refresh",
+            "--no-report",
+            "--poll-ms",
+            "5",
+            "--shops",
+        ])
+        .arg(&file)
+        .env_remove("SHOPIFY_ACCESS_TOKEN")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let stderr = failed(&output);
+    assert!(
+        stderr.contains("1 of 2 shops failed to refresh (b.myshopify.com)")
+            && stderr.contains("error: b.myshopify.com: refresh stage `export`")
+            && stderr.contains("shops[2] (c.myshopify.com) names no \"refresh\" folder"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("== a.myshopify.com: refreshed"), "{stdout}");
+    assert_eq!(record(&dir_b).failed_stage.as_deref(), Some("export"));
+    let record_a = record(&dir_a);
+    assert!(record_a.ok);
+    assert!(record_a.applied.unwrap().written > 0);
+    // Shop a's own bundles flagged its bundle parents.
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir_a.join(PLAN_DIR).join("summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["bundle_parents"]["flagged"], 2, "{summary}");
+    assert!(!root.join("c").exists(), "shop c was touched");
+}

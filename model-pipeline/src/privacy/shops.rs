@@ -4,14 +4,19 @@
 //!
 //! ```json
 //! {"shops": [
-//!   {"credentials": "a/credentials.json", "plan": "a/plan", "export": ["a/export"]},
-//!   {"credentials": "b/credentials.json", "plan": "b/plan", "state": "b/state.sqlite"}
+//!   {"credentials": "a/credentials.json", "refresh": "a", "bundles": "a/bundles.json"},
+//!   {"credentials": "b/credentials.json", "plan": "b/plan", "export": ["b/export"]},
+//!   {"credentials": "c/credentials.json", "plan": "c/plan", "state": "c/state.sqlite"}
 //! ]}
 //! ```
 //!
 //! Each entry is one shop: its credentials file (the one `marginwise auth` wrote, whose `shop`
 //! names it; or `shop` beside it, which must then agree), its plan folder, and optionally its
 //! state database, data-request folder and export folders, as the single-shop flags take them.
+//! A shop kept by `marginwise refresh` names its refresh folder instead of a plan folder
+//! (`"refresh": DIR` is `"plan": DIR/plan` with `DIR/export` among its export folders), and may
+//! name the bundle definitions its scores flag (`"bundles"`); `marginwise refresh --shops FILE`
+//! refreshes every shop that has one, so one file serves both the schedule and the webhooks.
 //! Relative paths are read from the file's folder. The shop is never taken from the environment
 //! (`SHOPIFY_SHOP` would name every entry without one). A shop listed twice, two shops sharing a
 //! plan folder, state database, data-request folder or export folder (compared as absolute
@@ -39,7 +44,12 @@ struct ShopEntry {
     credentials: Option<PathBuf>,
     /// A local stand-in's GraphQL endpoint (tests), with `shop` naming the shop served.
     endpoint: Option<String>,
-    plan: PathBuf,
+    plan: Option<PathBuf>,
+    /// A `marginwise refresh` folder: its `plan/` is the plan folder, its `export/` an export
+    /// folder.
+    refresh: Option<PathBuf>,
+    /// The bundle definitions `marginwise refresh` flags bundle parents from (`score --bundles`).
+    bundles: Option<PathBuf>,
     state: Option<PathBuf>,
     data_requests: Option<PathBuf>,
     #[serde(default)]
@@ -56,6 +66,10 @@ pub struct ServedShop {
     pub state: Option<PathBuf>,
     pub data_requests: Option<PathBuf>,
     pub export_dirs: Vec<PathBuf>,
+    /// The shop's `marginwise refresh` folder, when it names one.
+    pub refresh: Option<PathBuf>,
+    /// The bundle definitions for `marginwise refresh`.
+    pub bundles: Option<PathBuf>,
 }
 
 /// Reads the shops file; every problem names the file and the entry.
@@ -130,13 +144,30 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<ServedShop>> {
             }
         }
         .with_context(|| place.clone())?;
+        let refresh = entry.refresh.as_deref().map(resolve);
+        let plan = match (&entry.plan, &refresh) {
+            (Some(plan), None) => resolve(plan),
+            (None, Some(refresh)) => refresh.join(crate::refresh::PLAN_DIR),
+            (Some(_), Some(_)) => anyhow::bail!(
+                "{place}: give \"plan\" or \"refresh\" (whose plan folder is its plan/), not both"
+            ),
+            (None, None) => anyhow::bail!(
+                "{place}: no \"plan\" folder (or \"refresh\" folder) for the shop's write-back state"
+            ),
+        };
+        let mut export_dirs: Vec<PathBuf> = entry.export.iter().map(|p| resolve(p)).collect();
+        if let Some(refresh) = &refresh {
+            export_dirs.push(refresh.join(crate::refresh::EXPORT_DIR));
+        }
         served.push(ServedShop {
             credentials,
             shop_domain: entry.endpoint.as_ref().map(|_| shop.clone()),
-            plan: resolve(&entry.plan),
+            plan,
             state: entry.state.as_deref().map(resolve),
             data_requests: entry.data_requests.as_deref().map(resolve),
-            export_dirs: entry.export.iter().map(|p| resolve(p)).collect(),
+            export_dirs,
+            refresh,
+            bundles: entry.bundles.as_deref().map(resolve),
         });
     }
     refuse_shared_folders(path, &served)?;
@@ -237,6 +268,29 @@ mod tests {
         assert_eq!(served[1].credentials.shop, "b.myshopify.com");
         assert_eq!(served[0].plan, dir.path().join("a/plan"));
         assert_eq!(served[0].export_dirs, vec![dir.path().join("a/export")]);
+        assert_eq!(
+            (served[0].refresh.as_ref(), served[0].bundles.as_ref()),
+            (None, None)
+        );
+
+        // A refresh folder stands for its plan/ and, among the export folders, its export/.
+        std::fs::write(
+            &shops,
+            r#"{"shops": [
+                {"credentials": "a.json", "refresh": "a", "bundles": "a/bundles.json", "export": ["old"]},
+                {"credentials": "b.json", "plan": "b/plan"}
+            ]}"#,
+        )
+        .unwrap();
+        let served = load(&shops).unwrap();
+        assert_eq!(served[0].plan, dir.path().join("a/plan"));
+        assert_eq!(
+            served[0].export_dirs,
+            vec![dir.path().join("old"), dir.path().join("a/export")]
+        );
+        assert_eq!(served[0].refresh, Some(dir.path().join("a")));
+        assert_eq!(served[0].bundles, Some(dir.path().join("a/bundles.json")));
+        assert_eq!(served[1].refresh, None);
 
         for (text, says) in [
             (
@@ -275,6 +329,22 @@ mod tests {
             (
                 r#"{"shops": [{"credentials": "missing.json", "plan": "p"}]}"#,
                 "shops[0]",
+            ),
+            (
+                r#"{"shops": [{"credentials": "a.json", "plan": "a/plan", "refresh": "a"}]}"#,
+                "shops[0]: give \"plan\" or \"refresh\"",
+            ),
+            (
+                r#"{"shops": [{"credentials": "a.json"}]}"#,
+                "shops[0]: no \"plan\" folder (or \"refresh\" folder)",
+            ),
+            (
+                r#"{"shops": [{"credentials": "a.json", "refresh": "r"}, {"credentials": "b.json", "refresh": "./r"}]}"#,
+                "shops[0] and shops[1] both use",
+            ),
+            (
+                r#"{"shops": [{"credentials": "a.json", "refresh": "r"}, {"credentials": "b.json", "plan": "b", "export": ["r/export"]}]}"#,
+                "both use",
             ),
             (r#"{"shops": []}"#, "no shops"),
             (r#"{"shop": []}"#, "not a {\"shops\": [...]} file"),
