@@ -187,6 +187,14 @@ enum Command {
         /// a shop that fails does not stop the others, and the run fails when any did.
         #[arg(long, conflicts_with_all = ["dir", "shop", "token", "credentials", "endpoint", "bundles"])]
         shops: Option<PathBuf>,
+        /// Refresh nothing: say how each folder's last run went and when a run last succeeded
+        /// (from its last-refresh.json, no request to the store), and fail when any folder has
+        /// had no successful run within --max-age-hours (for monitoring the schedule).
+        #[arg(long)]
+        status: bool,
+        /// With --status: how old the last successful run may be.
+        #[arg(long, default_value_t = 48, requires = "status", value_parser = clap::value_parser!(u32).range(1..=8760))]
+        max_age_hours: u32,
         #[command(flatten)]
         shop: ShopArgs,
         #[command(flatten)]
@@ -970,6 +978,8 @@ fn apply(args: ApplyArgs) -> anyhow::Result<()> {
 struct RefreshArgs {
     dir: Option<PathBuf>,
     shops: Option<PathBuf>,
+    /// `--status`, with `--max-age-hours`.
+    status: Option<u32>,
     shop: ShopArgs,
     args: ScoreArgs,
     no_report: bool,
@@ -980,9 +990,51 @@ struct RefreshArgs {
     progress: Progress,
 }
 
+/// `marginwise refresh --status`: each folder's last run and last success; fails when any has
+/// had no success within `max_age_hours`.
+fn refresh_status(dirs: &[PathBuf], max_age_hours: u32) -> anyhow::Result<()> {
+    let now = jiff::Timestamp::now();
+    let max_age = i64::from(max_age_hours) * 3_600;
+    let mut stale = Vec::new();
+    for dir in dirs {
+        let status = model_pipeline::refresh::status(dir, max_age, now)?;
+        say!("{}", status.line())?;
+        if status.stale {
+            stale.push(dir.display().to_string());
+        }
+    }
+    anyhow::ensure!(
+        stale.is_empty(),
+        "{} of {} refresh folders have had no successful run in the last {max_age_hours} h: {}",
+        stale.len(),
+        dirs.len(),
+        stale.join(", ")
+    );
+    Ok(())
+}
+
 /// `marginwise refresh`: one folder, or every shop of a shops file that names one.
 fn refresh(args: RefreshArgs) -> anyhow::Result<()> {
     use model_pipeline::refresh::{self, RECORD_FILE, RefreshOptions};
+    if let Some(max_age_hours) = args.status {
+        let dirs = match (&args.shops, &args.dir) {
+            (Some(file), _) => {
+                let dirs: Vec<PathBuf> = model_pipeline::privacy::shops::load(file)?
+                    .into_iter()
+                    .filter_map(|shop| shop.refresh)
+                    .collect();
+                anyhow::ensure!(
+                    !dirs.is_empty(),
+                    "{}: no shop names a \"refresh\" folder",
+                    file.display()
+                );
+                dirs
+            }
+            (None, Some(dir)) => vec![dir.clone()],
+            (None, None) => anyhow::bail!("pass --dir DIR (the refresh folder), or --shops FILE"),
+        };
+        return refresh_status(&dirs, max_age_hours);
+    }
     let mut polling = Polling::default();
     if let Some(ms) = args.poll_ms {
         polling.first = std::time::Duration::from_millis(ms);
@@ -1238,6 +1290,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Refresh {
             dir,
             shops,
+            status,
+            max_age_hours,
             shop,
             args,
             no_report,
@@ -1247,6 +1301,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => refresh(RefreshArgs {
             dir,
             shops,
+            status: status.then_some(max_age_hours),
             shop,
             args,
             no_report,

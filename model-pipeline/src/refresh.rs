@@ -502,3 +502,159 @@ impl RunLock {
         Ok(RunLock { _file: file })
     }
 }
+
+/// How a refresh folder stands, for whoever watches the schedule (`marginwise refresh
+/// --status`).
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub dir: PathBuf,
+    /// The last run's record; `None` when no run has finished there.
+    pub record: Option<RefreshRecord>,
+    /// Seconds since a run last succeeded, when one has.
+    pub since_success_seconds: Option<i64>,
+    /// No run succeeded within the allowed age (or none ever did).
+    pub stale: bool,
+}
+
+impl Status {
+    /// One line for people: the shop, the last run, the last success and whether it is stale.
+    pub fn line(&self) -> String {
+        let Some(record) = &self.record else {
+            return format!(
+                "{}: no refresh has finished here (no {RECORD_FILE}): STALE",
+                self.dir.display()
+            );
+        };
+        let last = if record.ok {
+            format!("last run {} succeeded", record.started_at)
+        } else {
+            let error = record.error.as_deref().unwrap_or("no error recorded");
+            format!(
+                "last run {} failed at stage `{}`: {}",
+                record.started_at,
+                record.failed_stage.as_deref().unwrap_or("?"),
+                error.lines().next().unwrap_or(error)
+            )
+        };
+        let success = match (&record.last_success_at, self.since_success_seconds) {
+            (Some(at), Some(seconds)) => format!("last success {at} ({})", age(seconds)),
+            _ => "no run has succeeded yet".to_string(),
+        };
+        format!(
+            "{} ({}): {last}; {success}{}",
+            record.shop,
+            self.dir.display(),
+            if self.stale { ": STALE" } else { "" }
+        )
+    }
+}
+
+fn age(seconds: i64) -> String {
+    match seconds {
+        s if s < 3_600 => format!("{} min ago", s / 60),
+        s if s < 2 * 86_400 => format!("{} h ago", s / 3_600),
+        s => format!("{} days ago", s / 86_400),
+    }
+}
+
+/// How the refresh folder `dir` stands at `now`: stale when no run succeeded in the last
+/// `max_age_seconds`.
+pub fn status(dir: &Path, max_age_seconds: i64, now: jiff::Timestamp) -> anyhow::Result<Status> {
+    let record = read_record(&dir.join(RECORD_FILE))?;
+    let since_success_seconds = record
+        .as_ref()
+        .and_then(|r| r.last_success_at.as_deref())
+        .map(|at| {
+            at.parse::<jiff::Timestamp>().with_context(|| {
+                format!(
+                    "{}: last_success_at {at:?}",
+                    dir.join(RECORD_FILE).display()
+                )
+            })
+        })
+        .transpose()?
+        .map(|at| now.as_second().saturating_sub(at.as_second()));
+    let stale = since_success_seconds.is_none_or(|seconds| seconds > max_age_seconds);
+    Ok(Status {
+        dir: dir.to_path_buf(),
+        record,
+        since_success_seconds,
+        stale,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+    use super::*;
+
+    fn record(ok: bool, started_at: &str, last_success_at: Option<&str>) -> RefreshRecord {
+        RefreshRecord {
+            shop: "a.myshopify.com".to_string(),
+            started_at: started_at.to_string(),
+            finished_at: Some(started_at.to_string()),
+            ok,
+            failed_stage: (!ok).then(|| "export".to_string()),
+            error: (!ok).then(|| "refresh stage `export`: ended FAILED\nmore".to_string()),
+            last_success_at: last_success_at.map(str::to_string),
+            stages: Vec::new(),
+            exported: Vec::new(),
+            redactions: RedactionsKept::default(),
+            plan: None,
+            applied: None,
+        }
+    }
+
+    #[test]
+    fn a_folder_is_stale_once_its_last_success_is_older_than_allowed() {
+        let dir = tempfile::tempdir().unwrap();
+        let now: jiff::Timestamp = "2026-11-22T12:00:00Z".parse().unwrap();
+        let hours = |h: i64| h * 3_600;
+
+        let missing = status(dir.path(), hours(48), now).unwrap();
+        assert!(missing.stale && missing.record.is_none());
+        assert!(
+            missing.line().contains("no refresh has finished here"),
+            "{}",
+            missing.line()
+        );
+
+        let path = dir.path().join(RECORD_FILE);
+        // Failed now, succeeded 30 hours ago: within 48 h, not within 24 h.
+        write_record(
+            &path,
+            &record(false, "2026-11-22T11:00:00Z", Some("2026-11-21T06:00:00Z")),
+        )
+        .unwrap();
+        let within = status(dir.path(), hours(48), now).unwrap();
+        assert!(!within.stale);
+        assert_eq!(within.since_success_seconds, Some(hours(30)));
+        assert_eq!(
+            within.line(),
+            format!(
+                "a.myshopify.com ({}): last run 2026-11-22T11:00:00Z failed at stage `export`: \
+                 refresh stage `export`: ended FAILED; last success 2026-11-21T06:00:00Z (30 h ago)",
+                dir.path().display()
+            )
+        );
+        let over = status(dir.path(), hours(24), now).unwrap();
+        assert!(
+            over.stale && over.line().ends_with(": STALE"),
+            "{}",
+            over.line()
+        );
+
+        // Never succeeded.
+        write_record(&path, &record(false, "2026-11-22T11:00:00Z", None)).unwrap();
+        let never = status(dir.path(), hours(48), now).unwrap();
+        assert!(never.stale && never.line().contains("no run has succeeded yet"));
+
+        // A record that is not one is an error naming the file, not a panic or "fresh".
+        std::fs::write(&path, "{").unwrap();
+        let error = format!("{:#}", status(dir.path(), hours(48), now).unwrap_err());
+        assert!(
+            error.contains(RECORD_FILE) && error.contains("not a refresh record"),
+            "{error}"
+        );
+    }
+}

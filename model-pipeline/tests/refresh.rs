@@ -400,6 +400,28 @@ fn a_failed_export_keeps_the_last_complete_one_and_the_record_says_where() {
     assert_eq!(failed_record.last_success_at, first.last_success_at);
     assert!(failed_record.applied.is_none());
 
+    // The schedule's monitor: the last run failed, but one succeeded within the allowed age.
+    let status = Command::new(env!("CARGO_BIN_EXE_marginwise"))
+        .args(["refresh", "--status", "--max-age-hours", "1", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let said = succeeded(&status);
+    assert!(
+        said.contains("failed at stage `export`") && said.contains("last success"),
+        "{said}"
+    );
+    let never = Command::new(env!("CARGO_BIN_EXE_marginwise"))
+        .args(["refresh", "--status", "--dir"])
+        .arg(dir.join("nothing-here"))
+        .output()
+        .unwrap();
+    let stderr = failed(&never);
+    assert!(
+        stderr.contains("1 of 1 refresh folders have had no successful run in the last 48 h"),
+        "{stderr}"
+    );
+
     store.set_faults(Faults::default());
     succeeded(&run(&store, &dir));
     assert!(record(&dir).ok);
