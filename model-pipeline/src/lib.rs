@@ -24,6 +24,7 @@ pub mod complements;
 pub mod currency;
 pub mod demo;
 pub mod explain;
+pub mod folder_lock;
 pub mod generate;
 pub mod ingest;
 pub mod measure;

@@ -160,9 +160,11 @@ pub fn check_record(record: &MetafieldsSetInput, shop_exponent: u8) -> Result<()
 pub fn write_plan(scored: &Scored, shop: Currency, dir: &Path) -> Result<PlanCounts, PlanError> {
     let mut counts = PlanCounts::default();
     // Both files are written under temporary names and renamed over the old ones only once both
-    // are whole: an interrupted run leaves the last plan as it was, and a redaction that rewrites
-    // the plan meanwhile (the privacy webhook renames its copy over the file) cannot have this
-    // run's lines written into a file no longer in the folder.
+    // are whole, under the folder's lock (`folder_lock`): a failed run leaves the last plan as it
+    // was, and a redaction rewriting the plan meanwhile neither has this run's lines written into
+    // a file no longer in the folder nor renames its copy of the old plan over the new one. A
+    // kill between the two renames leaves the new profiles beside the last deletions.
+    remove_stale_temporaries(dir)?;
     let profiles = write_records(dir, PLAN_FILE, |out| {
         for customer in &scored.customers {
             serde_json::to_writer(
@@ -192,6 +194,10 @@ pub fn write_plan(scored: &Scored, shop: Currency, dir: &Path) -> Result<PlanCou
         }
         Ok(())
     })?;
+    let _lock = crate::folder_lock::lock(dir).map_err(|source| PlanError::Write {
+        file: dir.display().to_string(),
+        source,
+    })?;
     persist(profiles, dir, PLAN_FILE)?;
     persist(deletions, dir, DELETIONS_FILE)?;
     Ok(counts)
@@ -220,6 +226,27 @@ fn write_records(
     let file = out.into_inner().map_err(|e| error(e.into_error()))?;
     file.sync_all().map_err(error)?;
     Ok(temporary)
+}
+
+/// The temporaries a `score` killed before its renames left in `dir` (each a whole copy of the
+/// plan's customers): removed before a new plan is written.
+fn remove_stale_temporaries(dir: &Path) -> Result<(), PlanError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let ours = [PLAN_FILE, DELETIONS_FILE]
+            .iter()
+            .any(|plan| name.starts_with(&temporary_prefix(plan)));
+        if ours && name.ends_with(TEMPORARY_SUFFIX) {
+            std::fs::remove_file(entry.path()).map_err(|source| PlanError::Write {
+                file: entry.path().display().to_string(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// How the temporary of a plan file `name` begins and ends (`shop/redact` removes any left).

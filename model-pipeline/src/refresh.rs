@@ -199,7 +199,13 @@ pub fn refresh(
     let last_success_at = match read_record(&record_path) {
         Ok(previous) => previous.and_then(|p| p.last_success_at),
         Err(error) => {
-            eprintln!("note: {error:#}; it is written anew at the end of this run");
+            // Kept for whoever wants to know when a run last succeeded; a new one is written.
+            let kept = dir.join(format!("{RECORD_FILE}.corrupt"));
+            let _ = std::fs::rename(&record_path, &kept);
+            eprintln!(
+                "note: {error:#}; kept as {}, and when a run last succeeded is not known",
+                kept.display()
+            );
             None
         }
     };
@@ -223,6 +229,9 @@ pub fn refresh(
         },
     };
     run.record.shop = run.client.credentials().shop.clone();
+    // A record of the run under way (no `finished_at`), so a run that is killed or hangs does
+    // not leave the last run's "ok" standing.
+    write_record(&record_path, &run.record)?;
     let result = run.stages();
     let mut record = run.record;
     record.finished_at = Some(now());
@@ -267,7 +276,15 @@ impl Run<'_> {
         self.stage("export", |run| {
             remove_dir_if_present(&next_dir)?;
             let files = sync::export::export(run.client, &next_dir, options.polling)
-                .with_context(|| format!("exporting the store into {}", next_dir.display()))?;
+                .with_context(|| format!("exporting the store into {}", next_dir.display()));
+            let files = match files {
+                Ok(files) => files,
+                Err(error) => {
+                    // What completed holds customers' data nobody will use: not left behind.
+                    let _ = remove_dir_if_present(&next_dir);
+                    return Err(error);
+                }
+            };
             run.record.exported = files.iter().map(summary).collect();
             for file in &files {
                 say!(
@@ -282,20 +299,37 @@ impl Run<'_> {
         })?;
 
         let suppressed = self.stage("redactions", |run| {
-            // Taken again now: a redaction handled during the export is on the list, and its
-            // customer may be in what the store answered.
-            let now_suppressed = run.suppressed()?;
-            let scrubbed = scrub(&next_dir, &now_suppressed)?;
-            run.record.redactions.customers = now_suppressed.len() as u64;
-            run.record.redactions.export_lines_removed = scrubbed;
-            if scrubbed > 0 {
-                say!(
-                    "kept {} lines of customers redacted earlier out of the new export",
-                    scrubbed
-                )?;
-            }
-            replace_export(&next_dir, &export_dir)?;
-            Ok(now_suppressed
+            let result = (|| {
+                // Taken again now: a redaction handled during the export is on the list, and its
+                // customer may be in what the store answered.
+                let now_suppressed = run.suppressed()?;
+                let scrubbed = scrub(&next_dir, &now_suppressed)?;
+                run.record.redactions.customers = now_suppressed.len() as u64;
+                run.record.redactions.export_lines_removed = scrubbed;
+                if scrubbed > 0 {
+                    say!(
+                        "kept {} lines of customers redacted earlier out of the new export",
+                        scrubbed
+                    )?;
+                }
+                replace_export(&next_dir, &export_dir)?;
+                Ok(now_suppressed)
+            })();
+            let now_suppressed = match result {
+                Ok(now_suppressed) => now_suppressed,
+                Err(error) => {
+                    let _ = remove_dir_if_present(&next_dir);
+                    return Err(error);
+                }
+            };
+            // And once more after the swap: the webhook puts a customer on the list before it
+            // scrubs, so one whose scrub of the old files the swap just undid is on it now.
+            let after_swap = run.suppressed()?;
+            let undone: BTreeSet<u64> = after_swap.difference(&now_suppressed).copied().collect();
+            let removed = scrub(&export_dir, &undone)?;
+            run.record.redactions.late_customers += undone.len() as u64;
+            run.record.redactions.late_lines_removed += removed;
+            Ok(after_swap
                 .union(&suppressed)
                 .copied()
                 .collect::<BTreeSet<u64>>())
@@ -321,8 +355,8 @@ impl Run<'_> {
             for &customer in &late {
                 removed += local::scrub_plan(&plan_dir, &customer_gid(customer))?;
             }
-            run.record.redactions.late_customers = late.len() as u64;
-            run.record.redactions.late_lines_removed = removed;
+            run.record.redactions.late_customers += late.len() as u64;
+            run.record.redactions.late_lines_removed += removed;
             say!(
                 "{} customers were redacted while this run went on: {} of their lines removed \
                  from the export and the plan",
@@ -405,6 +439,11 @@ fn scrub(dir: &Path, customers: &BTreeSet<u64>) -> anyhow::Result<u64> {
 /// then removes `next`.
 fn replace_export(next: &Path, current: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(current).with_context(|| format!("creating {}", current.display()))?;
+    // Under the folder's lock: a redaction rewriting the old files renames its copy before or
+    // after these renames, never over the new files (see `folder_lock`). A kill between two
+    // renames leaves some files of the new export beside some of the last.
+    let _lock = crate::folder_lock::lock(current)
+        .with_context(|| format!("locking {}", current.display()))?;
     for name in EXPORT_FILES {
         let from = next.join(name);
         let to = current.join(name);
@@ -525,7 +564,12 @@ impl Status {
                 self.dir.display()
             );
         };
-        let last = if record.ok {
+        let last = if record.finished_at.is_none() {
+            format!(
+                "last run {} has not finished (it is running, or it was killed)",
+                record.started_at
+            )
+        } else if record.ok {
             format!("last run {} succeeded", record.started_at)
         } else {
             let error = record.error.as_deref().unwrap_or("no error recorded");

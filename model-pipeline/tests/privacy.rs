@@ -361,8 +361,6 @@ fn shop_redact_removes_the_shops_state_and_files_and_refuses_another_shop() {
         panic!("{written}");
     };
     let requests = shop.store.stats().graphql_requests;
-    // What `score` writes beside the plan, a redaction's leftover temporary, and a file the
-    // pipeline does not write (kept).
     // What `score` writes beside the plan, a redaction's leftover temporaries, a killed
     // `score`'s plan temporaries, and files the pipeline does not write (kept).
     let written_by_pipeline = [

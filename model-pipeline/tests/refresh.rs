@@ -168,12 +168,12 @@ fn credentials(store: &Handle) -> Credentials {
 
 /// Delivers a signed `customers/redact` of customer `n` to a handler serving the refresh folder,
 /// as `marginwise webhooks --plan DIR/plan --export DIR/export` would.
-fn redact(store: &Handle, dir: &Path, n: u64) {
+fn redact(credentials: Credentials, dir: &Path, n: u64) {
     let mut config = HandlerConfig::new(AppSecret::new(SECRET).unwrap(), SHOP, &dir.join(PLAN_DIR));
     config.export_dirs = vec![dir.join(EXPORT_DIR)];
     let mut handler = Handler::new(
         config,
-        AdminClient::new(credentials(store), webhook_client_options()),
+        AdminClient::new(credentials, webhook_client_options()),
     );
     let body = format!(
         r#"{{"shop_id":954889,"shop_domain":"{SHOP}","customer":{{"id":{n}}},"orders_to_redact":[]}}"#
@@ -286,8 +286,21 @@ fn a_customer_redacted_since_the_last_run_stays_out_of_the_new_export_plan_and_s
     succeeded(&run(&store, &dir));
     let customer = customer_with_orders(&dir);
     assert!(stored_profile(&store, customer).is_some());
-    redact(&store, &dir, customer);
+    // A killed run's new export, left in `.next`, is scrubbed by the redaction too.
+    let staging = dir.join(EXPORT_DIR).join(NEXT_EXPORT_DIR);
+    std::fs::create_dir_all(&staging).unwrap();
+    let export_customers = dir.join(EXPORT_DIR).join("customers.jsonl");
+    std::fs::copy(&export_customers, staging.join("customers.jsonl")).unwrap();
+    let names = |path: &Path| {
+        lines(path).iter().any(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            value["id"].as_str().map(|s| s.replace("\\/", "/")) == Some(customer_gid(customer))
+        })
+    };
+    assert!(names(&staging.join("customers.jsonl")));
+    redact(credentials(&store), &dir, customer);
     assert!(mentions(&dir, customer).is_empty());
+    assert!(!names(&staging.join("customers.jsonl")));
     assert_eq!(stored_profile(&store, customer), None);
 
     // The stand-in still holds the customer and their orders, as a store may: the new export
@@ -399,6 +412,8 @@ fn a_failed_export_keeps_the_last_complete_one_and_the_record_says_where() {
     );
     assert_eq!(failed_record.last_success_at, first.last_success_at);
     assert!(failed_record.applied.is_none());
+    // What the failed export completed (customers and products) is not left behind.
+    assert!(!dir.join(EXPORT_DIR).join(NEXT_EXPORT_DIR).exists());
 
     // The schedule's monitor: the last run failed, but one succeeded within the allowed age.
     let status = Command::new(env!("CARGO_BIN_EXE_marginwise"))
@@ -511,4 +526,83 @@ fn a_shops_file_refreshes_each_shop_and_one_failing_does_not_stop_the_others() {
     .unwrap();
     assert_eq!(summary["bundle_parents"]["flagged"], 2, "{summary}");
     assert!(!root.join("c").exists(), "shop c was touched");
+}
+
+/// The swap of a new export and a redaction's rewrite of the export folder take turns on the
+/// folder's lock: neither can rename its files over the other's. Held here by the test, the lock
+/// keeps a refresh from swapping (its new export waits in `.next`) and a redaction from
+/// rewriting, until it is let go. Bounded: every wait is at most 30 s.
+#[test]
+fn the_swap_and_a_redactions_rewrite_of_the_export_take_turns() {
+    use std::os::unix::fs::MetadataExt as _;
+    let (store, dir) = store("turns");
+    succeeded(&run(&store, &dir));
+    let export = dir.join(EXPORT_DIR);
+    let inode = |file: &str| std::fs::metadata(export.join(file)).unwrap().ino();
+    let before = inode("orders.jsonl");
+
+    let held = model_pipeline::folder_lock::lock(&export).unwrap().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_marginwise"))
+        .args([
+            "--quiet",
+            "refresh",
+            "--no-report",
+            "--poll-ms",
+            "5",
+            "--dir",
+        ])
+        .arg(&dir)
+        .args(["--endpoint", &store.url(), "--token", store.token()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let staged = export.join(NEXT_EXPORT_DIR).join("orders.jsonl");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !staged.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new export never came"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the refresh did not wait"
+    );
+    assert_eq!(
+        inode("orders.jsonl"),
+        before,
+        "swapped while the folder was locked"
+    );
+    // The run under way has a record without an end, which the monitor reports as such.
+    assert_eq!(record(&dir).finished_at, None);
+    let status = model_pipeline::refresh::status(&dir, 3_600, jiff::Timestamp::now()).unwrap();
+    assert!(
+        status.line().contains("has not finished"),
+        "{}",
+        status.line()
+    );
+    drop(held);
+    assert!(child.wait().unwrap().success());
+    assert_ne!(inode("orders.jsonl"), before);
+    assert!(record(&dir).ok);
+
+    let customer = customer_with_orders(&dir);
+    let held = model_pipeline::folder_lock::lock(&export).unwrap().unwrap();
+    let (done, finished) = std::sync::mpsc::channel();
+    let (served, redact_dir) = (credentials(&store), dir.clone());
+    let redaction = std::thread::spawn(move || {
+        redact(served, &redact_dir, customer);
+        done.send(()).unwrap();
+    });
+    assert!(
+        finished.recv_timeout(Duration::from_millis(300)).is_err(),
+        "the redaction rewrote the export while the folder was locked"
+    );
+    drop(held);
+    finished.recv_timeout(Duration::from_secs(30)).unwrap();
+    redaction.join().unwrap();
+    assert_eq!(mentions(&dir, customer), Vec::<String>::new());
 }

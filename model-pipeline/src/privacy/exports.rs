@@ -115,6 +115,8 @@ impl ExportsScrubbed {
 pub fn scrub_exports(dirs: &[PathBuf], owner: &Owner) -> Result<ExportsScrubbed, PrivacyError> {
     let mut total = ExportsScrubbed::default();
     for dir in dirs {
+        // Held while the folder's files are read and replaced (see `folder_lock`).
+        let _lock = crate::folder_lock::lock(dir).map_err(io(dir))?;
         for name in CUSTOMER_FILES {
             scrub_file(dir, name, owner, &mut total)?;
         }

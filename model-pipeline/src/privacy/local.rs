@@ -309,6 +309,9 @@ pub fn plan_lines(
 /// Removes the plan lines about `owner_id`; returns how many went. A file without any is left
 /// untouched (not even rewritten).
 pub fn scrub_plan(plan_dir: &Path, owner_id: &str) -> Result<u64, PrivacyError> {
+    // Held while the files are read and replaced: `score` renaming a new plan in meanwhile would
+    // otherwise be undone by this rename (see `folder_lock`).
+    let _lock = crate::folder_lock::lock(plan_dir).map_err(io(plan_dir))?;
     let mut removed = 0u64;
     for name in PLAN_FILES {
         let path = plan_dir.join(name);
@@ -410,6 +413,27 @@ pub fn plan_temporaries(plan_dir: &Path) -> Result<Vec<PathBuf>, PrivacyError> {
     }
     found.sort();
     Ok(found)
+}
+
+/// How long a plan temporary goes unchanged before it counts as left by a killed `score`: one
+/// still being written changes every few milliseconds, and one written whole is renamed at once.
+const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(3_600);
+
+/// Removes the plan temporaries ([`plan_temporaries`]) unchanged for an hour (a redaction does
+/// not wait for the next `score` to clear the copies a killed one left; a live one's are kept).
+pub fn remove_stale_plan_temporaries(plan_dir: &Path) -> Result<u64, PrivacyError> {
+    let mut removed = 0;
+    for file in plan_temporaries(plan_dir)? {
+        let stale = std::fs::metadata(&file)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age >= STALE_TEMPORARY);
+        if stale && remove_if_present(&file)? {
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// The temporary a plan or export file is rewritten to while lines are removed from it.

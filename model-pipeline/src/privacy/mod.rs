@@ -29,7 +29,10 @@
 //!   folder, `customers.jsonl` and `orders.jsonl` are rewritten (streamed, through a temporary
 //!   renamed over the file, permissions kept) without the customer's line, every order naming
 //!   them or named by `orders_to_redact`, and every line nested under a removed one; a file
-//!   without any is read once and not rewritten. A line that cannot be read is kept and counted
+//!   without any is read once and not rewritten. The new export a `marginwise refresh` is
+//!   writing (or left, when killed) in a folder's `.next` is scrubbed the same way, plan
+//!   temporaries a killed `score` left for an hour are removed, and every rewrite holds the
+//!   folder's lock (`folder_lock`), so it never renames a copy of an old file over a new one. A line that cannot be read is kept and counted
 //!   in the outcome (whose it is cannot be known), never a reason to fail. The suppression list
 //!   still matters for an export taken before the redaction and kept elsewhere. An orders export
 //!   of gigabytes takes longer than Shopify's 5 seconds to rewrite: the delivery is then answered
@@ -348,6 +351,19 @@ pub struct HandlerConfig {
 
 impl HandlerConfig {
     /// The defaults `apply` uses: the state in the plan folder, data requests beside it.
+    /// The export folders, and the `.next` folder in each where `marginwise refresh` writes a
+    /// new export (or left one, when it was killed), where there is one.
+    pub fn export_dirs_and_staging(&self) -> Vec<PathBuf> {
+        let mut dirs = self.export_dirs.clone();
+        for dir in &self.export_dirs {
+            let staging = dir.join(crate::refresh::NEXT_EXPORT_DIR);
+            if staging.is_dir() {
+                dirs.push(staging);
+            }
+        }
+        dirs
+    }
+
     pub fn new(secret: AppSecret, shop_domain: &str, plan_dir: &Path) -> HandlerConfig {
         HandlerConfig {
             secret,
@@ -678,8 +694,9 @@ impl Handler {
         let local = (|| {
             let state_rows_removed = local::forget_owner(&mut connection, &state_file, &gid)?;
             let plan_lines_removed = local::scrub_plan(&self.config.plan_dir, &gid)?;
+            local::remove_stale_plan_temporaries(&self.config.plan_dir)?;
             let exports = exports::scrub_exports(
-                &self.config.export_dirs,
+                &self.config.export_dirs_and_staging(),
                 &exports::Owner::new(customer_id, orders_to_redact),
             )?;
             let mut data_request_files_removed = 0u64;
@@ -781,7 +798,7 @@ impl Handler {
             .map(|(file, line)| serde_json::json!({ "file": file, "line": line }))
             .collect();
         let bulk_exports = exports::customer_lines(
-            &self.config.export_dirs,
+            &self.config.export_dirs_and_staging(),
             &exports::Owner::new(customer_id, orders_requested),
         )?;
         let file = self.config.data_requests_dir.join(format!(

@@ -113,6 +113,8 @@ pub fn export(
             None => 0,
         };
         out.flush().map_err(io)?;
+        // On disk before the rename makes it the export's file.
+        out.get_ref().sync_all().map_err(io)?;
         drop(out);
         std::fs::rename(&partial, &path).map_err(|source| SyncError::Io {
             file: path.display().to_string(),
