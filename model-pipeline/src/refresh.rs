@@ -22,9 +22,13 @@
 //!    failed or interrupted export leaves the last complete one as it was (`shop/redact` removes
 //!    that folder's files too);
 //! 3. removes every customer on the suppression list from the new export (their record, their
-//!    orders, and those orders' line items): a customer redacted since the last run may still be
-//!    in what the store answers, and the app must not keep their data again. Only then do the
-//!    new files replace the old ones, one rename each;
+//!    orders, the orders their redaction named, and those orders' line items): a customer
+//!    redacted since the last run may still be in what the store answers, and the app must not
+//!    keep their data again. Only then do the new files replace the old ones, one rename each,
+//!    under the export folder's lock ([`folder_lock`]), and the list is read once more: a
+//!    redaction recorded meanwhile scrubbed the old files, which the swap replaced;
+//!
+//! [`folder_lock`]: crate::folder_lock
 //! 4. scores `export/` into `plan/` (the plan files are replaced whole, see [`plan::write_plan`]);
 //! 5. takes the suppression list again and removes the customers added to it meanwhile from the
 //!    export and the plan: a redaction handled while the run was going may have scrubbed files
@@ -105,6 +109,10 @@ pub struct StageTime {
 pub struct RedactionsKept {
     /// Customers on the list when the new export was checked.
     pub customers: u64,
+    /// Orders named by their redactions on the list then (kept out even without their
+    /// customer).
+    #[serde(default)]
+    pub orders: u64,
     /// Lines of the new export removed for them (their records, orders and line items).
     pub export_lines_removed: u64,
     /// Customers added to the list while the run was going, removed again afterwards.
@@ -304,7 +312,8 @@ impl Run<'_> {
                 // customer may be in what the store answered.
                 let now_suppressed = run.suppressed()?;
                 let scrubbed = scrub(&next_dir, &now_suppressed)?;
-                run.record.redactions.customers = now_suppressed.len() as u64;
+                run.record.redactions.customers = customers(&now_suppressed).count() as u64;
+                run.record.redactions.orders = orders(&now_suppressed).count() as u64;
                 run.record.redactions.export_lines_removed = scrubbed;
                 if scrubbed > 0 {
                     say!(
@@ -325,14 +334,15 @@ impl Run<'_> {
             // And once more after the swap: the webhook puts a customer on the list before it
             // scrubs, so one whose scrub of the old files the swap just undid is on it now.
             let after_swap = run.suppressed()?;
-            let undone: BTreeSet<u64> = after_swap.difference(&now_suppressed).copied().collect();
+            let undone: BTreeSet<Redacted> =
+                after_swap.difference(&now_suppressed).copied().collect();
             let removed = scrub(&export_dir, &undone)?;
-            run.record.redactions.late_customers += undone.len() as u64;
+            run.record.redactions.late_customers += customers(&undone).count() as u64;
             run.record.redactions.late_lines_removed += removed;
             Ok(after_swap
                 .union(&suppressed)
                 .copied()
-                .collect::<BTreeSet<u64>>())
+                .collect::<BTreeSet<Redacted>>())
         })?;
 
         self.stage("score", |run| {
@@ -347,20 +357,21 @@ impl Run<'_> {
         })?;
 
         self.stage("late redactions", |run| {
-            let late: BTreeSet<u64> = run.suppressed()?.difference(&suppressed).copied().collect();
+            let late: BTreeSet<Redacted> =
+                run.suppressed()?.difference(&suppressed).copied().collect();
             if late.is_empty() {
                 return Ok(());
             }
             let mut removed = scrub(&export_dir, &late)?;
-            for &customer in &late {
+            for customer in customers(&late) {
                 removed += local::scrub_plan(&plan_dir, &customer_gid(customer))?;
             }
-            run.record.redactions.late_customers += late.len() as u64;
+            run.record.redactions.late_customers += customers(&late).count() as u64;
             run.record.redactions.late_lines_removed += removed;
             say!(
                 "{} customers were redacted while this run went on: {} of their lines removed \
                  from the export and the plan",
-                late.len(),
+                customers(&late).count(),
                 removed
             )?;
             Ok(())
@@ -407,11 +418,17 @@ impl Run<'_> {
         result.with_context(|| format!("refresh stage `{name}`"))
     }
 
-    /// The customers on the suppression list now (opening the state database checks that it
-    /// is this shop's).
-    fn suppressed(&self) -> anyhow::Result<BTreeSet<u64>> {
+    /// The customers and orders on the suppression list now (opening the state database checks
+    /// that it is this shop's).
+    fn suppressed(&self) -> anyhow::Result<BTreeSet<Redacted>> {
         let state = State::open(&self.options.state_file(), &self.record.shop)?;
-        Ok(state.redacted_customers()?.into_iter().collect())
+        let mut suppressed: BTreeSet<Redacted> = state
+            .redacted_customers()?
+            .into_iter()
+            .map(Redacted::Customer)
+            .collect();
+        suppressed.extend(state.redacted_orders()?.into_iter().map(Redacted::Order));
+        Ok(suppressed)
     }
 }
 
@@ -423,15 +440,37 @@ fn summary(file: &ExportedFile) -> ExportedSummary {
     }
 }
 
-/// Removes the lines of `customers` from the export in `dir`; the lines removed.
-fn scrub(dir: &Path, customers: &BTreeSet<u64>) -> anyhow::Result<u64> {
-    if customers.is_empty() {
+/// One entry of the suppression list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Redacted {
+    Customer(u64),
+    /// An order a `customers/redact` named as the customer's.
+    Order(u64),
+}
+
+fn customers(redacted: &BTreeSet<Redacted>) -> impl Iterator<Item = u64> + '_ {
+    redacted.iter().filter_map(|r| match r {
+        Redacted::Customer(id) => Some(*id),
+        Redacted::Order(_) => None,
+    })
+}
+
+fn orders(redacted: &BTreeSet<Redacted>) -> impl Iterator<Item = u64> + '_ {
+    redacted.iter().filter_map(|r| match r {
+        Redacted::Order(id) => Some(*id),
+        Redacted::Customer(_) => None,
+    })
+}
+
+/// Removes the lines of the `redacted` customers and orders from the export in `dir` (their
+/// records, the customers' orders, and every line nested under those); the lines removed.
+fn scrub(dir: &Path, redacted: &BTreeSet<Redacted>) -> anyhow::Result<u64> {
+    if redacted.is_empty() {
         return Ok(0);
     }
-    let scrubbed = exports::scrub_exports(
-        &[dir.to_path_buf()],
-        &Owner::customers(customers.iter().copied()),
-    )?;
+    let mut owner = Owner::customers(customers(redacted));
+    owner.order_ids.extend(orders(redacted));
+    let scrubbed = exports::scrub_exports(&[dir.to_path_buf()], &owner)?;
     Ok(scrubbed.lines_removed())
 }
 

@@ -145,6 +145,32 @@ fn stored_profile(store: &Handle, n: u64) -> Option<String> {
         .map(|m| m.value)
 }
 
+/// An order of the export without a customer (a guest's, or one that lost its customer), and
+/// whether the export holds it.
+fn customerless_order(dir: &Path) -> u64 {
+    lines(&dir.join(EXPORT_DIR).join("orders.jsonl"))
+        .iter()
+        .find_map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            let id = value["id"].as_str()?.replace("\\/", "/");
+            let number = id.strip_prefix("gid://shopify/Order/")?.parse().ok()?;
+            value["customer"].is_null().then_some(number)
+        })
+        .expect("an order without a customer")
+}
+
+fn holds_order(dir: &Path, order: u64) -> bool {
+    let gid = format!("gid://shopify/Order/{order}");
+    lines(&dir.join(EXPORT_DIR).join("orders.jsonl"))
+        .iter()
+        .any(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            [&value["id"], &value["__parentId"]]
+                .iter()
+                .any(|v| v.as_str().is_some_and(|s| s.replace("\\/", "/") == gid))
+        })
+}
+
 /// A customer with a profile in the plan, and orders in the export.
 fn customer_with_orders(dir: &Path) -> u64 {
     let orders = lines(&dir.join(EXPORT_DIR).join("orders.jsonl"));
@@ -169,6 +195,11 @@ fn credentials(store: &Handle) -> Credentials {
 /// Delivers a signed `customers/redact` of customer `n` to a handler serving the refresh folder,
 /// as `marginwise webhooks --plan DIR/plan --export DIR/export` would.
 fn redact(credentials: Credentials, dir: &Path, n: u64) {
+    redact_with_orders(credentials, dir, n, &[]);
+}
+
+/// The same, naming `orders` in `orders_to_redact`.
+fn redact_with_orders(credentials: Credentials, dir: &Path, n: u64, orders: &[u64]) {
     let mut config = HandlerConfig::new(AppSecret::new(SECRET).unwrap(), SHOP, &dir.join(PLAN_DIR));
     config.export_dirs = vec![dir.join(EXPORT_DIR)];
     let mut handler = Handler::new(
@@ -176,7 +207,8 @@ fn redact(credentials: Credentials, dir: &Path, n: u64) {
         AdminClient::new(credentials, webhook_client_options()),
     );
     let body = format!(
-        r#"{{"shop_id":954889,"shop_domain":"{SHOP}","customer":{{"id":{n}}},"orders_to_redact":[]}}"#
+        r#"{{"shop_id":954889,"shop_domain":"{SHOP}","customer":{{"id":{n}}},"orders_to_redact":{}}}"#,
+        serde_json::to_string(orders).unwrap()
     );
     let hmac = sign(&AppSecret::new(SECRET).unwrap(), body.as_bytes());
     let outcome = handler.handle(&Delivery {
@@ -298,7 +330,11 @@ fn a_customer_redacted_since_the_last_run_stays_out_of_the_new_export_plan_and_s
         })
     };
     assert!(names(&staging.join("customers.jsonl")));
-    redact(credentials(&store), &dir, customer);
+    // The redaction also names an order that has lost its customer (a guest order plays it).
+    let detached = customerless_order(&dir);
+    assert!(holds_order(&dir, detached));
+    redact_with_orders(credentials(&store), &dir, customer, &[detached]);
+    assert!(!holds_order(&dir, detached));
     assert!(mentions(&dir, customer).is_empty());
     assert!(!names(&staging.join("customers.jsonl")));
     assert_eq!(stored_profile(&store, customer), None);
@@ -307,9 +343,10 @@ fn a_customer_redacted_since_the_last_run_stays_out_of_the_new_export_plan_and_s
     // brings them back, and the run takes them out before anything reads it.
     let stdout = succeeded(&run(&store, &dir));
     assert_eq!(mentions(&dir, customer), Vec::<String>::new());
+    assert!(!holds_order(&dir, detached), "the named order came back");
     assert_eq!(stored_profile(&store, customer), None);
     let kept = record(&dir).redactions;
-    assert_eq!(kept.customers, 1);
+    assert_eq!((kept.customers, kept.orders), (1, 1));
     // Their record, at least one order, and its line items.
     assert!(kept.export_lines_removed >= 3, "{kept:?}");
     assert!(

@@ -688,6 +688,18 @@ impl Handler {
         // back is never written. With no state database yet, one is created to hold the list.
         let mut connection = local::open_or_create_state(&state_file, &self.state_shop())?;
         local::suppress_owner(&connection, &state_file, &gid)?;
+        // The orders named as theirs too (ids only): a later export may hold them without
+        // their customer, and `marginwise refresh` leaves them out of it by these ids.
+        let named = exports::Owner::new(customer_id, orders_to_redact);
+        let mut orders: Vec<u64> = named.order_ids.iter().copied().collect();
+        orders.sort_unstable();
+        for order in orders {
+            local::suppress_owner(
+                &connection,
+                &state_file,
+                &format!("gid://shopify/Order/{order}"),
+            )?;
+        }
         // The local copies next. A failure here (a full disk, an export folder that cannot be
         // written) does not stop the store's copy from being deleted below: the delivery then
         // answers 5xx and Shopify's retry does the local part again.

@@ -12,7 +12,8 @@
 //! - `deleted`: profiles removed for opted-out customers, so a re-run does not delete again.
 //! - `meta`: the shop the state belongs to; a state file is never used against another shop.
 //! - `redacted`: the suppression list, the GIDs of customers redacted by the privacy webhook
-//!   (`customers/redact`), ids only. A value whose owner is listed is never sent (checked in the
+//!   (`customers/redact`), and of the orders it named (`orders_to_redact`, which `marginwise
+//!   refresh` keeps out of new exports even once they have lost their customer), ids only. A value whose owner is listed is never sent (checked in the
 //!   transaction that journals each batch, [`State::begin_batch`]) and never recorded in `stored`,
 //!   so neither an `apply` that was running during the redaction nor a plan line a later `score`
 //!   brings back writes the profile again. Only `shop/redact` (which removes the database) ends it.
@@ -316,10 +317,19 @@ impl State {
     }
 
     /// The customers on the suppression list, by numeric id (`gid://shopify/Customer/<id>`), in
-    /// order. The list holds only customer GIDs (the privacy webhook writes them); anything else
-    /// on it names no customer and is left out.
+    /// order.
     pub fn redacted_customers(&self) -> Result<Vec<u64>, StateError> {
-        use crate::ingest::records::{GidKind, parse_gid};
+        self.redacted_of(crate::ingest::records::GidKind::Customer)
+    }
+
+    /// The orders a `customers/redact` named (`orders_to_redact`), by numeric id, in order: they
+    /// may have lost their customer since, so only their own id says whose they were.
+    pub fn redacted_orders(&self) -> Result<Vec<u64>, StateError> {
+        self.redacted_of(crate::ingest::records::GidKind::Order)
+    }
+
+    fn redacted_of(&self, kind: crate::ingest::records::GidKind) -> Result<Vec<u64>, StateError> {
+        use crate::ingest::records::parse_gid;
         let mut statement = self
             .connection
             .prepare_cached("SELECT owner_id FROM redacted")
@@ -331,7 +341,7 @@ impl State {
         let mut ids: Vec<u64> = owners
             .iter()
             .filter_map(|owner| parse_gid(owner))
-            .filter(|gid| gid.kind == GidKind::Customer)
+            .filter(|gid| gid.kind == kind)
             .map(|gid| gid.number)
             .collect();
         ids.sort_unstable();
