@@ -997,10 +997,18 @@ fn refresh_status(dirs: &[PathBuf], max_age_hours: u32) -> anyhow::Result<()> {
     let max_age = i64::from(max_age_hours) * 3_600;
     let mut stale = Vec::new();
     for dir in dirs {
-        let status = model_pipeline::refresh::status(dir, max_age, now)?;
-        say!("{}", status.line())?;
-        if status.stale {
-            stale.push(dir.display().to_string());
+        // One folder's unreadable record does not hide the others.
+        match model_pipeline::refresh::status(dir, max_age, now) {
+            Ok(status) => {
+                say!("{}", status.line())?;
+                if status.stale {
+                    stale.push(dir.display().to_string());
+                }
+            }
+            Err(error) => {
+                say!("{}: {error:#}: STALE", dir.display())?;
+                stale.push(dir.display().to_string());
+            }
         }
     }
     anyhow::ensure!(
@@ -1066,6 +1074,7 @@ fn refresh(args: RefreshArgs) -> anyhow::Result<()> {
             apply,
             polling,
             after_score: None,
+            before_swap: None,
         })
     };
     let Some(file) = &args.shops else {
@@ -1122,8 +1131,9 @@ fn refresh(args: RefreshArgs) -> anyhow::Result<()> {
     }
     if !failed.is_empty() {
         anyhow::bail!(
-            "{} of {} shops failed to refresh ({}): each one's last-refresh.json says where; the \
-             others were refreshed",
+            "{} of {} shops failed to refresh ({}): the errors above say why (and each one's \
+             last-refresh.json, when the run got far enough to write one); the others were \
+             refreshed",
             failed.len(),
             failed.len() + refreshed,
             failed.join(", ")

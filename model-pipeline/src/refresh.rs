@@ -81,6 +81,9 @@ pub struct RefreshOptions {
     /// Called once the plan is written, before the suppression list is taken again (tests use it
     /// to record a redaction that lands while the plan is being written).
     pub after_score: Option<BatchHook>,
+    /// Called just before the new export replaces the last one (tests use it to record a
+    /// redaction whose scrub of the last export the swap then undoes).
+    pub before_swap: Option<BatchHook>,
 }
 
 impl RefreshOptions {
@@ -204,8 +207,13 @@ pub fn refresh(
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let _lock = RunLock::take(dir)?;
     let record_path = dir.join(RECORD_FILE);
+    let shop = client.credentials().shop.clone();
     let last_success_at = match read_record(&record_path) {
-        Ok(previous) => previous.and_then(|p| p.last_success_at),
+        // Only this shop's: a folder of another shop is refused below, and must not lend this
+        // shop its last success.
+        Ok(previous) => previous
+            .filter(|p| p.shop == shop)
+            .and_then(|p| p.last_success_at),
         Err(error) => {
             // Kept for whoever wants to know when a run last succeeded; a new one is written.
             let kept = dir.join(format!("{RECORD_FILE}.corrupt"));
@@ -321,6 +329,9 @@ impl Run<'_> {
                         scrubbed
                     )?;
                 }
+                if let Some(hook) = &options.before_swap {
+                    (hook.0)(0);
+                }
                 replace_export(&next_dir, &export_dir)?;
                 Ok(now_suppressed)
             })();
@@ -345,7 +356,7 @@ impl Run<'_> {
                 .collect::<BTreeSet<Redacted>>())
         })?;
 
-        self.stage("score", |run| {
+        let scored = self.stage("score", |run| {
             let outcome = pipeline::run(&export_dir, &plan_dir, &options.run, run.progress)
                 .with_context(|| format!("scoring {}", export_dir.display()))?;
             run.record.plan = Some(outcome.plan.into());
@@ -354,9 +365,11 @@ impl Run<'_> {
                 (hook.0)(0);
             }
             Ok(())
-        })?;
+        });
 
-        self.stage("late redactions", |run| {
+        // Also when scoring failed: it may have failed after the new plan was in place (writing
+        // the summary or the report), and the export was swapped before it.
+        let late = self.stage("late redactions", |run| {
             let late: BTreeSet<Redacted> =
                 run.suppressed()?.difference(&suppressed).copied().collect();
             if late.is_empty() {
@@ -375,7 +388,9 @@ impl Run<'_> {
                 removed
             )?;
             Ok(())
-        })?;
+        });
+        scored?;
+        late?;
 
         self.stage("apply", |run| {
             let mut apply_options = options.apply.clone();
@@ -412,7 +427,7 @@ impl Run<'_> {
             stage: name.to_string(),
             seconds: started.elapsed().as_secs_f64(),
         });
-        if result.is_err() {
+        if result.is_err() && self.record.failed_stage.is_none() {
             self.record.failed_stage = Some(name.to_string());
         }
         result.with_context(|| format!("refresh stage `{name}`"))
@@ -478,9 +493,13 @@ fn scrub(dir: &Path, redacted: &BTreeSet<Redacted>) -> anyhow::Result<u64> {
 /// then removes `next`.
 fn replace_export(next: &Path, current: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(current).with_context(|| format!("creating {}", current.display()))?;
-    // Under the folder's lock: a redaction rewriting the old files renames its copy before or
-    // after these renames, never over the new files (see `folder_lock`). A kill between two
-    // renames leaves some files of the new export beside some of the last.
+    // Under both folders' locks (`.next`'s first; the webhook holds one at a time): a redaction
+    // rewriting the old files renames its copy before or after these renames, never over the
+    // new files, and none is writing a temporary in `.next` while it is removed (see
+    // `folder_lock`). A kill between two renames leaves some files of the new export beside some
+    // of the last.
+    let _next_lock =
+        crate::folder_lock::lock(next).with_context(|| format!("locking {}", next.display()))?;
     let _lock = crate::folder_lock::lock(current)
         .with_context(|| format!("locking {}", current.display()))?;
     for name in EXPORT_FILES {
@@ -489,7 +508,12 @@ fn replace_export(next: &Path, current: &Path) -> anyhow::Result<()> {
         std::fs::rename(&from, &to)
             .with_context(|| format!("moving {} to {}", from.display(), to.display()))?;
     }
-    remove_dir_if_present(next)
+    // The swap is done: a folder left behind is untidy, not a failed swap (the next run removes
+    // it), and must not skip the scrub after the swap.
+    if let Err(error) = remove_dir_if_present(next) {
+        eprintln!("note: {error:#}; the next run removes it");
+    }
+    Ok(())
 }
 
 fn remove_dir_if_present(dir: &Path) -> anyhow::Result<()> {
@@ -532,6 +556,21 @@ fn write_record(path: &Path, record: &RefreshRecord) -> anyhow::Result<()> {
     file.persist(path)
         .map(drop)
         .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Runs `work` while no `marginwise refresh` can run in `dir`, when `dir` is a refresh folder
+/// (it has a `refresh.lock`) with no run under way; `None` otherwise. The privacy webhook clears
+/// what a killed run left (`export/.next`, plan temporaries) this way, never a live run's files;
+/// a run starting meanwhile stops at once, as when another run holds the lock.
+pub fn when_idle<T>(dir: &Path, work: impl FnOnce() -> T) -> Option<T> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .open(dir.join(LOCK_FILE))
+        .ok()?;
+    file.try_lock().ok()?;
+    let done = work();
+    drop(file);
+    Some(done)
 }
 
 /// The lock a run holds on `refresh.lock` (released when dropped, also when the process dies).

@@ -336,7 +336,8 @@ fn a_customer_redacted_since_the_last_run_stays_out_of_the_new_export_plan_and_s
     redact_with_orders(credentials(&store), &dir, customer, &[detached]);
     assert!(!holds_order(&dir, detached));
     assert!(mentions(&dir, customer).is_empty());
-    assert!(!names(&staging.join("customers.jsonl")));
+    // No run is under way: what a killed one left goes whole.
+    assert!(!staging.exists());
     assert_eq!(stored_profile(&store, customer), None);
 
     // The stand-in still holds the customer and their orders, as a store may: the new export
@@ -388,6 +389,7 @@ fn a_customer_redacted_while_the_plan_is_written_is_taken_out_afterwards() {
         apply,
         polling,
         after_score: Some(hook),
+        before_swap: None,
     };
     let mut client = AdminClient::new(credentials(&store), ClientOptions::default());
     let record = refresh::refresh(&mut client, &options, Progress::new(true)).unwrap();
@@ -642,4 +644,54 @@ fn the_swap_and_a_redactions_rewrite_of_the_export_take_turns() {
     finished.recv_timeout(Duration::from_secs(30)).unwrap();
     redaction.join().unwrap();
     assert_eq!(mentions(&dir, customer), Vec::<String>::new());
+}
+
+/// A redaction recorded after the run read the suppression list, whose scrub of the last export
+/// the swap then undoes: the customer is taken out of the swapped-in export even when scoring
+/// fails afterwards (here, an invalid setting).
+#[test]
+fn a_customer_redacted_just_before_the_swap_stays_out_even_when_scoring_fails() {
+    let (store, dir) = store("before-swap");
+    succeeded(&run(&store, &dir));
+    let customer = customer_with_orders(&dir);
+    let state_file = dir.join(PLAN_DIR).join(STATE_FILE);
+    let shop = credentials(&store).shop;
+    let hook = BatchHook(Arc::new(move |_| {
+        State::open(&state_file, &shop)
+            .unwrap()
+            .record_redacted(&customer_gid(customer))
+            .unwrap();
+    }));
+    let polling = Polling {
+        first: Duration::from_millis(5),
+        max: Duration::from_millis(5),
+        ..Polling::default()
+    };
+    let mut run_options = model_pipeline::pipeline::RunOptions {
+        skip_report: true,
+        ..Default::default()
+    };
+    run_options.score.monthly_discount_rate = 5.0;
+    let options = RefreshOptions {
+        dir: dir.clone(),
+        run: run_options,
+        apply: ApplyOptions::new(&dir, COMPARE_EXPONENT),
+        polling,
+        after_score: None,
+        before_swap: Some(hook),
+    };
+    let mut client = AdminClient::new(credentials(&store), ClientOptions::default());
+    let error = refresh::refresh(&mut client, &options, Progress::new(true)).unwrap_err();
+    assert!(
+        format!("{error:#}").contains("refresh stage `score`"),
+        "{error:#}"
+    );
+    let record = record(&dir);
+    assert_eq!(record.failed_stage.as_deref(), Some("score"));
+    let export_mentions: Vec<String> = mentions(&dir, customer)
+        .into_iter()
+        .filter(|line| line.contains(EXPORT_DIR))
+        .collect();
+    assert_eq!(export_mentions, Vec::<String>::new());
+    assert_eq!(record.redactions.late_customers, 1);
 }

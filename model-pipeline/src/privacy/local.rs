@@ -178,6 +178,20 @@ pub fn suppress_owner(
     Ok(())
 }
 
+/// [`suppress_owner`] for each of `owner_ids`, in one transaction.
+pub fn suppress_owners(
+    connection: &mut Connection,
+    file: &Path,
+    owner_ids: &[String],
+) -> Result<(), PrivacyError> {
+    let error = sqlite(file);
+    let transaction = connection.transaction().map_err(&error)?;
+    for owner_id in owner_ids {
+        suppress_owner(&transaction, file, owner_id)?;
+    }
+    transaction.commit().map_err(&error)
+}
+
 /// The state database for a redaction, created with `apply`'s schema when it does not exist yet:
 /// a redaction that arrives before the first `apply` (or after the file was moved) must still put
 /// the customer on the suppression list, or the next `apply` of a plan scored from an export that

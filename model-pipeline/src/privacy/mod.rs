@@ -676,6 +676,42 @@ impl Handler {
         self.client.credentials().shop.clone()
     }
 
+    /// What a killed `marginwise refresh` left in a refresh folder this handler serves (the new
+    /// export in `export/.next`, `.part` files included, and plan temporaries), removed while no
+    /// run is under way there ([`crate::refresh::when_idle`]); a live run's are its own to scrub.
+    fn clear_idle_refresh_leftovers(&self) -> Result<(), PrivacyError> {
+        for export in &self.config.export_dirs {
+            let Some(refresh_dir) = export
+                .parent()
+                .filter(|_| export.file_name() == Some(crate::refresh::EXPORT_DIR.as_ref()))
+            else {
+                continue;
+            };
+            let plan_dir = refresh_dir.join(crate::refresh::PLAN_DIR);
+            let cleared = crate::refresh::when_idle(refresh_dir, || {
+                let staging = export.join(crate::refresh::NEXT_EXPORT_DIR);
+                match std::fs::remove_dir_all(&staging) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => {
+                        return Err(PrivacyError::Io {
+                            file: staging.display().to_string(),
+                            source,
+                        });
+                    }
+                }
+                if plan_dir == self.config.plan_dir {
+                    for file in local::plan_temporaries(&plan_dir)? {
+                        local::remove_if_present(&file)?;
+                    }
+                }
+                Ok(())
+            });
+            cleared.transpose()?;
+        }
+        Ok(())
+    }
+
     fn redact_customer(
         &mut self,
         customer_id: u64,
@@ -687,19 +723,19 @@ impl Handler {
         // sends no later batch with this customer's value, and a plan line a later `score` brings
         // back is never written. With no state database yet, one is created to hold the list.
         let mut connection = local::open_or_create_state(&state_file, &self.state_shop())?;
-        local::suppress_owner(&connection, &state_file, &gid)?;
-        // The orders named as theirs too (ids only): a later export may hold them without
-        // their customer, and `marginwise refresh` leaves them out of it by these ids.
+        // The orders named as theirs go on it too (ids only), in the same transaction: a later
+        // export may hold them without their customer, and `marginwise refresh` leaves them
+        // out of it by these ids.
         let named = exports::Owner::new(customer_id, orders_to_redact);
+        let mut owners = vec![gid.clone()];
         let mut orders: Vec<u64> = named.order_ids.iter().copied().collect();
         orders.sort_unstable();
-        for order in orders {
-            local::suppress_owner(
-                &connection,
-                &state_file,
-                &format!("gid://shopify/Order/{order}"),
-            )?;
-        }
+        owners.extend(
+            orders
+                .iter()
+                .map(|order| format!("gid://shopify/Order/{order}")),
+        );
+        local::suppress_owners(&mut connection, &state_file, &owners)?;
         // The local copies next. A failure here (a full disk, an export folder that cannot be
         // written) does not stop the store's copy from being deleted below: the delivery then
         // answers 5xx and Shopify's retry does the local part again.
@@ -707,6 +743,7 @@ impl Handler {
             let state_rows_removed = local::forget_owner(&mut connection, &state_file, &gid)?;
             let plan_lines_removed = local::scrub_plan(&self.config.plan_dir, &gid)?;
             local::remove_stale_plan_temporaries(&self.config.plan_dir)?;
+            self.clear_idle_refresh_leftovers()?;
             let exports = exports::scrub_exports(
                 &self.config.export_dirs_and_staging(),
                 &exports::Owner::new(customer_id, orders_to_redact),

@@ -145,6 +145,12 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<ServedShop>> {
         }
         .with_context(|| place.clone())?;
         let refresh = entry.refresh.as_deref().map(resolve);
+        // `marginwise refresh` keeps its state in its plan/: a state database elsewhere would
+        // split the suppression list between the webhooks and the refresh.
+        anyhow::ensure!(
+            refresh.is_none() || entry.state.is_none(),
+            "{place}: a \"refresh\" folder keeps its state database in its plan/; drop \"state\""
+        );
         let plan = match (&entry.plan, &refresh) {
             (Some(plan), None) => resolve(plan),
             (None, Some(refresh)) => refresh.join(crate::refresh::PLAN_DIR),
@@ -345,6 +351,10 @@ mod tests {
             (
                 r#"{"shops": [{"credentials": "a.json", "refresh": "r"}, {"credentials": "b.json", "plan": "b", "export": ["r/export"]}]}"#,
                 "both use",
+            ),
+            (
+                r#"{"shops": [{"credentials": "a.json", "refresh": "a", "state": "s.sqlite"}]}"#,
+                "shops[0]: a \"refresh\" folder keeps its state database in its plan/",
             ),
             (r#"{"shops": []}"#, "no shops"),
             (r#"{"shop": []}"#, "not a {\"shops\": [...]} file"),
