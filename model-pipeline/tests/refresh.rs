@@ -192,6 +192,41 @@ fn credentials(store: &Handle) -> Credentials {
     Credentials::for_local(&store.url(), AccessToken::new(store.token())).unwrap()
 }
 
+/// A hook that puts customer `n` on the refresh folder's suppression list, as the privacy webhook
+/// does first when it handles a redaction.
+fn records_redaction(store: &Handle, dir: &Path, n: u64) -> BatchHook {
+    let state_file = dir.join(PLAN_DIR).join(STATE_FILE);
+    let shop = credentials(store).shop;
+    BatchHook(Arc::new(move |_| {
+        State::open(&state_file, &shop)
+            .unwrap()
+            .record_redacted(&customer_gid(n))
+            .unwrap();
+    }))
+}
+
+/// Options of a refresh run in this process, polling the stand-in every 5 ms, no report.
+fn in_process(dir: &Path) -> RefreshOptions {
+    let polling = Polling {
+        first: Duration::from_millis(5),
+        max: Duration::from_millis(5),
+        ..Polling::default()
+    };
+    let mut apply = ApplyOptions::new(dir, COMPARE_EXPONENT);
+    apply.polling = polling;
+    RefreshOptions {
+        dir: dir.to_path_buf(),
+        run: model_pipeline::pipeline::RunOptions {
+            skip_report: true,
+            ..Default::default()
+        },
+        apply,
+        polling,
+        after_score: None,
+        before_swap: None,
+    }
+}
+
 /// Delivers a signed `customers/redact` of customer `n` to a handler serving the refresh folder,
 /// as `marginwise webhooks --plan DIR/plan --export DIR/export` would.
 fn redact(credentials: Credentials, dir: &Path, n: u64) {
@@ -365,32 +400,9 @@ fn a_customer_redacted_while_the_plan_is_written_is_taken_out_afterwards() {
     // The redaction lands as the plan is written: the customer is on the suppression list, and
     // the files this run just put in place still hold them (the webhook's own scrub ran on the
     // files this run replaced).
-    let state_file = dir.join(PLAN_DIR).join(STATE_FILE);
-    let shop = credentials(&store).shop;
-    let hook = BatchHook(Arc::new(move |_| {
-        State::open(&state_file, &shop)
-            .unwrap()
-            .record_redacted(&customer_gid(customer))
-            .unwrap();
-    }));
-    let polling = Polling {
-        first: Duration::from_millis(5),
-        max: Duration::from_millis(5),
-        ..Polling::default()
-    };
-    let mut apply = ApplyOptions::new(&dir, COMPARE_EXPONENT);
-    apply.polling = polling;
-    let options = RefreshOptions {
-        dir: dir.clone(),
-        run: model_pipeline::pipeline::RunOptions {
-            skip_report: true,
-            ..Default::default()
-        },
-        apply,
-        polling,
-        after_score: Some(hook),
-        before_swap: None,
-    };
+    let hook = records_redaction(&store, &dir, customer);
+    let mut options = in_process(&dir);
+    options.after_score = Some(hook);
     let mut client = AdminClient::new(credentials(&store), ClientOptions::default());
     let record = refresh::refresh(&mut client, &options, Progress::new(true)).unwrap();
     assert_eq!(mentions(&dir, customer), Vec::<String>::new());
@@ -654,32 +666,10 @@ fn a_customer_redacted_just_before_the_swap_stays_out_even_when_scoring_fails() 
     let (store, dir) = store("before-swap");
     succeeded(&run(&store, &dir));
     let customer = customer_with_orders(&dir);
-    let state_file = dir.join(PLAN_DIR).join(STATE_FILE);
-    let shop = credentials(&store).shop;
-    let hook = BatchHook(Arc::new(move |_| {
-        State::open(&state_file, &shop)
-            .unwrap()
-            .record_redacted(&customer_gid(customer))
-            .unwrap();
-    }));
-    let polling = Polling {
-        first: Duration::from_millis(5),
-        max: Duration::from_millis(5),
-        ..Polling::default()
-    };
-    let mut run_options = model_pipeline::pipeline::RunOptions {
-        skip_report: true,
-        ..Default::default()
-    };
-    run_options.score.monthly_discount_rate = 5.0;
-    let options = RefreshOptions {
-        dir: dir.clone(),
-        run: run_options,
-        apply: ApplyOptions::new(&dir, COMPARE_EXPONENT),
-        polling,
-        after_score: None,
-        before_swap: Some(hook),
-    };
+    let hook = records_redaction(&store, &dir, customer);
+    let mut options = in_process(&dir);
+    options.run.score.monthly_discount_rate = 5.0;
+    options.before_swap = Some(hook);
     let mut client = AdminClient::new(credentials(&store), ClientOptions::default());
     let error = refresh::refresh(&mut client, &options, Progress::new(true)).unwrap_err();
     assert!(
