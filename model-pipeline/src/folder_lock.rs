@@ -3,8 +3,8 @@
 //!
 //! Every writer that replaces a file in a plan or export folder holds it while it does: the
 //! privacy webhook's rewrites (`customers/redact` reads a file, writes a copy without the
-//! customer and renames it over the file), `score`'s renames of a new plan, and `marginwise
-//! refresh`'s renames of a new export. Without it a redaction that opened the old file could
+//! customer and renames it over the file), `score`'s renames of a new plan, `export`'s rename of
+//! each file it completes, and `marginwise refresh`'s swap of a new export. Without it a redaction that opened the old file could
 //! rename its copy over the new one (losing it), and two rewrites could share one temporary.
 //! Readers (`score`, `apply`) do not take it: a rename never shows them half a file.
 

@@ -212,7 +212,7 @@ pub fn refresh(
         // Only this shop's: a folder of another shop is refused below, and must not lend this
         // shop its last success.
         Ok(previous) => previous
-            .filter(|p| p.shop == shop)
+            .filter(|p| p.shop == *shop)
             .and_then(|p| p.last_success_at),
         Err(error) => {
             // Kept for whoever wants to know when a run last succeeded; a new one is written.
@@ -230,7 +230,7 @@ pub fn refresh(
         options,
         progress,
         record: RefreshRecord {
-            shop: String::new(),
+            shop,
             started_at: now(),
             finished_at: None,
             ok: false,
@@ -244,7 +244,6 @@ pub fn refresh(
             applied: None,
         },
     };
-    run.record.shop = run.client.credentials().shop.clone();
     // A record of the run under way (no `finished_at`), so a run that is killed or hangs does
     // not leave the last run's "ok" standing.
     write_record(&record_path, &run.record)?;

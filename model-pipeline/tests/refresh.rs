@@ -685,3 +685,39 @@ fn a_customer_redacted_just_before_the_swap_stays_out_even_when_scoring_fails() 
     assert_eq!(export_mentions, Vec::<String>::new());
     assert_eq!(record.redactions.late_customers, 1);
 }
+
+/// A plain `marginwise export` into a folder the webhooks serve waits for the folder's lock
+/// before it renames a file it completed, as the refresh's swap does. Bounded: 30 s at most.
+#[test]
+fn a_plain_export_waits_for_the_folders_lock_before_renaming() {
+    let (store, dir) = store("plain-export");
+    let out = dir.join("export");
+    std::fs::create_dir_all(&out).unwrap();
+    let held = model_pipeline::folder_lock::lock(&out).unwrap().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_marginwise"))
+        .args(["--quiet", "export", "--out"])
+        .arg(&out)
+        .args(["--endpoint", &store.url(), "--token", store.token()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let partial = out.join("customers.jsonl.part");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !partial.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the export never wrote"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the export did not wait"
+    );
+    assert!(!out.join("customers.jsonl").exists());
+    drop(held);
+    assert!(child.wait().unwrap().success());
+    assert!(!lines(&out.join("customers.jsonl")).is_empty());
+}

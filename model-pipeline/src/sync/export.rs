@@ -116,10 +116,17 @@ pub fn export(
         // On disk before the rename makes it the export's file.
         out.get_ref().sync_all().map_err(io)?;
         drop(out);
+        // Under the folder's lock: a redaction rewriting the old file (the privacy webhook
+        // serves export folders) renames its copy before this, never over the new file.
+        let lock = crate::folder_lock::lock(out_dir).map_err(|source| SyncError::Io {
+            file: out_dir.display().to_string(),
+            source,
+        })?;
         std::fs::rename(&partial, &path).map_err(|source| SyncError::Io {
             file: path.display().to_string(),
             source,
         })?;
+        drop(lock);
         exported.push(ExportedFile {
             file: file.to_string(),
             operation_id: id,
