@@ -579,6 +579,22 @@ fn a_shops_file_refreshes_each_shop_and_one_failing_does_not_stop_the_others() {
     assert!(!root.join("c").exists(), "shop c was touched");
 }
 
+/// Waits (30 s at most) until `child` has written `file`, then checks it is still running 300 ms
+/// later: waiting for a lock the test holds.
+fn waits_after(child: &mut std::process::Child, file: &Path, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !file.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} never wrote {}",
+            file.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "{what} did not wait");
+}
+
 /// The swap of a new export and a redaction's rewrite of the export folder take turns on the
 /// folder's lock: neither can rename its files over the other's. Held here by the test, the lock
 /// keeps a refresh from swapping (its new export waits in `.next`) and a redaction from
@@ -609,19 +625,7 @@ fn the_swap_and_a_redactions_rewrite_of_the_export_take_turns() {
         .spawn()
         .unwrap();
     let staged = export.join(NEXT_EXPORT_DIR).join("orders.jsonl");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !staged.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the new export never came"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the refresh did not wait"
-    );
+    waits_after(&mut child, &staged, "the refresh");
     assert_eq!(
         inode("orders.jsonl"),
         before,
@@ -703,19 +707,7 @@ fn a_plain_export_waits_for_the_folders_lock_before_renaming() {
         .spawn()
         .unwrap();
     let partial = out.join("customers.jsonl.part");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !partial.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the export never wrote"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the export did not wait"
-    );
+    waits_after(&mut child, &partial, "the export");
     assert!(!out.join("customers.jsonl").exists());
     drop(held);
     assert!(child.wait().unwrap().success());
