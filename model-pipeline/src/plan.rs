@@ -231,29 +231,46 @@ fn write_records(
 /// The temporaries a `score` killed before its renames left in `dir` (each a whole copy of the
 /// plan's customers): removed before a new plan is written.
 fn remove_stale_temporaries(dir: &Path) -> Result<(), PlanError> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(());
+    let leftovers = temporaries(dir).map_err(|source| PlanError::Write {
+        file: dir.display().to_string(),
+        source,
+    })?;
+    for file in leftovers {
+        std::fs::remove_file(&file).map_err(|source| PlanError::Write {
+            file: file.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// The plan-file temporaries in `dir` (`.<plan file>.<random>.tmp`, as [`write_plan`] names
+/// them), in order; none when the folder does not exist.
+pub fn temporaries(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
     };
+    let mut found = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
         let ours = [PLAN_FILE, DELETIONS_FILE]
             .iter()
             .any(|plan| name.starts_with(&temporary_prefix(plan)));
         if ours && name.ends_with(TEMPORARY_SUFFIX) {
-            std::fs::remove_file(entry.path()).map_err(|source| PlanError::Write {
-                file: entry.path().display().to_string(),
-                source,
-            })?;
+            found.push(entry.path());
         }
     }
-    Ok(())
+    found.sort();
+    Ok(found)
 }
 
-/// How the temporary of a plan file `name` begins and ends (`shop/redact` removes any left).
-pub fn temporary_prefix(name: &str) -> String {
+/// How the temporary of a plan file `name` begins and ends.
+fn temporary_prefix(name: &str) -> String {
     format!(".{name}.")
 }
-pub const TEMPORARY_SUFFIX: &str = ".tmp";
+const TEMPORARY_SUFFIX: &str = ".tmp";
 
 fn persist(temporary: tempfile::TempPath, dir: &Path, name: &str) -> Result<(), PlanError> {
     let path = dir.join(name);

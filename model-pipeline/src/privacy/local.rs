@@ -405,28 +405,7 @@ pub(super) fn replace_atomically(
 /// The temporaries `plan::write_plan` left in `plan_dir` when it was killed before renaming
 /// them (`.<plan file>.<random>.tmp`).
 pub fn plan_temporaries(plan_dir: &Path) -> Result<Vec<PathBuf>, PrivacyError> {
-    let entries = match std::fs::read_dir(plan_dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(PrivacyError::Io {
-                file: plan_dir.display().to_string(),
-                source,
-            });
-        }
-    };
-    let mut found = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
-        let ours = PLAN_FILES
-            .iter()
-            .any(|plan| name.starts_with(&crate::plan::temporary_prefix(plan)));
-        if ours && name.ends_with(crate::plan::TEMPORARY_SUFFIX) {
-            found.push(entry.path());
-        }
-    }
-    found.sort();
-    Ok(found)
+    crate::plan::temporaries(plan_dir).map_err(io(plan_dir))
 }
 
 /// How long a plan temporary goes unchanged before it counts as left by a killed `score`: one
