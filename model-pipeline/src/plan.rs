@@ -164,7 +164,10 @@ pub fn write_plan(scored: &Scored, shop: Currency, dir: &Path) -> Result<PlanCou
     // was, and a redaction rewriting the plan meanwhile neither has this run's lines written into
     // a file no longer in the folder nor renames its copy of the old plan over the new one. A
     // kill between the two renames leaves the new profiles beside the last deletions.
-    remove_stale_temporaries(dir)?;
+    remove_abandoned_temporaries(dir).map_err(|source| PlanError::Write {
+        file: dir.display().to_string(),
+        source,
+    })?;
     let profiles = write_records(dir, PLAN_FILE, |out| {
         for customer in &scored.customers {
             serde_json::to_writer(
@@ -203,45 +206,91 @@ pub fn write_plan(scored: &Scored, shop: Currency, dir: &Path) -> Result<PlanCou
     Ok(counts)
 }
 
+/// A plan file written whole under a temporary name, not yet renamed. Its descriptor holds a
+/// lock on it from the moment it is created until it is renamed (or removed when the run fails):
+/// that is how [`remove_abandoned_temporaries`] tells a live writer's temporary from a killed
+/// one's.
+struct Written {
+    path: tempfile::TempPath,
+    held: File,
+}
+
 /// `name`'s records written by `write` into a temporary file in `dir` (readable by its owner
 /// only: the plan holds every customer's profile), flushed and synced, not yet renamed.
 fn write_records(
     dir: &Path,
     name: &str,
     write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
-) -> Result<tempfile::TempPath, PlanError> {
+) -> Result<Written, PlanError> {
     let path = dir.join(name);
     let error = |source| PlanError::Write {
         file: path.display().to_string(),
         source,
     };
-    let temporary = tempfile::Builder::new()
-        .prefix(&temporary_prefix(name))
-        .suffix(TEMPORARY_SUFFIX)
-        .tempfile_in(dir)
-        .map_err(error)?;
+    let temporary = {
+        // Created and locked under the folder's lock, which the cleanup takes too: it never sees
+        // this temporary before it is locked.
+        let _folder = crate::folder_lock::lock(dir).map_err(error)?;
+        let temporary = tempfile::Builder::new()
+            .prefix(&temporary_prefix(name))
+            .suffix(TEMPORARY_SUFFIX)
+            .tempfile_in(dir)
+            .map_err(error)?;
+        temporary.as_file().lock().map_err(error)?;
+        temporary
+    };
     let (file, temporary) = temporary.into_parts();
     let mut out = BufWriter::with_capacity(1 << 20, file);
     write(&mut out).map_err(error)?;
     let file = out.into_inner().map_err(|e| error(e.into_error()))?;
     file.sync_all().map_err(error)?;
-    Ok(temporary)
+    Ok(Written {
+        path: temporary,
+        held: file,
+    })
 }
 
-/// The temporaries a `score` killed before its renames left in `dir` (each a whole copy of the
-/// plan's customers): removed before a new plan is written.
-fn remove_stale_temporaries(dir: &Path) -> Result<(), PlanError> {
-    let leftovers = temporaries(dir).map_err(|source| PlanError::Write {
-        file: dir.display().to_string(),
-        source,
-    })?;
-    for file in leftovers {
-        std::fs::remove_file(&file).map_err(|source| PlanError::Write {
-            file: file.display().to_string(),
-            source,
-        })?;
+/// How long a temporary this process may not open goes unchanged before it counts as abandoned
+/// (a writer running as another user; one still being written changes every few milliseconds).
+const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(3_600);
+
+/// Removes the plan temporaries ([`temporaries`]) in `dir` that no live writer holds: those a
+/// `score` killed before its renames left, each a whole copy of the plan's customers. A live
+/// writer locks its temporaries from creation to rename ([`write_records`]), so they are kept,
+/// and two `score`s writing into one folder do not remove each other's. A temporary this process
+/// may not open is removed once unchanged for an hour. Says how many were removed.
+pub fn remove_abandoned_temporaries(dir: &Path) -> std::io::Result<u64> {
+    let Some(_folder) = crate::folder_lock::lock(dir)? else {
+        return Ok(0);
+    };
+    let named = |path: &Path, e: std::io::Error| {
+        std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+    };
+    let mut removed = 0;
+    for path in temporaries(dir)? {
+        let abandoned = match File::open(&path) {
+            Ok(file) => match file.try_lock() {
+                Ok(()) => true,
+                Err(std::fs::TryLockError::WouldBlock) => false,
+                Err(std::fs::TryLockError::Error(e)) => return Err(named(&path, e)),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .is_some_and(|age| age >= STALE_TEMPORARY),
+            Err(e) => return Err(named(&path, e)),
+        };
+        if abandoned {
+            match std::fs::remove_file(&path) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(named(&path, e)),
+            }
+        }
     }
-    Ok(())
+    Ok(removed)
 }
 
 /// The plan-file temporaries in `dir` (`.<plan file>.<random>.tmp`, as [`write_plan`] names
@@ -272,12 +321,26 @@ fn temporary_prefix(name: &str) -> String {
 }
 const TEMPORARY_SUFFIX: &str = ".tmp";
 
-fn persist(temporary: tempfile::TempPath, dir: &Path, name: &str) -> Result<(), PlanError> {
+/// Renames `written` over `dir/name`. A plan file replaced keeps its permissions (one its owner
+/// opened to a webhook server running as another user stays open to it); a new one is readable
+/// by its owner only.
+fn persist(written: Written, dir: &Path, name: &str) -> Result<(), PlanError> {
     let path = dir.join(name);
-    temporary.persist(&path).map_err(|e| PlanError::Write {
+    let error = |source| PlanError::Write {
         file: path.display().to_string(),
-        source: e.error,
-    })
+        source,
+    };
+    match std::fs::metadata(&path) {
+        Ok(old) => written
+            .held
+            .set_permissions(old.permissions())
+            .map_err(error)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(error(e)),
+    }
+    written.path.persist(&path).map_err(|e| error(e.error))?;
+    drop(written.held);
+    Ok(())
 }
 
 /// Reads a plan file back (the demo and the round-trip test).
@@ -300,4 +363,57 @@ pub fn read_plan(path: &Path) -> Result<Vec<MetafieldsSetInput>, PlanError> {
         records.push(record);
     }
     Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn a_live_writers_temporary_is_kept_and_a_killed_ones_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let killed = dir.path().join(format!(".{PLAN_FILE}.Killed.tmp"));
+        std::fs::write(&killed, "a killed score's copy\n").unwrap();
+        let live = write_records(dir.path(), PLAN_FILE, |out| out.write_all(b"live\n")).unwrap();
+        let live_path = live.path.to_path_buf();
+
+        // What a second `score`, or a redaction, clears meanwhile.
+        assert_eq!(remove_abandoned_temporaries(dir.path()).unwrap(), 1);
+        assert!(!killed.exists());
+        assert!(live_path.exists(), "a live writer's temporary was removed");
+
+        persist(live, dir.path(), PLAN_FILE).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(PLAN_FILE)).unwrap(),
+            "live\n"
+        );
+        assert!(temporaries(dir.path()).unwrap().is_empty());
+        assert_eq!(remove_abandoned_temporaries(dir.path()).unwrap(), 0);
+        assert_eq!(
+            remove_abandoned_temporaries(&dir.path().join("missing")).unwrap(),
+            0
+        );
+    }
+
+    #[test]
+    fn a_replaced_plan_file_keeps_its_permissions_and_a_new_one_is_its_owners() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = dir.path().join(PLAN_FILE);
+        std::fs::write(&plan, "old\n").unwrap();
+        std::fs::set_permissions(&plan, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let written = write_records(dir.path(), PLAN_FILE, |out| out.write_all(b"new\n")).unwrap();
+        persist(written, dir.path(), PLAN_FILE).unwrap();
+        assert_eq!(std::fs::read_to_string(&plan).unwrap(), "new\n");
+        assert_eq!(mode(&plan), 0o640);
+
+        let written = write_records(dir.path(), DELETIONS_FILE, |_| Ok(())).unwrap();
+        persist(written, dir.path(), DELETIONS_FILE).unwrap();
+        assert_eq!(mode(&dir.path().join(DELETIONS_FILE)), 0o600);
+    }
 }

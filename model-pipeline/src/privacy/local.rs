@@ -408,25 +408,11 @@ pub fn plan_temporaries(plan_dir: &Path) -> Result<Vec<PathBuf>, PrivacyError> {
     crate::plan::temporaries(plan_dir).map_err(io(plan_dir))
 }
 
-/// How long a plan temporary goes unchanged before it counts as left by a killed `score`: one
-/// still being written changes every few milliseconds, and one written whole is renamed at once.
-const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(3_600);
-
-/// Removes the plan temporaries ([`plan_temporaries`]) unchanged for an hour (a redaction does
-/// not wait for the next `score` to clear the copies a killed one left; a live one's are kept).
-pub fn remove_stale_plan_temporaries(plan_dir: &Path) -> Result<u64, PrivacyError> {
-    let mut removed = 0;
-    for file in plan_temporaries(plan_dir)? {
-        let stale = std::fs::metadata(&file)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|modified| modified.elapsed().ok())
-            .is_some_and(|age| age >= STALE_TEMPORARY);
-        if stale && remove_if_present(&file)? {
-            removed += 1;
-        }
-    }
-    Ok(removed)
+/// Removes the plan temporaries no live `score` holds (what a killed one left: a redaction does
+/// not wait for the next `score` to clear those copies); see
+/// [`crate::plan::remove_abandoned_temporaries`].
+pub fn remove_abandoned_plan_temporaries(plan_dir: &Path) -> Result<u64, PrivacyError> {
+    crate::plan::remove_abandoned_temporaries(plan_dir).map_err(io(plan_dir))
 }
 
 /// The temporary a plan or export file is rewritten to while lines are removed from it.

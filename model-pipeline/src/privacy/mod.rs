@@ -30,9 +30,10 @@
 //!   renamed over the file, permissions kept) without the customer's line, every order naming
 //!   them or named by `orders_to_redact`, and every line nested under a removed one; a file
 //!   without any is read once and not rewritten. The new export a `marginwise refresh` is
-//!   writing (or left, when killed) in a folder's `.next` is scrubbed the same way, plan
-//!   temporaries a killed `score` left for an hour are removed, and every rewrite holds the
-//!   folder's lock (`folder_lock`), so it never renames a copy of an old file over a new one. A line that cannot be read is kept and counted
+//!   writing (or left, when killed) in a folder's `.next` is scrubbed the same way, the plan
+//!   temporaries a killed `score` left are removed (a live one's are locked by it and kept),
+//!   and every rewrite holds the folder's lock (`folder_lock`), so it never renames a copy of
+//!   an old file over a new one. A line that cannot be read is kept and counted
 //!   in the outcome (whose it is cannot be known), never a reason to fail. The suppression list
 //!   still matters for an export taken before the redaction and kept elsewhere. An orders export
 //!   of gigabytes takes longer than Shopify's 5 seconds to rewrite: the delivery is then answered
@@ -701,9 +702,7 @@ impl Handler {
                     }
                 }
                 if plan_dir == self.config.plan_dir {
-                    for file in local::plan_temporaries(&plan_dir)? {
-                        local::remove_if_present(&file)?;
-                    }
+                    local::remove_abandoned_plan_temporaries(&plan_dir)?;
                 }
                 Ok(())
             });
@@ -742,7 +741,7 @@ impl Handler {
         let local = (|| {
             let state_rows_removed = local::forget_owner(&mut connection, &state_file, &gid)?;
             let plan_lines_removed = local::scrub_plan(&self.config.plan_dir, &gid)?;
-            local::remove_stale_plan_temporaries(&self.config.plan_dir)?;
+            local::remove_abandoned_plan_temporaries(&self.config.plan_dir)?;
             self.clear_idle_refresh_leftovers()?;
             let exports = exports::scrub_exports(
                 &self.config.export_dirs_and_staging(),
