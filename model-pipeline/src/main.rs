@@ -176,7 +176,7 @@ enum Command {
     /// The job to run on a schedule: export the store, keep redacted customers out of the new
     /// export, score it and write what changed, all in one folder (`export/`, `plan/` with the
     /// write-back state, `last-refresh.json` saying how the run went). A run started while
-    /// another holds the folder's `refresh.lock` stops at once and touches nothing.
+    /// another holds the folder's `refresh.lock` stops within two seconds and touches nothing.
     Refresh {
         /// The refresh folder (created when missing); point `marginwise webhooks` at its
         /// `plan/` and `export/`.
@@ -1027,10 +1027,7 @@ fn refresh(args: RefreshArgs) -> anyhow::Result<()> {
     if let Some(max_age_hours) = args.status {
         let dirs = match (&args.shops, &args.dir) {
             (Some(file), _) => {
-                let dirs: Vec<PathBuf> = model_pipeline::privacy::shops::load(file)?
-                    .into_iter()
-                    .filter_map(|shop| shop.refresh)
-                    .collect();
+                let dirs = model_pipeline::privacy::shops::refresh_folders(file)?;
                 anyhow::ensure!(
                     !dirs.is_empty(),
                     "{}: no shop names a \"refresh\" folder",

@@ -8,7 +8,8 @@
 //! - `plan/`: the plan `score` wrote from it, its summary and report, and the write-back state
 //!   database (`sync-state.sqlite`, with the privacy webhook's suppression list);
 //! - `refresh.lock`: held by the run under way, so that a run started while another is still
-//!   going (a slow export, a schedule that fires twice) stops at once and touches nothing;
+//!   going (a slow export, a schedule that fires twice) stops within two seconds and touches
+//!   nothing;
 //! - `last-refresh.json`: what the last run did, or the stage it failed at and why, and when a
 //!   run last succeeded.
 //!
@@ -560,7 +561,8 @@ fn write_record(path: &Path, record: &RefreshRecord) -> anyhow::Result<()> {
 /// Runs `work` while no `marginwise refresh` can run in `dir`, when `dir` is a refresh folder
 /// (it has a `refresh.lock`) with no run under way; `None` otherwise. The privacy webhook clears
 /// what a killed run left (`export/.next`, plan temporaries) this way, never a live run's files;
-/// a run starting meanwhile stops at once, as when another run holds the lock.
+/// a run starting meanwhile waits for it (up to two seconds, then it stops as when another run
+/// holds the lock).
 pub fn when_idle<T>(dir: &Path, work: impl FnOnce() -> T) -> Option<T> {
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -572,10 +574,21 @@ pub fn when_idle<T>(dir: &Path, work: impl FnOnce() -> T) -> Option<T> {
     Some(done)
 }
 
+/// How long a run waits for `refresh.lock` before it stops (see [`RunLock::take`]).
+const RUN_LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The lock a run holds on `refresh.lock` (released when dropped, also when the process dies).
 /// The file says which process holds it, for the message another run prints.
 struct RunLock {
-    _file: File,
+    file: File,
+}
+
+impl Drop for RunLock {
+    /// The file no longer names this process once it lets go (a killed run's name stays, but
+    /// its lock is gone with it).
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+    }
 }
 
 impl RunLock {
@@ -588,7 +601,18 @@ impl RunLock {
             .truncate(false)
             .open(&path)
             .with_context(|| format!("opening the lock {}", path.display()))?;
-        match file.try_lock() {
+        // A held lock is tried again for a moment before the run gives up: the privacy webhook
+        // holds it for the few milliseconds it takes to clear a killed run's leftovers
+        // (`when_idle`), while an overlapping run holds it for minutes.
+        let patience = std::time::Instant::now() + RUN_LOCK_PATIENCE;
+        let mut taken = file.try_lock();
+        while matches!(taken, Err(std::fs::TryLockError::WouldBlock))
+            && std::time::Instant::now() < patience
+        {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            taken = file.try_lock();
+        }
+        match taken {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 let mut holder = String::new();
@@ -599,7 +623,8 @@ impl RunLock {
                      did nothing",
                     dir.display(),
                     if holder.is_empty() {
-                        "it has not said which process it is yet"
+                        "the lock file names no process: a run just starting, or the privacy \
+                         webhook clearing a killed run's leftovers"
                     } else {
                         holder
                     },
@@ -615,7 +640,7 @@ impl RunLock {
             .and_then(|()| file.rewind())
             .and_then(|()| file.write_all(holder.as_bytes()))
             .with_context(|| format!("writing {}", path.display()))?;
-        Ok(RunLock { _file: file })
+        Ok(RunLock { file })
     }
 }
 

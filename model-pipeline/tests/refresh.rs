@@ -345,6 +345,25 @@ fn a_run_started_while_another_holds_the_lock_does_nothing() {
     drop(lock);
     succeeded(&run(&store, &dir));
     assert!(record(&dir).ok);
+    assert_eq!(
+        std::fs::read_to_string(dir.join(LOCK_FILE)).unwrap(),
+        "",
+        "a finished run no longer names itself in the lock"
+    );
+
+    // The privacy webhook's idle check holds the lock for a moment (`when_idle`): a run
+    // starting then waits for it instead of stopping.
+    let (entered, inside) = std::sync::mpsc::channel();
+    let idle_dir = dir.clone();
+    let holder = std::thread::spawn(move || {
+        refresh::when_idle(&idle_dir, || {
+            entered.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(500));
+        })
+    });
+    inside.recv().unwrap();
+    succeeded(&run(&store, &dir));
+    assert!(holder.join().unwrap().is_some());
 }
 
 #[test]
@@ -577,6 +596,28 @@ fn a_shops_file_refreshes_each_shop_and_one_failing_does_not_stop_the_others() {
     .unwrap();
     assert_eq!(summary["bundle_parents"]["flagged"], 2, "{summary}");
     assert!(!root.join("c").exists(), "shop c was touched");
+
+    // The monitor reads no credentials file: it makes no request.
+    for name in ["a", "b", "c"] {
+        std::fs::remove_file(root.join(format!("{name}.json"))).unwrap();
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_marginwise"))
+        .args(["refresh", "--status", "--shops"])
+        .arg(&file)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let stderr = failed(&output);
+    assert!(
+        stderr.contains("1 of 2 refresh folders have had no successful run")
+            && stderr.contains(&dir_b.display().to_string()),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&dir_a.display().to_string()) && stdout.contains("STALE"),
+        "{stdout}"
+    );
 }
 
 /// Waits (30 s at most) until `child` has written `file`, then checks it is still running 300 ms

@@ -79,28 +79,8 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<ServedShop>> {
         "{TOKEN_ENV} is set: a token is one shop's, so with --shops each shop's token comes from \
          its own credentials file; unset it"
     );
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let file: ShopsFile = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{}: not a {{\"shops\": [...]}} file as `marginwise webhooks --help` shows",
-            path.display()
-        )
-    })?;
-    anyhow::ensure!(!file.shops.is_empty(), "{}: no shops", path.display());
-    let base = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let base =
-        std::path::absolute(&base).with_context(|| format!("the folder of {}", path.display()))?;
-    let resolve = |p: &Path| {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            base.join(p)
-        }
-    };
+    let (file, base) = read(path)?;
+    let resolve = |p: &Path| resolve(&base, p);
     let mut served = Vec::with_capacity(file.shops.len());
     let mut domains: Vec<String> = Vec::with_capacity(file.shops.len());
     for (index, entry) in file.shops.into_iter().enumerate() {
@@ -178,6 +158,46 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<ServedShop>> {
     }
     refuse_shared_folders(path, &served)?;
     Ok(served)
+}
+
+/// The refresh folders the shops file names, in its order, for `marginwise refresh --status`:
+/// a monitor reads no credentials file (it makes no request to any store).
+pub fn refresh_folders(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let (file, base) = read(path)?;
+    Ok(file
+        .shops
+        .iter()
+        .filter_map(|entry| entry.refresh.as_deref())
+        .map(|refresh| resolve(&base, refresh))
+        .collect())
+}
+
+/// The file parsed, and the folder its relative paths are read from.
+fn read(path: &Path) -> anyhow::Result<(ShopsFile, PathBuf)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file: ShopsFile = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{}: not a {{\"shops\": [...]}} file as `marginwise webhooks --help` shows",
+            path.display()
+        )
+    })?;
+    anyhow::ensure!(!file.shops.is_empty(), "{}: no shops", path.display());
+    let base = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let base =
+        std::path::absolute(&base).with_context(|| format!("the folder of {}", path.display()))?;
+    Ok((file, base))
+}
+
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
 }
 
 /// `place` made comparable: `.` and `..` resolved, and through symbolic links as far as it
