@@ -261,13 +261,14 @@ enum Command {
         /// The policy JSON (format: engine/src/policy.rs), checked as `compile-policy` checks it.
         #[arg(long, required_unless_present_any = ["recompile", "show"])]
         policy: Option<PathBuf>,
-        /// Compile the policy JSON the discount (gid://shopify/DiscountAutomaticNode/<n>, or <n>)
-        /// holds now and store the compiled form beside it (compare-and-set: a policy changed
+        /// Compile the policy JSON the discount (gid://shopify/DiscountAutomaticNode/<n>, or <n>;
+        /// or a code discount, gid://shopify/DiscountCodeNode/<n>) holds now and store the compiled form beside it (compare-and-set: a policy changed
         /// meanwhile is refused), for a policy written without one: checkouts parse such a JSON
         /// on every run (about 0.1 M instructions more). The settings page writes both.
         #[arg(long, value_name = "GID", conflicts_with_all = ["policy", "title", "update", "combines_with"])]
         recompile: Option<String>,
-        /// Print the policy the discount holds now (as the settings page in the admin saved it),
+        /// Print the policy the discount (automatic, or a code discount's GID) holds now (as the
+        /// settings page in the admin saved it),
         /// laid out, for the commands that read a policy file (`measure --policy`,
         /// `cart-transform --offers-policy`, `compile-bundles --offers-policy`); whether its
         /// compiled form is current goes to stderr.
@@ -473,26 +474,42 @@ fn combines_with(classes: &[CombineClass]) -> anyhow::Result<install::CombinesWi
     })
 }
 
-/// The discount node GID `--update` names: the GID, or its number.
-fn discount_gid(flag: &str, given: &str) -> anyhow::Result<String> {
-    const PREFIX: &str = "gid://shopify/DiscountAutomaticNode/";
-    // The settings page's API types name the discount `DiscountAutomaticApp/<n>`; taken to be
-    // the number its node carries too (not seen on a real store).
-    let number = given
-        .strip_prefix(PREFIX)
-        .or_else(|| given.strip_prefix("gid://shopify/DiscountAutomaticApp/"))
-        .unwrap_or(given);
-    if given.starts_with("gid://shopify/DiscountCode") {
-        anyhow::bail!(
+/// The discount node GID a flag names: the GID, or its number (an automatic discount's); a code
+/// discount's GID where `codes` allows one (`--show`, `--recompile`).
+fn discount_gid(flag: &str, given: &str, codes: bool) -> anyhow::Result<String> {
+    const AUTOMATIC: &str = "gid://shopify/DiscountAutomaticNode/";
+    const CODE: &str = "gid://shopify/DiscountCodeNode/";
+    // The settings page's API types name the discount `DiscountAutomaticApp/<n>` (or
+    // `DiscountCodeApp/<n>`); taken to be the number its node carries too (not seen on a real
+    // store).
+    let (prefix, number) = if let Some(number) = given
+        .strip_prefix(CODE)
+        .or_else(|| given.strip_prefix("gid://shopify/DiscountCodeApp/"))
+    {
+        anyhow::ensure!(
+            codes,
             "{flag} {given:?}: a code discount; marginwise creates and updates automatic \
-             discounts only"
+             discounts only (a code discount's policy is set in its settings page in the admin; \
+             `discount --show` and `--recompile` read and recompile it)"
         );
-    }
+        (CODE, number)
+    } else {
+        let number = given
+            .strip_prefix(AUTOMATIC)
+            .or_else(|| given.strip_prefix("gid://shopify/DiscountAutomaticApp/"))
+            .unwrap_or(given);
+        (AUTOMATIC, number)
+    };
     match number.parse::<u64>() {
-        Ok(number) => Ok(format!("{PREFIX}{number}")),
+        Ok(number) => Ok(format!("{prefix}{number}")),
         Err(_) => anyhow::bail!(
             "{flag} {given:?}: expected the discount's GID as `marginwise discount` printed it \
-             ({PREFIX}<number>), or the number"
+             ({AUTOMATIC}<number>, or the number){}",
+            if codes {
+                format!(", or a code discount's ({CODE}<number>)")
+            } else {
+                String::new()
+            }
         ),
     }
 }
@@ -599,7 +616,7 @@ fn discount(args: DiscountArgs) -> anyhow::Result<()> {
     let update = args
         .update
         .as_deref()
-        .map(|id| discount_gid("--update", id))
+        .map(|id| discount_gid("--update", id, false))
         .transpose()?;
     let settings = DiscountSettings {
         title: args.title,
@@ -653,7 +670,7 @@ fn discount_policy(
     flag: &str,
     given: &str,
 ) -> anyhow::Result<(String, install::HeldPolicy)> {
-    let id = discount_gid(flag, given)?;
+    let id = discount_gid(flag, given, true)?;
     let held = install::held_policy(client, &id)?.with_context(|| {
         format!(
             "discount {id} holds no $app.policy: set one in the discount's settings in the admin \

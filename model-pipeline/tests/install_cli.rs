@@ -570,19 +570,48 @@ fn recompile_stores_the_compiled_form_of_a_policy_saved_in_the_admin() {
     assert_eq!(run.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("holds no $app.policy"), "{stderr}");
 
+    // A code discount the merchant made in the admin with the settings page: recompiled and
+    // shown the same way, by its GID (or the settings page's `DiscountCodeApp/<n>`).
+    let code = store
+        .add_code_discount(
+            "offers",
+            "VIP code",
+            "VIP10",
+            &[("policy", "json", &edited.to_string())],
+        )
+        .unwrap();
+    let code_number = code.rsplit('/').next().unwrap().to_string();
+    for given in [
+        code.clone(),
+        format!("gid://shopify/DiscountCodeApp/{code_number}"),
+    ] {
+        let run = marginwise(&["discount", "--recompile", &given], Some(&store));
+        assert!(run.status.success(), "{}", text(&run.stderr));
+        assert!(
+            text(&run.stdout).starts_with(&format!("{code}\nstored the compiled form")),
+            "{}",
+            text(&run.stdout)
+        );
+        assert_eq!(stored(&store, &code, &expected), expected);
+    }
+    let run = marginwise(&["discount", "--show", &code], Some(&store));
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&run.stdout).unwrap(),
+        edited
+    );
+    assert!(text(&run.stderr).contains("its compiled form is current"));
+
+    // `--update` changes automatic discounts only: refused before any request.
     let requests = store.stats().graphql_requests;
     let run = marginwise(
-        &[
-            "discount",
-            "--recompile",
-            "gid://shopify/DiscountCodeNode/5",
-        ],
+        &["discount", "--policy", path_arg(&policy), "--update", &code],
         Some(&store),
     );
     let stderr = text(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("--recompile \"gid://shopify/DiscountCodeNode/5\": a code discount"),
+        stderr.contains(&format!("--update {code:?}: a code discount")),
         "{stderr}"
     );
     assert_eq!(store.stats().graphql_requests, requests);

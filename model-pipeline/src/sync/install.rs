@@ -239,7 +239,10 @@ pub enum InstallError {
          nothing changed; run again"
     )]
     UpdateLost,
-    #[error("{id} is not an automatic discount of this store (pass the GID `discount` printed)")]
+    #[error(
+        "{id} is not a discount of this store (pass the GID `discount` printed, or a code \
+         discount's GID from the admin)"
+    )]
     NoDiscount { id: String },
 }
 
@@ -597,17 +600,24 @@ fn discount_metafields(client: &mut AdminClient, id: &str) -> Result<Vec<Held>, 
         },
         Retry::Always,
     )?;
+    // The two kinds answer the same fields as two generated types.
+    macro_rules! held {
+        ($node:expr) => {
+            Ok($node
+                .metafields
+                .nodes
+                .into_iter()
+                .map(|m| Held {
+                    key: m.key,
+                    value: m.value,
+                    digest: m.compare_digest,
+                })
+                .collect())
+        };
+    }
     match data.nodes.into_iter().flatten().next() {
-        Some(N::DiscountAutomaticNode(node)) => Ok(node
-            .metafields
-            .nodes
-            .into_iter()
-            .map(|m| Held {
-                key: m.key,
-                value: m.value,
-                digest: m.compare_digest,
-            })
-            .collect()),
+        Some(N::DiscountAutomaticNode(node)) => held!(node),
+        Some(N::DiscountCodeNode(node)) => held!(node),
         _ => Err(InstallError::NoDiscount { id: id.to_string() }),
     }
 }

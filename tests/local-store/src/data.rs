@@ -43,6 +43,7 @@ pub enum Kind {
     Order,
     LineItem,
     DiscountAutomaticNode,
+    DiscountCodeNode,
     CartTransform,
 }
 
@@ -55,6 +56,7 @@ impl Kind {
             Kind::Order => "Order",
             Kind::LineItem => "LineItem",
             Kind::DiscountAutomaticNode => "DiscountAutomaticNode",
+            Kind::DiscountCodeNode => "DiscountCodeNode",
             Kind::CartTransform => "CartTransform",
         }
     }
@@ -67,6 +69,7 @@ impl Kind {
             "Order" => Kind::Order,
             "LineItem" => Kind::LineItem,
             "DiscountAutomaticNode" => Kind::DiscountAutomaticNode,
+            "DiscountCodeNode" => Kind::DiscountCodeNode,
             "CartTransform" => Kind::CartTransform,
             _ => return None,
         })
@@ -74,7 +77,10 @@ impl Kind {
 
     /// Types a seed file may hold (the others are created through mutations).
     pub fn is_seeded(self) -> bool {
-        !matches!(self, Kind::DiscountAutomaticNode | Kind::CartTransform)
+        !matches!(
+            self,
+            Kind::DiscountAutomaticNode | Kind::DiscountCodeNode | Kind::CartTransform
+        )
     }
 
     /// Owner types that carry metafields (`HasMetafields` in the Admin schema). Line items do not.
@@ -90,7 +96,7 @@ impl Kind {
             Kind::ProductVariant => "PRODUCTVARIANT",
             Kind::Order => "ORDER",
             Kind::LineItem => "LINE_ITEM",
-            Kind::DiscountAutomaticNode => "DISCOUNT",
+            Kind::DiscountAutomaticNode | Kind::DiscountCodeNode => "DISCOUNT",
             Kind::CartTransform => "CARTTRANSFORM",
         }
     }
@@ -257,6 +263,7 @@ impl StoreData {
                     Kind::ProductVariant
                     | Kind::LineItem
                     | Kind::DiscountAutomaticNode
+                    | Kind::DiscountCodeNode
                     | Kind::CartTransform => {}
                 },
             }

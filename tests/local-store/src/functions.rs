@@ -124,10 +124,23 @@ pub struct CartTransformRecord {
     pub block_on_failure: bool,
 }
 
+/// A code discount running one of the app's discount Functions, as a merchant makes one in the
+/// admin (with the app's settings page): the stand-in keeps only what marginwise reads of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeDiscountRecord {
+    /// `gid://shopify/DiscountCodeNode/<n>`: the metafields' owner.
+    pub id: String,
+    pub function_handle: String,
+    pub title: String,
+    pub code: String,
+}
+
 /// The discounts and cart transforms created so far.
 #[derive(Debug)]
 pub struct FunctionOwners {
     pub discounts: Vec<DiscountRecord>,
+    pub code_discounts: Vec<CodeDiscountRecord>,
     pub cart_transforms: Vec<CartTransformRecord>,
     next_id: u64,
 }
@@ -136,6 +149,7 @@ impl Default for FunctionOwners {
     fn default() -> FunctionOwners {
         FunctionOwners {
             discounts: Vec::new(),
+            code_discounts: Vec::new(),
             cart_transforms: Vec::new(),
             next_id: 1_300_000_000,
         }
@@ -148,6 +162,7 @@ impl FunctionOwners {
         self.discounts
             .iter()
             .map(|d| d.id.clone())
+            .chain(self.code_discounts.iter().map(|c| c.id.clone()))
             .chain(self.cart_transforms.iter().map(|c| c.id.clone()))
             .collect()
     }
@@ -357,6 +372,16 @@ pub fn owner_json(shared: &Shared, gid: &str, now: &str) -> Option<Value> {
     if let Some(discount) = owners.discounts.iter().find(|d| d.id == gid) {
         return Some(discount_node_json(discount, now));
     }
+    if let Some(discount) = owners.code_discounts.iter().find(|d| d.id == gid) {
+        return Some(json!({
+            "__typename": "DiscountCodeNode",
+            "id": discount.id,
+            "codeDiscount": {
+                "__typename": "DiscountCodeApp",
+                "title": discount.title,
+            },
+        }));
+    }
     owners
         .cart_transforms
         .iter()
@@ -366,7 +391,10 @@ pub fn owner_json(shared: &Shared, gid: &str, now: &str) -> Option<Value> {
 
 /// Whether `type_name` is one of the metafield owners kept here.
 pub fn is_owner_type(type_name: &str) -> bool {
-    matches!(type_name, "DiscountAutomaticNode" | "CartTransform")
+    matches!(
+        type_name,
+        "DiscountAutomaticNode" | "DiscountCodeNode" | "CartTransform"
+    )
 }
 
 /// `cartTransforms`: the app's cart transforms, oldest first.
@@ -793,6 +821,36 @@ fn discount_function_error(lookup: &FunctionLookup<'_>) -> Option<Value> {
             Some(user_error(DISCOUNT_USER_ERROR, &field, message, "INVALID"))
         }
     }
+}
+
+/// A code discount of the app's Function `function_handle`, made as a merchant makes one in the
+/// admin, with `metafields` set on it (namespace `$app` when none is given). Its GID.
+pub fn add_code_discount(
+    shared: &Shared,
+    function_handle: &str,
+    title: &str,
+    code: &str,
+    metafields: &[SetInput],
+) -> Result<String, Vec<UserError>> {
+    let mut owners = lock(&shared.function_owners);
+    let id = owners.peek_gid("DiscountCodeNode");
+    let metafields: Vec<SetInput> = metafields
+        .iter()
+        .map(|m| SetInput {
+            owner_id: id.clone(),
+            ..m.clone()
+        })
+        .collect();
+    let now = crate::state::now_rfc3339();
+    write_metafields(shared, Kind::DiscountCodeNode, &id, &metafields, &now)?;
+    owners.next_id += 1;
+    owners.code_discounts.push(CodeDiscountRecord {
+        id: id.clone(),
+        function_handle: function_handle.to_string(),
+        title: title.to_string(),
+        code: code.to_string(),
+    });
+    Ok(id)
 }
 
 /// `discountAutomaticAppCreate(automaticAppDiscount:)`.

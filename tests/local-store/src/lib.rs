@@ -44,7 +44,9 @@ use std::thread::JoinHandle;
 
 pub use cost::{MAX_QUERY_COST, MUTATION_COST, Plan};
 pub use data::{SeedError, StoreData};
-pub use functions::{AppFunction, CartTransformRecord, CombinesWith, DiscountRecord, FunctionApi};
+pub use functions::{
+    AppFunction, CartTransformRecord, CodeDiscountRecord, CombinesWith, DiscountRecord, FunctionApi,
+};
 pub use metafields::{
     DEFAULT_VALUE_LIMIT, JSON_VALUE_LIMIT, MetafieldRecord, SET_BATCH_LIMIT, WriteCount,
     digest as metafield_digest,
@@ -167,6 +169,43 @@ impl Handle {
     /// Every automatic app discount created, oldest first.
     pub fn discounts(&self) -> Vec<DiscountRecord> {
         lock(&self.shared.function_owners).discounts.clone()
+    }
+
+    /// Adds a code discount of the app's discount Function `function_handle`, as a merchant makes
+    /// one in the admin, holding `metafields` (key, type, value) in the app's namespace. Its GID;
+    /// an error names each metafield the store refused.
+    pub fn add_code_discount(
+        &self,
+        function_handle: &str,
+        title: &str,
+        code: &str,
+        metafields: &[(&str, &str, &str)],
+    ) -> Result<String, String> {
+        let inputs: Vec<metafields::SetInput> = metafields
+            .iter()
+            .map(|(key, kind, value)| metafields::SetInput {
+                owner_id: String::new(),
+                namespace: None,
+                key: (*key).to_string(),
+                kind: Some((*kind).to_string()),
+                value: (*value).to_string(),
+                compare_digest: metafields::CompareDigest::Absent,
+            })
+            .collect();
+        functions::add_code_discount(&self.shared, function_handle, title, code, &inputs).map_err(
+            |errors| {
+                errors
+                    .iter()
+                    .map(|e| format!("{e:?}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            },
+        )
+    }
+
+    /// Every code discount added with [`Handle::add_code_discount`], oldest first.
+    pub fn code_discounts(&self) -> Vec<CodeDiscountRecord> {
+        lock(&self.shared.function_owners).code_discounts.clone()
     }
 
     /// Every cart transform created, oldest first.
