@@ -209,11 +209,19 @@ pub fn summary_text(outcome: &Outcome) -> String {
     }
     let _ = writeln!(
         out,
-        "plan: {} profiles, {} variants, {} profile deletions (opted out) in {}",
+        "plan: {} profiles, {} variants, {} profile deletions (opted out) in {}{}",
         outcome.plan.profiles,
         outcome.plan.variants,
         outcome.plan.deletions,
-        outcome.out_dir.display()
+        outcome.out_dir.display(),
+        if outcome.plan.suppressed > 0 {
+            format!(
+                " ({} customers on the suppression list left out)",
+                outcome.plan.suppressed
+            )
+        } else {
+            String::new()
+        }
     );
     if s.spend_fit_excluded > 0 {
         let examples: Vec<String> = s

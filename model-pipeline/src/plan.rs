@@ -5,6 +5,7 @@
 //! [`VariantData::encode`]): the format is defined once, next to the decoders the Functions use,
 //! and the round-trip test reads this file back through those decoders.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
@@ -57,6 +58,8 @@ pub enum PlanError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot read the suppression list in {file}: {message}")]
+    Suppression { file: String, message: String },
     #[error("{file}:{line}: {message}")]
     Malformed {
         file: String,
@@ -71,6 +74,9 @@ pub struct PlanCounts {
     pub profiles: u64,
     pub variants: u64,
     pub deletions: u64,
+    /// Customers left out because they are on the suppression list of the state database beside
+    /// the plan (a `customers/redact` recorded them).
+    pub suppressed: u64,
 }
 
 pub fn customer_gid(id: u64) -> String {
@@ -156,20 +162,92 @@ pub fn check_record(record: &MetafieldsSetInput, shop_exponent: u8) -> Result<()
     })
 }
 
-/// Writes the plan and the deletions into `dir`.
+/// Writes the plan and the deletions into `dir`. Customers on the suppression list of the state
+/// database in `dir` (`sync-state.sqlite`, where `apply` and the privacy webhook keep it by
+/// default) get no profile line.
 pub fn write_plan(scored: &Scored, shop: Currency, dir: &Path) -> Result<PlanCounts, PlanError> {
-    let mut counts = PlanCounts::default();
+    write_plan_then(scored, shop, dir, || {})
+}
+
+/// [`write_plan`], running `before_renames` once both temporaries are written (a test records a
+/// redaction there).
+fn write_plan_then(
+    scored: &Scored,
+    shop: Currency,
+    dir: &Path,
+    before_renames: impl FnOnce(),
+) -> Result<PlanCounts, PlanError> {
     // Both files are written under temporary names and renamed over the old ones only once both
     // are whole, under the folder's lock (`folder_lock`): a failed run leaves the last plan as it
     // was, and a redaction rewriting the plan meanwhile neither has this run's lines written into
     // a file no longer in the folder nor renames its copy of the old plan over the new one. A
     // kill between the two renames leaves the new profiles beside the last deletions.
-    remove_abandoned_temporaries(dir).map_err(|source| PlanError::Write {
+    let folder_error = |source| PlanError::Write {
         file: dir.display().to_string(),
         source,
+    };
+    remove_abandoned_temporaries(dir).map_err(folder_error)?;
+    let state_file = dir.join(crate::sync::state::STATE_FILE);
+    let suppressed = suppressed_customers(&state_file)?;
+    let (mut profiles, mut counts) = write_profiles(scored, shop, dir, &suppressed, Lock::Take)?;
+    let deletions = write_records(dir, DELETIONS_FILE, Lock::Take, |out| {
+        for id in &scored.opted_out {
+            let record = MetafieldIdentifierInput {
+                owner_id: customer_gid(*id),
+                namespace: NAMESPACE.to_string(),
+                key: PROFILE_KEY.to_string(),
+            };
+            serde_json::to_writer(&mut *out, &record)?;
+            out.write_all(b"\n")?;
+            counts.deletions += 1;
+        }
+        Ok(())
     })?;
-    let profiles = write_records(dir, PLAN_FILE, |out| {
+    before_renames();
+    let _lock = crate::folder_lock::lock(dir).map_err(folder_error)?;
+    // The list read again under the lock: a `customers/redact` records the customer before it
+    // takes this lock to scrub the plan, so one recorded while this plan was written is either
+    // on the list now or scrubs the plan after the rename.
+    let now = suppressed_customers(&state_file)?;
+    let late = scored
+        .customers
+        .iter()
+        .any(|c| now.contains(&c.customer_id) && !suppressed.contains(&c.customer_id));
+    if late {
+        let deletions_counted = counts.deletions;
+        (profiles, counts) = write_profiles(scored, shop, dir, &now, Lock::Held)?;
+        counts.deletions = deletions_counted;
+    }
+    persist(profiles, dir, PLAN_FILE)?;
+    persist(deletions, dir, DELETIONS_FILE)?;
+    Ok(counts)
+}
+
+fn suppressed_customers(state_file: &Path) -> Result<HashSet<u64>, PlanError> {
+    crate::sync::state::State::suppressed_customers(state_file)
+        .map(|ids| ids.into_iter().collect())
+        .map_err(|error| PlanError::Suppression {
+            file: state_file.display().to_string(),
+            message: error.to_string(),
+        })
+}
+
+/// The profiles of every scored customer not in `suppressed`, then every variant's record,
+/// written into a temporary of [`PLAN_FILE`].
+fn write_profiles(
+    scored: &Scored,
+    shop: Currency,
+    dir: &Path,
+    suppressed: &HashSet<u64>,
+    lock: Lock,
+) -> Result<(Written, PlanCounts), PlanError> {
+    let mut counts = PlanCounts::default();
+    let written = write_records(dir, PLAN_FILE, lock, |out| {
         for customer in &scored.customers {
+            if suppressed.contains(&customer.customer_id) {
+                counts.suppressed += 1;
+                continue;
+            }
             serde_json::to_writer(
                 &mut *out,
                 &profile_record(customer.customer_id, &customer.profile),
@@ -184,26 +262,15 @@ pub fn write_plan(scored: &Scored, shop: Currency, dir: &Path) -> Result<PlanCou
         }
         Ok(())
     })?;
-    let deletions = write_records(dir, DELETIONS_FILE, |out| {
-        for id in &scored.opted_out {
-            let record = MetafieldIdentifierInput {
-                owner_id: customer_gid(*id),
-                namespace: NAMESPACE.to_string(),
-                key: PROFILE_KEY.to_string(),
-            };
-            serde_json::to_writer(&mut *out, &record)?;
-            out.write_all(b"\n")?;
-            counts.deletions += 1;
-        }
-        Ok(())
-    })?;
-    let _lock = crate::folder_lock::lock(dir).map_err(|source| PlanError::Write {
-        file: dir.display().to_string(),
-        source,
-    })?;
-    persist(profiles, dir, PLAN_FILE)?;
-    persist(deletions, dir, DELETIONS_FILE)?;
-    Ok(counts)
+    Ok((written, counts))
+}
+
+/// Whether a temporary is created while this process already holds the folder's lock (taking
+/// it again through another descriptor would wait for ever).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lock {
+    Take,
+    Held,
 }
 
 /// A plan file written whole under a temporary name, not yet renamed. Its descriptor holds a
@@ -220,6 +287,7 @@ struct Written {
 fn write_records(
     dir: &Path,
     name: &str,
+    lock: Lock,
     write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
 ) -> Result<Written, PlanError> {
     let path = dir.join(name);
@@ -230,7 +298,10 @@ fn write_records(
     let temporary = {
         // Created and locked under the folder's lock, which the cleanup takes too: it never sees
         // this temporary before it is locked.
-        let _folder = crate::folder_lock::lock(dir).map_err(error)?;
+        let _folder = match lock {
+            Lock::Take => crate::folder_lock::lock(dir).map_err(error)?,
+            Lock::Held => None,
+        };
         let temporary = tempfile::Builder::new()
             .prefix(&temporary_prefix(name))
             .suffix(TEMPORARY_SUFFIX)
@@ -367,7 +438,7 @@ pub fn read_plan(path: &Path) -> Result<Vec<MetafieldsSetInput>, PlanError> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::panic)]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
@@ -380,7 +451,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let killed = dir.path().join(format!(".{PLAN_FILE}.Killed.tmp"));
         std::fs::write(&killed, "a killed score's copy\n").unwrap();
-        let live = write_records(dir.path(), PLAN_FILE, |out| out.write_all(b"live\n")).unwrap();
+        let live = write_records(dir.path(), PLAN_FILE, Lock::Take, |out| {
+            out.write_all(b"live\n")
+        })
+        .unwrap();
         let live_path = live.path.to_path_buf();
 
         // What a second `score`, or a redaction, clears meanwhile.
@@ -401,18 +475,95 @@ mod tests {
         );
     }
 
+    /// A store of 300 generated customers, scored, and an empty plan folder.
+    fn scored_store() -> (tempfile::TempDir, Scored, Currency) {
+        let dir = tempfile::tempdir().unwrap();
+        let seed = dir.path().join("seed");
+        let progress = crate::progress::Progress::new(true);
+        crate::generate::generate(
+            &crate::generate::GeneratorConfig {
+                customers: 300,
+                seed: 5,
+            },
+            &seed,
+            progress,
+        )
+        .unwrap();
+        let data =
+            crate::ingest::read_store(&seed, &crate::ingest::IngestOptions::default(), progress)
+                .unwrap();
+        let scored =
+            crate::score::score(&data, &crate::score::ScoreOptions::default(), progress).unwrap();
+        std::fs::create_dir_all(dir.path().join("plan")).unwrap();
+        (dir, scored, data.currency)
+    }
+
+    fn redact(plan: &Path, customer: u64) {
+        let mut state = crate::sync::state::State::open(
+            &plan.join(crate::sync::state::STATE_FILE),
+            "marginwise-test.myshopify.com",
+        )
+        .unwrap();
+        state.record_redacted(&customer_gid(customer)).unwrap();
+    }
+
+    fn profile_owners(plan: &Path) -> Vec<String> {
+        read_plan(&plan.join(PLAN_FILE))
+            .unwrap()
+            .into_iter()
+            .filter(|record| record.key == PROFILE_KEY)
+            .map(|record| record.owner_id)
+            .collect()
+    }
+
+    #[test]
+    fn customers_on_the_suppression_list_get_no_profile_line() {
+        let (dir, scored, currency) = scored_store();
+        let plan = dir.path().join("plan");
+        let (first, second) = (
+            scored.customers[0].customer_id,
+            scored.customers[1].customer_id,
+        );
+
+        // No state database: everyone, and none is created.
+        let counts = write_plan(&scored, currency, &plan).unwrap();
+        assert_eq!(counts.profiles, scored.customers.len() as u64);
+        assert_eq!(counts.suppressed, 0);
+        assert!(!plan.join(crate::sync::state::STATE_FILE).exists());
+
+        // One redacted before the run, one while its plan was written.
+        redact(&plan, first);
+        let counts = write_plan_then(&scored, currency, &plan, || redact(&plan, second)).unwrap();
+        let owners = profile_owners(&plan);
+        assert!(!owners.contains(&customer_gid(first)));
+        assert!(
+            !owners.contains(&customer_gid(second)),
+            "a customer redacted while the plan was written is in it"
+        );
+        assert_eq!(owners.len(), scored.customers.len() - 2);
+        assert_eq!(
+            (counts.profiles, counts.suppressed),
+            (owners.len() as u64, 2)
+        );
+        assert_eq!(counts.deletions, scored.opted_out.len() as u64);
+        assert!(temporaries(&plan).unwrap().is_empty());
+    }
+
     #[test]
     fn a_replaced_plan_file_keeps_its_permissions_and_a_new_one_is_its_owners() {
         let dir = tempfile::tempdir().unwrap();
         let plan = dir.path().join(PLAN_FILE);
         std::fs::write(&plan, "old\n").unwrap();
         std::fs::set_permissions(&plan, std::fs::Permissions::from_mode(0o640)).unwrap();
-        let written = write_records(dir.path(), PLAN_FILE, |out| out.write_all(b"new\n")).unwrap();
+        let written = write_records(dir.path(), PLAN_FILE, Lock::Take, |out| {
+            out.write_all(b"new\n")
+        })
+        .unwrap();
         persist(written, dir.path(), PLAN_FILE).unwrap();
         assert_eq!(std::fs::read_to_string(&plan).unwrap(), "new\n");
         assert_eq!(mode(&plan), 0o640);
 
-        let written = write_records(dir.path(), DELETIONS_FILE, |_| Ok(())).unwrap();
+        let written = write_records(dir.path(), DELETIONS_FILE, Lock::Take, |_| Ok(())).unwrap();
         persist(written, dir.path(), DELETIONS_FILE).unwrap();
         assert_eq!(mode(&dir.path().join(DELETIONS_FILE)), 0o600);
     }

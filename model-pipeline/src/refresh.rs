@@ -158,6 +158,9 @@ pub struct PlanSummary {
     pub profiles: u64,
     pub variants: u64,
     pub deletions: u64,
+    /// Customers on the suppression list left out of the plan.
+    #[serde(default)]
+    pub suppressed: u64,
 }
 
 /// What the write-back did.
@@ -192,6 +195,7 @@ impl From<PlanCounts> for PlanSummary {
             profiles: counts.profiles,
             variants: counts.variants,
             deletions: counts.deletions,
+            suppressed: counts.suppressed,
         }
     }
 }
@@ -574,6 +578,22 @@ pub fn when_idle<T>(dir: &Path, work: impl FnOnce() -> T) -> Option<T> {
     Some(done)
 }
 
+/// Whether the process a lock file names (`process <pid> since <time>`) has ended: only a killed
+/// run's name stays in the file (a run clears it when it lets go), so the holder is then the
+/// privacy webhook's idle check. Known on Linux only (`/proc`); elsewhere it is taken to be alive.
+fn holder_is_gone(holder: &str) -> bool {
+    let pid = holder
+        .strip_prefix("process ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|pid| pid.parse::<u32>().ok());
+    match pid {
+        Some(pid) if cfg!(target_os = "linux") => {
+            !Path::new("/proc").join(pid.to_string()).exists()
+        }
+        _ => false,
+    }
+}
+
 /// How long a run waits for `refresh.lock` before it stops (see [`RunLock::take`]).
 const RUN_LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -618,16 +638,22 @@ impl RunLock {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim();
+                let named = if holder.is_empty() {
+                    "the lock file names no process: a run just starting, or the privacy webhook \
+                     clearing a killed run's leftovers"
+                        .to_string()
+                } else if holder_is_gone(holder) {
+                    format!(
+                        "the lock file names {holder}, a run that is no longer running (killed): \
+                         the privacy webhook is clearing what it left; try again"
+                    )
+                } else {
+                    holder.to_string()
+                };
                 anyhow::bail!(
-                    "another `marginwise refresh` is running in {} ({}): it holds {}; this run \
-                     did nothing",
+                    "another `marginwise refresh` is running in {} ({named}): it holds {}; this \
+                     run did nothing",
                     dir.display(),
-                    if holder.is_empty() {
-                        "the lock file names no process: a run just starting, or the privacy \
-                         webhook clearing a killed run's leftovers"
-                    } else {
-                        holder
-                    },
                     path.display()
                 );
             }

@@ -326,16 +326,29 @@ fn a_run_started_while_another_holds_the_lock_does_nothing() {
     std::fs::create_dir_all(&dir).unwrap();
     let lock = std::fs::File::create(dir.join(LOCK_FILE)).unwrap();
     lock.lock().unwrap();
+    // A live holder (this test's process) is named as it named itself.
+    let holder = format!("process {} since 2026-11-22T03:00:00Z", std::process::id());
+    std::fs::write(dir.join(LOCK_FILE), &holder).unwrap();
+    let stderr = failed(&run(&store, &dir));
+    assert!(
+        stderr.contains(&format!(
+            "another `marginwise refresh` is running in {} ({holder})",
+            dir.display()
+        )) && stderr.contains("this run did nothing"),
+        "{stderr}"
+    );
+    // A name left by a killed run (a process id above Linux's largest) while the lock is held
+    // (the privacy webhook clearing what it left) is said to be gone.
     std::fs::write(
         dir.join(LOCK_FILE),
-        "process 4242 since 2026-11-22T03:00:00Z",
+        "process 4194305 since 2026-11-22T03:00:00Z",
     )
     .unwrap();
     let stderr = failed(&run(&store, &dir));
     assert!(
-        stderr.contains("another `marginwise refresh` is running in")
-            && stderr.contains("process 4242 since 2026-11-22T03:00:00Z")
-            && stderr.contains("this run did nothing"),
+        stderr.contains(
+            "names process 4194305 since 2026-11-22T03:00:00Z, a run that is no longer running"
+        ),
         "{stderr}"
     );
     assert_eq!(store.stats().graphql_requests, 0);
@@ -352,7 +365,8 @@ fn a_run_started_while_another_holds_the_lock_does_nothing() {
     );
 
     // The privacy webhook's idle check holds the lock for a moment (`when_idle`): a run
-    // starting then waits for it instead of stopping.
+    // starting then (in this process, so it asks for the lock while it is certainly held) waits
+    // for it instead of stopping.
     let (entered, inside) = std::sync::mpsc::channel();
     let idle_dir = dir.clone();
     let holder = std::thread::spawn(move || {
@@ -362,7 +376,9 @@ fn a_run_started_while_another_holds_the_lock_does_nothing() {
         })
     });
     inside.recv().unwrap();
-    succeeded(&run(&store, &dir));
+    let mut client = AdminClient::new(credentials(&store), ClientOptions::default());
+    let record = refresh::refresh(&mut client, &in_process(&dir), Progress::new(true)).unwrap();
+    assert!(record.ok);
     assert!(holder.join().unwrap().is_some());
 }
 

@@ -701,8 +701,13 @@ impl Handler {
                         });
                     }
                 }
+                // Every plan temporary, whether this process may open it or not (a webhook server
+                // running as another user cannot tell a live writer's lock on it): no run is under
+                // way, and a plain `score` writing here meanwhile fails at its rename.
                 if plan_dir == self.config.plan_dir {
-                    local::remove_abandoned_plan_temporaries(&plan_dir)?;
+                    for file in local::plan_temporaries(&plan_dir)? {
+                        local::remove_if_present(&file)?;
+                    }
                 }
                 Ok(())
             });

@@ -316,6 +316,29 @@ impl State {
             .map_err(|e| self.error(e))
     }
 
+    /// The customers on the suppression list of the state database `file`, as
+    /// [`State::redacted_customers`] reads them; none when there is no database there. Opened
+    /// without the shop check or any change to the file: `score` reads the database beside the
+    /// plan it writes, which is that plan's shop's, and never creates one.
+    pub fn suppressed_customers(file: &Path) -> Result<Vec<u64>, StateError> {
+        if !file.exists() {
+            return Ok(Vec::new());
+        }
+        let connection = Connection::open_with_flags(
+            file,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StateError::Sqlite {
+            file: file.display().to_string(),
+            source,
+        })?;
+        State {
+            connection,
+            file: file.to_path_buf(),
+        }
+        .redacted_customers()
+    }
+
     /// The customers on the suppression list, by numeric id (`gid://shopify/Customer/<id>`), in
     /// order.
     pub fn redacted_customers(&self) -> Result<Vec<u64>, StateError> {
