@@ -440,7 +440,20 @@ impl Run<'_> {
     /// The customers and orders on the suppression list now (opening the state database checks
     /// that it is this shop's).
     fn suppressed(&self) -> anyhow::Result<BTreeSet<Redacted>> {
-        let state = State::open(&self.options.state_file(), &self.record.shop)?;
+        let state = match State::open(&self.options.state_file(), &self.record.shop) {
+            Ok(state) => state,
+            // `refresh` has no --state: the folder is the store's.
+            Err(crate::sync::state::StateError::OtherShop {
+                recorded,
+                requested,
+                ..
+            }) => anyhow::bail!(
+                "{} is {recorded}'s refresh folder, not {requested}'s: give each store its own \
+                 --dir",
+                self.options.dir.display()
+            ),
+            Err(error) => return Err(error.into()),
+        };
         let mut suppressed: BTreeSet<Redacted> = state
             .redacted_customers()?
             .into_iter()

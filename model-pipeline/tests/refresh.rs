@@ -537,7 +537,12 @@ fn a_folder_of_another_shop_is_refused_before_the_store_is_asked_anything() {
     let stderr = failed(&run(&store, &dir));
     assert!(
         stderr.contains("refresh stage `state`")
-            && stderr.contains("belongs to shop other.myshopify.com"),
+            && stderr.contains(&format!(
+                "{} is other.myshopify.com's refresh folder, not",
+                dir.display()
+            ))
+            && stderr.contains("give each store its own --dir")
+            && !stderr.contains("--state"),
         "{stderr}"
     );
     assert_eq!(store.stats().graphql_requests, 0);
