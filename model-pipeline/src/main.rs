@@ -257,9 +257,10 @@ enum Command {
     /// Create the automatic discount that runs the `offers` Function with a policy (or, with
     /// --update, set a new policy on it), using the app's own token: `$app` metafields set
     /// through another app land where the Function never reads them.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["policy", "recompile", "show"])))]
     Discount {
         /// The policy JSON (format: engine/src/policy.rs), checked as `compile-policy` checks it.
-        #[arg(long, required_unless_present_any = ["recompile", "show"])]
+        #[arg(long)]
         policy: Option<PathBuf>,
         /// Compile the policy JSON the discount (gid://shopify/DiscountAutomaticNode/<n>, or <n>;
         /// or a code discount, gid://shopify/DiscountCodeNode/<n>) holds now and store the compiled form beside it (compare-and-set: a policy changed
@@ -368,16 +369,13 @@ enum Command {
     /// Measure the incremental margin of the offers program: split the export's customers into
     /// the policy's holdout and treated groups (the Functions' own split on the customer GID) and
     /// compare their margin per customer since the program started.
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["policy", "discount"])))]
     Measure {
         /// The export folder `score` reads (customers.jsonl, products.jsonl, orders.jsonl).
         #[arg(long)]
         input: PathBuf,
         /// The discount policy JSON the program runs with (its `holdout` salt and share).
-        #[arg(
-            long,
-            required_unless_present = "discount",
-            conflicts_with = "discount"
-        )]
+        #[arg(long)]
         policy: Option<PathBuf>,
         /// Instead of --policy: the discount (gid://shopify/DiscountAutomaticNode/<n>, or <n>)
         /// whose stored policy is in force, read from the store (with --shop, a token or
@@ -438,6 +436,11 @@ enum Command {
         /// expire. For a scheduled job's first step, or after an error about the token.
         #[arg(long, conflicts_with_all = ["redirect_uri", "wait"])]
         check: bool,
+        /// Ask for every scope but `read_all_orders`, for an app whose `shopify.app.toml` leaves
+        /// it out until Shopify grants it on request (the export then sees the last 60 days of
+        /// orders); authorize again without this flag once it is granted.
+        #[arg(long, conflicts_with = "check")]
+        without_all_orders: bool,
     },
     /// Generate a store of this many customers and time the pipeline to the plan.
     Bench {
@@ -514,13 +517,42 @@ fn discount_gid(flag: &str, given: &str, codes: bool) -> anyhow::Result<String> 
     }
 }
 
+/// When a policy that does not compile looks like the other kind (the discount's has `offers`,
+/// the cart transform's `discount`), which commands read it.
+fn swapped_policy_hint(text: &str, wanted: &str) -> &'static str {
+    let Ok(serde_json::Value::Object(keys)) = serde_json::from_str::<serde_json::Value>(text)
+    else {
+        return "";
+    };
+    match (
+        wanted,
+        keys.contains_key("offers"),
+        keys.contains_key("discount"),
+    ) {
+        ("bundle", true, false) => {
+            " (it has `offers`: it looks like the discount's policy, which `compile-policy`, \
+             `discount --policy` and `--offers-policy` read)"
+        }
+        ("discount", false, true) => {
+            " (it has `discount`: it looks like the cart transform's bundle policy, which \
+             `compile-bundles --policy` and `cart-transform --policy` read)"
+        }
+        _ => "",
+    }
+}
+
 /// Reads and compiles a discount policy as `compile-policy` does: its text and the `metafields`
 /// argument that sets it.
 fn compile_policy(policy: &Path) -> anyhow::Result<(String, serde_json::Value)> {
     let text = std::fs::read_to_string(policy)
         .with_context(|| format!("reading the policy {}", policy.display()))?;
-    let metafields = model_pipeline::policy::policy_metafields(&text)
-        .with_context(|| format!("compiling {}", policy.display()))?;
+    let metafields = model_pipeline::policy::policy_metafields(&text).with_context(|| {
+        format!(
+            "compiling {}{}",
+            policy.display(),
+            swapped_policy_hint(&text, "discount")
+        )
+    })?;
     Ok((text, metafields))
 }
 
@@ -563,8 +595,14 @@ fn compile_bundles(
             Some(definitions)
         }
     };
-    let metafields = cart_transform_metafields(&text, definitions.as_deref())
-        .context("compiling the cart transform's metafields")?;
+    let metafields =
+        cart_transform_metafields(&text, definitions.as_deref()).with_context(|| {
+            format!(
+                "compiling the bundle policy {}{}",
+                policy.display(),
+                swapped_policy_hint(&text, "bundle")
+            )
+        })?;
     match offers_policy {
         Some(offers_policy) => {
             let offers = model_pipeline::policy::offers_policy_holdout(&offers_policy.text)
@@ -934,6 +972,14 @@ fn apply(args: ApplyArgs) -> anyhow::Result<()> {
         options.polling.first = std::time::Duration::from_millis(ms);
         options.polling.max = std::time::Duration::from_millis(ms);
     }
+    let plan_file = args.plan.join(model_pipeline::plan::PLAN_FILE);
+    anyhow::ensure!(
+        plan_file.is_file(),
+        "no plan in {}: {} is missing (`marginwise score --out {}` writes one)",
+        args.plan.display(),
+        plan_file.display(),
+        args.plan.display()
+    );
     // The local stand-in lives as long as this function.
     let local = if args.local {
         let seed = args
@@ -1356,6 +1402,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             use model_pipeline::privacy::command::{self, Mode, WebhooksOptions};
             use model_pipeline::privacy::shops::{self as served, ServedShop};
             let mode = match (listen, replay, topic, hmac) {
+                // A captured delivery is replayed by hand: a mistyped topic would be answered
+                // "ignored" and the redaction silently not done.
+                (_, Some(_), Some(topic), _)
+                    if model_pipeline::privacy::Topic::parse(&topic).is_none() =>
+                {
+                    anyhow::bail!(
+                        "--topic {topic:?} is not a topic marginwise acts on: customers/redact, \
+                         customers/data_request or shop/redact (the delivery's X-Shopify-Topic)"
+                    )
+                }
                 (_, Some(payload), Some(topic), Some(hmac)) => Mode::Replay {
                     payload,
                     topic,
@@ -1399,8 +1455,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             wait,
             endpoint,
             check,
+            without_all_orders,
         } => {
             use model_pipeline::admin::{self, oauth};
+            let scopes = oauth::scopes(!without_all_orders);
             if check {
                 let given = match &endpoint {
                     Some(endpoint) => {
@@ -1424,7 +1482,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let options = ClientOptions {
                 notify_retries: !cli.quiet,
-                scopes_needed: oauth::APP_SCOPES.split(',').collect(),
+                scopes_needed: scopes.clone(),
                 ..ClientOptions::default()
             };
             let authorized = model_pipeline::authorize::authorize(
@@ -1435,7 +1493,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     client_secret: client.secret().to_string(),
                     file: credentials,
                     redirect_uri,
-                    scopes: oauth::APP_SCOPES.to_string(),
+                    scopes: scopes.join(","),
                     wait: std::time::Duration::from_secs(wait),
                     client_options: options,
                 },
@@ -1447,7 +1505,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Explain { file } => {
             use std::io::BufRead as _;
             let mut found = 0;
+            let mut payload_without_logs = false;
             let mut explain = |text: &str| -> anyhow::Result<()> {
+                payload_without_logs |= serde_json::from_str::<serde_json::Value>(text)
+                    .ok()
+                    .and_then(|value| value.get("payload").cloned())
+                    .is_some_and(|payload| {
+                        payload
+                            .get("logs")
+                            .is_none_or(|logs| logs.as_str().is_none_or(str::is_empty))
+                    });
                 for line in model_pipeline::explain::find_log_lines(text) {
                     found += 1;
                     say!("{}", model_pipeline::explain::render(&line))?;
@@ -1467,6 +1534,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 }
             }
+            anyhow::ensure!(
+                !(found == 0 && payload_without_logs),
+                "the input is a run-log payload without its logs (the fixtures in tests/fixtures/ \
+                 keep the input and output only): replay it to get its log line, `cargo run -q \
+                 --release -p wasm-runner --bin mw-run -- run FILE | marginwise explain`"
+            );
             if found == 0 {
                 anyhow::bail!(
                     "no marginwise log line (`mw offer=...` or `mw bundles ...`) in the input"
@@ -1585,6 +1658,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The error and its causes, as `{:#}` prints them, without a cause the message before it already
+/// ends with (an error whose message quotes its source would otherwise print it twice).
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if text.ends_with(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -1592,7 +1682,7 @@ fn main() -> ExitCode {
         // The reader of standard output went away (`| head`): a clean stop, as for any filter.
         Err(error) if model_pipeline::stdout::is_closed(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", describe(&error));
             ExitCode::FAILURE
         }
     }

@@ -447,6 +447,44 @@ fn file_json(file: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
 }
 
+/// `auth --without-all-orders` asks for every scope of the app but `read_all_orders`, which
+/// Shopify grants on request (an app may leave it out of its configuration until then).
+#[test]
+fn auth_can_leave_out_the_scope_granted_on_request() {
+    let store = store(installed());
+    let dir = tempfile::tempdir().unwrap();
+    let redirect = format!("http://127.0.0.1:{}/auth/callback", free_port());
+    let mut command = marginwise();
+    command
+        .args([
+            "--quiet",
+            "auth",
+            "--without-all-orders",
+            "--endpoint",
+            &store.url(),
+        ])
+        .args(["--shop", SHOP, "--credentials"])
+        .arg(app_file(dir.path()))
+        .args(["--redirect-uri", &redirect, "--wait", "30"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let (url, _stderr) = approval_address(&mut child);
+    let _ = child.kill();
+    let _ = child.wait();
+    let query = url.split_once('?').unwrap().1;
+    let scope = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "scope")
+        .map(|(_, v)| v.to_string())
+        .unwrap();
+    assert!(!scope.contains("read_all_orders"), "{scope}");
+    assert!(
+        scope.contains("read_orders") && scope.contains("write_discounts"),
+        "{scope}"
+    );
+}
+
 /// `marginwise auth` on a loopback redirect, the merchant approving at once: it must succeed.
 fn authorize_on_loopback(store: &Handle, file: &Path, shop: &str) {
     let redirect = format!("http://127.0.0.1:{}/auth/callback", free_port());

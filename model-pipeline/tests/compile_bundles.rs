@@ -132,3 +132,38 @@ fn an_unreadable_offers_policy_gets_the_engines_reasons() {
         "{stderr}"
     );
 }
+
+/// The two policy files swapped: each command names the file and says which commands read it.
+#[test]
+fn a_swapped_policy_is_named_for_what_it_looks_like() {
+    let dir = scratch("swapped");
+    let (run, bundle_file) = compile_bundles(&dir, SAMPLE_POLICY, None);
+    let stderr = text(&run.stderr);
+    assert!(!run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "compiling the bundle policy {} (it has `offers`: it looks like the discount's policy",
+            bundle_file.display()
+        )),
+        "{stderr}"
+    );
+
+    let run = Command::new(env!("CARGO_BIN_EXE_marginwise"))
+        .args(["--quiet", "compile-policy", "--policy"])
+        .arg(&bundle_file)
+        .output()
+        .unwrap();
+    std::fs::write(&bundle_file, SAMPLE_BUNDLE_POLICY).unwrap();
+    let run_bundle = Command::new(env!("CARGO_BIN_EXE_marginwise"))
+        .args(["--quiet", "compile-policy", "--policy"])
+        .arg(&bundle_file)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let stderr = text(&run_bundle.stderr);
+    assert!(!run_bundle.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("(it has `discount`: it looks like the cart transform's bundle policy"),
+        "{stderr}"
+    );
+}

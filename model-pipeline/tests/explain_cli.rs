@@ -95,6 +95,15 @@ fn input_without_a_log_line_is_an_error() {
     assert_eq!(status, 1);
     assert_eq!(out, "");
     assert!(err.contains("no marginwise log line"), "{err}");
+
+    // A fixture keeps its input and output only: the way to its log line is named.
+    let fixture = root().join("tests/fixtures/offers/holdout_in.json");
+    let (status, _, err) = marginwise(&["explain", fixture.to_str().unwrap()], None);
+    assert_eq!(status, 1);
+    assert!(
+        err.contains("a run-log payload without its logs") && err.contains("mw-run -- run FILE"),
+        "{err}"
+    );
 }
 
 /// `shopify app logs` keeps streaming: each line is explained as it arrives, not at the end of

@@ -592,18 +592,35 @@ fn the_cli_replay_rewrites_the_export_folders_it_is_given() {
     let payload = shop.plan.parent().unwrap().join("redact.json");
     std::fs::write(&payload, redact_body(1)).unwrap();
     let hmac = sign(&secret(), redact_body(1).as_bytes());
-    let done = std::process::Command::new(env!("CARGO_BIN_EXE_marginwise"))
-        .args(["--quiet", "webhooks", "--replay"])
-        .arg(&payload)
-        .args(["--topic", "customers/redact", "--hmac", &hmac, "--plan"])
-        .arg(&shop.plan)
-        .arg("--export")
-        .arg(&export)
-        .args(["--endpoint", &shop.store.url(), "--shop", SHOP])
-        .env("SHOPIFY_ACCESS_TOKEN", shop.store.token())
-        .env("SHOPIFY_API_SECRET", SECRET)
-        .output()
-        .unwrap();
+    let replay = |topic: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_marginwise"))
+            .args(["--quiet", "webhooks", "--replay"])
+            .arg(&payload)
+            .args(["--topic", topic, "--hmac", &hmac, "--plan"])
+            .arg(&shop.plan)
+            .arg("--export")
+            .arg(&export)
+            .args(["--endpoint", &shop.store.url(), "--shop", SHOP])
+            .env("SHOPIFY_ACCESS_TOKEN", shop.store.token())
+            .env("SHOPIFY_API_SECRET", SECRET)
+            .output()
+            .unwrap()
+    };
+    // A mistyped topic is refused, not answered "ignored" with the redaction not done.
+    let mistyped = replay("customer/redact");
+    assert!(!mistyped.status.success());
+    assert!(
+        String::from_utf8_lossy(&mistyped.stderr)
+            .contains("--topic \"customer/redact\" is not a topic marginwise acts on"),
+        "{}",
+        String::from_utf8_lossy(&mistyped.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(export.join(EXPORT_FILES[0])).unwrap(),
+        export_text(EXPORT_FILES[0], true),
+        "nothing was done"
+    );
+    let done = replay("customers/redact");
     assert!(
         done.status.success(),
         "{}",

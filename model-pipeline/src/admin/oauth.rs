@@ -16,6 +16,19 @@ pub const AUTHORIZE_PATH: &str = "/admin/oauth/authorize";
 /// them equal).
 pub const APP_SCOPES: &str = "read_customers,write_customers,read_products,write_products,read_orders,read_all_orders,write_discounts,write_cart_transforms";
 
+/// The scope Shopify grants only on request (orders older than 60 days): an app may leave it out
+/// of `shopify.app.toml` until then.
+pub const ON_REQUEST_SCOPE: &str = "read_all_orders";
+
+/// The scopes `marginwise auth` asks for: [`APP_SCOPES`], without [`ON_REQUEST_SCOPE`] unless
+/// `all_orders`.
+pub fn scopes(all_orders: bool) -> Vec<&'static str> {
+    APP_SCOPES
+        .split(',')
+        .filter(|scope| all_orders || *scope != ON_REQUEST_SCOPE)
+        .collect()
+}
+
 /// The approval page's address: offline access (no `grant_options[]=per-user`).
 pub fn authorize_url(
     origin: &str,
@@ -165,6 +178,15 @@ mod tests {
     use super::*;
 
     const SECRET: &str = "hush";
+
+    #[test]
+    fn the_on_request_scope_is_left_out_only_when_asked() {
+        assert_eq!(scopes(true).join(","), APP_SCOPES);
+        let without = scopes(false);
+        assert!(!without.contains(&ON_REQUEST_SCOPE));
+        assert!(without.contains(&"read_orders"));
+        assert_eq!(without.len() + 1, scopes(true).len());
+    }
 
     fn callback(parameters: &[(&str, &str)]) -> String {
         let hmac = sign(parameters, SECRET);
