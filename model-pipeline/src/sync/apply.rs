@@ -8,7 +8,10 @@
 //!    unknown is read back from the store, and what the store holds becomes the known value.
 //! 2. **Diff.** Every plan record is compared with the known value ([`super::diff`]); only those
 //!    that changed beyond the tolerance are written, each against the digest of the known value
-//!    (`compareDigest`; `null` when none is known, which means "must not exist yet").
+//!    (`compareDigest`; `null` when none is known, which means "must not exist yet"). A state
+//!    database that knows no value at all (new, or lost) is filled from the store first when the
+//!    store holds any of the plan's values (one page of 250 tells), so a moved folder does not
+//!    send every value again.
 //! 3. **Write.** Below [`ApplyOptions::bulk_threshold`] changed values, `metafieldsSet` in
 //!    batches of 25; at or above it, one bulk mutation per variables file of up to 90 MB, its
 //!    result checked line by line. Each batch is journaled before it is sent and settled in the
@@ -120,6 +123,9 @@ pub struct ApplyReport {
     pub recovered_landed: u64,
     /// Writes that met a conflict or an unknown outcome and were read back.
     pub read_back: u64,
+    /// Plan values read from the store before anything was written, because the state database
+    /// knew none and the store held some (a new or lost state database).
+    pub read_first: u64,
     /// Writes the store refused for good (invalid values).
     pub rejected: u64,
     pub rejection_examples: Vec<String>,
@@ -165,6 +171,7 @@ pub fn apply(
     };
     run.recover()?;
     let pending = run.diff(&plan_dir.join(PLAN_FILE))?;
+    let pending = run.read_first_when_nothing_is_known(pending)?;
     run.report.changed = pending.len() as u64;
     if pending.len() >= options.bulk_threshold.max(1) {
         run.write_bulk(pending)?;
@@ -533,6 +540,52 @@ impl Run<'_> {
                 write.metafield.owner_id, write.metafield.namespace, write.metafield.key
             ));
         }
+    }
+
+    /// With a state database that knows no value (new, or lost: the folder moved to another
+    /// machine) the store may already hold the plan's values, and every write would go out as
+    /// "must not exist yet", be refused and be read back. So a first page of them is read; when
+    /// the store holds any, all are read before anything is written, the store's values become
+    /// the known ones, and only what differs beyond the tolerance is written, against the digest
+    /// read. On a store that holds none (a first install) this costs the one page.
+    fn read_first_when_nothing_is_known(
+        &mut self,
+        pending: Vec<InFlight>,
+    ) -> Result<Vec<InFlight>, SyncError> {
+        if pending.is_empty() || self.state.stored_count()? > 0 {
+            return Ok(pending);
+        }
+        let keys: Vec<MetafieldKey> = pending.iter().map(|w| w.metafield.clone()).collect();
+        let (first, rest) = keys.split_at(keys.len().min(super::READ_BACK_PAGE));
+        let mut found = read_back(self.client, first)?;
+        if found.values().all(Option::is_none) {
+            return Ok(pending);
+        }
+        found.extend(read_back(self.client, rest)?);
+        self.report.read_first = keys.len() as u64;
+        let mut known = Vec::with_capacity(pending.len());
+        let mut still = Vec::new();
+        for mut write in pending {
+            let stored = found.get(&write.metafield).cloned().flatten();
+            let needed = stored.as_ref().is_none_or(|s| {
+                needs_write(
+                    &write.metafield.key,
+                    &s.value,
+                    &write.value,
+                    &self.options.tolerance,
+                    self.options.shop_exponent,
+                )
+            });
+            known.push((write.metafield.clone(), stored.clone()));
+            if needed {
+                write.compare_digest = stored.and_then(|s| s.digest);
+                still.push(write);
+            } else {
+                self.report.unchanged += 1;
+            }
+        }
+        self.state.settle(&known)?;
+        Ok(still)
     }
 
     /// Reads back writes whose outcome is unknown or that met a conflict; settles what the

@@ -204,6 +204,14 @@ pub fn report_text(report: &apply::ApplyReport) -> String {
         report.written_by_bulk,
         report.bulk_operations
     );
+    if report.read_first > 0 {
+        let _ = writeln!(
+            out,
+            "the state database knew no value and the store held some: {} read from the store \
+             before writing (a new or lost state database)",
+            report.read_first
+        );
+    }
     if report.recovered > 0 {
         let _ = writeln!(
             out,
