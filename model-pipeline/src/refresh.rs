@@ -576,19 +576,28 @@ fn write_record(path: &Path, record: &RefreshRecord) -> anyhow::Result<()> {
 }
 
 /// Runs `work` while no `marginwise refresh` can run in `dir`, when `dir` is a refresh folder
-/// (it has a `refresh.lock`) with no run under way; `None` otherwise. The privacy webhook clears
-/// what a killed run left (`export/.next`, plan temporaries) this way, never a live run's files;
-/// a run starting meanwhile waits for it (up to two seconds, then it stops as when another run
-/// holds the lock).
-pub fn when_idle<T>(dir: &Path, work: impl FnOnce() -> T) -> Option<T> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .open(dir.join(LOCK_FILE))
-        .ok()?;
-    file.try_lock().ok()?;
+/// (it has a `refresh.lock`) with no run under way; `Ok(None)` otherwise. The privacy webhook
+/// clears what a killed run left (`export/.next`, plan temporaries) this way, never a live run's
+/// files; a run starting meanwhile waits for it (up to two seconds, then it stops as when
+/// another run holds the lock). An error: the lock file exists but cannot be opened or locked
+/// (a server running as a user it is not readable by), so whether a run is under way is unknown.
+pub fn when_idle<T>(dir: &Path, work: impl FnOnce() -> T) -> std::io::Result<Option<T>> {
+    let path = dir.join(LOCK_FILE);
+    let named =
+        |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    let file = match std::fs::OpenOptions::new().read(true).open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(named(e)),
+    };
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => return Err(named(e)),
+    }
     let done = work();
     drop(file);
-    Some(done)
+    Ok(Some(done))
 }
 
 /// Whether the process a lock file names (`process <pid> since <time>`) has ended: only a killed
@@ -772,6 +781,29 @@ pub fn status(dir: &Path, max_age_seconds: i64, now: jiff::Timestamp) -> anyhow:
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
     use super::*;
+
+    #[test]
+    fn when_idle_runs_only_in_an_idle_refresh_folder_and_names_a_lock_it_cannot_open() {
+        let dir = tempfile::tempdir().unwrap();
+        // Not a refresh folder.
+        assert!(when_idle(dir.path(), || ()).unwrap().is_none());
+        let lock = dir.path().join(LOCK_FILE);
+        std::fs::write(&lock, "").unwrap();
+        assert_eq!(when_idle(dir.path(), || 7).unwrap(), Some(7));
+        // A run under way.
+        let held = File::open(&lock).unwrap();
+        held.lock().unwrap();
+        assert!(when_idle(dir.path(), || ()).unwrap().is_none());
+        drop(held);
+        // A lock file that cannot be opened (a link to itself here; another user's in life).
+        std::fs::remove_file(&lock).unwrap();
+        std::os::unix::fs::symlink(&lock, &lock).unwrap();
+        let error = when_idle(dir.path(), || ()).unwrap_err();
+        assert!(
+            error.to_string().contains(&lock.display().to_string()),
+            "{error}"
+        );
+    }
 
     fn record(ok: bool, started_at: &str, last_success_at: Option<&str>) -> RefreshRecord {
         RefreshRecord {

@@ -379,7 +379,7 @@ fn a_run_started_while_another_holds_the_lock_does_nothing() {
     let mut client = AdminClient::new(credentials(&store), ClientOptions::default());
     let record = refresh::refresh(&mut client, &in_process(&dir), Progress::new(true)).unwrap();
     assert!(record.ok);
-    assert!(holder.join().unwrap().is_some());
+    assert!(holder.join().unwrap().unwrap().is_some());
 }
 
 #[test]
