@@ -319,19 +319,32 @@ impl State {
     /// The customers on the suppression list of the state database `file`, as
     /// [`State::redacted_customers`] reads them; none when there is no database there. Opened
     /// without the shop check or any change to the file: `score` reads the database beside the
-    /// plan it writes, which is that plan's shop's, and never creates one.
+    /// plan it writes, which is that plan's shop's, and never creates one. A database an older
+    /// version wrote has no suppression list yet: none. Waits up to two seconds for a writer
+    /// (`apply` or the privacy webhook) to finish its transaction.
     pub fn suppressed_customers(file: &Path) -> Result<Vec<u64>, StateError> {
         if !file.exists() {
             return Ok(Vec::new());
         }
+        let error = |source| StateError::Sqlite {
+            file: file.display().to_string(),
+            source,
+        };
         let connection = Connection::open_with_flags(
             file,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(|source| StateError::Sqlite {
-            file: file.display().to_string(),
-            source,
-        })?;
+        .map_err(error)?;
+        connection
+            .busy_timeout(std::time::Duration::from_secs(2))
+            .map_err(error)?;
+        let has_list = connection
+            .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'redacted'")
+            .and_then(|mut statement| statement.exists([]))
+            .map_err(error)?;
+        if !has_list {
+            return Ok(Vec::new());
+        }
         State {
             connection,
             file: file.to_path_buf(),
@@ -678,6 +691,35 @@ mod tests {
             state.begin_batch(vec![write("c3", "v3")], None)?.batch,
             Some(2)
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_database_without_a_suppression_list_suppresses_nobody() -> Result<(), StateError> {
+        let file = temp("older");
+        assert!(State::suppressed_customers(&file)?.is_empty(), "no file");
+        // What an older version left: the state tables, no `redacted` table.
+        let older = Connection::open(&file).map_err(|source| StateError::Sqlite {
+            file: file.display().to_string(),
+            source,
+        })?;
+        older
+            .execute_batch("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);")
+            .map_err(|source| StateError::Sqlite {
+                file: file.display().to_string(),
+                source,
+            })?;
+        drop(older);
+        assert!(State::suppressed_customers(&file)?.is_empty(), "no table");
+        let state = State::open(&file, "a.myshopify.com")?;
+        state
+            .connection
+            .execute(
+                "INSERT INTO redacted (owner_id) VALUES ('gid://shopify/Customer/42')",
+                [],
+            )
+            .map_err(|e| state.error(e))?;
+        assert_eq!(State::suppressed_customers(&file)?, vec![42]);
         Ok(())
     }
 
