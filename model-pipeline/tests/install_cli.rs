@@ -615,6 +615,39 @@ fn recompile_stores_the_compiled_form_of_a_policy_saved_in_the_admin() {
         "{stderr}"
     );
     assert_eq!(store.stats().graphql_requests, requests);
+
+    // A discount the store does not have: `--update` names automatic discounts only, `--show`
+    // code discounts too.
+    let missing = "gid://shopify/DiscountAutomaticNode/999999";
+    let run = marginwise(
+        &[
+            "discount",
+            "--policy",
+            path_arg(&policy),
+            "--update",
+            missing,
+        ],
+        Some(&store),
+    );
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{missing} is not an automatic discount of this store (pass the GID `discount` \
+             printed)"
+        )),
+        "{stderr}"
+    );
+    let run = marginwise(&["discount", "--show", missing], Some(&store));
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{missing} is not a discount of this store (pass the GID `discount` printed, or a \
+             code discount's GID from the admin)"
+        )),
+        "{stderr}"
+    );
 }
 
 /// The policy changed in the admin between `--recompile`'s read and its write: the write is

@@ -240,10 +240,11 @@ pub enum InstallError {
     )]
     UpdateLost,
     #[error(
-        "{id} is not a discount of this store (pass the GID `discount` printed, or a code \
-         discount's GID from the admin)"
+        "{id} is not {} of this store (pass the GID `discount` printed{})",
+        if *codes { "a discount" } else { "an automatic discount" },
+        if *codes { ", or a code discount's GID from the admin" } else { "" }
     )]
-    NoDiscount { id: String },
+    NoDiscount { id: String, codes: bool },
 }
 
 /// A generated enum's GraphQL value (`FUNCTION_NOT_FOUND`, or an unknown one as the store sent
@@ -408,9 +409,9 @@ pub fn update_discount(
     settings: &DiscountSettings,
 ) -> Result<Discount, InstallError> {
     const OPERATION: &str = "discountAutomaticAppUpdate";
-    let held = discount_metafields(client, id)?;
+    let held = discount_metafields(client, id, false)?;
     set_config_metafields(client, id, &settings.metafields, &held, |client| {
-        discount_metafields(client, id)
+        discount_metafields(client, id, false)
     })?;
     let variables = discount_automatic_app_update::Variables {
         id: id.to_string(),
@@ -457,7 +458,7 @@ impl HeldPolicy {
 /// The `$app.policy` discount `id` holds (written by `discount` or by the settings page in the
 /// admin); `None` when it has none.
 pub fn held_policy(client: &mut AdminClient, id: &str) -> Result<Option<HeldPolicy>, InstallError> {
-    let held = discount_metafields(client, id)?;
+    let held = discount_metafields(client, id, true)?;
     Ok(held
         .iter()
         .find(|h| h.key == format::POLICY_KEY)
@@ -477,7 +478,7 @@ pub fn store_recompiled(
     metafields: &[ConfigMetafield],
 ) -> Result<(), InstallError> {
     set_config_metafields(client, id, metafields, &policy.held, |client| {
-        discount_metafields(client, id)
+        discount_metafields(client, id, true)
     })
 }
 
@@ -589,8 +590,13 @@ fn held_of(
         .collect()
 }
 
-/// The `$app` metafields discount `id` holds; an error when it is not an automatic discount.
-fn discount_metafields(client: &mut AdminClient, id: &str) -> Result<Vec<Held>, InstallError> {
+/// The `$app` metafields discount `id` holds; an error when it is not an automatic discount, or a
+/// code discount when `codes`.
+fn discount_metafields(
+    client: &mut AdminClient,
+    id: &str,
+    codes: bool,
+) -> Result<Vec<Held>, InstallError> {
     use crate::admin::ops::discount_metafields::DiscountMetafieldsNodes as N;
     let data = client.execute::<ops::DiscountMetafields>(
         "nodes",
@@ -617,8 +623,11 @@ fn discount_metafields(client: &mut AdminClient, id: &str) -> Result<Vec<Held>, 
     }
     match data.nodes.into_iter().flatten().next() {
         Some(N::DiscountAutomaticNode(node)) => held!(node),
-        Some(N::DiscountCodeNode(node)) => held!(node),
-        _ => Err(InstallError::NoDiscount { id: id.to_string() }),
+        Some(N::DiscountCodeNode(node)) if codes => held!(node),
+        _ => Err(InstallError::NoDiscount {
+            id: id.to_string(),
+            codes,
+        }),
     }
 }
 
