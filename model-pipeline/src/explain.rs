@@ -221,6 +221,26 @@ pub fn find_log_lines(text: &str) -> Vec<LogLine> {
     found
 }
 
+/// Whether `text` (a file, or a stream read whole) holds a Function run without log lines: a
+/// run-log payload (`{"payload": {...}}`, pretty-printed or one per line as `shopify app logs
+/// --json` prints them) whose `logs` is missing or empty. Such a run still has its input: replayed,
+/// it gives its log line back.
+pub fn run_without_logs(text: &str) -> bool {
+    let empty_logs = |value: &serde_json::Value| {
+        value.get("payload").is_some_and(|payload| {
+            payload
+                .get("logs")
+                .is_none_or(|logs| logs.as_str().is_none_or(str::is_empty))
+        })
+    };
+    let parsed = |text: &str| serde_json::from_str::<serde_json::Value>(text).ok();
+    parsed(text).is_some_and(|value| empty_logs(&value))
+        || text
+            .lines()
+            .filter_map(parsed)
+            .any(|value| empty_logs(&value))
+}
+
 fn parse_line(line: &str) -> Option<LogLine> {
     let mut words = line.split(' ');
     if words.next() != Some("mw") {

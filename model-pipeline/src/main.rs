@@ -581,7 +581,9 @@ fn compile_bundles(
     bundles: Option<&Path>,
     offers_policy: Option<&OffersPolicy>,
 ) -> anyhow::Result<serde_json::Value> {
-    use model_pipeline::cart_transform::{BundleFile, bundles_note, cart_transform_metafields};
+    use model_pipeline::cart_transform::{
+        BundleFile, CartTransformError, bundles_note, cart_transform_metafields,
+    };
     let text = std::fs::read_to_string(policy)
         .with_context(|| format!("reading the bundle policy {}", policy.display()))?;
     let definitions = match bundles {
@@ -595,14 +597,18 @@ fn compile_bundles(
             Some(definitions)
         }
     };
-    let metafields =
-        cart_transform_metafields(&text, definitions.as_deref()).with_context(|| {
-            format!(
+    let metafields = cart_transform_metafields(&text, definitions.as_deref()).map_err(|error| {
+        match (error, bundles) {
+            // The definitions were read and checked; what is wrong is how they are stored.
+            (CartTransformError::Bundles(error), Some(path)) => anyhow::Error::new(error)
+                .context(format!("checking the bundles {}", path.display())),
+            (error, _) => anyhow::Error::new(error).context(format!(
                 "compiling the bundle policy {}{}",
                 policy.display(),
                 swapped_policy_hint(&text, "bundle")
-            )
-        })?;
+            )),
+        }
+    })?;
     match offers_policy {
         Some(offers_policy) => {
             let offers = model_pipeline::policy::offers_policy_holdout(&offers_policy.text)
@@ -972,6 +978,17 @@ fn apply(args: ApplyArgs) -> anyhow::Result<()> {
         options.polling.first = std::time::Duration::from_millis(ms);
         options.polling.max = std::time::Duration::from_millis(ms);
     }
+    anyhow::ensure!(
+        !args.plan.is_file(),
+        "--plan {}: a file; pass the folder that holds it ({}), as `marginwise score --out` \
+         wrote it",
+        args.plan.display(),
+        args.plan
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .display()
+    );
     let plan_file = args.plan.join(model_pipeline::plan::PLAN_FILE);
     anyhow::ensure!(
         plan_file.is_file(),
@@ -1503,44 +1520,48 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             say!("{authorized}")?;
         }
         Command::Explain { file } => {
+            use model_pipeline::explain::{find_log_lines, render, run_without_logs};
             use std::io::BufRead as _;
             let mut found = 0;
-            let mut payload_without_logs = false;
-            let mut explain = |text: &str| -> anyhow::Result<()> {
-                payload_without_logs |= serde_json::from_str::<serde_json::Value>(text)
-                    .ok()
-                    .and_then(|value| value.get("payload").cloned())
-                    .is_some_and(|payload| {
-                        payload
-                            .get("logs")
-                            .is_none_or(|logs| logs.as_str().is_none_or(str::is_empty))
-                    });
-                for line in model_pipeline::explain::find_log_lines(text) {
-                    found += 1;
-                    say!("{}", model_pipeline::explain::render(&line))?;
+            // The log lines in `text`, each printed in words; how many.
+            let explain = |text: &str| -> anyhow::Result<usize> {
+                let lines = find_log_lines(text);
+                for line in &lines {
+                    say!("{}", render(line))?;
                 }
-                Ok(())
+                Ok(lines.len())
             };
+            // What came in, kept while it is small enough to be a run-log payload (one run's
+            // input is at most 128 kB; pretty-printed JSON spans many lines): read whole at the
+            // end to say why it had no log line.
+            const KEPT: usize = 4 << 20;
+            let mut kept = String::new();
             match file.as_deref() {
                 Some(path) if path != Path::new("-") => {
-                    let text = std::fs::read_to_string(path)
+                    kept = std::fs::read_to_string(path)
                         .with_context(|| format!("reading {}", path.display()))?;
-                    explain(&text)?;
+                    found += explain(&kept)?;
                 }
                 // Line by line, each explained as it comes: `shopify app logs` keeps streaming.
                 _ => {
                     for line in std::io::stdin().lock().lines() {
-                        explain(&line.context("reading the log from standard input")?)?;
+                        let line = line.context("reading the log from standard input")?;
+                        found += explain(&line)?;
+                        if found == 0 && kept.len() + line.len() < KEPT {
+                            kept.push_str(&line);
+                            kept.push('\n');
+                        }
                     }
                 }
             }
-            anyhow::ensure!(
-                !(found == 0 && payload_without_logs),
-                "the input is a run-log payload without its logs (the fixtures in tests/fixtures/ \
-                 keep the input and output only): replay it to get its log line, `cargo run -q \
-                 --release -p wasm-runner --bin mw-run -- run FILE | marginwise explain`"
-            );
             if found == 0 {
+                anyhow::ensure!(
+                    !run_without_logs(&kept),
+                    "the input is a Function run whose logs are empty (a fixture in \
+                     tests/fixtures/ keeps the run's input and output only): replay it to get \
+                     its log line, `cargo run -q --release -p wasm-runner --bin mw-run -- run \
+                     FILE | marginwise explain`"
+                );
                 anyhow::bail!(
                     "no marginwise log line (`mw offer=...` or `mw bundles ...`) in the input"
                 );

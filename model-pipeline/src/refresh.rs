@@ -449,7 +449,7 @@ impl Run<'_> {
                 ..
             }) => anyhow::bail!(
                 "{} is {recorded}'s refresh folder, not {requested}'s: give each store its own \
-                 --dir",
+                 folder (--dir, or its \"refresh\" in the shops file)",
                 self.options.dir.display()
             ),
             Err(error) => return Err(error.into()),
@@ -660,23 +660,24 @@ impl RunLock {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim();
-                let named = if holder.is_empty() {
-                    "the lock file names no process: a run just starting, or the privacy webhook \
-                     clearing a killed run's leftovers"
+                // Said from what the file says: the holder may live in another pid namespace,
+                // or `/proc` may hide it, so a name is only ever "probably" gone.
+                let by = if holder.is_empty() {
+                    "by a run just starting, or by the privacy webhook clearing a killed run's \
+                     leftovers"
                         .to_string()
                 } else if holder_is_gone(holder) {
                     format!(
-                        "the lock file names {holder}, a run that is no longer running (killed): \
-                         the privacy webhook is clearing what it left; try again"
+                        "the file names {holder}, which has ended without letting go (probably \
+                         killed): the privacy webhook is likely clearing what it left; try again"
                     )
                 } else {
-                    holder.to_string()
+                    format!("by another `marginwise refresh`, {holder}")
                 };
                 anyhow::bail!(
-                    "another `marginwise refresh` is running in {} ({named}): it holds {}; this \
-                     run did nothing",
-                    dir.display(),
-                    path.display()
+                    "{} is held ({by}); this run in {} did nothing",
+                    path.display(),
+                    dir.display()
                 );
             }
             Err(std::fs::TryLockError::Error(error)) => {

@@ -213,3 +213,22 @@ fn a_closed_standard_output_is_a_clean_stop() {
     assert!(output.status.success(), "{:?}: {stderr}", output.status);
     assert_eq!(stderr, "");
 }
+
+/// `--plan` given the plan file instead of its folder: the folder is named, nothing is sent.
+#[test]
+fn a_plan_file_given_for_the_folder_names_the_folder() {
+    let store = store();
+    let dir = plan("file-for-folder", &[]);
+    let run = apply(&store, &dir.join(PLAN_FILE), Stdio::piped());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "--plan {}: a file; pass the folder that holds it ({})",
+            dir.join(PLAN_FILE).display(),
+            dir.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(store.stats().graphql_requests, 0);
+}

@@ -167,3 +167,40 @@ fn a_swapped_policy_is_named_for_what_it_looks_like() {
         "{stderr}"
     );
 }
+
+/// Bundle definitions the cart transform would skip are the bundles file's problem: the error
+/// names that file, not the (valid) bundle policy.
+#[test]
+fn refused_definitions_name_the_bundles_file() {
+    let dir = scratch("definitions");
+    let policy_file = dir.join("bundle-policy.json");
+    std::fs::write(&policy_file, SAMPLE_BUNDLE_POLICY).unwrap();
+    let bundles_file = dir.join("bundles.json");
+    std::fs::write(
+        &bundles_file,
+        serde_json::json!({"bundles": [
+            {"parent": 7, "components": [{"variant": 1}, {"variant": 2}]},
+            {"parent": 7, "components": [{"variant": 1, "quantity": 2}]}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_marginwise"))
+        .args(["--quiet", "compile-bundles", "--policy"])
+        .arg(&policy_file)
+        .arg("--bundles")
+        .arg(&bundles_file)
+        .output()
+        .unwrap();
+    let stderr = text(&run.stderr);
+    assert!(!run.status.success(), "{stderr}");
+    assert_eq!(text(&run.stdout), "");
+    assert!(
+        stderr.starts_with(&format!(
+            "error: checking the bundles {}: the bundle definitions cannot be stored",
+            bundles_file.display()
+        )) && stderr.contains("bundles[1] (parent 7):")
+            && !stderr.contains("bundle policy"),
+        "{stderr}"
+    );
+}

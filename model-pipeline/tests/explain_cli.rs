@@ -96,14 +96,29 @@ fn input_without_a_log_line_is_an_error() {
     assert_eq!(out, "");
     assert!(err.contains("no marginwise log line"), "{err}");
 
-    // A fixture keeps its input and output only: the way to its log line is named.
+    // A fixture keeps its input and output only: the way to its log line is named, whether the
+    // (pretty-printed) file is named or comes on standard input, and so for a run without logs
+    // one per line as `shopify app logs --json` prints them.
     let fixture = root().join("tests/fixtures/offers/holdout_in.json");
-    let (status, _, err) = marginwise(&["explain", fixture.to_str().unwrap()], None);
-    assert_eq!(status, 1);
-    assert!(
-        err.contains("a run-log payload without its logs") && err.contains("mw-run -- run FILE"),
-        "{err}"
+    let text = std::fs::read_to_string(&fixture).unwrap();
+    assert!(text.lines().count() > 10, "the fixture is pretty-printed");
+    let streamed = format!(
+        "{}\n",
+        serde_json::json!({"type": "function_run", "payload": {"logs": "", "input": {}}})
     );
+    for (args, stdin) in [
+        (vec!["explain", fixture.to_str().unwrap()], None),
+        (vec!["explain"], Some(text.as_str())),
+        (vec!["explain", "-"], Some(streamed.as_str())),
+    ] {
+        let (status, _, err) = marginwise(&args, stdin);
+        assert_eq!(status, 1, "{args:?}");
+        assert!(
+            err.contains("a Function run whose logs are empty")
+                && err.contains("mw-run -- run FILE"),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 /// `shopify app logs` keeps streaming: each line is explained as it arrives, not at the end of

@@ -332,9 +332,10 @@ fn a_run_started_while_another_holds_the_lock_does_nothing() {
     let stderr = failed(&run(&store, &dir));
     assert!(
         stderr.contains(&format!(
-            "another `marginwise refresh` is running in {} ({holder})",
+            "{} is held (by another `marginwise refresh`, {holder}); this run in {} did nothing",
+            dir.join(LOCK_FILE).display(),
             dir.display()
-        )) && stderr.contains("this run did nothing"),
+        )),
         "{stderr}"
     );
     // A name left by a killed run (a process id above Linux's largest) while the lock is held
@@ -347,7 +348,8 @@ fn a_run_started_while_another_holds_the_lock_does_nothing() {
     let stderr = failed(&run(&store, &dir));
     assert!(
         stderr.contains(
-            "names process 4194305 since 2026-11-22T03:00:00Z, a run that is no longer running"
+            "the file names process 4194305 since 2026-11-22T03:00:00Z, which has ended \
+             without letting go (probably killed)"
         ),
         "{stderr}"
     );
@@ -541,7 +543,9 @@ fn a_folder_of_another_shop_is_refused_before_the_store_is_asked_anything() {
                 "{} is other.myshopify.com's refresh folder, not",
                 dir.display()
             ))
-            && stderr.contains("give each store its own --dir")
+            && stderr.contains(
+                "give each store its own folder (--dir, or its \"refresh\" in the shops file)"
+            )
             && !stderr.contains("--state"),
         "{stderr}"
     );
