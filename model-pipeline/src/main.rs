@@ -127,6 +127,11 @@ enum Command {
         out: PathBuf,
         #[command(flatten)]
         args: ScoreArgs,
+        /// The state database `apply` and the privacy webhook use (default:
+        /// <out>/sync-state.sqlite): customers on its suppression list (a `customers/redact`
+        /// recorded them) are left out of the plan. Give it when they were given `--state`.
+        #[arg(long)]
+        state: Option<PathBuf>,
         /// Do not write the HTML report.
         #[arg(long)]
         no_report: bool,
@@ -853,6 +858,7 @@ fn score_options(args: &ScoreArgs) -> anyhow::Result<RunOptions> {
             score
         },
         skip_report: false,
+        state_file: None,
     })
 }
 
@@ -1296,11 +1302,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             input,
             out,
             args,
+            state,
             no_report,
             timings,
         } => {
             let mut options = score_options(&args)?;
             options.skip_report = no_report;
+            options.state_file = state;
             let outcome = pipeline::run(&input, &out, &options, progress)?;
             model_pipeline::stdout::write(format_args!("{}", pipeline::summary_text(&outcome)))?;
             if let Some(report) = &outcome.report {

@@ -20,6 +20,9 @@ pub struct RunOptions {
     pub score: ScoreOptions,
     /// Skip the HTML report (the benchmark measures the path to the plan).
     pub skip_report: bool,
+    /// The state database whose suppression list the plan honours; `None`: the one in the
+    /// output folder ([`crate::sync::state::STATE_FILE`]).
+    pub state_file: Option<PathBuf>,
 }
 
 /// What a run produced.
@@ -54,7 +57,11 @@ pub fn run(
 
     let started = crate::Stopwatch::start();
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let plan = plan::write_plan(&scored, data.currency, out)?;
+    let state_file = options
+        .state_file
+        .clone()
+        .unwrap_or_else(|| out.join(crate::sync::state::STATE_FILE));
+    let plan = plan::write_plan(&scored, data.currency, out, &state_file)?;
     write_summary(&data.stats, &scored, &plan, &out.join(SUMMARY_FILE))?;
     timings.push(started.stop("write plan + summary"));
 

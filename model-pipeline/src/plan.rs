@@ -163,10 +163,15 @@ pub fn check_record(record: &MetafieldsSetInput, shop_exponent: u8) -> Result<()
 }
 
 /// Writes the plan and the deletions into `dir`. Customers on the suppression list of the state
-/// database in `dir` (`sync-state.sqlite`, where `apply` and the privacy webhook keep it by
-/// default) get no profile line.
-pub fn write_plan(scored: &Scored, shop: Currency, dir: &Path) -> Result<PlanCounts, PlanError> {
-    write_plan_then(scored, shop, dir, || {})
+/// database `state_file` (by default `sync-state.sqlite` in `dir`, where `apply` and the privacy
+/// webhook keep it) get no profile line.
+pub fn write_plan(
+    scored: &Scored,
+    shop: Currency,
+    dir: &Path,
+    state_file: &Path,
+) -> Result<PlanCounts, PlanError> {
+    write_plan_then(scored, shop, dir, state_file, || {})
 }
 
 /// [`write_plan`], running `before_renames` once both temporaries are written (a test records a
@@ -175,6 +180,7 @@ fn write_plan_then(
     scored: &Scored,
     shop: Currency,
     dir: &Path,
+    state_file: &Path,
     before_renames: impl FnOnce(),
 ) -> Result<PlanCounts, PlanError> {
     // Both files are written under temporary names and renamed over the old ones only once both
@@ -187,8 +193,7 @@ fn write_plan_then(
         source,
     };
     remove_abandoned_temporaries(dir).map_err(folder_error)?;
-    let state_file = dir.join(crate::sync::state::STATE_FILE);
-    let suppressed = suppressed_customers(&state_file)?;
+    let suppressed = suppressed_customers(state_file)?;
     let (mut profiles, mut counts) = write_profiles(scored, shop, dir, &suppressed, Lock::Take)?;
     let deletions = write_records(dir, DELETIONS_FILE, Lock::Take, |out| {
         for id in &scored.opted_out {
@@ -208,7 +213,7 @@ fn write_plan_then(
     // The list read again under the lock: a `customers/redact` records the customer before it
     // takes this lock to scrub the plan, so one recorded while this plan was written is either
     // on the list now or scrubs the plan after the rename.
-    let now = suppressed_customers(&state_file)?;
+    let now = suppressed_customers(state_file)?;
     let late = scored
         .customers
         .iter()
@@ -498,12 +503,13 @@ mod tests {
         (dir, scored, data.currency)
     }
 
-    fn redact(plan: &Path, customer: u64) {
-        let mut state = crate::sync::state::State::open(
-            &plan.join(crate::sync::state::STATE_FILE),
-            "marginwise-test.myshopify.com",
-        )
-        .unwrap();
+    fn state_file(plan: &Path) -> std::path::PathBuf {
+        plan.join(crate::sync::state::STATE_FILE)
+    }
+
+    fn redact(state_file: &Path, customer: u64) {
+        let mut state =
+            crate::sync::state::State::open(state_file, "marginwise-test.myshopify.com").unwrap();
         state.record_redacted(&customer_gid(customer)).unwrap();
     }
 
@@ -526,14 +532,16 @@ mod tests {
         );
 
         // No state database: everyone, and none is created.
-        let counts = write_plan(&scored, currency, &plan).unwrap();
+        let state = state_file(&plan);
+        let counts = write_plan(&scored, currency, &plan, &state).unwrap();
         assert_eq!(counts.profiles, scored.customers.len() as u64);
         assert_eq!(counts.suppressed, 0);
-        assert!(!plan.join(crate::sync::state::STATE_FILE).exists());
+        assert!(!state.exists());
 
         // One redacted before the run, one while its plan was written.
-        redact(&plan, first);
-        let counts = write_plan_then(&scored, currency, &plan, || redact(&plan, second)).unwrap();
+        redact(&state, first);
+        let counts =
+            write_plan_then(&scored, currency, &plan, &state, || redact(&state, second)).unwrap();
         let owners = profile_owners(&plan);
         assert!(!owners.contains(&customer_gid(first)));
         assert!(

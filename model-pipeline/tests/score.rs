@@ -360,3 +360,61 @@ fn a_currency_that_is_not_an_iso_4217_shop_currency_is_refused() {
         "the shop currency \"QQQ\" is not an ISO 4217 currency code"
     );
 }
+
+/// The state database kept away from the plan (`apply --state`, the shops file's "state"):
+/// `score --state FILE` leaves that database's redacted customers out of the plan, where
+/// without it the list beside the plan (none here) is all it sees.
+#[test]
+fn score_honours_the_suppression_list_of_the_state_it_is_given() {
+    use model_pipeline::sync::state::State;
+    let dir = scratch("state-elsewhere");
+    let state_file = dir.join("state").join("sync-state.sqlite");
+    std::fs::create_dir_all(state_file.parent().unwrap()).unwrap();
+    let first = std::fs::read_to_string(store().join(CUSTOMERS_FILE))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .find_map(|customer| customer["id"].as_str().map(str::to_string))
+        .unwrap();
+    State::open(&state_file, "marginwise-test.myshopify.com")
+        .unwrap()
+        .record_redacted(&first)
+        .unwrap();
+    let owners = |out: &Path| -> Vec<String> {
+        plan::read_plan(&out.join(PLAN_FILE))
+            .unwrap()
+            .into_iter()
+            .map(|record| record.owner_id)
+            .collect()
+    };
+    let score = |out: &Path, state: Option<&Path>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_marginwise"));
+        command
+            .args(["--quiet", "score", "--no-report", "--input"])
+            .arg(store())
+            .arg("--out")
+            .arg(out);
+        if let Some(state) = state {
+            command.arg("--state").arg(state);
+        }
+        let run = command.output().unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let summary: Value =
+            serde_json::from_slice(&std::fs::read(out.join(pipeline::SUMMARY_FILE)).unwrap())
+                .unwrap();
+        summary["plan"]["suppressed"].as_u64().unwrap()
+    };
+    let without = dir.join("without");
+    assert_eq!(score(&without, None), 0);
+    assert!(owners(&without).contains(&first), "{first} has a profile");
+    let with = dir.join("with");
+    assert_eq!(score(&with, Some(&state_file)), 1);
+    let kept = owners(&with);
+    assert!(!kept.contains(&first), "{first} is redacted");
+    assert_eq!(kept.len() + 1, owners(&without).len());
+    assert!(!with.join("sync-state.sqlite").exists());
+}
