@@ -567,15 +567,7 @@ impl Run<'_> {
         let mut still = Vec::new();
         for mut write in pending {
             let stored = found.get(&write.metafield).cloned().flatten();
-            let needed = stored.as_ref().is_none_or(|s| {
-                needs_write(
-                    &write.metafield.key,
-                    &s.value,
-                    &write.value,
-                    &self.options.tolerance,
-                    self.options.shop_exponent,
-                )
-            });
+            let needed = self.still_needed(&write, stored.as_ref());
             known.push((write.metafield.clone(), stored.clone()));
             if needed {
                 write.compare_digest = stored.and_then(|s| s.digest);
@@ -586,6 +578,20 @@ impl Run<'_> {
         }
         self.state.settle(&known)?;
         Ok(still)
+    }
+
+    /// Whether `write` still has to be sent when the store holds `stored` (nothing, or a value
+    /// that differs beyond the tolerance).
+    fn still_needed(&self, write: &InFlight, stored: Option<&Stored>) -> bool {
+        stored.is_none_or(|s| {
+            needs_write(
+                &write.metafield.key,
+                &s.value,
+                &write.value,
+                &self.options.tolerance,
+                self.options.shop_exponent,
+            )
+        })
     }
 
     /// Reads back writes whose outcome is unknown or that met a conflict; settles what the
@@ -603,15 +609,7 @@ impl Run<'_> {
             if landed {
                 self.report.written += 1;
             } else {
-                let still_needed = stored.as_ref().is_none_or(|s| {
-                    needs_write(
-                        &write.metafield.key,
-                        &s.value,
-                        &write.value,
-                        &self.options.tolerance,
-                        self.options.shop_exponent,
-                    )
-                });
+                let still_needed = self.still_needed(&write, stored.as_ref());
                 if still_needed {
                     if round + 1 >= self.options.conflict_rounds {
                         gave_up.push(write.clone());
