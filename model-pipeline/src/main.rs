@@ -268,16 +268,16 @@ enum Command {
         #[arg(long)]
         policy: Option<PathBuf>,
         /// Compile the policy JSON the discount (gid://shopify/DiscountAutomaticNode/<n>, or <n>;
-        /// or a code discount, gid://shopify/DiscountCodeNode/<n>) holds now and store the compiled form beside it (compare-and-set: a policy changed
-        /// meanwhile is refused), for a policy written without one: checkouts parse such a JSON
-        /// on every run (about 0.1 M instructions more). The settings page writes both.
+        /// or a code discount, gid://shopify/DiscountCodeNode/<n>) holds now and store the
+        /// compiled form beside it (compare-and-set: a policy changed meanwhile is refused), for
+        /// a policy written without one: checkouts parse such a JSON on every run (about 0.1 M
+        /// instructions more). The settings page writes both.
         #[arg(long, value_name = "GID", conflicts_with_all = ["policy", "title", "update", "combines_with"])]
         recompile: Option<String>,
         /// Print the policy the discount (automatic, or a code discount's GID) holds now (as the
-        /// settings page in the admin saved it),
-        /// laid out, for the commands that read a policy file (`measure --policy`,
-        /// `cart-transform --offers-policy`, `compile-bundles --offers-policy`); whether its
-        /// compiled form is current goes to stderr.
+        /// settings page in the admin saved it), laid out, for the commands that read a policy
+        /// file (`measure --policy`, `cart-transform --offers-policy`, `compile-bundles
+        /// --offers-policy`); whether its compiled form is current goes to stderr.
         #[arg(long, value_name = "GID", conflicts_with_all = ["policy", "title", "update", "combines_with", "recompile", "bundle_policy"])]
         show: Option<String>,
         /// The discount's title (default "marginwise offers"; on --update, unchanged unless given).

@@ -195,6 +195,7 @@ fn write_plan_then(
     remove_abandoned_temporaries(dir).map_err(folder_error)?;
     let suppressed = suppressed_customers(state_file)?;
     let (mut profiles, mut counts) = write_profiles(scored, shop, dir, &suppressed, Lock::Take)?;
+    let mut deletions_count = 0;
     let deletions = write_records(dir, DELETIONS_FILE, Lock::Take, |out| {
         for id in &scored.opted_out {
             let record = MetafieldIdentifierInput {
@@ -204,7 +205,7 @@ fn write_plan_then(
             };
             serde_json::to_writer(&mut *out, &record)?;
             out.write_all(b"\n")?;
-            counts.deletions += 1;
+            deletions_count += 1;
         }
         Ok(())
     })?;
@@ -219,13 +220,14 @@ fn write_plan_then(
         .iter()
         .any(|c| now.contains(&c.customer_id) && !suppressed.contains(&c.customer_id));
     if late {
-        let deletions_counted = counts.deletions;
         (profiles, counts) = write_profiles(scored, shop, dir, &now, Lock::Held)?;
-        counts.deletions = deletions_counted;
     }
     persist(profiles, dir, PLAN_FILE)?;
     persist(deletions, dir, DELETIONS_FILE)?;
-    Ok(counts)
+    Ok(PlanCounts {
+        deletions: deletions_count,
+        ..counts
+    })
 }
 
 fn suppressed_customers(state_file: &Path) -> Result<HashSet<u64>, PlanError> {

@@ -19,12 +19,12 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::PrivacyError;
 use crate::plan::{DELETIONS_FILE, PLAN_FILE};
+use crate::sync::state::open_existing;
 
 /// What a table of the state database holds about customers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,15 +80,11 @@ pub fn open_state(file: &Path, shop: &str) -> Result<Option<Connection>, Privacy
         return Ok(None);
     }
     let error = sqlite(file);
-    let connection = Connection::open_with_flags(
+    let connection = open_existing(
         file,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(&error)?;
-    // An `apply` run may hold the write lock for one batch at a time; wait for it briefly.
-    connection
-        .busy_timeout(Duration::from_secs(2))
-        .map_err(&error)?;
     // What is deleted is overwritten, not left in free pages for anyone reading the file.
     connection
         .pragma_update(None, "secure_delete", "ON")
@@ -492,11 +488,7 @@ pub fn state_belongs_to(file: &Path, shop: &str) -> Result<bool, PrivacyError> {
         return Ok(true);
     }
     let error = sqlite(file);
-    let connection =
-        Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(&error)?;
-    connection
-        .busy_timeout(Duration::from_secs(2))
-        .map_err(&error)?;
+    let connection = open_existing(file, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(&error)?;
     let recorded = recorded_shop(&connection).map_err(&error)?;
     Ok(recorded.is_none_or(|recorded| recorded == shop))
 }

@@ -44,6 +44,15 @@ pub const CREATE_PURGE: &str = "CREATE TABLE IF NOT EXISTS purge (
 /// Whether `owner_id` is on the suppression list (the table must exist).
 pub const IS_REDACTED: &str = "SELECT 1 FROM redacted WHERE owner_id = ?1";
 
+/// Opens the existing state database `file` as a reader beside `apply`: waits up to two seconds
+/// for a writer (`apply` holds the write lock one batch at a time, the privacy webhook one
+/// redaction) instead of failing at once. Neither creates the file nor checks its shop.
+pub fn open_existing(file: &Path, flags: rusqlite::OpenFlags) -> rusqlite::Result<Connection> {
+    let connection = Connection::open_with_flags(file, flags)?;
+    connection.busy_timeout(std::time::Duration::from_secs(2))?;
+    Ok(connection)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("state database {file}: {source}")]
@@ -319,9 +328,8 @@ impl State {
     /// The customers on the suppression list of the state database `file`, as
     /// [`State::redacted_customers`] reads them; none when there is no database there. Opened
     /// without the shop check or any change to the file: `score` reads the database beside the
-    /// plan it writes, which is that plan's shop's, and never creates one. A database an older
-    /// version wrote has no suppression list yet: none. Waits up to two seconds for a writer
-    /// (`apply` or the privacy webhook) to finish its transaction.
+    /// plan it writes, which is that plan's shop's, and never creates one ([`open_existing`]). A
+    /// database an older version wrote has no suppression list yet: none.
     pub fn suppressed_customers(file: &Path) -> Result<Vec<u64>, StateError> {
         if !file.exists() {
             return Ok(Vec::new());
@@ -330,14 +338,11 @@ impl State {
             file: file.display().to_string(),
             source,
         };
-        let connection = Connection::open_with_flags(
+        let connection = open_existing(
             file,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(error)?;
-        connection
-            .busy_timeout(std::time::Duration::from_secs(2))
-            .map_err(error)?;
         let has_list = connection
             .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'redacted'")
             .and_then(|mut statement| statement.exists([]))
